@@ -1,0 +1,126 @@
+#include "tensor/cpu/blas.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "tensor/cpu/cpu_features.h"
+#include "tensor/error.h"
+
+namespace lnx {
+namespace {
+
+// CBLAS enum values (cblas.h): row major 101, no-trans 111, trans 112.
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
+                         int, float, float*, int);
+using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
+                         int, double, double*, int);
+using SetThreadsFn = void (*)(int);
+using CharFn = char* (*)();
+
+struct Blas {
+  SgemmFn sgemm = nullptr;
+  DgemmFn dgemm = nullptr;
+  SetThreadsFn set_threads = nullptr;
+  BlasInfo info;
+};
+
+// The core type to ask OpenBLAS for, given what the CPU can run, or "" to leave the
+// environment alone.
+std::string wanted_coretype(const CpuFeatures& cpu, const char* current) {
+  if (!cpu.avx512f || !cpu.avx512bw || !cpu.avx512vl || !cpu.avx512dq) return "";
+  std::string cur = current ? current : "";
+  for (auto& c : cur) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Unset means OpenBLAS detects the core itself; AVX-512 families are left as they are.
+  if (cur.empty() || cur == "skylakex" || cur == "cooperlake" || cur == "sapphirerapids")
+    return "";
+  return cpu.avx512_bf16 ? "Cooperlake" : "SkylakeX";
+}
+
+Blas load_blas() {
+  Blas b;
+  const char* env_name = "OPENBLAS_CORETYPE";
+  const char* cur = std::getenv(env_name);
+  std::string saved = cur ? cur : "";
+  bool had = cur != nullptr;
+  std::string want = wanted_coretype(cpu_features(), cur);
+  if (!want.empty()) setenv(env_name, want.c_str(), 1);
+
+  void* h = nullptr;
+  for (const char* name : {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"}) {
+    h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (h && dlsym(h, "cblas_sgemm")) {
+      b.info.library = name;
+      break;
+    }
+    if (h) dlclose(h);
+    h = nullptr;
+  }
+  if (!want.empty()) {  // the process environment stays as the user left it
+    if (had) setenv(env_name, saved.c_str(), 1);
+    else unsetenv(env_name);
+  }
+  if (!h)
+    throw Error(
+        "[blas] could not load a CBLAS library (tried libopenblas.so.0, libcblas.so.3, "
+        "libblas.so.3); run scripts/setup.sh to install libopenblas-openmp-dev");
+  b.sgemm = reinterpret_cast<SgemmFn>(dlsym(h, "cblas_sgemm"));
+  b.dgemm = reinterpret_cast<DgemmFn>(dlsym(h, "cblas_dgemm"));
+  b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
+  if (auto core = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_corename"))) b.info.core = core();
+  if (auto cfg = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_config"))) b.info.config = cfg();
+  if (!b.dgemm) throw Error("[blas] the loaded BLAS has no cblas_dgemm");
+  if (!want.empty()) {
+    b.info.overridden = true;
+    b.info.note = fmt::format(
+        "linearnexus: OPENBLAS_CORETYPE={} would run AVX2 GEMM kernels on this AVX-512 CPU; "
+        "loaded OpenBLAS with {} kernels instead (core: {})",
+        saved.empty() ? "(empty)" : saved, want, b.info.core);
+    std::fprintf(stderr, "%s\n", b.info.note.c_str());
+  }
+  return b;
+}
+
+Blas& blas() {
+  static Blas b = load_blas();
+  return b;
+}
+
+int to_int(int64_t v, const char* what) {
+  LNX_CHECK(v >= 0 && v <= 0x7fffffff, ShapeError, "[gemm] {} = {} does not fit a BLAS int", what,
+            v);
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc) {
+  blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
+               tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
+               to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
+               to_int(ldc, "ldc"));
+}
+
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha,
+          const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+          int64_t ldc) {
+  blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
+               tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
+               to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
+               to_int(ldc, "ldc"));
+}
+
+const BlasInfo& blas_info() { return blas().info; }
+
+void blas_set_num_threads(int n) {
+  if (blas().set_threads) blas().set_threads(n);
+}
+
+}  // namespace lnx

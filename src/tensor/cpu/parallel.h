@@ -1,0 +1,55 @@
+// Threading. OpenMP runs our loops; OpenBLAS (its OpenMP build) shares the same pool, and a
+// BLAS call made inside one of our parallel regions runs single-threaded, so the two never
+// oversubscribe the cores. Work is split by ith/nth into contiguous ranges; uneven work is
+// handed out in chunks (parallel_for_dynamic).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace lnx {
+
+// Threads our loops and BLAS use; starts from OMP_NUM_THREADS (or all cores).
+int num_threads();
+// Sets the thread count for our loops and for BLAS.
+void set_num_threads(int n);
+
+// f(begin, end) over [0, n) split into at most num_threads() contiguous ranges of at least
+// grain items each. Serial when n <= grain or already inside a parallel region.
+template <typename F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+  int64_t max_parts = grain > 0 ? (n + grain - 1) / grain : n;
+  int nt = static_cast<int>(std::min<int64_t>(num_threads(), max_parts));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    int64_t ith = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t chunk = (n + nth - 1) / nth;
+    int64_t begin = std::min(n, ith * chunk), end = std::min(n, begin + chunk);
+    if (begin < end) f(begin, end);
+  }
+}
+
+// f(begin, end) over [0, n) in chunks of `chunk` items taken by whichever thread is free:
+// for items of uneven cost.
+template <typename F>
+void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(chunk, 1);
+  int64_t nchunks = (n + chunk - 1) / chunk;
+  int nt = static_cast<int>(std::min<int64_t>(num_threads(), nchunks));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < nchunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+}
+
+}  // namespace lnx

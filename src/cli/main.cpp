@@ -1,1 +1,32 @@
-int main(){return 0;}
+// linearnexus: the command-line tool. Thin: parses arguments and calls the library.
+// Every library error is caught here and printed as one line; the exit code is non-zero.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "tensor/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"LinearNexus: linear-attention, state-space and hybrid language models on CPU"};
+  app.require_subcommand(0, 1);
+  lnx::cli::add_demo_command(app);
+  lnx::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.get_subcommands().empty()) return lnx::cli::run_demo({});  // the default job
+    return lnx::cli::dispatch(app);
+  } catch (const lnx::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error: {}\n", e.what());
+    return 2;
+  }
+}

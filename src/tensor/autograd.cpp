@@ -59,6 +59,7 @@ void record(const std::string& name, const TensorList& inputs, const std::vector
     node->output_shapes.push_back(o->shape);
     node->output_dtypes.push_back(o->dtype);
   }
+  node->differentiable = static_cast<bool>(vjp);
   node->vjp = std::move(vjp);
 }
 
@@ -155,6 +156,10 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
     for (const auto& g : node_grads) any = any || g.defined();
     TensorList input_grads;
     if (any) {
+      LNX_CHECK(n->differentiable, AutogradError,
+                "[backward] '{}' has no vjp (it is forward-only); compute this path without "
+                "gradients (no_grad / stop_gradient) or give the primitive a backward",
+                n->name);
       LNX_CHECK(static_cast<bool>(n->vjp), AutogradError,
                 "[backward] the graph through '{}' was freed by an earlier backward; pass "
                 "retain_graph=true to run backward through it twice",
@@ -250,10 +255,12 @@ TensorList custom_vjp(const std::string& name, const TensorList& inputs, CustomF
     saved_outputs.push_back(o.detach());
     out_ptrs.push_back(&o);
   }
-  record(name, inputs, out_ptrs,
-         [saved_inputs, saved_outputs, backward_fn](const VjpContext& c) {
-           return backward_fn(saved_inputs, saved_outputs, c.grads);
-         });
+  VjpFn vjp;
+  if (backward_fn)
+    vjp = [saved_inputs, saved_outputs, backward_fn](const VjpContext& c) {
+      return backward_fn(saved_inputs, saved_outputs, c.grads);
+    };
+  record(name, inputs, out_ptrs, std::move(vjp));
   return outputs;
 }
 

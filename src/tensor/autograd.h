@@ -68,6 +68,7 @@ struct Node {
   std::vector<Shape> output_shapes;
   std::vector<DType> output_dtypes;
   VjpFn vjp;  // released after backward unless retain_graph
+  bool differentiable = true;  // false: a forward-only primitive; backward through it is an error
   uint64_t sequence = 0;  // creation order; checkpoint uses it to find its own nodes
 };
 
@@ -76,7 +77,9 @@ bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const TensorList& inputs);
 
 // Makes outputs the results of a new node named name over inputs with the given vjp. Call
-// only when needs_grad(inputs); the outputs must be fresh tensors made by the op.
+// only when needs_grad(inputs); the outputs must be fresh tensors made by the op. An empty
+// vjp marks a forward-only primitive: gradients may not flow through it, and a backward that
+// reaches it raises AutogradError naming it.
 void record(const std::string& name, const TensorList& inputs,
             std::initializer_list<Tensor*> outputs, VjpFn vjp);
 void record(const std::string& name, const TensorList& inputs, const std::vector<Tensor*>& outputs,
@@ -102,7 +105,8 @@ using LossFn = std::function<Tensor(const TensorDict& params)>;
 std::function<ValueAndGrad(const TensorDict&)> value_and_grad(LossFn fn);
 
 // A primitive with a hand-written vjp. forward runs without recording; backward gets the
-// inputs, the outputs and the output gradients and returns one gradient per input.
+// inputs, the outputs and the output gradients and returns one gradient per input. An empty
+// backward makes a forward-only primitive (backward through it raises AutogradError).
 using CustomForward = std::function<TensorList(const TensorList& inputs)>;
 using CustomBackward = std::function<TensorList(const TensorList& inputs, const TensorList& outputs,
                                                 const TensorList& grads)>;

@@ -43,6 +43,25 @@ TEST(Tensor, ViewsShareStorageAndSeeWrites) {
   EXPECT_FALSE(clone(t).shares_storage(t));
 }
 
+TEST(Tensor, ContiguousCopiesOfPermutedViewsAreExact) {
+  // Covers the tiled transpose path (odd sizes, partial tiles, batched, dtype conversion).
+  Generator g(5);
+  for (const Shape& s : {Shape{37, 51}, Shape{3, 19, 8}, Shape{2, 5, 33, 17}, Shape{1, 1}}) {
+    Tensor x = randn(s, g, DType::f64);
+    std::vector<int64_t> order(s.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(order.size() - 1 - i);
+    Tensor p = permute(x, order);
+    Tensor c = p.contiguous(), c32 = p.to(DType::f32);
+    std::vector<int64_t> idx(s.size(), 0);
+    for (int64_t flat = 0; flat < c.numel(); ++flat) {
+      int64_t rem = flat;
+      for (int64_t d = c.dim() - 1; d >= 0; --d) idx[d] = rem % c.shape()[d], rem /= c.shape()[d];
+      ASSERT_EQ(c.at(idx), p.at(idx));
+      ASSERT_EQ(c32.at(idx), static_cast<float>(p.at(idx)));
+    }
+  }
+}
+
 TEST(Tensor, ReshapeViewsWhereStridesAllow) {
   // A slice of rows is viewable as a different number of rows with the same row length.
   Tensor t = arange(24, DType::f64).reshape({6, 4});

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tensor/cpu/loops.h"
+#include "tensor/cpu/vec_math.h"
 #include "tensor/ops.h"
 
 namespace lnx {
@@ -28,10 +29,10 @@ Tensor map_all(const Tensor& x, const char* op, F&& f) {
 // softplus(v) = log(1 + eᵛ) without overflow: max(v, 0) + log1p(e^{−|v|}).
 template <typename T> T softplus_scalar(T v) { return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))); }
 template <typename T> T sigmoid_scalar(T v) {
-  // Two branches so exp never overflows.
-  if (v >= 0) return T(1) / (T(1) + std::exp(-v));
-  T e = std::exp(v);
-  return e / (T(1) + e);
+  // e^{−|v|} never overflows; the select (not a branch) keeps the loop vectorisable.
+  T e = fast_exp(-std::abs(v));
+  T inv = T(1) / (T(1) + e);
+  return v >= 0 ? inv : e * inv;
 }
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
@@ -46,7 +47,7 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor y = map_float(x, "exp", [](auto v) { return std::exp(v); });
+  Tensor y = map_float(x, "exp", [](auto v) { return fast_exp(v); });
   if (needs_grad({x}))
     record("exp", {x}, {&y}, [y = y.detach()](const VjpContext& c) -> TensorList { return {mul(c.grad(), y)}; });
   return y;

@@ -1,0 +1,75 @@
+// Shared by the benchmarks: the ceilings every result is reported against, measured in the
+// same run (DESIGN.md §9), and a main that prints the machine context first.
+#pragma once
+
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "tensor/cpu/blas.h"
+#include "tensor/cpu/cpu_features.h"
+#include "tensor/cpu/parallel.h"
+
+namespace lnx::bench {
+
+// Best-of-n seconds of f().
+template <typename F>
+double best_seconds(int reps, F&& f) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// Raw cblas_sgemm rate (GFLOP/s) at M=N=K=n on plain buffers, all threads.
+inline double sgemm_gflops(int64_t n) {
+  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
+  auto run = [&] {
+    gemm(Transpose::No, Transpose::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  };
+  run();
+  double s = best_seconds(5, run);
+  return 2.0 * n * n * n / s / 1e9;
+}
+
+// Copy bandwidth (GB/s, bytes read + written) of a parallel memcpy of `bytes`, all threads.
+inline double copy_gbps(size_t bytes) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  auto run = [&] {
+#pragma omp parallel
+    {
+      size_t nt = omp_get_num_threads(), it = omp_get_thread_num();
+      size_t chunk = (bytes + nt - 1) / nt, b = std::min(bytes, it * chunk),
+             e = std::min(bytes, b + chunk);
+      std::memcpy(dst.data() + b, src.data() + b, e - b);
+    }
+  };
+  run();
+  double s = best_seconds(10, run);
+  return 2.0 * bytes / s / 1e9;
+}
+
+inline void add_context() {
+  const auto& b = blas_info();
+  benchmark::AddCustomContext("blas", b.library + " core=" + b.core);
+  benchmark::AddCustomContext("threads", std::to_string(num_threads()));
+  benchmark::AddCustomContext("avx512", cpu_features().avx512f ? "yes" : "no");
+}
+
+}  // namespace lnx::bench
+
+#define LNX_BENCHMARK_MAIN()                                    \
+  int main(int argc, char** argv) {                             \
+    benchmark::Initialize(&argc, argv);                         \
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
+    lnx::bench::add_context();                                  \
+    benchmark::RunSpecifiedBenchmarks();                        \
+    benchmark::Shutdown();                                      \
+    return 0;                                                   \
+  }

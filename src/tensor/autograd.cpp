@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <queue>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -13,6 +14,21 @@ namespace {
 thread_local bool t_grad_enabled = true;
 std::atomic<uint64_t> g_node_sequence{0};
 }  // namespace
+
+Node::~Node() {
+  // A recurrence unrolled over T tokens makes a chain of T·k nodes; releasing it by nested
+  // destructors would recurse that deep. Unlink children first and release them from a stack.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (auto& e : inputs)
+    if (e.fn) stack.push_back(std::move(e.fn));
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1)
+      for (auto& e : n->inputs)
+        if (e.fn) stack.push_back(std::move(e.fn));
+  }
+}
 
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool on) { t_grad_enabled = on; }
@@ -135,18 +151,17 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       if (seen.insert(p).second) stack.push_back(p);
     }
   }
-  std::vector<Node*> ready;
+  // Newest node first: deterministic, and frees each node's saved tensors as early as possible.
+  auto older = [](Node* a, Node* b) { return a->sequence < b->sequence; };
+  std::priority_queue<Node*, std::vector<Node*>, decltype(older)> ready(older);
   for (Node* r : seen)
-    if (pending[r] == 0) ready.push_back(r);
+    if (pending[r] == 0) ready.push(r);
   // Keep the shared_ptrs of visited nodes alive while their vjps run.
   std::vector<std::shared_ptr<Node>> keep_alive;
 
   while (!ready.empty()) {
-    // Process the newest node first: deterministic and frees memory early.
-    auto it = std::max_element(ready.begin(), ready.end(),
-                               [](Node* a, Node* b) { return a->sequence < b->sequence; });
-    Node* n = *it;
-    ready.erase(it);
+    Node* n = ready.top();
+    ready.pop();
     TensorList node_grads;
     if (auto g = grads.find(n); g != grads.end()) {
       node_grads = std::move(g->second);
@@ -187,7 +202,7 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
           slot[e.index] = accumulate(slot[e.index], g);
         }
         keep_alive.push_back(e.fn);
-        if (--pending[e.fn.get()] == 0) ready.push_back(e.fn.get());
+        if (--pending[e.fn.get()] == 0) ready.push(e.fn.get());
       } else if (e.leaf && g.defined()) {
         LNX_CHECK(g.shape() == e.leaf->shape, AutogradError,
                   "[backward] vjp of '{}' gave a gradient {} for a leaf of shape {}", n->name,

@@ -57,6 +57,11 @@ struct VjpContext {
 using VjpFn = std::function<TensorList(const VjpContext&)>;
 
 struct Node {
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  ~Node();  // releases long chains iteratively (a recursive release would overflow the stack)
+
   struct Edge {
     std::shared_ptr<TensorImpl> leaf;  // input is a leaf that wants a gradient
     std::shared_ptr<Node> fn;          // or: input was made by this node …

@@ -198,6 +198,22 @@ TEST(Autograd, DiamondGraphOrdersNodesCorrectly) {
   EXPECT_TRUE(all_close(x.grad(), mul(exp(mul(x.detach(), 3.0)), 3.0), 1e-14));
 }
 
+TEST(Autograd, VeryDeepGraphsBackwardAndReleaseWithoutRecursion) {
+  // A token-by-token recurrence makes chains this deep; neither backward nor releasing the
+  // graph may recurse per node.
+  Tensor x = f64_randn({2}, 23).set_requires_grad();
+  {
+    Tensor h = x;
+    for (int i = 0; i < 200000; ++i) h = mul(h, 1.0);
+    sum(h).backward();
+  }
+  EXPECT_TRUE(all_close(x.grad(), ones({2}, DType::f64), 0.0));
+  Tensor h = x;
+  for (int i = 0; i < 200000; ++i) h = add(h, 0.0);
+  h = Tensor();  // the graph is released here, never backwarded
+  SUCCEED();
+}
+
 TEST(Autograd, MultipleOutputsBackwardTogether) {
   Tensor x = f64_randn({4}, 22).set_requires_grad();
   Tensor y1 = sum(exp(x)), y2 = sum(mul(x, 2.0));

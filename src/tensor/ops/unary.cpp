@@ -28,12 +28,9 @@ Tensor map_all(const Tensor& x, const char* op, F&& f) {
 
 // softplus(v) = log(1 + eᵛ) without overflow: max(v, 0) + log1p(e^{−|v|}).
 template <typename T> T softplus_scalar(T v) { return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))); }
-template <typename T> T sigmoid_scalar(T v) {
-  // e^{−|v|} never overflows; the select (not a branch) keeps the loop vectorisable.
-  T e = fast_exp(-std::abs(v));
-  T inv = T(1) / (T(1) + e);
-  return v >= 0 ? inv : e * inv;
-}
+// 1/(1 + e^{−v}): for very negative v, e^{−v} = inf and the result is exactly 0, so no
+// branch is needed (and the loop vectorises).
+template <typename T> T sigmoid_scalar(T v) { return T(1) / (T(1) + fast_exp(-v)); }
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kGeluCubic = 0.044715;
@@ -117,7 +114,7 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor silu(const Tensor& x) {
-  Tensor y = map_float(x, "silu", [](auto v) { return v * sigmoid_scalar(v); });
+  Tensor y = map_float(x, "silu", [](auto v) { return v / (decltype(v)(1) + fast_exp(-v)); });
   if (needs_grad({x}))
     record("silu", {x}, {&y}, [x = x.detach()](const VjpContext& c) -> TensorList {
       // d(xσ(x))/dx = σ(x)(1 + x(1 − σ(x)))

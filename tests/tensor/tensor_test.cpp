@@ -172,6 +172,24 @@ TEST(Tensor, LargeSumIsAccurateAndUsesThreads) {
   EXPECT_EQ(sum(y, {1}).to_vector<float>(), std::vector<float>(3, float(1 << 20)));
 }
 
+TEST(Tensor, SumOverManyLeadingRowsSplitsRowsOverThreads) {
+  // [A, R, C] with few outputs and many rows takes the per-thread partial-row path.
+  Generator g(8);
+  for (const Shape& s : {Shape{4099, 37}, Shape{2, 3001, 11}}) {
+    Tensor x = randn(s, g, DType::f64);
+    const int64_t axis = s.size() == 2 ? 0 : 1;
+    Tensor y = sum(x, {axis});
+    Tensor ref = zeros(y.shape(), DType::f64);
+    auto xv = x.to_vector<double>();
+    const int64_t A = s.size() == 2 ? 1 : s[0], R = s[axis], C = s.back();
+    std::vector<double> acc(A * C, 0.0);
+    for (int64_t a = 0; a < A; ++a)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < C; ++c) acc[a * C + c] += xv[(a * R + r) * C + c];
+    EXPECT_TRUE(all_close(y, from_vector<double>(acc, y.shape()), 1e-13));
+  }
+}
+
 TEST(Tensor, LogsumexpOfMinusInfinityRows) {
   Tensor x = full({2, 3}, -INFINITY, DType::f64);
   x.set({1, 1}, 0.0);

@@ -94,6 +94,30 @@ void sum_kernel(const T* x, int64_t A, int64_t R, int64_t C, T* out) {
     }
     return;
   }
+  const int nt = num_threads();
+  if (A < nt && R >= 4 * nt && A * R * C >= kElementwiseGrain) {
+    // Few outputs, many rows (a bias gradient: [N, D] → [D]): each thread adds a contiguous
+    // block of rows into its own partial row, so every thread streams memory in order.
+    std::vector<T> partial(static_cast<size_t>(nt) * C);
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t chunk = (R + nt - 1) / nt;
+      parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          T* acc = partial.data() + t * C;
+          for (int64_t c = 0; c < C; ++c) acc[c] = 0;
+          for (int64_t r = t * chunk; r < std::min(R, (t + 1) * chunk); ++r) {
+            const T* row = x + (a * R + r) * C;
+            for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
+          }
+        }
+      });
+      T* o = out + a * C;
+      for (int64_t c = 0; c < C; ++c) o[c] = partial[c];
+      for (int t = 1; t < nt; ++t)
+        for (int64_t c = 0; c < C; ++c) o[c] += partial[t * C + c];
+    }
+    return;
+  }
   parallel_for(A * C, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(R, 1)),
                [&](int64_t b, int64_t e) {
                  // Work item = one (a, c); walk contiguous runs of c within one a.

@@ -1,7 +1,6 @@
 // Elementwise, reduction and row ops on large contiguous f32 tensors (64 MiB, past the L3
 // cache), reported in GB/s of compulsory traffic (bytes read + bytes written) and as a ratio
-// to a parallel memcpy of the same size measured right after it in the same run. Both are
-// best-of-iterations rates.
+// to a parallel memcpy of the same size run alternately with it (best of each).
 #include <algorithm>
 #include <functional>
 
@@ -14,35 +13,40 @@ namespace {
 constexpr int64_t kRows = 4096, kCols = 4096;  // 16M floats = 64 MiB
 constexpr double kBytes = 4.0 * kRows * kCols;
 
-// Seconds per parallel memcpy of kBytes (the ceiling), timed right after each op so both see
-// the same machine state (these machines share memory bandwidth with neighbours).
-double copy_seconds(int reps) {
-  static std::vector<char> src(static_cast<size_t>(kBytes), 1), dst(static_cast<size_t>(kBytes), 0);
-  return best_seconds(reps, [&] {
+// One parallel memcpy of kBytes: the ceiling.
+void parallel_copy(std::vector<char>& dst, const std::vector<char>& src) {
 #pragma omp parallel
-    {
-      size_t nt = omp_get_num_threads(), it = omp_get_thread_num(), n = src.size();
-      size_t chunk = (n + nt - 1) / nt, b = std::min(n, it * chunk), e = std::min(n, b + chunk);
-      std::memcpy(dst.data() + b, src.data() + b, e - b);
-    }
-  });
+  {
+    size_t nt = omp_get_num_threads(), it = omp_get_thread_num(), n = src.size();
+    size_t chunk = (n + nt - 1) / nt, b = std::min(n, it * chunk), e = std::min(n, b + chunk);
+    std::memcpy(dst.data() + b, src.data() + b, e - b);
+  }
 }
 
 // op on x (and y); `traffic` = how many tensor-sizes of memory the op must move.
-// Counters: GB/s of the op, copy_GB/s of memcpy measured right after, and their ratio.
+// Each iteration runs the op and then one memcpy of the same size; the counters are the
+// best op rate, the best memcpy rate and their ratio. Interleaving matters: the memory
+// bandwidth of these (shared) machines changes between modes over seconds, and a ceiling
+// measured at another moment would make the ratio meaningless.
 void run_op(benchmark::State& st, double traffic, const std::function<Tensor(const Tensor&, const Tensor&)>& op) {
   Generator g(0);
   Tensor x = randn({kRows, kCols}, g), y = randn({kRows, kCols}, g);
+  static std::vector<char> src(static_cast<size_t>(kBytes), 1), dst(static_cast<size_t>(kBytes), 0);
   NoGradGuard no_grad;
   benchmark::DoNotOptimize(op(x, y));  // warm the allocator cache
-  double best = 1e30;
+  double best_op = 1e30, best_copy = 1e30;
   for (auto _ : st) {
     auto t0 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(op(x, y));
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    auto t1 = std::chrono::steady_clock::now();
+    parallel_copy(dst, src);
+    benchmark::ClobberMemory();
+    auto t2 = std::chrono::steady_clock::now();
+    best_op = std::min(best_op, std::chrono::duration<double>(t1 - t0).count());
+    best_copy = std::min(best_copy, std::chrono::duration<double>(t2 - t1).count());
   }
-  const double op_gbps = traffic * kBytes / best / 1e9;
-  const double copy_gbps = 2 * kBytes / copy_seconds(static_cast<int>(std::clamp<int64_t>(st.iterations(), 5, 50))) / 1e9;
+  const double op_gbps = traffic * kBytes / best_op / 1e9;
+  const double copy_gbps = 2 * kBytes / best_copy / 1e9;
   st.counters["GB/s"] = op_gbps;
   st.counters["copy_GB/s"] = copy_gbps;
   st.counters["ratio_to_copy"] = op_gbps / copy_gbps;
@@ -51,12 +55,7 @@ void run_op(benchmark::State& st, double traffic, const std::function<Tensor(con
 void BM_Copy(benchmark::State& st) {  // the ceiling itself, as a row of the table
   std::vector<char> src(static_cast<size_t>(kBytes), 1), dst(static_cast<size_t>(kBytes));
   for (auto _ : st) {
-#pragma omp parallel
-    {
-      size_t nt = omp_get_num_threads(), it = omp_get_thread_num(), n = src.size();
-      size_t chunk = (n + nt - 1) / nt, b = std::min(n, it * chunk), e = std::min(n, b + chunk);
-      std::memcpy(dst.data() + b, src.data() + b, e - b);
-    }
+    parallel_copy(dst, src);
     benchmark::ClobberMemory();
   }
   st.counters["GB/s"] = benchmark::Counter(2 * kBytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);

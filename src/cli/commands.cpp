@@ -41,7 +41,7 @@ int run_info() {
   const auto& b = blas_info();
   fmt::print("cpu:     avx2={} fma={} avx512f={} avx512bw={} avx512_bf16={}\n", cpu.avx2, cpu.fma,
              cpu.avx512f, cpu.avx512bw, cpu.avx512_bf16);
-  fmt::print("blas:    {} (core {}){}\n", b.library, b.core,
+  fmt::print("blas:    {} (core {}, {} threading){}\n", b.library, b.core, b.threading,
              b.overridden ? ", OPENBLAS_CORETYPE overridden" : "");
   fmt::print("config:  {}\n", b.config);
   fmt::print("threads: {}\n", num_threads());

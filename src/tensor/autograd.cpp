@@ -65,6 +65,7 @@ void record(const std::string& name, const TensorList& inputs, const std::vector
     }
   }
   for (size_t k = 0; k < outputs.size(); ++k) {
+    LNX_CHECK(outputs[k]->defined(), AutogradError, "[{}] output {} is undefined", name, k);
     TensorImpl* o = outputs[k]->impl();
     LNX_CHECK(o->grad_fn == nullptr && !o->requires_grad, AutogradError,
               "[record] output {} of '{}' already has autodiff history; ops must return fresh "
@@ -88,6 +89,13 @@ namespace {
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) {
   return acc.defined() ? add(acc, g) : g;
+}
+
+// A leaf's gradient always owns its storage: a vjp may pass one gradient to several inputs
+// (add does), and the caller's seed gradient may be returned as is; optimizers that update
+// gradients in place must not change each other's or the caller's tensors.
+Tensor accumulate_leaf(const Tensor& acc, const Tensor& g) {
+  return acc.defined() ? add(acc, g) : clone(g);
 }
 
 // Runs backward from roots; nodes older than min_sequence are outside the region being
@@ -122,7 +130,7 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
           i));
     }
     if (out.is_leaf()) {
-      out.impl()->grad = accumulate(out.grad(), g.contiguous()).impl_ptr();
+      out.impl()->grad = accumulate_leaf(out.grad(), g).impl_ptr();
       continue;
     }
     Node* n = out.impl()->grad_fn.get();
@@ -209,7 +217,7 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
                   shape_str(g.shape()), shape_str(e.leaf->shape));
         Tensor acc = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
         Tensor gc = g.dtype() == e.leaf->dtype ? g : g.to(e.leaf->dtype);
-        e.leaf->grad = accumulate(acc, gc.contiguous()).impl_ptr();
+        e.leaf->grad = accumulate_leaf(acc, gc).impl_ptr();
       }
     }
     if (!retain_graph) n->vjp = nullptr;  // frees what the vjp saved
@@ -260,6 +268,9 @@ TensorList custom_vjp(const std::string& name, const TensorList& inputs, CustomF
     NoGradGuard no_grad;
     outputs = forward(inputs);
   }
+  for (const auto& o : outputs)
+    LNX_CHECK(o.defined(), AutogradError, "[custom_vjp] forward of '{}' returned an undefined output",
+              name);
   if (!needs_grad(inputs)) return outputs;
   TensorList saved_inputs, saved_outputs;
   for (const auto& t : inputs) saved_inputs.push_back(t.defined() ? t.detach() : t);
@@ -285,6 +296,8 @@ TensorList checkpoint(BlockFn fn, const TensorList& inputs) {
     NoGradGuard no_grad;
     outputs = fn(inputs);
   }
+  for (const auto& o : outputs)
+    LNX_CHECK(o.defined(), AutogradError, "[checkpoint] the block returned an undefined output");
   if (!needs_grad(inputs) && !grad_enabled()) return outputs;
   TensorList saved_inputs;
   for (const auto& t : inputs) saved_inputs.push_back(t.defined() ? t.detach() : t);

@@ -8,7 +8,9 @@ namespace lnx {
 
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    LNX_CHECK(!__builtin_mul_overflow(n, s, &n), ShapeError,
+              "[shape] {} has more elements than fit in 64 bits", shape_str(shape));
   return n;
 }
 

@@ -18,7 +18,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(numel_of(shape)) * dtype_size(dtype));
+  size_t nbytes = 0;
+  LNX_CHECK(!__builtin_mul_overflow(static_cast<size_t>(numel_of(shape)), dtype_size(dtype), &nbytes),
+            ShapeError, "[empty] {} {} does not fit in memory", dtype_name(dtype), shape_str(shape));
+  impl->storage = std::make_shared<Storage>(nbytes);
   return Tensor(std::move(impl));
 }
 
@@ -43,6 +46,7 @@ void Tensor::check_dtype(DType expected, const char* op) const {
 
 namespace {
 int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index) {
+  LNX_CHECK(t.defined(), ValueError, "[at] the tensor is undefined");
   LNX_CHECK(static_cast<int64_t>(index.size()) == t.dim(), ShapeError,
             "[at] index has {} entries for a tensor of shape {}", index.size(),
             shape_str(t.shape()));
@@ -80,6 +84,7 @@ double Tensor::item() const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
+  LNX_CHECK(defined(), ValueError, "[to_vector] the tensor is undefined");
   Tensor c = Tensor::empty(shape(), dtype_v<T>);
   copy_into(*this, c);
   const T* p = c.data<T>();
@@ -93,6 +98,7 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 bool Tensor::requires_grad() const { return impl_->requires_grad || impl_->grad_fn != nullptr; }
 
 const Tensor& Tensor::set_requires_grad(bool on) const {
+  LNX_CHECK(defined(), ValueError, "[set_requires_grad] the tensor is undefined");
   LNX_CHECK(is_leaf(), AutogradError,
             "[set_requires_grad] only leaves can be marked; this tensor was made by '{}' "
             "(use detach() to make a leaf)",
@@ -207,8 +213,11 @@ Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, 
 
 Tensor arange(double start, double stop, double step, DType dtype) {
   LNX_CHECK(step != 0, ValueError, "[arange] step must be nonzero");
-  int64_t n = static_cast<int64_t>(std::ceil((stop - start) / step));
-  if (n < 0) n = 0;
+  const double count = std::ceil((stop - start) / step);
+  LNX_CHECK(std::isfinite(count) && count < 9.0e15, ValueError,
+            "[arange] start {}, stop {}, step {} do not give a finite number of elements", start,
+            stop, step);
+  const int64_t n = count < 0 ? 0 : static_cast<int64_t>(count);
   Tensor t = Tensor::empty({n}, dtype);
   dispatch_all(dtype, [&]<typename T>() {
     T* p = t.data<T>();

@@ -196,3 +196,21 @@ TEST(Matmul, Errors) {
 
 }  // namespace
 }  // namespace lnx
+
+namespace lnx {
+namespace {
+
+TEST(MatmulThreads, ManySmallMatricesRunInParallelAndMatch) {
+  // 3000 batches of small products take the batch-parallel path (BLAS called from inside a
+  // parallel region).
+  Generator g(21);
+  Tensor a = randn({3000, 4, 5}, g, DType::f64), b = randn({3000, 5, 3}, g, DType::f64);
+  Tensor c = matmul(a, b);
+  Tensor ref = sum(mul(unsqueeze(a, 3), unsqueeze(b, 1)), {2});
+  EXPECT_TRUE(all_close(c, ref, 1e-13));
+  Tensor c32 = matmul(a.to(DType::f32), b.to(DType::f32));
+  EXPECT_TRUE(all_close(c32, ref, 1e-6));
+}
+
+}  // namespace
+}  // namespace lnx

@@ -175,7 +175,7 @@ TEST(Tensor, LargeSumIsAccurateAndUsesThreads) {
 TEST(Tensor, SumOverManyLeadingRowsSplitsRowsOverThreads) {
   // [A, R, C] with few outputs and many rows takes the per-thread partial-row path.
   Generator g(8);
-  for (const Shape& s : {Shape{4099, 37}, Shape{2, 3001, 11}}) {
+  for (const Shape& s : {Shape{4099, 37}, Shape{1, 3001, 11}, Shape{2, 3001, 11}}) {
     Tensor x = randn(s, g, DType::f64);
     const int64_t axis = s.size() == 2 ? 0 : 1;
     Tensor y = sum(x, {axis});
@@ -258,6 +258,69 @@ TEST(Tensor, ThreadCountCanBeSet) {
   EXPECT_EQ(sum(x).item(), double(1 << 20));
   set_num_threads(n);
   EXPECT_THROW(set_num_threads(0), ValueError);
+}
+
+}  // namespace
+}  // namespace lnx
+
+namespace lnx {
+namespace {
+
+TEST(TensorErrors, OverflowingShapesAreRejected) {
+  const int64_t big = int64_t(1) << 32;
+  EXPECT_THROW(zeros({big, big}), ShapeError);
+  EXPECT_THROW(zeros({big, big, 4}), ShapeError);
+  EXPECT_THROW(Tensor::empty({int64_t(1) << 62, 4}, DType::f64), ShapeError);
+  EXPECT_THROW(reshape(zeros({0}), {big, big}), ShapeError);
+  EXPECT_THROW(arange(0.0, NAN, 1.0), ValueError);
+}
+
+TEST(TensorErrors, UndefinedTensorsGiveErrorsNotCrashes) {
+  Tensor u;
+  EXPECT_THROW(reshape(u, {1}), ValueError);
+  EXPECT_THROW(transpose(u, 0, 1), ValueError);
+  EXPECT_THROW(slice(u, 0, 0, 1), ValueError);
+  EXPECT_THROW(expand(u, {2}), ValueError);
+  EXPECT_THROW(contiguous(u), ValueError);
+  EXPECT_THROW(u.to(DType::f64), ValueError);
+  EXPECT_THROW(argmax(u, 0), ValueError);
+  EXPECT_THROW(u.at({0}), ValueError);
+  EXPECT_THROW(u.set_requires_grad(), ValueError);
+  EXPECT_THROW(exp(u), ValueError);
+  EXPECT_THROW(add(u, ones({1})), ValueError);
+  EXPECT_THROW(custom_vjp("bad", {ones({1})}, [](const TensorList&) { return TensorList{Tensor()}; },
+                          nullptr),
+               AutogradError);
+}
+
+TEST(TensorErrors, IntegerDivisionIsRejectedNotTrapped) {
+  EXPECT_THROW(div(arange(3, DType::i64), zeros({3}, DType::i64)), DTypeError);
+}
+
+TEST(TensorErrors, ExpandRejectsNegativeDims) {
+  EXPECT_THROW(expand(ones({3}), {-2, 3}), ShapeError);
+  EXPECT_THROW(expand(ones({1}), {-1}), ShapeError);
+}
+
+TEST(TensorAliasing, LeafGradientsOwnTheirStorage) {
+  Tensor a = ones({3}, DType::f64).set_requires_grad(), b = ones({3}, DType::f64).set_requires_grad();
+  Tensor g = full({3}, 2.0, DType::f64);
+  add(a, b).backward(g);
+  EXPECT_FALSE(a.grad().shares_storage(b.grad()));
+  EXPECT_FALSE(a.grad().shares_storage(g));
+  a.grad().set({0}, 100.0);
+  EXPECT_EQ(b.grad().at({0}), 2.0);
+  EXPECT_EQ(g.at({0}), 2.0);
+}
+
+TEST(TensorAliasing, IndexOpsKeepTheirOwnCopyOfIndices) {
+  Tensor w = ones({5, 2}, DType::f64).set_requires_grad();
+  Tensor ids = from_vector<int64_t>({1, 3, 1}, {3});
+  Tensor y = embedding(w, ids);
+  ids.set({0}, 1000000.0);  // a later write to the caller's buffer
+  sum(y).backward();        // must use the ids seen in forward
+  EXPECT_EQ(w.grad().at({1, 0}), 2.0);
+  EXPECT_EQ(w.grad().at({3, 1}), 1.0);
 }
 
 }  // namespace

@@ -52,7 +52,11 @@ Blas load_blas() {
   if (!want.empty()) setenv(env_name, want.c_str(), 1);
 
   void* h = nullptr;
-  for (const char* name : {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"}) {
+  // The OpenMP build first, by path: the plain name follows Debian's alternatives, which may
+  // point at the pthreads build (its own thread pool would oversubscribe ours).
+  for (const char* name : {"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+                           "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
+                           "libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"}) {
     h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (h && dlsym(h, "cblas_sgemm")) {
       b.info.library = name;
@@ -74,6 +78,16 @@ Blas load_blas() {
   b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
   if (auto core = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_corename"))) b.info.core = core();
   if (auto cfg = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_config"))) b.info.config = cfg();
+  using IntFn = int (*)();
+  if (auto par = reinterpret_cast<IntFn>(dlsym(h, "openblas_get_parallel"))) {
+    const int mode = par();
+    b.info.threading = mode == 2 ? "openmp" : mode == 1 ? "pthreads" : "serial";
+    if (mode == 1)
+      std::fprintf(stderr,
+                   "linearnexus: %s is the pthreads build of OpenBLAS; its threads and ours can "
+                   "oversubscribe the cores (install libopenblas0-openmp)\n",
+                   b.info.library.c_str());
+  }
   if (!b.dgemm) throw Error("[blas] the loaded BLAS has no cblas_dgemm");
   if (!want.empty()) {
     b.info.overridden = true;

@@ -23,6 +23,7 @@ struct BlasInfo {
   std::string library;     // path that was loaded
   std::string core;        // OpenBLAS's kernel family, e.g. "Cooperlake"
   std::string config;      // OpenBLAS build configuration string
+  std::string threading;   // "openmp", "pthreads" or "serial" (OpenBLAS only)
   bool overridden = false; // we replaced a slower OPENBLAS_CORETYPE
   std::string note;        // the log line printed when overridden
 };

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 
 namespace lnx {
 
@@ -15,6 +17,27 @@ namespace lnx {
 int num_threads();
 // Sets the thread count for our loops and for BLAS.
 void set_num_threads(int n);
+
+// An exception may not leave an OpenMP region (the runtime would terminate the program), so
+// the drivers catch the first one a worker throws and rethrow it after the region.
+class ParallelErrors {
+ public:
+  template <typename F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+ private:
+  std::mutex mu_;
+  std::exception_ptr error_;
+};
 
 // f(begin, end) over [0, n) split into at most num_threads() contiguous ranges of at least
 // grain items each. Serial when n <= grain or already inside a parallel region.
@@ -27,13 +50,15 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
     f(int64_t(0), n);
     return;
   }
+  ParallelErrors errors;
 #pragma omp parallel num_threads(nt)
   {
     int64_t ith = omp_get_thread_num(), nth = omp_get_num_threads();
     int64_t chunk = (n + nth - 1) / nth;
     int64_t begin = std::min(n, ith * chunk), end = std::min(n, begin + chunk);
-    if (begin < end) f(begin, end);
+    if (begin < end) errors.run([&] { f(begin, end); });
   }
+  errors.rethrow();
 }
 
 // f(begin, end) over [0, n) in chunks of `chunk` items taken by whichever thread is free:
@@ -48,8 +73,10 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
     f(int64_t(0), n);
     return;
   }
+  ParallelErrors errors;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < nchunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+  for (int64_t c = 0; c < nchunks; ++c) errors.run([&] { f(c * chunk, std::min(n, (c + 1) * chunk)); });
+  errors.rethrow();
 }
 
 }  // namespace lnx

@@ -63,7 +63,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor y = broadcast_map(a, b, "div", false, [](auto x, auto z) { return x / z; });
+  // Floating only: integer division by zero would trap (SIGFPE) instead of raising an error.
+  Tensor y = broadcast_map(a, b, "div", true, [](auto x, auto z) { return x / z; });
   if (needs_grad({a, b}))
     record("div", {a, b}, {&y}, [a = a.detach(), b = b.detach()](const VjpContext& c) -> TensorList {
       // d(a/b)/da = 1/b, d(a/b)/db = −a/b²

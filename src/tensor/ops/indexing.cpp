@@ -32,7 +32,9 @@ Tensor checked_indices(const Tensor& index, const char* op, const char* name, in
   LNX_CHECK(index.dtype() == DType::i32 || index.dtype() == DType::i64, DTypeError,
             "[{}] {} must be i32 or i64, got {} {}", op, name, dtype_name(index.dtype()),
             shape_str(index.shape()));
-  Tensor idx = to_dtype(index.detach(), DType::i64);  // contiguous
+  // Always a private copy: vjps keep it, and a later write to the caller's index tensor must
+  // not turn into an unchecked scatter in backward.
+  Tensor idx = index.dtype() == DType::i64 ? clone(index.detach()) : to_dtype(index.detach(), DType::i64);
   const int64_t* p = idx.data<int64_t>();
   const int64_t n = idx.numel();
   for (int64_t i = 0; i < n; ++i)

@@ -138,6 +138,7 @@ void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   LNX_CHECK(a.defined() && b.defined(), ValueError, "[matmul] got an undefined tensor");
+  blas_info();  // load BLAS here, on the calling thread, not inside a parallel region
   LNX_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(), DTypeError,
             "[matmul] a is {} {} but b is {} {}: both must be f32 or both f64",
             dtype_name(a.dtype()), shape_str(a.shape()), dtype_name(b.dtype()),

@@ -226,6 +226,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
 }
 
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
+  LNX_CHECK(x.defined(), ValueError, "[argmax] got an undefined tensor");
   int64_t ax = normalize_axis(axis, x.dim(), "argmax");
   Canonical c = canonicalize(x, {ax}, "argmax");
   LNX_CHECK(c.R > 0, ShapeError, "[argmax] axis {} of {} is empty", axis, shape_str(x.shape()));

@@ -39,6 +39,10 @@ std::optional<Strides> view_strides(const Shape& shape, const Strides& strides,
   return out;
 }
 
+void require_defined(const Tensor& x, const char* op) {
+  LNX_CHECK(x.defined(), ValueError, "[{}] got an undefined tensor", op);
+}
+
 Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape& input) {
   Shape out = shape;
   int64_t infer = -1, known = 1;
@@ -65,6 +69,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
 }  // namespace
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  require_defined(x, "reshape");
   Shape out_shape = infer_shape(shape, x.numel(), "reshape", x.shape());
   Tensor y;
   if (x.is_contiguous()) {
@@ -83,6 +88,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
+  require_defined(x, "flatten");
   if (x.dim() == 0) return reshape(x, {1});
   int64_t s = normalize_axis(start_axis, x.dim(), "flatten");
   int64_t e = normalize_axis(end_axis, x.dim(), "flatten");
@@ -96,6 +102,7 @@ Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
+  require_defined(x, "permute");
   LNX_CHECK(static_cast<int64_t>(order.size()) == x.dim(), ShapeError,
             "[permute] order has {} axes for a tensor of shape {}", order.size(),
             shape_str(x.shape()));
@@ -125,6 +132,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
 }
 
 Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
+  require_defined(x, "transpose");
   std::vector<int64_t> order(x.dim());
   std::iota(order.begin(), order.end(), 0);
   std::swap(order[normalize_axis(a, x.dim(), "transpose")],
@@ -133,6 +141,7 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
 }
 
 Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t step) {
+  require_defined(x, "slice");
   int64_t ax = normalize_axis(axis, x.dim(), "slice");
   LNX_CHECK(step >= 1, ValueError, "[slice] step must be >= 1, got {}", step);
   const int64_t n = x.shape()[ax];
@@ -160,6 +169,7 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t
 }
 
 Tensor select(const Tensor& x, int64_t axis, int64_t index) {
+  require_defined(x, "select");
   int64_t ax = normalize_axis(axis, x.dim(), "select");
   const int64_t n = x.shape()[ax];
   LNX_CHECK(index >= -n && index < n, ShapeError,
@@ -169,11 +179,14 @@ Tensor select(const Tensor& x, int64_t axis, int64_t index) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  require_defined(x, "expand");
   LNX_CHECK(shape.size() >= x.shape().size(), ShapeError,
             "[expand] cannot expand {} to fewer dims {}", shape_str(x.shape()), shape_str(shape));
   Strides st(shape.size(), 0);
   const size_t off = shape.size() - x.shape().size();
   for (size_t i = 0; i < shape.size(); ++i) {
+    LNX_CHECK(shape[i] >= 0, ShapeError, "[expand] target shape {} has a negative dim",
+              shape_str(shape));
     if (i < off) continue;
     int64_t d = x.shape()[i - off];
     LNX_CHECK(d == shape[i] || d == 1, ShapeError, "[expand] cannot expand {} to {} (dim {})",
@@ -191,6 +204,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
 
 Tensor squeeze(const Tensor& x, int64_t axis) {
+  require_defined(x, "squeeze");
   int64_t ax = normalize_axis(axis, x.dim(), "squeeze");
   LNX_CHECK(x.shape()[ax] == 1, ShapeError, "[squeeze] axis {} of {} has size {}, expected 1",
             axis, shape_str(x.shape()), x.shape()[ax]);
@@ -200,6 +214,7 @@ Tensor squeeze(const Tensor& x, int64_t axis) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t axis) {
+  require_defined(x, "unsqueeze");
   int64_t ax = normalize_axis(axis, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape();
   shape.insert(shape.begin() + ax, 1);
@@ -207,6 +222,7 @@ Tensor unsqueeze(const Tensor& x, int64_t axis) {
 }
 
 Tensor clone(const Tensor& x) {
+  require_defined(x, "clone");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   copy_into(x, y);
   if (needs_grad({x}))
@@ -215,6 +231,7 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor contiguous(const Tensor& x) {
+  require_defined(x, "contiguous");
   if (!x.is_contiguous()) return clone(x);
   Tensor y = make_view(x, x.shape(), contiguous_strides(x.shape()), x.offset());
   if (needs_grad({x}))
@@ -223,6 +240,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor to_dtype(const Tensor& x, DType dtype) {
+  require_defined(x, "to_dtype");
   if (x.dtype() == dtype) return contiguous(x);
   Tensor y = Tensor::empty(x.shape(), dtype);
   copy_into(x, y);
@@ -234,6 +252,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  require_defined(x, "sum_to");
   if (x.shape() == shape) return x;
   LNX_CHECK(x.shape().size() >= shape.size(), ShapeError, "[sum_to] cannot sum {} to {}",
             shape_str(x.shape()), shape_str(shape));

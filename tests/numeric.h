@@ -45,4 +45,16 @@ inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, do
                                        << "), max abs error " << m << " (limit " << max_abs << ")";
 }
 
+// The exception's message when f throws E, "<no error>" when it throws nothing (another
+// exception type propagates and fails the test).
+template <typename E, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 }  // namespace lnx

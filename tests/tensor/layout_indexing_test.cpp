@@ -12,18 +12,6 @@
 namespace lnx {
 namespace {
 
-// The exception's message when f throws E, "<no error>" otherwise (another type propagates
-// and fails the test).
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 #define EXPECT_ERROR(stmt, Type, substr)                                              \
   do {                                                                                \
     std::string msg_ = error_of<Type>([&] { (void)(stmt); });                         \

@@ -9,16 +9,6 @@
 namespace lnx {
 namespace {
 
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 // a [..., M, K] @ b [..., K, N] (both at least 2-d) in f64, batch dims broadcast.
 Tensor naive_matmul(const Tensor& a, const Tensor& b) {
   const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];

@@ -13,16 +13,6 @@
 namespace lnx {
 namespace {
 
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 // ---- naive references (f64, the last axis) ----
 
 Tensor naive_softmax_last(const Tensor& x, bool log_form) {

@@ -11,16 +11,6 @@
 namespace lnx {
 namespace {
 
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 TEST(Tensor, ViewsShareStorageAndSeeWrites) {
   Tensor t = arange(12, DType::f32).reshape({3, 4});
   Tensor tr = t.transpose(0, 1);

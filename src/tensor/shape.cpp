@@ -19,7 +19,8 @@ Strides contiguous_strides(const Shape& shape) {
   int64_t acc = 1;
   for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
     st[i] = acc;
-    acc *= std::max<int64_t>(shape[i], 1);
+    LNX_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc), ShapeError,
+              "[shape] {} has more elements than fit in 64 bits", shape_str(shape));
   }
   return st;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "numeric.h"
 #include "tensor/cpu/parallel.h"
@@ -263,6 +264,10 @@ TEST(TensorErrors, OverflowingShapesAreRejected) {
   EXPECT_THROW(Tensor::empty({int64_t(1) << 62, 4}, DType::f64), ShapeError);
   EXPECT_THROW(reshape(zeros({0}), {big, big}), ShapeError);
   EXPECT_THROW(arange(0.0, NAN, 1.0), ValueError);
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  EXPECT_THROW(split(zeros({0}), {huge, huge, 2}, 0), ValueError);
+  EXPECT_THROW(pad(zeros({2}), {{huge, 1}}), ShapeError);
+  EXPECT_THROW(one_hot(arange(3, DType::i64), int64_t(1) << 62), ShapeError);
 }
 
 TEST(TensorErrors, UndefinedTensorsGiveErrorsNotCrashes) {

@@ -111,7 +111,8 @@ TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axi
   for (size_t i = 0; i < sizes.size(); ++i) {
     LNX_CHECK(sizes[i] >= 0, ValueError, "[split] size {} is {}; sizes must be non-negative", i,
               sizes[i]);
-    total += sizes[i];
+    LNX_CHECK(!__builtin_add_overflow(total, sizes[i], &total), ValueError,
+              "[split] sizes [{}] overflow when added", fmt::join(sizes, ","));
   }
   LNX_CHECK(total == x.shape()[ax], ValueError,
             "[split] sizes [{}] add up to {} but axis {} of {} has length {}",
@@ -145,7 +146,10 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& pads
     LNX_CHECK(pads[d].first >= 0 && pads[d].second >= 0, ValueError,
               "[pad] pads ({}, {}) for axis {} are negative; pads must be >= 0", pads[d].first,
               pads[d].second, d);
-    out_shape[d] += pads[d].first + pads[d].second;
+    LNX_CHECK(!__builtin_add_overflow(out_shape[d], pads[d].first, &out_shape[d]) &&
+                  !__builtin_add_overflow(out_shape[d], pads[d].second, &out_shape[d]),
+              ShapeError, "[pad] padding axis {} by ({}, {}) overflows", d, pads[d].first,
+              pads[d].second);
   }
   Tensor y = full(out_shape, value, x.dtype());
   int64_t offset = 0;

@@ -52,7 +52,8 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
       infer = static_cast<int64_t>(i);
     } else {
       LNX_CHECK(out[i] >= 0, ShapeError, "[{}] shape {} has a negative dim", op, shape_str(shape));
-      known *= out[i];
+      LNX_CHECK(!__builtin_mul_overflow(known, out[i], &known), ShapeError,
+                "[{}] shape {} has more elements than fit in 64 bits", op, shape_str(shape));
     }
   }
   if (infer >= 0) {

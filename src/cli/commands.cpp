@@ -13,28 +13,38 @@
 namespace lnx::cli {
 
 namespace {
-DemoOptions g_demo;
-}
 
-void add_demo_command(CLI::App& app) {
+struct DemoOptions {
+  int steps = 300;
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = default
+};
+
+int run_demo(const DemoOptions& options);
+int run_info();
+
+}  // namespace
+
+void add_demo_command(CLI::App& app, Action& action) {
+  auto opt = std::make_shared<DemoOptions>();
   auto* demo = app.add_subcommand(
       "demo", "Train a small two-layer classifier with autodiff and check its gradient "
               "(the default job until training lands)");
-  demo->add_option("--steps", g_demo.steps, "gradient steps")->check(CLI::Range(1, 100000));
-  demo->add_option("--seed", g_demo.seed, "random seed");
-  demo->add_option("--threads", g_demo.threads, "threads (default: all cores)")
+  demo->add_option("--steps", opt->steps, "gradient steps")->check(CLI::Range(1, 100000));
+  demo->add_option("--seed", opt->seed, "random seed");
+  demo->add_option("--threads", opt->threads, "threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
+  demo->callback([opt, &action] { action = [opt] { return run_demo(*opt); }; });
 }
 
-void add_info_command(CLI::App& app) {
-  app.add_subcommand("info", "Show the CPU features, BLAS kernels and thread count in use");
+void add_info_command(CLI::App& app, Action& action) {
+  app.add_subcommand("info", "Show the CPU features, BLAS kernels and thread count in use")
+      ->callback([&action] { action = run_info; });
 }
 
-int dispatch(CLI::App& app) {
-  if (app.got_subcommand("demo")) return run_demo(g_demo);
-  if (app.got_subcommand("info")) return run_info();
-  return 0;
-}
+int run_default_job() { return run_demo(DemoOptions{}); }
+
+namespace {
 
 int run_info() {
   const auto& cpu = cpu_features();
@@ -130,4 +140,5 @@ int run_demo(const DemoOptions& opt) {
   return worst < 1e-6 ? 0 : 1;
 }
 
+}  // namespace
 }  // namespace lnx::cli

@@ -1,23 +1,22 @@
-// The CLI's subcommands. Each add_*_command registers its options on the app; dispatch runs
-// the one that was chosen.
+// The CLI's subcommands. Each add_*_command registers a subcommand and its options on the
+// app; when that subcommand is chosen, its parse callback stores what to run in `action`,
+// which main() runs after parsing (so library errors are reported the same way for all).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include <cstdint>
+#include <functional>
 
 namespace lnx::cli {
 
-struct DemoOptions {
-  int steps = 300;
-  uint64_t seed = 0;
-  int threads = 0;  // 0 = default
-};
+using Action = std::function<int()>;
 
-void add_demo_command(CLI::App& app);
-void add_info_command(CLI::App& app);
-int run_demo(const DemoOptions& options);
-int run_info();
-int dispatch(CLI::App& app);
+void add_demo_command(CLI::App& app, Action& action);
+void add_info_command(CLI::App& app, Action& action);
+void add_list_command(CLI::App& app, Action& action);
+void add_op_command(CLI::App& app, Action& action);
+
+// The default job (no subcommand).
+int run_default_job();
 
 }  // namespace lnx::cli

@@ -12,16 +12,18 @@
 int main(int argc, char** argv) {
   CLI::App app{"LinearNexus: linear-attention, state-space and hybrid language models on CPU"};
   app.require_subcommand(0, 1);
-  lnx::cli::add_demo_command(app);
-  lnx::cli::add_info_command(app);
+  lnx::cli::Action action;
+  lnx::cli::add_demo_command(app, action);
+  lnx::cli::add_info_command(app, action);
+  lnx::cli::add_list_command(app, action);
+  lnx::cli::add_op_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    if (app.get_subcommands().empty()) return lnx::cli::run_demo({});  // the default job
-    return lnx::cli::dispatch(app);
+    return action ? action() : lnx::cli::run_default_job();
   } catch (const lnx::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

@@ -1,0 +1,72 @@
+// Every registered mechanism's recurrent and chunk forms, forward and forward+backward, at
+// B·H = 8 (B = 1, H = 8), T ∈ {512, 2048, 8192}, K = V = D ∈ {64, 128}, f32.
+// Counters: tokens/s, GFLOP/s of useful work (Mechanism::flops: the recurrence's state update
+// and read, 4·K·V per token and head, plus the chunk form's intra-chunk attention,
+// 2·S·(K+V) per token and head; backward counted as 2× forward), and ratio_to_sgemm, the
+// GFLOP/s over the sgemm rate measured at the start of this run (1024³, same BLAS, all
+// threads).
+#include "bench_common.h"
+#include "kernels/mechanism.h"
+#include "tensor/ops.h"
+
+namespace lnx::bench {
+namespace {
+
+double& sgemm_ceiling() {
+  static double g = sgemm_gflops(1024);
+  return g;
+}
+
+void run_mechanism(benchmark::State& st, const std::string& name, kernels::Form form, bool backward) {
+  const int64_t T = st.range(0), D = st.range(1);
+  const kernels::Mechanism& m = kernels::mechanism(name);
+  kernels::ProblemSize size{1, T, 8, D, D};
+  Generator gen(0);
+  TensorDict in = m.make_inputs(size, gen, DType::f32);
+  in.insert("initial_state", zeros({1, size.H, D, D}));
+  Tensor d_o = randn({1, T, size.H, D}, gen);
+  TensorDict leaves;
+  for (const auto& [n, t] : in) {
+    Tensor leaf = t.detach();
+    if (backward && is_floating(leaf.dtype())) leaf.set_requires_grad();
+    leaves.insert(n, leaf);
+  }
+  for (auto _ : st) {
+    if (backward) {
+      kernels::MechanismOutputs out = kernels::run(name, form, leaves);
+      sum(mul(out.o, d_o)).backward();
+      for (const auto& [n, t] : leaves) t.zero_grad();
+    } else {
+      NoGradGuard no_grad;
+      benchmark::DoNotOptimize(kernels::run(name, form, leaves));
+    }
+  }
+  const double flops = (m.flops ? m.flops(size, form, 64) : 0.0) * (backward ? 3.0 : 1.0);
+  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(T), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["sgemm_GFLOP/s"] = sgemm_ceiling();
+}
+
+}  // namespace
+}  // namespace lnx::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  lnx::bench::add_context();
+  benchmark::AddCustomContext("sgemm_1024_GFLOP/s", fmt::format("{:.0f}", lnx::bench::sgemm_ceiling()));
+  for (const auto& name : lnx::kernels::mechanism_names())
+    for (auto form : {lnx::kernels::Form::recurrent, lnx::kernels::Form::chunk})
+      for (bool backward : {false, true}) {
+        std::string label = fmt::format("{}/{}/{}", name, lnx::kernels::form_name(form), backward ? "fwd+bwd" : "fwd");
+        auto* b = benchmark::RegisterBenchmark(label.c_str(), [=](benchmark::State& st) {
+          lnx::bench::run_mechanism(st, name, form, backward);
+        });
+        b->ArgNames({"T", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+        for (int64_t T : {512, 2048, 8192})
+          for (int64_t D : {64, 128}) b->Args({T, D});
+      }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

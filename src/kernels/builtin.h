@@ -1,0 +1,32 @@
+// Descriptions of the built-in mechanisms, one function per mechanism folder.
+#pragma once
+
+#include <vector>
+
+#include "kernels/mechanism.h"
+
+namespace lnx::kernels {
+
+Mechanism simple_gla_mechanism();
+Mechanism retention_mechanism();
+Mechanism linear_attn_mechanism();
+Mechanism mamba2_mechanism();
+Mechanism gla_mechanism();
+Mechanism delta_rule_mechanism();
+Mechanism gated_delta_rule_mechanism();
+Mechanism kda_mechanism();
+
+inline std::vector<Mechanism> builtin_mechanisms() {
+  std::vector<Mechanism> all;
+  all.push_back(simple_gla_mechanism());
+  all.push_back(retention_mechanism());
+  all.push_back(linear_attn_mechanism());
+  all.push_back(mamba2_mechanism());
+  all.push_back(gla_mechanism());
+  all.push_back(delta_rule_mechanism());
+  all.push_back(gated_delta_rule_mechanism());
+  all.push_back(kda_mechanism());
+  return all;
+}
+
+}  // namespace lnx::kernels

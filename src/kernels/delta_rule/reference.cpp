@@ -1,0 +1,27 @@
+// The definition of delta_rule: the recurrence token by token with tensor ops (so autodiff
+// gives its gradients). Run in f64 it is what the fast forms are tested against.
+#include "kernels/common/delta_family.h"
+#include "kernels/common/reference_scan.h"
+#include "kernels/delta_rule/delta_rule.h"
+
+namespace lnx::kernels {
+
+MechanismOutputs delta_rule_reference(const TensorDict& in, const MechanismOptions& opt) {
+  const DeltaArgs a = delta_args("delta_rule_reference", in, opt, DeltaGate::none);
+  const SequenceLayout& L = a.L;
+  // Flat token rows: [B·T, H, ·].
+  Tensor qf = mul(reshape(a.q, {L.B * L.T, L.H, L.K}), a.scale);
+  Tensor kf = reshape(a.k, {L.B * L.T, L.H, L.K});
+  Tensor vf = reshape(a.v, {L.B * L.T, L.H, L.V});
+  Tensor bf = reshape(a.beta, {L.B * L.T, L.H, 1});
+  return reference_scan(L, a.h0, a.q.dtype(), opt.output_final_state, [&](int64_t t, const Tensor& S0) {
+    Tensor k = unsqueeze(select(kf, 0, t), 2);                          // [H, K, 1]
+    Tensor kv = sum(mul(S0, k), {1});                                   // Sᵀk [H, V]
+    Tensor u = mul(select(bf, 0, t), sub(select(vf, 0, t), kv));       // [H, V]
+    Tensor S = add(S0, mul(k, unsqueeze(u, 1)));                        // [H, K, V]
+    Tensor o = sum(mul(S, unsqueeze(select(qf, 0, t), 2)), {1});       // [H, V]
+    return std::make_pair(S, o);
+  });
+}
+
+}  // namespace lnx::kernels

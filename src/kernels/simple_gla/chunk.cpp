@@ -1,0 +1,346 @@
+// simple_gla's chunk form: the sequence of each (sequence, head) is cut into chunks of S
+// tokens (the last one partial). Within a chunk, b_i = Σ_{j≤i} g_j (cumulative log gate, f64),
+//   o_i = scale·Σ_{j≤i} exp(b_i − b_j)(q_i·k_j) v_j + scale·exp(b_i)·S_prevᵀ q_i,
+//   S_next = exp(b_last)·S_prev + Σ_j exp(b_last − b_j) k_j v_jᵀ.
+// Only differences b_i − b_j with j ≤ i (and b_last − b_j, and b_i) are exponentiated, all
+// ≤ 0 for log gates ≤ 0, so strongly negative gates underflow to 0 instead of overflowing.
+//
+// Forward, in three parallel phases:
+//   1. per (chunk, head): the chunk's own state contribution Σ_j exp(b_last − b_j) k_j v_jᵀ;
+//   2. per (sequence, head): the states before every chunk, a short scan over chunks;
+//   3. per (chunk, head): intra-chunk attention and the read of the state before the chunk.
+// Backward, mirrored: (1) per chunk scale·Σ_i exp(b_i) q_i do_iᵀ, (2) the reverse scan for the
+// gradient of the state after every chunk, (3) per chunk dq, dk, dv from small GEMMs, and dg
+// directly as the sum of the terms each gate scales (exp(g_t)·⟨S_{t−1}, dS_t⟩ split into the
+// intra-chunk pairs, the reads of the state before the chunk and the path to the state after
+// it), not by the cancelling identity Σ_{s≥t}(q_s·dq_s − k_s·dk_s).
+//
+// The chunk products are GEMMs on the token rows in place (leading dimension H·K or H·V), run
+// by lnx::gemm inside parallel_for (BLAS is single-threaded there); scratch is per thread.
+#include <limits>
+#include <vector>
+
+#include "kernels/simple_gla/args.h"
+#include "kernels/simple_gla/simple_gla.h"
+#include "tensor/cpu/blas.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/vec_math.h"
+
+namespace lnx::kernels {
+
+using namespace simple_gla_detail;
+
+namespace {
+
+constexpr Transpose N_ = Transpose::No, T_ = Transpose::Yes;
+
+// The chunks of every sequence, and where each sequence's states live: sequence n has
+// chunks first[n] .. first[n+1] and state slots first[n] + n .. first[n+1] + n (slot c holds
+// the state before chunk c; the last slot the final state).
+struct ChunkPlan {
+  struct Chunk {
+    int64_t n, c, row0, len;
+  };
+  std::vector<Chunk> chunks;
+  std::vector<int64_t> first;  // N + 1
+  int64_t slots = 0;
+  int64_t slot(int64_t n, int64_t c) const { return first[n] + n + c; }
+  int64_t count(int64_t n) const { return first[n + 1] - first[n]; }
+};
+
+ChunkPlan plan_chunks(const SequenceLayout& L, int64_t S) {
+  ChunkPlan p;
+  p.first.push_back(0);
+  for (int64_t n = 0; n < L.N; ++n) {
+    for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; r += S)
+      p.chunks.push_back({n, static_cast<int64_t>(p.chunks.size()) - p.first[n], r,
+                          std::min(S, L.offsets[n + 1] - r)});
+    p.first.push_back(static_cast<int64_t>(p.chunks.size()));
+  }
+  p.slots = static_cast<int64_t>(p.chunks.size()) + L.N;
+  return p;
+}
+
+// Cumulative log gates of one chunk and head into b[0..len); returns b[len−1].
+template <typename T>
+double chunk_gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int64_t H, double* b) {
+  double acc = 0;
+  for (int64_t i = 0; i < ch.len; ++i) b[i] = acc += p.gate(ch.row0 + i, h, H);
+  return acc;
+}
+
+// A[i][j] ← A[i][j]·exp(b_i − b_j) for j ≤ i, 0 above the diagonal (A is len × len).
+template <typename T>
+void decay_mask(T* A, const double* b, int64_t len) {
+  for (int64_t i = 0; i < len; ++i) {
+    T* Ai = A + i * len;
+    const double bi = b[i];
+    for (int64_t j = 0; j <= i; ++j) Ai[j] *= fast_exp(static_cast<T>(bi - b[j]));
+    for (int64_t j = i + 1; j < len; ++j) Ai[j] = T(0);
+  }
+}
+
+// dst[i][·] = factor_i · src[i][·] for rows of width w (src row stride lds).
+template <typename T>
+void scale_rows(T* dst, const T* src, int64_t lds, int64_t len, int64_t w, const T* factor) {
+  for (int64_t i = 0; i < len; ++i)
+    for (int64_t x = 0; x < w; ++x) dst[i * w + x] = factor[i] * src[i * lds + x];
+}
+
+// dst[i][·] += factor_i · src[i][·] (dst row stride ldd, src packed rows of width w).
+template <typename T>
+void add_scaled_rows(T* dst, int64_t ldd, const T* src, int64_t len, int64_t w, const T* factor) {
+  for (int64_t i = 0; i < len; ++i)
+    for (int64_t x = 0; x < w; ++x) dst[i * ldd + x] += factor[i] * src[i * w + x];
+}
+
+// Per-thread scratch of the chunk loops.
+template <typename T> struct Scratch {
+  std::vector<double> b;
+  std::vector<T> e_in, e_out, A, dA, X, Y;  // e_in_i = exp(b_i), e_out_i = exp(b_last − b_i)
+  Scratch(int64_t S, int64_t K, int64_t V)
+      : b(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)) {}
+  // b, e_in, e_out for one chunk; returns b_last. Factors below T's smallest normal number
+  // are flushed to 0 (as fast_exp does), so no subnormal operand reaches the GEMMs.
+  double gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int64_t H) {
+    const double last = chunk_gates(p, ch, h, H, b.data());
+    for (int64_t i = 0; i < ch.len; ++i) {
+      e_in[i] = flush(std::exp(b[i]));
+      e_out[i] = flush(std::exp(last - b[i]));
+    }
+    return last;
+  }
+  static T flush(double x) {
+    return x < static_cast<double>(std::numeric_limits<T>::min()) ? T(0) : static_cast<T>(x);
+  }
+};
+
+struct ChunkForward {
+  Tensor o, final_state, states;  // states [slots, H, K, V]: the state before every chunk
+};
+
+template <typename T>
+ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S) {
+  const SequenceLayout& L = a.L;
+  const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
+  ChunkForward f;
+  f.o = Tensor::empty({L.B, L.T, H, V}, a.q.dtype());
+  f.final_state = Tensor::empty({L.N, H, K, V}, a.q.dtype());
+  f.states = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());
+  Ptrs<T> p(a);
+  T* st = f.states.data<T>();
+  T* op = f.o.data<T>();
+  const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
+  // 1. Each chunk's own contribution, into the slot after it.
+  parallel_for(items, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(S, K, V);
+    for (int64_t it = b; it < e; ++it) {
+      const auto& ch = plan.chunks[it / H];
+      const int64_t h = it % H;
+      s.gates(p, ch, h, H);
+      scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_out.data());
+      gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, p.v + (ch.row0 * H + h) * V, HV, T(0),
+           st + (plan.slot(ch.n, ch.c + 1) * H + h) * KV, V);
+    }
+  });
+  // 2. The scan over chunks.
+  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    for (int64_t pair = b; pair < e; ++pair) {
+      const int64_t n = pair / H, h = pair % H;
+      T* s0 = st + (plan.slot(n, 0) * H + h) * KV;
+      if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, s0);
+      else std::fill(s0, s0 + KV, T(0));
+      for (int64_t c = 0; c < plan.count(n); ++c) {
+        const auto& ch = plan.chunks[plan.first[n] + c];
+        double last = 0;
+        for (int64_t i = 0; i < ch.len; ++i) last += p.gate(ch.row0 + i, h, H);
+        const T decay = static_cast<T>(std::exp(last));
+        const T* prev = st + (plan.slot(n, c) * H + h) * KV;
+        T* next = st + (plan.slot(n, c + 1) * H + h) * KV;
+        for (int64_t x = 0; x < KV; ++x) next[x] += decay * prev[x];
+      }
+      const T* fin = st + (plan.slot(n, plan.count(n)) * H + h) * KV;
+      std::copy(fin, fin + KV, f.final_state.data<T>() + pair * KV);
+    }
+  });
+  // 3. Outputs.
+  const T scale = static_cast<T>(a.scale);
+  parallel_for(items, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(S, K, V);
+    for (int64_t it = b; it < e; ++it) {
+      const auto& ch = plan.chunks[it / H];
+      const int64_t h = it % H, len = ch.len;
+      s.gates(p, ch, h, H);
+      const T* q = p.q + (ch.row0 * H + h) * K;
+      const T* k = p.k + (ch.row0 * H + h) * K;
+      const T* v = p.v + (ch.row0 * H + h) * V;
+      T* o = op + (ch.row0 * H + h) * V;
+      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), s.A.data(), len);
+      decay_mask(s.A.data(), s.b.data(), len);
+      gemm(N_, N_, len, V, len, T(1), s.A.data(), len, v, HV, T(0), o, HV);
+      for (int64_t i = 0; i < len; ++i) s.e_in[i] *= scale;
+      scale_rows(s.X.data(), q, HK, len, K, s.e_in.data());
+      gemm(N_, N_, len, V, K, T(1), s.X.data(), K, st + (plan.slot(ch.n, ch.c) * H + h) * KV, V,
+           T(1), o, HV);
+    }
+  });
+  return f;
+}
+
+template <typename T>
+Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& states,
+               const Tensor& d_o, const Tensor& d_final) {
+  const SequenceLayout& L = a.L;
+  const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
+  Grads g;
+  g.dq = Tensor::empty(a.q.shape(), a.q.dtype());
+  g.dk = Tensor::empty(a.k.shape(), a.k.dtype());
+  g.dv = Tensor::empty(a.v.shape(), a.v.dtype());
+  Ptrs<T> p(a);
+  const T* st = states.data<T>();
+  const T* dop = d_o.data<T>();
+  const T* dFp = d_final.defined() ? d_final.data<T>() : nullptr;
+  Tensor dstates = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());  // gradients of the states
+  T* dst = dstates.data<T>();
+  const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
+  const T scale = static_cast<T>(a.scale);
+  // 1. Each chunk's reads of the state before it: scale·Σ_i exp(b_i) q_i do_iᵀ, into slot c.
+  parallel_for(items, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(S, K, V);
+    for (int64_t it = b; it < e; ++it) {
+      const auto& ch = plan.chunks[it / H];
+      const int64_t h = it % H;
+      s.gates(p, ch, h, H);
+      for (int64_t i = 0; i < ch.len; ++i) s.e_in[i] *= scale;
+      scale_rows(s.X.data(), p.q + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_in.data());
+      gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, dop + (ch.row0 * H + h) * V, HV, T(0),
+           dst + (plan.slot(ch.n, ch.c) * H + h) * KV, V);
+    }
+  });
+  // 2. Reverse scan: slot c + 1 ends up holding the gradient of the state after chunk c,
+  //    slot 0 that of the initial state.
+  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    for (int64_t pair = b; pair < e; ++pair) {
+      const int64_t n = pair / H, h = pair % H;
+      T* last = dst + (plan.slot(n, plan.count(n)) * H + h) * KV;
+      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, last);
+      else std::fill(last, last + KV, T(0));
+      for (int64_t c = plan.count(n) - 1; c >= 0; --c) {
+        const auto& ch = plan.chunks[plan.first[n] + c];
+        double sum = 0;
+        for (int64_t i = 0; i < ch.len; ++i) sum += p.gate(ch.row0 + i, h, H);
+        const T decay = static_cast<T>(std::exp(sum));
+        T* here = dst + (plan.slot(n, c) * H + h) * KV;
+        const T* after = dst + (plan.slot(n, c + 1) * H + h) * KV;
+        for (int64_t x = 0; x < KV; ++x) here[x] += decay * after[x];
+      }
+    }
+  });
+  if (a.h0.defined()) {
+    g.dh0 = Tensor::empty(a.h0.shape(), a.h0.dtype());
+    for (int64_t n = 0; n < L.N; ++n)
+      for (int64_t h = 0; h < H; ++h) {
+        const T* d0 = dst + (plan.slot(n, 0) * H + h) * KV;
+        std::copy(d0, d0 + KV, g.dh0.data<T>() + (n * H + h) * KV);
+      }
+  }
+  // 3. dq, dk, dv per chunk, and the gate gradients.
+  const bool want_gates = a.g.defined() || a.gamma.defined();
+  std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
+  T *dqp = g.dq.data<T>(), *dkp = g.dk.data<T>(), *dvp = g.dv.data<T>();
+  parallel_for(items, 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(S, K, V);
+    std::vector<double> u(S), w(S), col(S);
+    for (int64_t it = b; it < e; ++it) {
+      const auto& ch = plan.chunks[it / H];
+      const int64_t h = it % H, len = ch.len;
+      const double b_last = s.gates(p, ch, h, H);
+      const int64_t qo = (ch.row0 * H + h) * K, vo = (ch.row0 * H + h) * V;
+      const T *q = p.q + qo, *k = p.k + qo, *v = p.v + vo, *dO = dop + vo;
+      T *dq = dqp + qo, *dk = dkp + qo, *dv = dvp + vo;
+      const T* Sprev = st + (plan.slot(ch.n, ch.c) * H + h) * KV;
+      const T* dSnext = dst + (plan.slot(ch.n, ch.c + 1) * H + h) * KV;
+      // A = scale·(Q Kᵀ) ⊙ D and dA = (dO Vᵀ) ⊙ D, D_ij = exp(b_i − b_j) for j ≤ i.
+      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), s.A.data(), len);
+      decay_mask(s.A.data(), s.b.data(), len);
+      gemm(N_, T_, len, len, V, T(1), dO, HV, v, HV, T(0), s.dA.data(), len);
+      if (want_gates) {
+        // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ
+        // stands between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up.
+        std::fill(col.begin(), col.begin() + len, 0.0);
+        for (int64_t i = len - 1; i >= 0; --i) {
+          const T* Ai = s.A.data() + i * len;
+          const T* Pi = s.dA.data() + i * len;
+          double r = 0;
+#pragma omp simd reduction(+ : r)
+          for (int64_t j = 0; j < i; ++j) {
+            col[j] += static_cast<double>(Ai[j] * Pi[j]);
+            r += col[j];
+          }
+          u[i] = r;  // kept in u until the read terms are added
+        }
+      }
+      decay_mask(s.dA.data(), s.b.data(), len);
+      // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ
+      gemm(N_, N_, len, K, len, scale, s.dA.data(), len, k, HK, T(0), dq, HK);
+      gemm(N_, T_, len, K, V, scale, dO, HV, Sprev, V, T(0), s.X.data(), K);
+      add_scaled_rows(dq, HK, s.X.data(), len, K, s.e_in.data());
+      if (want_gates) {
+        // Reads of S_prev by queries i ≥ τ, and the chunk's keys j < τ (and S_prev) reaching
+        // the state after the chunk: dg_τ = R_τ + Σ_{i≥τ} ρ_i + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
+        double tail = 0;
+        for (int64_t i = len - 1; i >= 0; --i) {
+          double dot = 0;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(q[i * HK + x]) * s.X[i * K + x];
+          tail += static_cast<double>(s.e_in[i]) * dot;
+          u[i] += tail;
+        }
+      }
+      // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ
+      gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dk, HK);
+      gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
+      add_scaled_rows(dk, HK, s.X.data(), len, K, s.e_out.data());
+      if (want_gates) {
+        double through = 0;  // exp(b_last)·⟨S_prev, dS_next⟩
+#pragma omp simd reduction(+ : through)
+        for (int64_t x = 0; x < KV; ++x) through += static_cast<double>(Sprev[x]) * dSnext[x];
+        through *= std::exp(b_last);
+        double head = 0;
+        for (int64_t j = 0; j < len; ++j) {
+          dgt[(ch.row0 + j) * H + h] = u[j] + head + through;
+          double dot = 0;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(k[j * HK + x]) * s.X[j * K + x];
+          head += static_cast<double>(s.e_out[j]) * dot;
+        }
+      }
+      // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
+      gemm(T_, N_, len, V, len, T(1), s.A.data(), len, dO, HV, T(0), dv, HV);
+      gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
+      add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
+    }
+  });
+  store_gate_grads(a, dgt, g);
+  return g;
+}
+
+}  // namespace
+
+MechanismOutputs simple_gla_chunk(const TensorDict& in, const MechanismOptions& opt) {
+  const std::string op = "simple_gla_chunk";
+  check_chunk_size(op, opt.chunk_size);
+  Args a = parse_args(op, in, opt);
+  const int64_t S = opt.chunk_size;
+  auto plan = std::make_shared<ChunkPlan>(plan_chunks(a.L, S));
+  return dispatch_float(a.q.dtype(), op, [&]<typename T>() {
+    ChunkForward f = forward<T>(a, *plan, S);
+    Tensor states = f.states;
+    return run_and_record(op, in, a, {f.o, f.final_state},
+                          [plan, S, states](const Args& a, const Tensor& d_o, const Tensor& d_final) {
+                            return backward<T>(a, *plan, S, states, d_o, d_final);
+                          });
+  });
+}
+
+}  // namespace lnx::kernels

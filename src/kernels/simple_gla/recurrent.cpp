@@ -1,0 +1,181 @@
+// simple_gla's recurrent form: a fused token loop per (sequence, head), with a hand-written
+// vjp. Forward: S ← exp(g_t)·S + k_t v_tᵀ, o_t = scale·Sᵀq_t. Backward, per (sequence, head):
+//   pass 1 (forward again): dq_t = scale·S_t do_t, keeping the state every 32 tokens;
+//   pass 2 (reverse): dS ← dS + scale·q_t do_tᵀ (dS starts at dfinal), dk_t = dS v_t,
+//                     dv_t = dSᵀ k_t, dg_t = exp(g_t)·⟨S_{t−1}, dS⟩, dS ← exp(g_t)·dS;
+//                     finally dh0 = dS. S_{t−1} is recomputed segment by segment from the
+//                     kept states. dg is formed directly, not by the identity
+//                     Σ_{s≥t}(q_s·dq_s − k_s·dk_s), whose cancellation loses the small dg of
+//                     strongly negative gates (and Σ g·dg, the gradient of a decay rate, with it).
+// (sequence, head) pairs run in parallel; each owns its output rows and state.
+#include <vector>
+
+#include "kernels/simple_gla/args.h"
+#include "kernels/simple_gla/simple_gla.h"
+#include "tensor/cpu/parallel.h"
+
+namespace lnx::kernels {
+
+using namespace simple_gla_detail;
+
+namespace {
+
+template <typename T>
+std::pair<Tensor, Tensor> forward(const Args& a) {
+  const SequenceLayout& L = a.L;
+  const int64_t H = L.H, K = L.K, V = L.V;
+  Tensor o = Tensor::empty({L.B, L.T, H, V}, a.q.dtype());
+  Tensor F = Tensor::empty({L.N, H, K, V}, a.q.dtype());
+  Ptrs<T> p(a);
+  T* op = o.data<T>();
+  T* Fp = F.data<T>();
+  const T scale = static_cast<T>(a.scale);
+  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    for (int64_t pair = b; pair < e; ++pair) {
+      const int64_t n = pair / H, h = pair % H;
+      T* S = Fp + pair * K * V;  // the state lives in its final-state slot
+      if (p.h0) std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
+      else std::fill(S, S + K * V, T(0));
+      for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
+        const T decay = static_cast<T>(std::exp(p.gate(r, h, H)));
+        const T* kr = p.k + (r * H + h) * K;
+        const T* vr = p.v + (r * H + h) * V;
+        const T* qr = p.q + (r * H + h) * K;
+        T* orow = op + (r * H + h) * V;
+        std::fill(orow, orow + V, T(0));
+        for (int64_t i = 0; i < K; ++i) {
+          T* Si = S + i * V;
+          const T ki = kr[i], qi = qr[i] * scale;
+          for (int64_t j = 0; j < V; ++j) {
+            Si[j] = decay * Si[j] + ki * vr[j];
+            orow[j] += qi * Si[j];
+          }
+        }
+      }
+    }
+  });
+  return {o, F};
+}
+
+// Tokens per segment of the backward: the state before every segment is kept (pass 1), and
+// the states inside one segment are recomputed from it (pass 2).
+constexpr int64_t kSegment = 32;
+
+template <typename T>
+Grads backward(const Args& a, const Tensor& d_o, const Tensor& d_final) {
+  const SequenceLayout& L = a.L;
+  const int64_t H = L.H, K = L.K, V = L.V, KV = K * V;
+  Grads g;
+  g.dq = Tensor::empty(a.q.shape(), a.q.dtype());
+  g.dk = Tensor::empty(a.k.shape(), a.k.dtype());
+  g.dv = Tensor::empty(a.v.shape(), a.v.dtype());
+  if (a.h0.defined()) g.dh0 = Tensor::empty(a.h0.shape(), a.h0.dtype());
+  const bool want_gates = a.g.defined() || a.gamma.defined();
+  std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
+  Ptrs<T> p(a);
+  const T* dop = d_o.data<T>();
+  const T* dFp = d_final.defined() ? d_final.data<T>() : nullptr;
+  T *dq = g.dq.data<T>(), *dk = g.dk.data<T>(), *dv = g.dv.data<T>();
+  T* dh0 = g.dh0.defined() ? g.dh0.data<T>() : nullptr;
+  const T scale = static_cast<T>(a.scale);
+  // S ← decay·S + k vᵀ for row r, head h.
+  auto step = [&](T* S, int64_t r, int64_t h, T decay) {
+    const T* kr = p.k + (r * H + h) * K;
+    const T* vr = p.v + (r * H + h) * V;
+    for (int64_t i = 0; i < K; ++i) {
+      T* Si = S + i * V;
+      const T ki = kr[i];
+      for (int64_t j = 0; j < V; ++j) Si[j] = decay * Si[j] + ki * vr[j];
+    }
+  };
+  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    std::vector<T> S(static_cast<size_t>(KV)), dS(static_cast<size_t>(KV)), checkpoints,
+        seg(static_cast<size_t>(kSegment * KV));
+    for (int64_t pair = b; pair < e; ++pair) {
+      const int64_t n = pair / H, h = pair % H, r0 = L.offsets[n], len = L.length(n);
+      const int64_t nseg = (len + kSegment - 1) / kSegment;
+      if (want_gates) checkpoints.resize(static_cast<size_t>(nseg * KV));
+      // Pass 1: the states again, for dq; keep the state before every segment.
+      if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S.begin());
+      else std::fill(S.begin(), S.end(), T(0));
+      for (int64_t t = 0; t < len; ++t) {
+        const int64_t r = r0 + t;
+        if (want_gates && t % kSegment == 0) std::copy(S.begin(), S.end(), checkpoints.begin() + (t / kSegment) * KV);
+        step(S.data(), r, h, static_cast<T>(std::exp(p.gate(r, h, H))));
+        const T* dor = dop + (r * H + h) * V;
+        T* dqr = dq + (r * H + h) * K;
+        for (int64_t i = 0; i < K; ++i) {
+          const T* Si = S.data() + i * V;
+          T acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t j = 0; j < V; ++j) acc += Si[j] * dor[j];
+          dqr[i] = acc * scale;
+        }
+      }
+      // Pass 2, segments in reverse: seg[τ] = the state before token τ of the segment;
+      // dS = the gradient of the state after the current token.
+      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dS.begin());
+      else std::fill(dS.begin(), dS.end(), T(0));
+      for (int64_t sg = nseg - 1; sg >= 0; --sg) {
+        const int64_t t0 = sg * kSegment, t1 = std::min(len, t0 + kSegment);
+        if (want_gates) {
+          std::copy(checkpoints.begin() + sg * KV, checkpoints.begin() + (sg + 1) * KV, seg.begin());
+          for (int64_t t = t0 + 1; t < t1; ++t) {
+            std::copy(seg.begin() + (t - 1 - t0) * KV, seg.begin() + (t - t0) * KV, seg.begin() + (t - t0) * KV);
+            step(seg.data() + (t - t0) * KV, r0 + t - 1, h, static_cast<T>(std::exp(p.gate(r0 + t - 1, h, H))));
+          }
+        }
+        for (int64_t t = t1 - 1; t >= t0; --t) {
+          const int64_t r = r0 + t;
+          const T decay = static_cast<T>(std::exp(p.gate(r, h, H)));
+          const T* qr = p.q + (r * H + h) * K;
+          const T* kr = p.k + (r * H + h) * K;
+          const T* vr = p.v + (r * H + h) * V;
+          const T* dor = dop + (r * H + h) * V;
+          T* dkr = dk + (r * H + h) * K;
+          T* dvr = dv + (r * H + h) * V;
+          std::fill(dvr, dvr + V, T(0));
+          const T* prev = want_gates ? seg.data() + (t - t0) * KV : nullptr;
+          double dgate = 0;  // dg_t = exp(g_t)·⟨S_{t−1}, dS_t⟩
+          for (int64_t i = 0; i < K; ++i) {
+            T* dSi = dS.data() + i * V;
+            const T qi = qr[i] * scale, ki = kr[i];
+            T acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t j = 0; j < V; ++j) {
+              dSi[j] += qi * dor[j];
+              acc += dSi[j] * vr[j];
+              dvr[j] += ki * dSi[j];
+            }
+            dkr[i] = acc;
+            if (prev) {
+              T dot = 0;
+#pragma omp simd reduction(+ : dot)
+              for (int64_t j = 0; j < V; ++j) dot += prev[i * V + j] * dSi[j];
+              dgate += static_cast<double>(dot);
+            }
+            for (int64_t j = 0; j < V; ++j) dSi[j] *= decay;
+          }
+          if (want_gates) dgt[r * H + h] = dgate * static_cast<double>(decay);
+        }
+      }
+      if (dh0) std::copy(dS.begin(), dS.end(), dh0 + pair * KV);
+    }
+  });
+  store_gate_grads(a, dgt, g);
+  return g;
+}
+
+}  // namespace
+
+MechanismOutputs simple_gla_recurrent(const TensorDict& in, const MechanismOptions& opt) {
+  const std::string op = "simple_gla_recurrent";
+  Args a = parse_args(op, in, opt);
+  auto outputs = dispatch_float(a.q.dtype(), op, [&]<typename T>() { return forward<T>(a); });
+  return run_and_record(op, in, a, outputs, [](const Args& a, const Tensor& d_o, const Tensor& d_final) {
+    return dispatch_float(a.q.dtype(), "simple_gla_recurrent",
+                          [&]<typename T>() { return backward<T>(a, d_o, d_final); });
+  });
+}
+
+}  // namespace lnx::kernels

@@ -1,0 +1,282 @@
+// Registry-driven tests: every registered mechanism, every fast form (recurrent, chunk),
+// against the f64 reference (DESIGN.md §8): outputs, final state and the gradients of every
+// input and of the initial state; varlen; split-and-resume; finite differences of the
+// reference; bad inputs.
+#include <gtest/gtest.h>
+
+#include "gradcheck.h"
+#include "kernels/mechanism.h"
+#include "numeric.h"
+
+namespace lnx::kernels {
+namespace {
+
+constexpr double kOutputTol = 1e-5, kGradTol = 1e-4;
+
+struct FormCase {
+  std::string mechanism;
+  Form form;
+};
+
+std::vector<FormCase> fast_forms() {
+  std::vector<FormCase> cases;
+  for (const auto& name : mechanism_names())
+    for (Form f : {Form::recurrent, Form::chunk}) cases.push_back({name, f});
+  return cases;
+}
+
+std::string form_case_name(const ::testing::TestParamInfo<FormCase>& info) {
+  return info.param.mechanism + "_" + form_name(info.param.form);
+}
+
+TensorDict to_dtype(const TensorDict& d, DType dtype) {
+  TensorDict out;
+  for (const auto& [name, t] : d) out.insert(name, is_floating(t.dtype()) ? t.to(dtype) : t);
+  return out;
+}
+
+struct RunResult {
+  Tensor o, final_state;
+  TensorDict grads;  // of every floating input
+};
+
+// Runs a form with every floating input as a leaf and backpropagates
+// L = Σ o ⊙ do + Σ final_state ⊙ dfinal.
+RunResult run_with_grads(const std::string& name, Form form, const TensorDict& inputs,
+                         const MechanismOptions& opt, const Tensor& d_o, const Tensor& d_final) {
+  TensorDict leaves;
+  for (const auto& [n, t] : inputs) {
+    Tensor leaf = t.detach().clone();
+    if (is_floating(leaf.dtype())) leaf.set_requires_grad();
+    leaves.insert(n, leaf);
+  }
+  MechanismOutputs out = run(name, form, leaves, opt);
+  Tensor loss = sum(mul(out.o, d_o.to(out.o.dtype())));
+  if (d_final.defined()) loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
+  loss.backward();
+  RunResult r{out.o.detach(), out.final_state.defined() ? out.final_state.detach() : Tensor(), {}};
+  for (const auto& [n, t] : leaves)
+    if (is_floating(t.dtype())) r.grads.insert(n, t.grad().defined() ? t.grad() : zeros_like(t));
+  return r;
+}
+
+// f64 problem: the mechanism's random inputs plus a random initial state.
+TensorDict make_problem(const Mechanism& m, const ProblemSize& s, int64_t N, uint64_t seed,
+                        bool with_initial_state = true) {
+  Generator gen(seed);
+  TensorDict d = m.make_inputs(s, gen, DType::f64);
+  if (with_initial_state) d.insert("initial_state", randn({N, s.H, s.K, s.V}, gen, DType::f64));
+  return d;
+}
+
+void expect_close(const RunResult& fast, const RunResult& ref, const std::string& what) {
+  EXPECT_TRUE(all_close(fast.o, ref.o, kOutputTol)) << what << ": o";
+  if (ref.final_state.defined()) {
+    EXPECT_TRUE(all_close(fast.final_state, ref.final_state, kOutputTol)) << what << ": final_state";
+  }
+  for (const auto& [n, g] : ref.grads)
+    EXPECT_TRUE(all_close(fast.grads.at(n), g, kGradTol)) << what << ": d" << n;
+}
+
+class MechanismForm : public ::testing::TestWithParam<FormCase> {};
+
+TEST_P(MechanismForm, MatchesReferenceInF32) {
+  const auto& [name, form] = GetParam();
+  const Mechanism& m = mechanism(name);
+  for (int64_t T : {1, 63, 65, 200}) {
+    ProblemSize s{2, T, 3, 7, 9};  // odd head dims, several heads
+    TensorDict in = make_problem(m, s, s.B, 100 + T);
+    Generator gen(7 + T);
+    Tensor d_o = randn({s.B, s.T, s.H, s.V}, gen, DType::f64);
+    Tensor d_final = randn({s.B, s.H, s.K, s.V}, gen, DType::f64);
+    RunResult ref = run_with_grads(name, Form::reference, in, {}, d_o, d_final);
+    RunResult fast = run_with_grads(name, form, to_dtype(in, DType::f32), {}, d_o, d_final);
+    expect_close(fast, ref, fmt::format("{} {} T={}", name, form_name(form), T));
+  }
+}
+
+TEST_P(MechanismForm, MatchesReferenceWithoutInitialStateAndOtherChunkSizes) {
+  const auto& [name, form] = GetParam();
+  const Mechanism& m = mechanism(name);
+  ProblemSize s{1, 77, 2, 16, 8};
+  TensorDict in = make_problem(m, s, s.B, 3, /*with_initial_state=*/false);
+  Generator gen(4);
+  Tensor d_o = randn({s.B, s.T, s.H, s.V}, gen, DType::f64);
+  Tensor d_final = randn({s.B, s.H, s.K, s.V}, gen, DType::f64);
+  RunResult ref = run_with_grads(name, Form::reference, in, {}, d_o, d_final);
+  for (int64_t chunk : {16, 32, 128}) {
+    MechanismOptions opt;
+    opt.chunk_size = chunk;
+    RunResult fast = run_with_grads(name, form, to_dtype(in, DType::f32), opt, d_o, d_final);
+    expect_close(fast, ref, fmt::format("{} {} chunk={}", name, form_name(form), chunk));
+  }
+  // A scale other than the default, and no final state asked for.
+  MechanismOptions opt;
+  opt.scale = 0.3;
+  opt.output_final_state = false;
+  RunResult ref2 = run_with_grads(name, Form::reference, in, opt, d_o, Tensor());
+  RunResult fast2 = run_with_grads(name, form, to_dtype(in, DType::f32), opt, d_o, Tensor());
+  EXPECT_FALSE(fast2.final_state.defined());
+  expect_close(fast2, ref2, "scale=0.3");
+}
+
+TEST_P(MechanismForm, PackedSequencesEqualSeparateOnes) {
+  const auto& [name, form] = GetParam();
+  const Mechanism& m = mechanism(name);
+  const std::vector<int64_t> lengths{37, 0, 64, 1, 100};  // an empty one, not chunk multiples
+  std::vector<int64_t> cu{0};
+  for (int64_t l : lengths) cu.push_back(cu.back() + l);
+  const int64_t N = static_cast<int64_t>(lengths.size()), T = cu.back();
+  ProblemSize s{1, T, 2, 5, 6};
+  TensorDict in = make_problem(m, s, N, 11);
+  MechanismOptions opt;
+  opt.cu_seqlens = from_vector<int64_t>(cu, {N + 1});
+  Generator gen(12);
+  Tensor d_o = randn({1, T, s.H, s.V}, gen, DType::f64);
+  Tensor d_final = randn({N, s.H, s.K, s.V}, gen, DType::f64);
+  RunResult ref = run_with_grads(name, Form::reference, in, opt, d_o, d_final);
+  RunResult fast = run_with_grads(name, form, to_dtype(in, DType::f32), opt, d_o, d_final);
+  expect_close(fast, ref, "packed");
+  // Each sequence alone gives the same rows and final state.
+  for (int64_t n = 0; n < N; ++n) {
+    TensorDict one;
+    for (const auto& [key, t] : in) {
+      if (key == "initial_state") one.insert(key, slice(t, 0, n, n + 1));
+      else if (t.dim() >= 2 && t.size(1) == T) one.insert(key, slice(t, 1, cu[n], cu[n + 1]));
+      else one.insert(key, t);
+    }
+    MechanismOutputs alone = run(name, form, to_dtype(one, DType::f32));
+    EXPECT_TRUE(all_close(alone.o, slice(fast.o, 1, cu[n], cu[n + 1]), kOutputTol)) << "sequence " << n;
+    EXPECT_TRUE(all_close(alone.final_state, slice(fast.final_state, 0, n, n + 1), kOutputTol))
+        << "sequence " << n;
+  }
+}
+
+TEST_P(MechanismForm, SplitAndResumeEqualsWhole) {
+  const auto& [name, form] = GetParam();
+  const Mechanism& m = mechanism(name);
+  ProblemSize s{2, 150, 2, 6, 5};
+  TensorDict in = to_dtype(make_problem(m, s, s.B, 21), DType::f32);
+  MechanismOutputs whole = run(name, form, in);
+  for (int64_t split : {1, 17, 64, 65, 100, 149}) {
+    auto piece = [&](int64_t a, int64_t b, const Tensor& h0) {
+      TensorDict d;
+      for (const auto& [key, t] : in) {
+        if (key == "initial_state") continue;
+        d.insert(key, t.dim() >= 2 && t.size(1) == s.T ? slice(t, 1, a, b) : t);
+      }
+      d.insert("initial_state", h0);
+      return run(name, form, d);
+    };
+    MechanismOutputs first = piece(0, split, in.at("initial_state"));
+    MechanismOutputs second = piece(split, s.T, first.final_state);
+    EXPECT_TRUE(all_close(concat({first.o, second.o}, 1), whole.o, kOutputTol)) << "split " << split;
+    EXPECT_TRUE(all_close(second.final_state, whole.final_state, kOutputTol)) << "split " << split;
+  }
+}
+
+TEST_P(MechanismForm, BadInputsGiveClearErrors) {
+  const auto& [name, form] = GetParam();
+  const Mechanism& m = mechanism(name);
+  ProblemSize s{2, 10, 2, 4, 3};
+  TensorDict in = to_dtype(make_problem(m, s, s.B, 31), DType::f32);
+  auto with = [&](const std::string& key, const Tensor& t) {
+    TensorDict d;
+    for (const auto& [k2, v2] : in) d.insert(k2, k2 == key ? t : v2);
+    if (!d.contains(key)) d.insert(key, t);
+    return d;
+  };
+  const std::string& k = m.key_input;
+  const std::string& v = m.value_input;
+  EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 5}))), ShapeError);
+  EXPECT_THROW(run(name, form, with(v, zeros({2, 9, 2, 3}))), ShapeError);
+  EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 4}, DType::f64))), DTypeError);
+  EXPECT_THROW(run(name, form, with("initial_state", zeros({3, 2, 4, 3}))), ShapeError);
+  EXPECT_THROW(run(name, form, with("bogus", zeros({1}))), ValueError);
+  TensorDict missing;
+  for (const auto& [k2, v2] : in)
+    if (k2 != v) missing.insert(k2, v2);
+  EXPECT_THROW(run(name, form, missing), ValueError);
+  // cu_seqlens: needs B = 1, must start at 0, not decrease, and end at T.
+  MechanismOptions opt;
+  opt.cu_seqlens = from_vector<int64_t>({0, 4, 10}, {3});
+  EXPECT_THROW(run(name, form, in, opt), ShapeError);  // B = 2
+  TensorDict one;
+  for (const auto& [key, t] : in)
+    if (key != "initial_state") one.insert(key, t.dim() >= 2 && t.size(0) == 2 ? slice(t, 0, 0, 1) : t);
+  opt.cu_seqlens = from_vector<int64_t>({0, 6, 4, 10}, {4});
+  EXPECT_THROW(run(name, form, one, opt), ValueError);
+  opt.cu_seqlens = from_vector<int64_t>({0, 4, 9}, {3});
+  EXPECT_THROW(run(name, form, one, opt), ValueError);
+  opt.cu_seqlens = from_vector<int64_t>({1, 4, 10}, {3});
+  EXPECT_THROW(run(name, form, one, opt), ValueError);
+  opt.cu_seqlens = from_vector<double>({0, 4, 10}, {3});
+  EXPECT_THROW(run(name, form, one, opt), DTypeError);
+  if (form == Form::chunk) {
+    MechanismOptions bad;
+    bad.chunk_size = 24;
+    EXPECT_THROW(run(name, form, in, bad), ValueError);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, MechanismForm, ::testing::ValuesIn(fast_forms()), form_case_name);
+
+// ---- per mechanism ----
+
+class MechanismReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MechanismReference, HasThreeFormsAndInputs) {
+  const Mechanism& m = mechanism(GetParam());
+  for (Form f : kAllForms) EXPECT_TRUE(m.forms.count(f)) << m.name << " lacks " << form_name(f);
+  EXPECT_TRUE(static_cast<bool>(m.make_inputs));
+  EXPECT_FALSE(m.description.empty());
+  bool has_h0 = false;
+  for (const auto& spec : m.inputs) has_h0 = has_h0 || spec.name == "initial_state";
+  EXPECT_TRUE(has_h0);
+}
+
+TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
+  const Mechanism& m = mechanism(GetParam());
+  ProblemSize s{1, 6, 2, 3, 2};
+  // Packed, so varlen is differentiated too: sequences of 2 and 4 tokens.
+  MechanismOptions opt;
+  opt.cu_seqlens = from_vector<int64_t>({0, 2, 6}, {3});
+  TensorDict problem = make_problem(m, s, 2, 41);
+  std::vector<std::string> names;
+  for (const auto& [n, t] : problem) names.push_back(n);
+  GradCase c;
+  c.name = m.name;
+  c.make_inputs = [problem](Generator&) {
+    TensorList xs;
+    for (const auto& [n, t] : problem) xs.push_back(t);
+    return xs;
+  };
+  c.fn = [names, opt, name = m.name](const TensorList& xs) {
+    TensorDict d;
+    for (size_t i = 0; i < xs.size(); ++i) d.insert(names[i], xs[i]);
+    MechanismOutputs out = run(name, Form::reference, d, opt);
+    return concat({flatten(out.o), flatten(out.final_state)}, 0);
+  };
+  c.rtol = 1e-6;
+  c.atol = 1e-8;
+  EXPECT_TRUE(check_gradients(c));
+}
+
+std::string mechanism_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Registry, MechanismReference, ::testing::ValuesIn(mechanism_names()),
+                         mechanism_param_name);
+
+TEST(Registry, UnknownNamesListTheRegisteredOnes) {
+  try {
+    mechanism("no_such_mechanism");
+    FAIL();
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("simple_gla"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_form("fused"), ValueError);
+  EXPECT_EQ(parse_form("chunk"), Form::chunk);
+}
+
+}  // namespace
+}  // namespace lnx::kernels

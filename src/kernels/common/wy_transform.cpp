@@ -41,8 +41,11 @@ struct Work {
   int64_t C, K, V;
   std::vector<double> b, db;
   std::vector<T> eb, ebl, A, dP, dT, dA, tmp;
-  std::vector<T> kb, qs, kd, dK, dQ, dW, dKb, X;
-  std::vector<T> vb, dU, dVb;
+  std::vector<T> kb, qs, kd, dK, dQ, dKb;
+  std::vector<T> vb, dVb;
+  // Backward stacks: G2 = [dO; dU] (2C×V), L2 = [diag(e^b) Q̃; −W] and X2 = G2 S0ᵀ (2C×K), so
+  // that products sharing an operand run as one GEMM.
+  std::vector<T> G2, L2, X2;
   std::vector<T> diff;
   // K Kᵀ, T, W, U and P: in the saved block of the chunk when the backward will need them
   // (Block below), else in the scratch block.
@@ -51,8 +54,9 @@ struct Work {
   Work(int64_t C_, int64_t K_, int64_t V_) : C(C_), K(K_), V(V_) {
     b.resize(C), db.resize(C), eb.resize(C), ebl.resize(C), diff.resize(C);
     for (auto* m : {&A, &dP, &dT, &dA, &tmp}) m->resize(C * C);
-    for (auto* m : {&kb, &qs, &kd, &dK, &dQ, &dW, &dKb, &X}) m->resize(C * K);
-    for (auto* m : {&vb, &dU, &dVb}) m->resize(C * V);
+    for (auto* m : {&kb, &qs, &kd, &dK, &dQ, &dKb}) m->resize(C * K);
+    for (auto* m : {&vb, &dVb}) m->resize(C * V);
+    G2.resize(2 * C * V), L2.resize(2 * C * K), X2.resize(2 * C * K);
     scratch.resize(block_size(C, K, V));
   }
   static int64_t block_size(int64_t C, int64_t K, int64_t V) {
@@ -255,19 +259,24 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
         const ChunkIn<T> in = chunk_in<T>(a, L.offsets[n] + t0, h, Lc);
         row_terms(w, in, scale, /*gammas=*/false);  // Γ is saved too
         fill_A(w, in);
-        const T* dO = dop + r0 * V;
+        T* dO = w.G2.data();  // a contiguous copy of the chunk's rows of d_o
+        T* dU = dO + Lc * V;
         const int64_t ldv = in.ldv, ldk = in.ldk;
+        for (int64_t i = 0; i < Lc; ++i)
+          std::memcpy(dO + i * V, dop + r0 * V + i * ldv, V * sizeof(T));
         std::fill(w.db.begin(), w.db.end(), 0.0);
         // dU = Pᵀ dO + Kd dS
-        mm<T>(true, false, Lc, V, Lc, T(1), w.P, C, dO, ldv, T(0), w.dU.data(), V);
-        mm<T>(false, false, Lc, V, K, T(1), w.kd.data(), K, dS.data(), V, T(1), w.dU.data(), V);
+        mm<T>(true, false, Lc, V, Lc, T(1), w.P, C, dO, V, T(0), dU, V);
+        mm<T>(false, false, Lc, V, K, T(1), w.kd.data(), K, dS.data(), V, T(1), dU, V);
         // dS0 = e^{b_L} dS + (diag(e^b) scale Q)ᵀ dO − Wᵀ dU
         const T ebL = w.eb[Lc - 1];
         for (int64_t e = 0; e < KV; ++e) dSn[e] = ebL * dS[e];
         for (int64_t i = 0; i < Lc; ++i)
-          for (int64_t d = 0; d < K; ++d) w.X[i * K + d] = w.eb[i] * w.qs[i * K + d];
-        mm<T>(true, false, K, V, Lc, T(1), w.X.data(), K, dO, ldv, T(1), dSn.data(), V);
-        mm<T>(true, false, K, V, Lc, T(-1), w.W, K, w.dU.data(), V, T(1), dSn.data(), V);
+          for (int64_t d = 0; d < K; ++d) {
+            w.L2[i * K + d] = w.eb[i] * w.qs[i * K + d];
+            w.L2[(Lc + i) * K + d] = -w.W[i * K + d];
+          }
+        mm<T>(true, false, K, V, 2 * Lc, T(1), w.L2.data(), K, dO, V, T(1), dSn.data(), V);
         // Final-state term: S_L = e^{b_L} S0 + Kdᵀ U.
         w.db[Lc - 1] += static_cast<double>(ebL) * static_cast<double>(dot(S0, dS.data(), KV));
         mm<T>(false, true, Lc, K, V, T(1), w.U, V, dS.data(), V, T(0), w.dK.data(), K);
@@ -279,14 +288,16 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
           for (int64_t d = 0; d < K; ++d) dKj[d] *= w.ebl[j];
         }
         // Output's S0 term: O_i += e^{b_i} S0ᵀ qs_i.
-        mm<T>(false, true, Lc, K, V, T(1), dO, ldv, S0, V, T(0), w.X.data(), K);
+        // X2 = [dO; dU] S0ᵀ: its top half serves here, its bottom half is −dW.
+        mm<T>(false, true, 2 * Lc, K, V, T(1), dO, V, S0, V, T(0), w.X2.data(), K);
+        const T* mdW = w.X2.data() + Lc * K;
         for (int64_t i = 0; i < Lc; ++i) {
-          const T* Xi = w.X.data() + i * K;
+          const T* Xi = w.X2.data() + i * K;
           w.db[i] += static_cast<double>(w.eb[i]) * dot(w.qs.data() + i * K, Xi, K);
           for (int64_t d = 0; d < K; ++d) w.dQ[i * K + d] = w.eb[i] * Xi[d];
         }
         // Intra-chunk term: O += P U with P = (qs kᵀ) ⊙ Γ ⊙ M.
-        mm<T>(false, true, Lc, Lc, V, T(1), dO, ldv, w.U, V, T(0), w.dP.data(), C);
+        mm<T>(false, true, Lc, Lc, V, T(1), dO, V, w.U, V, T(0), w.dP.data(), C);
         for (int64_t i = 0; i < Lc; ++i) {
           T* dPi = w.dP.data() + i * C;
           const T *Pi = w.P + i * C, *gi = w.gam + i * C;
@@ -303,9 +314,8 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
         for (int64_t i = 0; i < Lc; ++i)
           for (int64_t d = 0; d < K; ++d) dq[r0 * K + i * ldk + d] = scale * w.dQ[i * K + d];
         // U = T diag(β) V − W S0, W = T diag(β e^b) K.
-        mm<T>(false, true, Lc, K, V, T(-1), w.dU.data(), V, S0, V, T(0), w.dW.data(), K);
-        mm<T>(true, false, Lc, V, Lc, T(1), w.Tm, C, w.dU.data(), V, T(0), w.dVb.data(), V);
-        mm<T>(true, false, Lc, K, Lc, T(1), w.Tm, C, w.dW.data(), K, T(0), w.dKb.data(), K);
+        mm<T>(true, false, Lc, V, Lc, T(1), w.Tm, C, dU, V, T(0), w.dVb.data(), V);
+        mm<T>(true, false, Lc, K, Lc, T(-1), w.Tm, C, mdW, K, T(0), w.dKb.data(), K);
         for (int64_t i = 0; i < Lc; ++i) {
           const T bi = in.beta[i * in.ldh];
           const T *vi = in.v + i * ldv, *ki = in.k + i * ldk;
@@ -319,8 +329,8 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
           for (int64_t d = 0; d < K; ++d) dKi[d] += s * dKbi[d];
         }
         // dT = dU (diag(β)V)ᵀ + dW (diag(βe^b)K)ᵀ; dA = −Tᵀ dT Tᵀ (strictly lower part).
-        mm<T>(false, true, Lc, Lc, V, T(1), w.dU.data(), V, w.vb.data(), V, T(0), w.dT.data(), C);
-        mm<T>(false, true, Lc, Lc, K, T(1), w.dW.data(), K, w.kb.data(), K, T(1), w.dT.data(), C);
+        mm<T>(false, true, Lc, Lc, V, T(1), dU, V, w.vb.data(), V, T(0), w.dT.data(), C);
+        mm<T>(false, true, Lc, Lc, K, T(-1), mdW, K, w.kb.data(), K, T(1), w.dT.data(), C);
         mm<T>(true, false, Lc, Lc, Lc, T(1), w.Tm, C, w.dT.data(), C, T(0), w.tmp.data(), C);
         mm<T>(false, true, Lc, Lc, Lc, T(-1), w.tmp.data(), C, w.Tm, C, T(0), w.dA.data(), C);
         // A_ij = β_i (k_i·k_j) Γ_ij, j < i. tmp ← H1 = diag(β)(dA ⊙ Γ) (strict lower).

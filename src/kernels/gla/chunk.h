@@ -8,7 +8,7 @@
 // sub-chunks of kSub tokens, each exponent split at sub-chunk boundaries so that no factor
 // exceeds 1 (never exp(P_i)·exp(−P_j), which overflows for strongly negative gates):
 //   for sub-chunks J < I:  A_IJ = q̂_I · k'_Jᵀ,  q̂_i = q̃_i ⊙ exp(lp_i),
-//                          k'_j = k_j ⊙ exp(ls_j + Σ_{J<M<I} tot_M)
+//                          k'_j = k_j ⊙ exp(ls_j)·exp(Σ_{J<M<I} tot_M)
 //   (lp_i: inclusive prefix of the gates inside I; ls_j: exclusive suffix inside J; tot_M:
 //   the sum over sub-chunk M) — one GEMM per I; and inside a sub-chunk, exactly, with the
 //   running product E = Π_{s=j+1..i} exp(g_s) (no exponent differences, no cancellation).
@@ -31,24 +31,28 @@ template <typename T> struct ChunkScratch {
   int64_t C, K, V, c;  // chunk size, dims, sub-chunk size
   int64_t n = 0;       // tokens in the current chunk
   // [C, K] rows, contiguous:
-  std::vector<T> qs, kc, a, eP, Qg, eR, Kd, elp, qh, ls, fp, kp;
+  std::vector<T> qs, kc, a, eP, Qg, eR, Kd, elp, qh, els, fp, kp;
   std::vector<T> tot;    // [C/c, K]
   std::vector<T> alast;  // [K]
   std::vector<T> A;      // [C, C]
-  std::vector<T> row, qe;  // [K] running sums; a query row times running gate products
+  std::vector<T> row, ew, qe;  // [K]: running sums; their exponentials; q̃_i ⊙ Π exp(g)
 
   ChunkScratch(int64_t C_, int64_t K_, int64_t V_) : C(C_), K(K_), V(V_), c(std::min(kSub, C_)) {
     const size_t ck = static_cast<size_t>(C * K);
-    for (auto* x : {&qs, &kc, &a, &eP, &Qg, &eR, &Kd, &elp, &qh, &ls, &fp, &kp}) x->resize(ck);
+    for (auto* x : {&qs, &kc, &a, &eP, &Qg, &eR, &Kd, &elp, &qh, &els, &fp, &kp}) x->resize(ck);
     tot.resize(static_cast<size_t>(((C + c - 1) / c) * K));
     alast.resize(static_cast<size_t>(K));
     row.resize(static_cast<size_t>(K));
     qe.resize(static_cast<size_t>(K));
+    ew.resize(static_cast<size_t>(K));
     A.resize(static_cast<size_t>(C * C));
   }
   int64_t subchunks() const { return (n + c - 1) / c; }
 
-  // Loads the chunk's n tokens (rows of stride sK) and forms every factor above.
+  // Loads the chunk's n tokens (rows of stride sK) and forms every factor above. Exponentials
+  // are taken of sums inside one sub-chunk and of sums of whole sub-chunks; the chunk-level
+  // factors are their products (each factor ≤ 1, so a product underflows only when it is
+  // negligible): exp(P_i) = exp(Σ_{M<I} tot_M)·exp(lp_i), exp(R_j) = exp(ls_j)·exp(Σ_{M>J} tot_M).
   void prepare(const T* q, const T* k, const T* g, int64_t sK, int64_t n_, T scale) {
     n = n_;
     for (int64_t i = 0; i < n; ++i) {
@@ -61,31 +65,10 @@ template <typename T> struct ChunkScratch {
         ai[d] = fast_exp(gi[d]);
       }
     }
-    // Prefix and suffix sums over the chunk (ls holds the running sums for now).
-    T* run = ls.data();
-    std::fill(run, run + K, T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      const T* gi = g + i * sK;
-#pragma omp simd
-      for (int64_t d = 0; d < K; ++d) {
-        run[d] += gi[d];
-        eP[i * K + d] = fast_exp(run[d]);
-        Qg[i * K + d] = qs[i * K + d] * eP[i * K + d];
-      }
-    }
-    std::copy(eP.begin() + (n - 1) * K, eP.begin() + n * K, alast.begin());
-    std::fill(run, run + K, T(0));
-    for (int64_t i = n - 1; i >= 0; --i) {
-      const T* gi = g + i * sK;
-#pragma omp simd
-      for (int64_t d = 0; d < K; ++d) {
-        eR[i * K + d] = fast_exp(run[d]);
-        Kd[i * K + d] = kc[i * K + d] * eR[i * K + d];
-        run[d] += gi[d];
-      }
-    }
-    // Per sub-chunk: local inclusive prefix (→ q̂), exclusive suffix ls, total.
-    for (int64_t I = 0, nsub = subchunks(); I < nsub; ++I) {
+    const int64_t nsub = subchunks();
+    // Per sub-chunk: local inclusive prefix (→ q̂), exclusive suffix (→ els), total.
+    T* r = row.data();
+    for (int64_t I = 0; I < nsub; ++I) {
       const int64_t s0 = I * c, s1 = std::min(n, s0 + c);
       T* t = tot.data() + I * K;
       std::fill(t, t + K, T(0));
@@ -98,28 +81,59 @@ template <typename T> struct ChunkScratch {
           qh[i * K + d] = qs[i * K + d] * elp[i * K + d];
         }
       }
-      T* r = row.data();
       std::fill(r, r + K, T(0));
       for (int64_t i = s1 - 1; i >= s0; --i) {
         const T* gi = g + i * sK;
 #pragma omp simd
         for (int64_t d = 0; d < K; ++d) {
-          ls[i * K + d] = r[d];
+          els[i * K + d] = fast_exp(r[d]);
           r[d] += gi[d];
         }
       }
     }
+    // Chunk-level prefix factors (→ Qg, a_last) and suffix factors (→ Kd).
+    std::fill(r, r + K, T(0));
+    for (int64_t I = 0; I < nsub; ++I) {
+      const int64_t s0 = I * c, s1 = std::min(n, s0 + c);
+#pragma omp simd
+      for (int64_t d = 0; d < K; ++d) ew[d] = fast_exp(r[d]);
+      for (int64_t i = s0; i < s1; ++i)
+#pragma omp simd
+        for (int64_t d = 0; d < K; ++d) {
+          eP[i * K + d] = ew[d] * elp[i * K + d];
+          Qg[i * K + d] = qs[i * K + d] * eP[i * K + d];
+        }
+#pragma omp simd
+      for (int64_t d = 0; d < K; ++d) r[d] += tot[I * K + d];
+    }
+    std::copy(eP.begin() + (n - 1) * K, eP.begin() + n * K, alast.begin());
+    std::fill(r, r + K, T(0));
+    for (int64_t J = nsub - 1; J >= 0; --J) {
+      const int64_t s0 = J * c, s1 = std::min(n, s0 + c);
+#pragma omp simd
+      for (int64_t d = 0; d < K; ++d) ew[d] = fast_exp(r[d]);
+      for (int64_t j = s0; j < s1; ++j)
+#pragma omp simd
+        for (int64_t d = 0; d < K; ++d) {
+          eR[j * K + d] = els[j * K + d] * ew[d];
+          Kd[j * K + d] = kc[j * K + d] * eR[j * K + d];
+        }
+#pragma omp simd
+      for (int64_t d = 0; d < K; ++d) r[d] += tot[J * K + d];
+    }
   }
 
-  // Rows j < I·c of fp (factors exp(ls_j + Σ_{J<M<I} tot_M)) and kp = k ⊙ fp, for sub-chunk I.
+  // Rows j < I·c of fp (factors exp(ls_j)·exp(Σ_{J<M<I} tot_M)) and kp = k ⊙ fp, for sub-chunk I.
   void build_kp(int64_t I) {
     T* W = row.data();
     std::fill(W, W + K, T(0));
     for (int64_t J = I - 1; J >= 0; --J) {
+#pragma omp simd
+      for (int64_t d = 0; d < K; ++d) ew[d] = fast_exp(W[d]);
       for (int64_t j = J * c; j < (J + 1) * c; ++j)
 #pragma omp simd
         for (int64_t d = 0; d < K; ++d) {
-          fp[j * K + d] = fast_exp(ls[j * K + d] + W[d]);
+          fp[j * K + d] = els[j * K + d] * ew[d];
           kp[j * K + d] = kc[j * K + d] * fp[j * K + d];
         }
 #pragma omp simd

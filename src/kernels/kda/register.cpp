@@ -1,5 +1,6 @@
 #include "kernels/builtin.h"
 #include "kernels/common/gates.h"
+#include "kernels/common/registration.h"
 #include "kernels/kda/kda.h"
 
 namespace lnx::kernels {
@@ -26,21 +27,16 @@ Mechanism kda_mechanism() {
   m.description =
       "Kimi Delta Attention: S' = Diag(exp(g_t)) S_{t-1}, S_t = S' + beta_t k_t (v_t - S'^T k_t)^T "
       "(q, k L2-normalised)";
-  m.inputs = {{"q", "[B,T,H,K]", true, "queries (L2-normalised, or use_qk_l2norm)"},
-              {"k", "[B,T,H,K]", true, "keys (L2-normalised, or use_qk_l2norm)"},
-              {"v", "[B,T,H,V]", true, "values"},
-              {"beta", "[B,T,H]", true, "writing strengths in (0, 1)"},
-              {"g", "[B,T,H,K]", true, "log gates per key dimension (<= 0)"},
-              {"initial_state", "[N,H,K,V]", false, "state before the first token"}};
+  m.inputs = qkv_specs(" (L2-normalised, or use_qk_l2norm)");
+  m.inputs.insert(m.inputs.end(), {{"beta", "[B,T,H]", true, "writing strengths in (0, 1)"},
+                                   {"g", "[B,T,H,K]", true, "log gates per key dimension (<= 0)"},
+                                   initial_state_spec()});
   m.options = {"use_qk_l2norm"};
   m.forms = {
       {Form::reference, kda_reference}, {Form::recurrent, kda_recurrent}, {Form::chunk, kda_chunk}};
   // Keys and queries of norm 1 and β = sigmoid(randn) keep the recurrence a contraction.
   m.make_inputs = [](const ProblemSize& s, Generator& gen, DType dtype) {
-    TensorDict d;
-    d.insert("q", l2_normalize(randn({s.B, s.T, s.H, s.K}, gen, dtype)));
-    d.insert("k", l2_normalize(randn({s.B, s.T, s.H, s.K}, gen, dtype)));
-    d.insert("v", randn({s.B, s.T, s.H, s.V}, gen, dtype));
+    TensorDict d = random_qkv(s, gen, dtype, /*unit_norm_qk=*/true);
     d.insert("beta", sigmoid(randn({s.B, s.T, s.H}, gen, dtype)));
     d.insert("g", random_log_gates({s.B, s.T, s.H, s.K}, gen, dtype));
     return d;

@@ -1,4 +1,5 @@
 #include "kernels/builtin.h"
+#include "kernels/common/registration.h"
 #include "kernels/linear_attn/linear_attn.h"
 
 namespace lnx::kernels {
@@ -13,26 +14,13 @@ Mechanism linear_attn_mechanism() {
   m.inputs = {{"q", "[B,T,H,K]", true, "queries (feature-mapped by the layer)"},
               {"k", "[B,T,H,K]", true, "keys (feature-mapped by the layer)"},
               {"v", "[B,T,H,V]", true, "values"},
-              {"initial_state", "[N,H,K,V]", false, "state before the first token"}};
+              initial_state_spec()};
   m.options = {"normalize"};
   m.forms = {{Form::reference, linear_attn_reference},
              {Form::recurrent, linear_attn_recurrent},
              {Form::chunk, linear_attn_chunk}};
-  m.make_inputs = [](const ProblemSize& s, Generator& gen, DType dtype) {
-    TensorDict d;
-    d.insert("q", randn({s.B, s.T, s.H, s.K}, gen, dtype));
-    d.insert("k", randn({s.B, s.T, s.H, s.K}, gen, dtype));
-    d.insert("v", randn({s.B, s.T, s.H, s.V}, gen, dtype));
-    return d;
-  };
-  // As simple_gla: state update and read (4KV per token and head), plus the chunk form's
-  // intra-chunk attention (2·S·(K+V)).
-  m.flops = [](const ProblemSize& s, Form form, int64_t chunk) {
-    const double tokens = static_cast<double>(s.B) * s.T * s.H;
-    double per = 4.0 * s.K * s.V;
-    if (form == Form::chunk) per += 2.0 * chunk * (s.K + s.V);
-    return tokens * per;
-  };
+  m.make_inputs = [](const ProblemSize& s, Generator& gen, DType dtype) { return random_qkv(s, gen, dtype); };
+  m.flops = linear_recurrence_flops;
   return m;
 }
 

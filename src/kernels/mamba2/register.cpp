@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "kernels/builtin.h"
+#include "kernels/common/registration.h"
 #include "kernels/mamba2/mamba2.h"
 
 namespace lnx::kernels {
@@ -39,12 +40,7 @@ Mechanism mamba2_mechanism() {
     return d;
   };
   // As simple_gla (the gate and value maps are O(T·H·V), not counted).
-  m.flops = [](const ProblemSize& s, Form form, int64_t chunk) {
-    const double tokens = static_cast<double>(s.B) * s.T * s.H;
-    double per = 4.0 * s.K * s.V;
-    if (form == Form::chunk) per += 2.0 * chunk * (s.K + s.V);
-    return tokens * per;
-  };
+  m.flops = linear_recurrence_flops;
   return m;
 }
 

@@ -1,39 +1,18 @@
 #include "kernels/builtin.h"
 #include "kernels/common/gates.h"
+#include "kernels/common/registration.h"
 #include "kernels/simple_gla/simple_gla.h"
 
 namespace lnx::kernels {
-
-namespace {
-TensorDict random_qkv(const ProblemSize& s, Generator& gen, DType dtype) {
-  TensorDict d;
-  d.insert("q", randn({s.B, s.T, s.H, s.K}, gen, dtype));
-  d.insert("k", randn({s.B, s.T, s.H, s.K}, gen, dtype));
-  d.insert("v", randn({s.B, s.T, s.H, s.V}, gen, dtype));
-  return d;
-}
-
-// Useful FLOPs of the forward: per token and head, the state update (2KV) and the read (2KV)
-// for the recurrence; the chunk form adds the intra-chunk attention (2·S·K + 2·S·V per token,
-// half of it masked, counted as done).
-double gla_like_flops(const ProblemSize& s, Form form, int64_t chunk) {
-  const double tokens = static_cast<double>(s.B) * s.T * s.H;
-  double per = 4.0 * s.K * s.V;
-  if (form == Form::chunk) per += 2.0 * chunk * (s.K + s.V);
-  return tokens * per;
-}
-}  // namespace
 
 Mechanism simple_gla_mechanism() {
   Mechanism m;
   m.name = "simple_gla";
   m.description = "gated linear attention, scalar gate per head: S_t = exp(g_t) S_{t-1} + k_t v_t^T";
-  m.inputs = {{"q", "[B,T,H,K]", true, "queries"},
-              {"k", "[B,T,H,K]", true, "keys"},
-              {"v", "[B,T,H,V]", true, "values"},
-              {"g", "[B,T,H]", false, "log gates (<= 0)"},
-              {"g_gamma", "[H]", false, "fixed per-head log decay"},
-              {"initial_state", "[N,H,K,V]", false, "state before the first token"}};
+  m.inputs = qkv_specs();
+  m.inputs.insert(m.inputs.end(), {{"g", "[B,T,H]", false, "log gates (<= 0)"},
+                                   {"g_gamma", "[H]", false, "fixed per-head log decay"},
+                                   initial_state_spec()});
   m.forms = {{Form::reference, simple_gla_reference},
              {Form::recurrent, simple_gla_recurrent},
              {Form::chunk, simple_gla_chunk}};
@@ -42,7 +21,7 @@ Mechanism simple_gla_mechanism() {
     d.insert("g", random_log_gates({s.B, s.T, s.H}, gen, dtype));
     return d;
   };
-  m.flops = gla_like_flops;
+  m.flops = linear_recurrence_flops;
   return m;
 }
 
@@ -55,10 +34,8 @@ Mechanism retention_mechanism() {
   Mechanism m;
   m.name = "retention";
   m.description = "RetNet retention: simple_gla with fixed per-head decay log(1 - 2^(-5-h))";
-  m.inputs = {{"q", "[B,T,H,K]", true, "queries"},
-              {"k", "[B,T,H,K]", true, "keys"},
-              {"v", "[B,T,H,V]", true, "values"},
-              {"initial_state", "[N,H,K,V]", false, "state before the first token"}};
+  m.inputs = qkv_specs();
+  m.inputs.push_back(initial_state_spec());
   auto with_decays = [](MechanismFn f) -> MechanismFn {
     return [f](const TensorDict& in, const MechanismOptions& o) {
       TensorDict d = in;
@@ -72,7 +49,7 @@ Mechanism retention_mechanism() {
              {Form::recurrent, with_decays(simple_gla_recurrent)},
              {Form::chunk, with_decays(simple_gla_chunk)}};
   m.make_inputs = [](const ProblemSize& s, Generator& gen, DType dtype) { return random_qkv(s, gen, dtype); };
-  m.flops = gla_like_flops;
+  m.flops = linear_recurrence_flops;
   return m;
 }
 

@@ -34,6 +34,7 @@ struct OpOptions {
   double scale = 0;
   bool has_scale = false;
   int64_t chunk_size = 64;
+  int64_t window = 0;
   bool no_final_state = false, normalize = false, use_qk_l2norm = false;
 };
 
@@ -52,6 +53,7 @@ int run_op(const OpOptions& o) {
   opt.output_final_state = !o.no_final_state;
   opt.normalize = o.normalize;
   opt.use_qk_l2norm = o.use_qk_l2norm;
+  opt.window = o.window;
 
   TensorDict inputs;
   Tensor d_o, d_final;
@@ -70,6 +72,7 @@ int run_op(const OpOptions& o) {
   TensorDict result;
   result.insert("o", out.o.detach());
   if (out.final_state.defined()) result.insert("final_state", out.final_state.detach());
+  for (const auto& [name, t] : out.extra_state) result.insert(name, t.detach().contiguous());
   if (backward) {
     Tensor loss;
     auto add_term = [&](const Tensor& y, const Tensor& dy, const std::string& what, const std::string& of) {
@@ -114,6 +117,8 @@ void add_op_command(CLI::App& app, Action& action) {
   op->add_flag("--no-final-state", o->no_final_state, "do not return the final state");
   op->add_flag("--normalize", o->normalize, "linear_attn: normalise by scale·q·Σk");
   op->add_flag("--use-qk-l2norm", o->use_qk_l2norm, "delta rules: L2-normalise q and k in the kernel");
+  op->add_option("--window", o->window, "softmax_attention: sliding window (0 = unlimited)")
+      ->capture_default_str();
   op->callback([o, &action] { action = [o] { return run_op(*o); }; });
 }
 

@@ -35,11 +35,16 @@ struct MechanismOptions {
   // Mechanism-specific (each mechanism lists the ones it reads in Mechanism::options).
   bool normalize = false;           // linear_attn: o /= scale·q·z + 1e-10 with z = Σ k
   bool use_qk_l2norm = false;       // delta rules: L2-normalise q and k inside the kernel
+  int64_t window = 0;               // softmax_attention: sliding window (0 = unlimited); query i
+                                    // sees keys j with i − window < j ≤ i
 };
 
 struct MechanismOutputs {
   Tensor o;            // [B, T, H, V]
   Tensor final_state;  // [N, H, K, V]; undefined unless output_final_state
+  // A state that is not [N, H, K, V] (softmax_attention's KV cache: "k_cache", "v_cache"),
+  // named as the inputs that resume from it; empty unless output_final_state.
+  TensorDict extra_state;
 };
 
 struct InputSpec {
@@ -62,6 +67,9 @@ struct Mechanism {
   std::vector<InputSpec> inputs;
   std::vector<std::string> options;     // option names it reads besides the common ones
   std::map<Form, MechanismFn> forms;
+  // false for mechanisms without an [N,H,K,V] state (softmax_attention): they take no
+  // initial_state, return no final_state, and resume from their extra_state instead.
+  bool has_recurrent_state = true;
   // The inputs that play the key [B,T,H,K] and value [B,T,H,V] roles (tests give them wrong
   // shapes and dtypes to check the errors); mamba2, for one, calls them B and x.
   std::string key_input = "k", value_input = "v";

@@ -66,6 +66,11 @@ class CachingAllocator {
     stats_.bytes_cached = 0;
   }
 
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  }
+
   AllocatorStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
     return stats_;
@@ -107,5 +112,6 @@ Storage::~Storage() {
 
 AllocatorStats allocator_stats() { return allocator().stats(); }
 void empty_allocator_cache() { allocator().empty(); }
+void reset_allocator_peak() { allocator().reset_peak(); }
 
 }  // namespace lnx

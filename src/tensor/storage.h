@@ -38,5 +38,6 @@ struct AllocatorStats {
 };
 AllocatorStats allocator_stats();
 void empty_allocator_cache();  // returns every cached block to the OS
+void reset_allocator_peak();   // peak_bytes_in_use restarts from bytes_in_use
 
 }  // namespace lnx

@@ -1,7 +1,8 @@
 // Registry-driven tests: every registered mechanism, every fast form (recurrent, chunk),
 // against the f64 reference (DESIGN.md §8): outputs, final state and the gradients of every
 // input and of the initial state; varlen; split-and-resume; finite differences of the
-// reference; bad inputs.
+// reference; bad inputs. Mechanisms without an [N,H,K,V] state (has_recurrent_state false:
+// softmax attention) get no initial_state and no dfinal; they resume from their extra_state.
 #include <gtest/gtest.h>
 
 #include "gradcheck.h"
@@ -52,7 +53,7 @@ RunResult run_with_grads(const std::string& name, Form form, const TensorDict& i
   }
   MechanismOutputs out = run(name, form, leaves, opt);
   Tensor loss = sum(mul(out.o, d_o.to(out.o.dtype())));
-  if (d_final.defined()) loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
+  if (d_final.defined() && mechanism(name).has_recurrent_state) loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
   loss.backward();
   RunResult r{out.o.detach(), out.final_state.defined() ? out.final_state.detach() : Tensor(), {}};
   for (const auto& [n, t] : leaves)
@@ -60,12 +61,12 @@ RunResult run_with_grads(const std::string& name, Form form, const TensorDict& i
   return r;
 }
 
-// f64 problem: the mechanism's random inputs plus a random initial state.
+// f64 problem: the mechanism's random inputs plus a random initial state (if it has one).
 TensorDict make_problem(const Mechanism& m, const ProblemSize& s, int64_t N, uint64_t seed,
                         bool with_initial_state = true) {
   Generator gen(seed);
   TensorDict d = m.make_inputs(s, gen, DType::f64);
-  if (with_initial_state) d.insert("initial_state", randn({N, s.H, s.K, s.V}, gen, DType::f64));
+  if (with_initial_state && m.has_recurrent_state) d.insert("initial_state", randn({N, s.H, s.K, s.V}, gen, DType::f64));
   return d;
 }
 
@@ -147,8 +148,10 @@ TEST_P(MechanismForm, PackedSequencesEqualSeparateOnes) {
     }
     MechanismOutputs alone = run(name, form, to_dtype(one, DType::f32));
     EXPECT_TRUE(all_close(alone.o, slice(fast.o, 1, cu[n], cu[n + 1]), kOutputTol)) << "sequence " << n;
-    EXPECT_TRUE(all_close(alone.final_state, slice(fast.final_state, 0, n, n + 1), kOutputTol))
-        << "sequence " << n;
+    if (m.has_recurrent_state) {
+      EXPECT_TRUE(all_close(alone.final_state, slice(fast.final_state, 0, n, n + 1), kOutputTol))
+          << "sequence " << n;
+    }
   }
 }
 
@@ -159,19 +162,29 @@ TEST_P(MechanismForm, SplitAndResumeEqualsWhole) {
   TensorDict in = to_dtype(make_problem(m, s, s.B, 21), DType::f32);
   MechanismOutputs whole = run(name, form, in);
   for (int64_t split : {1, 17, 64, 65, 100, 149}) {
-    auto piece = [&](int64_t a, int64_t b, const Tensor& h0) {
+    // The second piece resumes from the first's final_state, or from its extra_state (inputs
+    // of the same names, e.g. a KV cache) when the mechanism has no recurrent state.
+    auto piece = [&](int64_t a, int64_t b, const MechanismOutputs* prev) {
       TensorDict d;
       for (const auto& [key, t] : in) {
         if (key == "initial_state") continue;
         d.insert(key, t.dim() >= 2 && t.size(1) == s.T ? slice(t, 1, a, b) : t);
       }
-      d.insert("initial_state", h0);
+      if (m.has_recurrent_state) d.insert("initial_state", prev ? prev->final_state : in.at("initial_state"));
+      else if (prev)
+        for (const auto& [key, t] : prev->extra_state) d.insert(key, t);
       return run(name, form, d);
     };
-    MechanismOutputs first = piece(0, split, in.at("initial_state"));
-    MechanismOutputs second = piece(split, s.T, first.final_state);
+    MechanismOutputs first = piece(0, split, nullptr);
+    MechanismOutputs second = piece(split, s.T, &first);
     EXPECT_TRUE(all_close(concat({first.o, second.o}, 1), whole.o, kOutputTol)) << "split " << split;
-    EXPECT_TRUE(all_close(second.final_state, whole.final_state, kOutputTol)) << "split " << split;
+    if (m.has_recurrent_state) {
+      EXPECT_TRUE(all_close(second.final_state, whole.final_state, kOutputTol)) << "split " << split;
+    } else {
+      EXPECT_FALSE(first.extra_state.empty()) << "split " << split << ": nothing to resume from";
+    }
+    for (const auto& [key, t] : whole.extra_state)
+      EXPECT_TRUE(all_close(second.extra_state.at(key), t, kOutputTol)) << "split " << split << ": " << key;
   }
 }
 
@@ -191,7 +204,11 @@ TEST_P(MechanismForm, BadInputsGiveClearErrors) {
   EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 5}))), ShapeError);
   EXPECT_THROW(run(name, form, with(v, zeros({2, 9, 2, 3}))), ShapeError);
   EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 4}, DType::f64))), DTypeError);
-  EXPECT_THROW(run(name, form, with("initial_state", zeros({3, 2, 4, 3}))), ShapeError);
+  if (m.has_recurrent_state) {
+    EXPECT_THROW(run(name, form, with("initial_state", zeros({3, 2, 4, 3}))), ShapeError);
+  } else {  // not one of its inputs
+    EXPECT_THROW(run(name, form, with("initial_state", zeros({3, 2, 4, 3}))), ValueError);
+  }
   EXPECT_THROW(run(name, form, with("bogus", zeros({1}))), ValueError);
   TensorDict missing;
   for (const auto& [k2, v2] : in)
@@ -232,7 +249,7 @@ TEST_P(MechanismReference, HasThreeFormsAndInputs) {
   EXPECT_FALSE(m.description.empty());
   bool has_h0 = false;
   for (const auto& spec : m.inputs) has_h0 = has_h0 || spec.name == "initial_state";
-  EXPECT_TRUE(has_h0);
+  EXPECT_EQ(has_h0, m.has_recurrent_state);
 }
 
 TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
@@ -255,7 +272,8 @@ TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
     TensorDict d;
     for (size_t i = 0; i < xs.size(); ++i) d.insert(names[i], xs[i]);
     MechanismOutputs out = run(name, Form::reference, d, opt);
-    return concat({flatten(out.o), flatten(out.final_state)}, 0);
+    return out.final_state.defined() ? concat({flatten(out.o), flatten(out.final_state)}, 0)
+                                     : flatten(out.o);
   };
   c.rtol = 1e-6;
   c.atol = 1e-8;

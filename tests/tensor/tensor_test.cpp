@@ -239,6 +239,10 @@ TEST(Tensor, AllocatorReusesFreedBlocks) {
   EXPECT_GE(cached, size_t(4) << 20);
   { Tensor again = zeros({1 << 20}); EXPECT_LT(allocator_stats().bytes_cached, cached); }
   EXPECT_EQ(allocator_stats().bytes_in_use, before);
+  reset_allocator_peak();
+  EXPECT_EQ(allocator_stats().peak_bytes_in_use, allocator_stats().bytes_in_use);
+  { Tensor big = zeros({1 << 20}); }
+  EXPECT_GE(allocator_stats().peak_bytes_in_use, allocator_stats().bytes_in_use + (size_t(4) << 20));
 }
 
 TEST(Tensor, ThreadCountCanBeSet) {

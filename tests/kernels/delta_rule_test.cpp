@@ -7,16 +7,14 @@
 
 #include <cmath>
 
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
 namespace lnx::kernels {
 namespace {
 
-struct Result {
-  Tensor o, final_state;
-  TensorDict grads;
-};
+using Result = GradRun;
 
 TensorDict cast(const TensorDict& d, DType dtype) {
   TensorDict out;
@@ -24,23 +22,16 @@ TensorDict cast(const TensorDict& d, DType dtype) {
   return out;
 }
 
-// L = Σ o ⊙ do + Σ final ⊙ dfinal, backpropagated into every floating input.
+// L = Σ o ⊙ do + Σ final ⊙ dfinal with random do, dfinal drawn from seed, in the inputs' dtype.
 Result run_grads(const std::string& name, Form form, const TensorDict& inputs,
                  const MechanismOptions& opt, uint64_t seed) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().clone();
-    leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run(name, form, leaves, opt);
+  const Tensor& q = inputs.at("q");
+  const Tensor& v = inputs.at("v");
+  const int64_t N = opt.cu_seqlens.defined() ? opt.cu_seqlens.numel() - 1 : q.size(0);
   Generator gen(seed);
-  Tensor d_o = randn(out.o.shape(), gen, DType::f64).to(out.o.dtype());
-  Tensor d_f = randn(out.final_state.shape(), gen, DType::f64).to(out.o.dtype());
-  add(sum(mul(out.o, d_o)), sum(mul(out.final_state, d_f))).backward();
-  Result r{out.o.detach(), out.final_state.detach(), {}};
-  for (const auto& [n, t] : leaves) r.grads.insert(n, t.grad());
-  return r;
+  Tensor d_o = randn(v.shape(), gen, DType::f64);
+  Tensor d_f = randn({N, q.size(2), q.size(3), v.size(3)}, gen, DType::f64);
+  return run_with_grads(name, form, inputs, inputs.at("q").dtype(), opt, d_o, d_f);
 }
 
 void expect_close(const Result& fast, const Result& ref, double out_tol, double grad_tol,

@@ -5,39 +5,18 @@
 
 #include <cmath>
 
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
 namespace lnx::kernels {
 namespace {
 
-struct Result {
-  Tensor o, final_state;
-  TensorDict grads;
-};
+using Result = GradRun;
 
-// Runs a form on leaves made from inputs (converted to dtype) and backpropagates
-// L = Σ o ⊙ do + Σ final_state ⊙ dfinal.
 Result run_grads(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt,
                  const Tensor& d_o, const Tensor& d_final) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().to(dtype).clone();
-    leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run("gla", form, leaves, opt);
-  Tensor loss = add(sum(mul(out.o, d_o.to(dtype))), sum(mul(out.final_state, d_final.to(dtype))));
-  loss.backward();
-  Result r{out.o.detach(), out.final_state.detach(), {}};
-  for (const auto& [n, t] : leaves) r.grads.insert(n, t.grad());
-  return r;
-}
-
-bool all_finite(const Tensor& t) {
-  for (double x : t.to_vector<double>())
-    if (!std::isfinite(x)) return false;
-  return true;
+  return run_with_grads("gla", form, inputs, dtype, opt, d_o, d_final);
 }
 
 // Compares the fast forms against the f64 reference on inputs whose gates are `g`.

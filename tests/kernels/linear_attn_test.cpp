@@ -3,31 +3,18 @@
 // q and k go through a positive feature map (as a layer would) so q·z stays away from 0.
 #include <gtest/gtest.h>
 
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
 namespace lnx::kernels {
 namespace {
 
-struct Result {
-  Tensor o, final_state;
-  TensorDict grads;
-};
+using Result = GradRun;
 
 Result run_normalized(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt,
                       const Tensor& d_o, const Tensor& d_final) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().to(dtype).clone();
-    leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run("linear_attn", form, leaves, opt);
-  Tensor loss = add(sum(mul(out.o, d_o.to(dtype))), sum(mul(out.final_state, d_final.to(dtype))));
-  loss.backward();
-  Result r{out.o.detach(), out.final_state.detach(), {}};
-  for (const auto& [n, t] : leaves) r.grads.insert(n, t.grad());
-  return r;
+  return run_with_grads("linear_attn", form, inputs, dtype, opt, d_o, d_final);
 }
 
 TensorDict positive_problem(int64_t B, int64_t T, int64_t H, int64_t K, int64_t V, int64_t N, uint64_t seed) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "gradcheck.h"
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
@@ -36,29 +37,18 @@ TensorDict to_dtype(const TensorDict& d, DType dtype) {
   return out;
 }
 
-struct RunResult {
-  Tensor o, final_state;
-  TensorDict grads;  // of every floating input
-};
+using RunResult = GradRun;
 
-// Runs a form with every floating input as a leaf and backpropagates
-// L = Σ o ⊙ do + Σ final_state ⊙ dfinal.
+// run_with_grads in the inputs' own floating dtype.
 RunResult run_with_grads(const std::string& name, Form form, const TensorDict& inputs,
                          const MechanismOptions& opt, const Tensor& d_o, const Tensor& d_final) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().clone();
-    if (is_floating(leaf.dtype())) leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run(name, form, leaves, opt);
-  Tensor loss = sum(mul(out.o, d_o.to(out.o.dtype())));
-  if (d_final.defined() && mechanism(name).has_recurrent_state) loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
-  loss.backward();
-  RunResult r{out.o.detach(), out.final_state.defined() ? out.final_state.detach() : Tensor(), {}};
-  for (const auto& [n, t] : leaves)
-    if (is_floating(t.dtype())) r.grads.insert(n, t.grad().defined() ? t.grad() : zeros_like(t));
-  return r;
+  DType dtype = DType::f64;
+  for (const auto& [n, t] : inputs)
+    if (is_floating(t.dtype())) {
+      dtype = t.dtype();
+      break;
+    }
+  return kernels::run_with_grads(name, form, inputs, dtype, opt, d_o, d_final);
 }
 
 // f64 problem: the mechanism's random inputs plus a random initial state (if it has one).

@@ -5,30 +5,18 @@
 #include <gtest/gtest.h>
 
 #include "kernels/common/gates.h"
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
 namespace lnx::kernels {
 namespace {
 
-struct Result {
-  Tensor o, final_state;
-  TensorDict grads;
-};
+using Result = GradRun;
 
 Result run_grads(Form form, const TensorDict& inputs, DType dtype, const Tensor& d_o, const Tensor& d_final,
                  const MechanismOptions& opt = {}) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().to(dtype).clone();
-    leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run("simple_gla", form, leaves, opt);
-  add(sum(mul(out.o, d_o.to(dtype))), sum(mul(out.final_state, d_final.to(dtype)))).backward();
-  Result r{out.o.detach(), out.final_state.detach(), {}};
-  for (const auto& [n, t] : leaves) r.grads.insert(n, t.grad());
-  return r;
+  return run_with_grads("simple_gla", form, inputs, dtype, opt, d_o, d_final);
 }
 
 void check_against_reference(const TensorDict& in, const ProblemSize& s, const MechanismOptions& opt = {}) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
@@ -13,24 +14,11 @@ namespace {
 
 const char* kName = "softmax_attention";
 
-struct Result {
-  Tensor o;
-  TensorDict grads;
-};
+using Result = GradRun;
 
 Result run_grads(Form form, const TensorDict& inputs, DType dtype, const Tensor& d_o,
                  const MechanismOptions& opt = {}) {
-  TensorDict leaves;
-  for (const auto& [n, t] : inputs) {
-    Tensor leaf = t.detach().to(dtype).clone();
-    leaf.set_requires_grad();
-    leaves.insert(n, leaf);
-  }
-  MechanismOutputs out = run(kName, form, leaves, opt);
-  sum(mul(out.o, d_o.to(dtype))).backward();
-  Result r{out.o.detach(), {}};
-  for (const auto& [n, t] : leaves) r.grads.insert(n, t.grad().defined() ? t.grad() : zeros_like(t));
-  return r;
+  return run_with_grads(kName, form, inputs, dtype, opt, d_o);
 }
 
 // q [B,T,H,K], k/v [B,T,HK,·], and a cache of Tc tokens for N sequences when Tc > 0.

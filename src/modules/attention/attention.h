@@ -1,0 +1,48 @@
+// Llama-style causal softmax attention (the layer of flash-linear-attention's
+// fla/layers/attn.py without qk-norm): q/k/v projections without biases, grouped KV heads,
+// RoPE on q and k, optional sliding window, output projection. Its state is the KV cache.
+// Dimension letters: B batch, T time, D model width, H query heads, HK key/value heads,
+// Dh head dim, N sequences, L cached tokens per sequence.
+//
+//   x [B,T,D] → q [B,T,H,Dh], k, v [B,T,HK,Dh] → RoPE(q, k) → softmax_attention → o_proj
+//   state: "k_cache", "v_cache" [N, L, HK, Dh] (keys after RoPE), "cache_lengths" [N] i64:
+//   sequences with different numbers of tokens keep their caches right-padded to the longest
+#pragma once
+
+#include "modules/linear.h"
+#include "modules/mixer.h"
+
+namespace lnx::modules {
+
+class Attention : public Mixer {
+ public:
+  struct Sizes {
+    int64_t D = 0, H = 0, HK = 0, Dh = 0;
+  };
+
+ private:
+  Sizes sizes_;  // first: the projections below are built from it
+
+ public:
+  Attention(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  MixerOutput forward(const MixerInput& in) const override;
+  // 2 per projection weight, plus 4·Dh per query head and attended key (2·Dh for q·k, 2·Dh
+  // for p·v), averaged over the positions 1 … context of a causal sequence (about context/2
+  // keys per query, capped by the window).
+  double flops_per_token(int64_t context) const override;
+  core::LayerState select_sequence(const core::LayerState& state, int64_t n) const override;
+  const Sizes& sizes() const { return sizes_; }
+
+  Linear& q_proj;  // [H·Dh, D]
+  Linear& k_proj;  // [HK·Dh, D]
+  Linear& v_proj;  // [HK·Dh, D]
+  Linear& o_proj;  // [D, H·Dh]
+
+ private:
+  double rope_theta_;
+  int64_t window_, chunk_size_;
+};
+
+MixerSpec attention_mixer();
+
+}  // namespace lnx::modules

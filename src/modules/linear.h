@@ -1,0 +1,40 @@
+// Linear maps and embeddings. Shapes: x [..., I] → [..., O]; weight [O, I] (the layout of
+// PyTorch and Hugging Face checkpoints); ids [...] → [..., D].
+#pragma once
+
+#include "modules/module.h"
+
+namespace lnx::modules {
+
+// y = x Wᵀ + b. Weight ~ N(0, std²) (0.02 as in GPT-2 and flash-linear-attention), bias 0.
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias, Generator& gen, double std = 0.02);
+  Tensor forward(const Tensor& x) const;
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  Tensor& weight;  // [O, I]
+  Tensor* bias = nullptr;  // [O] when present
+
+ private:
+  int64_t in_, out_;
+};
+
+// A rank-r factorisation x → Linear(I, r, no bias) → Linear(r, O, bias): GLA's gate projection.
+class LowRankLinear : public Module {
+ public:
+  LowRankLinear(int64_t in, int64_t rank, int64_t out, bool bias, Generator& gen, double std = 0.02);
+  Tensor forward(const Tensor& x) const;
+  Linear& down;
+  Linear& up;
+};
+
+// Rows of weight [V, D] ~ N(0, std²).
+class Embedding : public Module {
+ public:
+  Embedding(int64_t vocab, int64_t dim, Generator& gen, double std = 0.02);
+  Tensor forward(const Tensor& ids) const;  // ids integer [...] in [0, V)
+  Tensor& weight;  // [V, D]
+};
+
+}  // namespace lnx::modules

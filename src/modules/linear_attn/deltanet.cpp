@@ -1,0 +1,158 @@
+#include "modules/linear_attn/deltanet.h"
+
+#include <cmath>
+#include <memory>
+#include <utility>
+
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::modules {
+
+DeltaDims delta_dims(const char* mixer, const MixerConfig& c, const ModelDims& dims) {
+  DeltaDims d;
+  d.D = dims.d_model;
+  d.H = c.num_heads;
+  LNX_CHECK(d.D >= 1, ValueError, "[{}] d_model = {} must be positive", mixer, d.D);
+  LNX_CHECK(d.H >= 1, ValueError, "[{}] num_heads = {} must be positive", mixer, d.H);
+  LNX_CHECK(c.head_dim >= 0, ValueError, "[{}] head_dim = {} must be positive (or 0 = d_model / num_heads)", mixer,
+            c.head_dim);
+  if (c.head_dim == 0) {
+    LNX_CHECK(d.D % d.H == 0, ValueError,
+              "[{}] num_heads = {} does not divide d_model = {} (set head_dim to choose the key dim per head)", mixer,
+              d.H, d.D);
+    d.K = d.D / d.H;
+  } else {
+    d.K = c.head_dim;
+  }
+  // fla's layers require expand_v · head_dim to be an integer (the value dim per head).
+  const double v = c.expand_v * static_cast<double>(d.K);
+  LNX_CHECK(c.expand_v > 0 && std::abs(v - std::round(v)) < 1e-6 && std::round(v) >= 1, ValueError,
+            "[{}] expand_v = {} times head_dim = {} is {}: the value dim per head must be a positive integer", mixer,
+            c.expand_v, d.K, v);
+  d.V = static_cast<int64_t>(std::round(v));
+  LNX_CHECK(!c.use_short_conv || c.conv_size >= 1, ValueError, "[{}] conv_size = {} must be at least 1", mixer,
+            c.conv_size);
+  LNX_CHECK(c.chunk_size >= 1 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
+            "[{}] chunk_size = {} must be a power of two", mixer, c.chunk_size);
+  return d;
+}
+
+// ---- the shared parts ----
+
+DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const MixerConfig& c, double norm_eps, Generator& gen,
+                                   double init_std)
+    : q_proj(add_module("q_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
+      k_proj(add_module("k_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
+      v_proj(add_module("v_proj", std::make_unique<Linear>(d.D, d.H * d.V, false, gen, init_std))),
+      dims_(d),
+      chunk_size_(c.chunk_size),
+      norm_eps_(norm_eps) {
+  if (c.use_short_conv) {
+    // fla: ShortConvolution(activation='silu', bias=False) on each of q, k, v.
+    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen));
+    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen));
+    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(d.H * d.V, c.conv_size, false, true, gen));
+  }
+}
+
+DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::LayerState& state) const {
+  Tensor q = q_proj.forward(in.x);  // [B, T, H·K]
+  Tensor k = k_proj.forward(in.x);  // [B, T, H·K]
+  Tensor v = v_proj.forward(in.x);  // [B, T, H·V]
+  if (q_conv1d) {
+    auto conv = [&](const ShortConv& c, const Tensor& u, const char* name) {
+      core::ConvOutput r = c.forward(u, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
+      state.set(name, r.cache);  // [N, W−1, ·]
+      return r.y;
+    };
+    q = conv(*q_conv1d, q, "conv_q");
+    k = conv(*k_conv1d, k, "conv_k");
+    v = conv(*v_conv1d, v, "conv_v");
+  } else {
+    // Without the convs fla still applies the SiLU the convs would have applied.
+    q = silu(q);
+    k = silu(k);
+    v = silu(v);
+  }
+  return {heads(q, dims_.K), heads(k, dims_.K), heads(v, dims_.V)};
+}
+
+Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
+                                    core::LayerState& state) const {
+  kernels::MechanismOptions opt;
+  opt.chunk_size = chunk_size_;
+  opt.cu_seqlens = in.cu_seqlens;
+  opt.output_final_state = true;
+  opt.use_qk_l2norm = true;  // fla: use_qk_l2norm_in_kernel=True, x / sqrt(Σx² + 1e-6)
+  if (in.state && in.state->has("recurrent")) inputs.insert("initial_state", in.state->get("recurrent"));
+  const kernels::Form form = call_mode(in) == core::Mode::chunk ? kernels::Form::chunk : kernels::Form::recurrent;
+  kernels::MechanismOutputs out = kernels::run(kernel, form, inputs, opt);
+  state.set("recurrent", out.final_state);  // [N, H, K, V]
+  return out.o;                             // [B, T, H, V]
+}
+
+Tensor DeltaFamilyMixer::heads(const Tensor& x, int64_t dim) const {
+  return reshape(x, {x.size(0), x.size(1), dims_.H, dim});
+}
+
+Tensor DeltaFamilyMixer::merge_heads(const Tensor& o) const {
+  return reshape(o, {o.size(0), o.size(1), dims_.H * dims_.V});
+}
+
+double DeltaFamilyMixer::shared_flops() const {
+  const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.H);
+  const double K = static_cast<double>(dims_.K), V = static_cast<double>(dims_.V);
+  const double channels = H * (2 * K + V);
+  double f = 2.0 * D * channels;  // q, k, v projections
+  if (q_conv1d) f += 2.0 * static_cast<double>(q_conv1d->width()) * channels;
+  return f + 6.0 * H * K * V;  // kernel: Sᵀk, the rank-one write, the read
+}
+
+// ---- DeltaNet ----
+
+DeltaNet::DeltaNet(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+    : DeltaFamilyMixer(delta_dims("deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
+      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
+      g_proj(c.use_output_gate ? &add_module("g_proj", std::make_unique<Linear>(dims_.D, dims_.H * dims_.V, false,
+                                                                                  gen, dims.init_std))
+                               : nullptr),
+      gated_norm(c.use_output_gate ? &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true))
+                                   : nullptr),
+      plain_norm(c.use_output_gate ? nullptr : &add_module("o_norm", std::make_unique<RMSNorm>(dims_.V, norm_eps_))),
+      o_proj(add_module("o_proj", std::make_unique<Linear>(dims_.H * dims_.V, dims_.D, false, gen, dims.init_std))) {}
+
+MixerOutput DeltaNet::forward(const MixerInput& in) const {
+  call_shape(in);  // validates x and cu_seqlens
+  core::LayerState state;
+  QKV p = project_qkv(in, state);
+  Tensor beta = sigmoid(b_proj.forward(in.x));  // [B, T, H]
+  Tensor o = run_kernel("delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}}, in, state);
+  o = g_proj ? gated_norm->forward(o, heads(g_proj->forward(in.x), dims_.V)) : plain_norm->forward(o);
+  return {o_proj.forward(merge_heads(o)), std::move(state)};
+}
+
+double DeltaNet::flops_per_token(int64_t) const {
+  const double D = static_cast<double>(dims_.D), HV = static_cast<double>(dims_.H * dims_.V);
+  return shared_flops() + 2.0 * D * static_cast<double>(dims_.H) + (g_proj ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
+}
+
+MixerSpec deltanet_mixer() {
+  MixerSpec s;
+  s.name = "deltanet";
+  s.description =
+      "DeltaNet (Yang et al. 2024): q/k/v proj -> short conv + SiLU -> L2-norm q, k; beta = sigmoid(b_proj x); "
+      "delta rule; (gated) RMSNorm; o_proj";
+  s.kernel = "delta_rule";
+  s.keys = {"num_heads", "head_dim", "expand_v", "use_short_conv", "conv_size", "use_output_gate", "chunk_size",
+            "use_mlp"};
+  s.defaults.head_dim = 0;
+  s.defaults.expand_v = 1.0;
+  s.defaults.use_output_gate = false;  // fla's DeltaNet: use_gate=False
+  s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
+    return std::make_unique<DeltaNet>(c, d, gen);
+  };
+  return s;
+}
+
+}  // namespace lnx::modules

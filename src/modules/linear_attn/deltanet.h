@@ -1,0 +1,86 @@
+// DeltaNet (Yang et al. 2024, "Parallelizing Linear Transformers with the Delta Rule over
+// Sequence Length"; flash-linear-attention's DeltaNet layer), and the parts the delta-rule
+// family (DeltaNet, Gated DeltaNet, KDA) shares: q/k/v projections, short convolutions with
+// SiLU and their caches, and the kernel call with q, k L2-normalised inside the kernel.
+//
+// Dimension letters: B batch, T time, D model width, H heads, K key dim per head, V value dim
+// per head (expand_v · K), N sequences, W conv width.
+//
+//   x [B,T,D] → q, k [B,T,H,K], v [B,T,H,V] (Linear → short conv + SiLU, or SiLU alone)
+//             → β = σ(b_proj x) [B,T,H] → delta_rule (L2-norm on q, k) → o [B,T,H,V]
+//             → RMSNorm per head (gated by silu(g_proj x) with use_output_gate) → o_proj → y
+#pragma once
+
+#include <string>
+
+#include "kernels/mechanism.h"
+#include "modules/linear.h"
+#include "modules/mixer.h"
+#include "modules/norm.h"
+#include "modules/short_conv.h"
+
+namespace lnx::modules {
+
+// Head sizes of a delta-family layer, validated from its config (ValueError naming `mixer`):
+// K = head_dim (0 = D / H, H must divide D), V = expand_v · K (a positive integer).
+struct DeltaDims {
+  int64_t D = 0, H = 0, K = 0, V = 0;
+};
+DeltaDims delta_dims(const char* mixer, const MixerConfig& config, const ModelDims& dims);
+
+// Base of the delta-rule mixers: owns q_proj, k_proj, v_proj and the short convs (fla's
+// names), reads and writes the "conv_q", "conv_k", "conv_v" and "recurrent" state entries.
+class DeltaFamilyMixer : public Mixer {
+ public:
+  Linear& q_proj;  // [H·K, D]
+  Linear& k_proj;  // [H·K, D]
+  Linear& v_proj;  // [H·V, D]
+  ShortConv* q_conv1d = nullptr;  // weight [H·K, W]; null without use_short_conv
+  ShortConv* k_conv1d = nullptr;
+  ShortConv* v_conv1d = nullptr;
+  const DeltaDims& sizes() const { return dims_; }
+
+ protected:
+  // Linear weights ~ N(0, init_std²) as fla's _init_weights; convs PyTorch's default (ShortConv).
+  DeltaFamilyMixer(const DeltaDims& dims, const MixerConfig& config, double norm_eps, Generator& gen,
+                   double init_std);
+
+  struct QKV {
+    Tensor q, k;  // [B, T, H, K]
+    Tensor v;     // [B, T, H, V]
+  };
+  // Projections and short convs (SiLU); the new conv caches go into `state`.
+  QKV project_qkv(const MixerInput& in, core::LayerState& state) const;
+  // Runs `kernel` on inputs (q, k, v, beta, g, …) in the form call_mode picks, from the state's
+  // "recurrent" entry, with q and k L2-normalised in the kernel; the final state goes into
+  // `state`. Returns o [B, T, H, V].
+  Tensor run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
+                    core::LayerState& state) const;
+  // [B, T, H·X] → [B, T, H, X], and o [B, T, H, V] → [B, T, H·V].
+  Tensor heads(const Tensor& x, int64_t dim) const;
+  Tensor merge_heads(const Tensor& o) const;
+  // FLOPs per token of the shared parts: q/k/v projections, the convs, and the delta-rule
+  // kernel (Sᵀk, the rank-one write and the read: 6·K·V per head).
+  double shared_flops() const;
+
+  DeltaDims dims_;
+  int64_t chunk_size_;
+  double norm_eps_;
+};
+
+class DeltaNet : public DeltaFamilyMixer {
+ public:
+  DeltaNet(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  MixerOutput forward(const MixerInput& in) const override;
+  double flops_per_token(int64_t context) const override;
+
+  Linear& b_proj;            // [H, D]
+  Linear* g_proj;            // [H·V, D] with use_output_gate, else null
+  GatedRMSNorm* gated_norm;  // "o_norm" [V] with use_output_gate: rmsnorm(o) ⊙ silu(g)
+  RMSNorm* plain_norm;       // "o_norm" [V] otherwise
+  Linear& o_proj;            // [D, H·V]
+};
+
+MixerSpec deltanet_mixer();
+
+}  // namespace lnx::modules

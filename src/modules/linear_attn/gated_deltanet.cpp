@@ -1,0 +1,65 @@
+#include "modules/linear_attn/gated_deltanet.h"
+
+#include <memory>
+#include <utility>
+
+#include "core/gating.h"
+#include "tensor/ops.h"
+
+namespace lnx::modules {
+
+// Initialisations of fla's GatedDeltaNet: Linear weights N(0, init_std²) (the models'
+// _init_weights), A_log = log U(0, 16), dt_bias = softplus⁻¹(dt) with dt log-uniform in
+// [0.001, 0.1] clamped at 1e-4 (Mamba's), norm weights 1.
+GatedDeltaNet::GatedDeltaNet(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+    : DeltaFamilyMixer(delta_dims("gated_deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
+      a_proj(add_module("a_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
+      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
+      A_log(add_parameter("A_log", core::A_log_init(dims_.H, gen, 0.0, 16.0))),
+      dt_bias(add_parameter("dt_bias", core::dt_bias_init(dims_.H, gen))),
+      g_proj(c.use_output_gate ? &add_module("g_proj", std::make_unique<Linear>(dims_.D, dims_.H * dims_.V, false,
+                                                                                  gen, dims.init_std))
+                               : nullptr),
+      gated_norm(c.use_output_gate ? &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true))
+                                   : nullptr),
+      plain_norm(c.use_output_gate ? nullptr : &add_module("o_norm", std::make_unique<RMSNorm>(dims_.V, norm_eps_))),
+      o_proj(add_module("o_proj", std::make_unique<Linear>(dims_.H * dims_.V, dims_.D, false, gen, dims.init_std))) {}
+
+MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
+  call_shape(in);  // validates x and cu_seqlens
+  core::LayerState state;
+  QKV p = project_qkv(in, state);
+  Tensor beta = sigmoid(b_proj.forward(in.x));                           // [B, T, H]
+  Tensor g = core::softplus_decay(a_proj.forward(in.x), A_log, dt_bias);  // [B, T, H], ≤ 0
+  Tensor o = run_kernel("gated_delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}, {"g", g}}, in,
+                        state);  // [B, T, H, V]
+  o = g_proj ? gated_norm->forward(o, heads(g_proj->forward(in.x), dims_.V)) : plain_norm->forward(o);
+  return {o_proj.forward(merge_heads(o)), std::move(state)};
+}
+
+double GatedDeltaNet::flops_per_token(int64_t) const {
+  const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.H);
+  const double HV = static_cast<double>(dims_.H * dims_.V);
+  const double decay = H * static_cast<double>(dims_.K * dims_.V);  // exp(g) · S
+  return shared_flops() + decay + 2.0 * D * 2.0 * H + (g_proj ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
+}
+
+MixerSpec gated_deltanet_mixer() {
+  MixerSpec s;
+  s.name = "gated_deltanet";
+  s.description =
+      "Gated DeltaNet (Yang et al. 2024): q/k/v proj -> short conv + SiLU -> L2-norm q, k; beta = sigmoid(b_proj x); "
+      "g = -exp(A_log) softplus(a_proj x + dt_bias); gated delta rule; RMSNorm gated by silu(g_proj x); o_proj";
+  s.kernel = "gated_delta_rule";
+  s.keys = {"num_heads", "head_dim", "expand_v", "use_short_conv", "conv_size", "use_output_gate", "chunk_size",
+            "use_mlp"};
+  s.defaults.head_dim = 0;
+  s.defaults.expand_v = 2.0;  // fla's GatedDeltaNet default
+  s.defaults.use_output_gate = true;
+  s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
+    return std::make_unique<GatedDeltaNet>(c, d, gen);
+  };
+  return s;
+}
+
+}  // namespace lnx::modules

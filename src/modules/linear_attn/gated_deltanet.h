@@ -1,0 +1,36 @@
+// Gated DeltaNet (Yang, Kautz & Hatamizadeh 2024, "Gated Delta Networks: Improving Mamba2 with
+// Delta Rule"; flash-linear-attention's GatedDeltaNet layer), the default model's mixer.
+//
+// Dimension letters: B batch, T time, D model width, H heads, K key dim per head, V value dim
+// per head (expand_v · K), N sequences.
+//
+//   x [B,T,D] → q, k [B,T,H,K], v [B,T,H,V] (Linear → short conv + SiLU)
+//             → β = σ(b_proj x) [B,T,H],  g = −exp(A_log) · softplus(a_proj x + dt_bias) [B,T,H]
+//             → gated_delta_rule (L2-norm on q, k in the kernel) → o [B,T,H,V]
+//             → rmsnorm(o) ⊙ weight ⊙ silu(g_proj x) per head (RMSNorm alone without the gate)
+//             → o_proj → y [B,T,D]
+#pragma once
+
+#include "modules/linear_attn/deltanet.h"
+
+namespace lnx::modules {
+
+class GatedDeltaNet : public DeltaFamilyMixer {
+ public:
+  GatedDeltaNet(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  MixerOutput forward(const MixerInput& in) const override;
+  double flops_per_token(int64_t context) const override;
+
+  Linear& a_proj;            // [H, D]
+  Linear& b_proj;            // [H, D]
+  Tensor& A_log;             // [H]: log U(0, 16)
+  Tensor& dt_bias;           // [H]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
+  Linear* g_proj;            // [H·V, D] with use_output_gate, else null
+  GatedRMSNorm* gated_norm;  // "o_norm" [V] with use_output_gate (norm before the swish gate)
+  RMSNorm* plain_norm;       // "o_norm" [V] otherwise
+  Linear& o_proj;            // [D, H·V]
+};
+
+MixerSpec gated_deltanet_mixer();
+
+}  // namespace lnx::modules

@@ -1,0 +1,120 @@
+#include "modules/linear_attn/gla.h"
+
+#include "core/gating.h"
+#include "kernels/mechanism.h"
+#include "modules/linear_attn/linear_attention.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::modules {
+
+// Parameters in fla's order; Linear weights ~ N(0, init_std²) with zero biases, norm weights 1
+// (fla's _init_weights), conv weights PyTorch's Conv1d default (ShortConv).
+GatedLinearAttention::GatedLinearAttention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V,
+                                           Generator& gen)
+    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      v_proj(add_module("v_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
+      config_(config),
+      H_(config.num_heads),
+      K_(K),
+      V_(V) {
+  const int64_t D = dims.d_model;
+  if (config.use_output_gate) g_proj = &add_module("g_proj", std::make_unique<Linear>(D, H_ * V, false, gen, dims.init_std));
+  if (config.use_short_conv) {
+    // fla: ShortConvolution(activation = 'silu', bias = conv_bias = False).
+    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen));
+    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen));
+    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(H_ * V, config.conv_size, false, true, gen));
+  }
+  gk_proj = &add_module("gk_proj", std::make_unique<LowRankLinear>(D, config.gate_low_rank_dim, H_ * K, true, gen,
+                                                                   dims.init_std));
+  o_proj = &add_module("o_proj", std::make_unique<Linear>(H_ * V, D, false, gen, dims.init_std));
+  if (config.use_output_gate)
+    g_norm_swish_gate = &add_module("g_norm_swish_gate", std::make_unique<GatedRMSNorm>(V, dims.norm_eps, true));
+  else
+    g_norm = &add_module("g_norm", std::make_unique<RMSNorm>(V, dims.norm_eps));
+}
+
+MixerOutput GatedLinearAttention::forward(const MixerInput& in) const {
+  call_shape(in);  // validates x and cu_seqlens
+  const int64_t B = in.x.size(0), T = in.x.size(1);
+  MixerOutput result;
+  Tensor q = q_proj.forward(in.x);  // [B, T, H·K]
+  Tensor k = k_proj.forward(in.x);  // [B, T, H·K]
+  Tensor v = v_proj.forward(in.x);  // [B, T, H·V]
+  if (q_conv1d) {
+    auto conv = [&](const ShortConv& c, const Tensor& x, const char* name) {
+      core::ConvOutput r = c.forward(x, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
+      result.state.set(name, r.cache);  // [N, W−1, ·]
+      return r.y;
+    };
+    q = conv(*q_conv1d, q, "conv_q");
+    k = conv(*k_conv1d, k, "conv_k");
+    v = conv(*v_conv1d, v, "conv_v");
+  }
+  const Tensor gk = core::logsigmoid_gate(gk_proj->forward(in.x), config_.gate_logit_normalizer);  // [B, T, H·K]
+
+  TensorDict inputs{{"q", reshape(q, {B, T, H_, K_})},
+                    {"k", reshape(k, {B, T, H_, K_})},
+                    {"v", reshape(v, {B, T, H_, V_})},
+                    {"g", reshape(gk, {B, T, H_, K_})}};
+  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
+  if (s0.defined()) inputs.insert("initial_state", s0);
+  kernels::MechanismOptions options;
+  options.chunk_size = config_.chunk_size;
+  options.cu_seqlens = in.cu_seqlens;
+  options.output_final_state = true;
+  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
+  const kernels::MechanismOutputs out = kernels::run("gla", form, inputs, options);
+
+  Tensor o = out.o;  // [B, T, H, V]
+  if (g_proj) o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
+  else o = g_norm->forward(o);
+  result.y = o_proj->forward(reshape(o, {B, T, H_ * V_}));  // [B, T, D]
+  result.state.set("recurrent", out.final_state);
+  return result;
+}
+
+double GatedLinearAttention::flops_per_token(int64_t /*context*/) const {
+  const double D = static_cast<double>(q_proj.in_features());
+  const double HK = static_cast<double>(H_ * K_), HV = static_cast<double>(H_ * V_);
+  const double r = static_cast<double>(config_.gate_low_rank_dim);
+  double weights = D * HK * 2 + D * HV * (g_proj ? 3 : 2) + r * (D + HK);  // q, k, v, (g), o, gk
+  if (q_conv1d) weights += static_cast<double>(config_.conv_size) * (2 * HK + HV);
+  return 2.0 * weights + 4.0 * HK * static_cast<double>(V_);  // + state update and read per head
+}
+
+MixerSpec gla_mixer() {
+  MixerSpec spec;
+  spec.name = "gla";
+  spec.description =
+      "Gated linear attention (Yang et al. 2023; fla GatedLinearAttention): q/k/v proj, optional short convs, "
+      "low-rank gk_proj with logsigmoid/normalizer gate, gla kernel, swish-gated RMSNorm (g_proj), o_proj";
+  spec.kernel = "gla";
+  spec.keys = {"num_heads", "head_dim", "expand_k", "expand_v", "use_short_conv", "conv_size", "use_output_gate",
+               "gate_low_rank_dim", "gate_logit_normalizer", "chunk_size", "use_mlp"};
+  spec.defaults.num_heads = 4;
+  spec.defaults.expand_k = 0.5;  // fla: key_dim = D/2, value_dim = D
+  spec.defaults.expand_v = 1.0;
+  spec.defaults.use_short_conv = false;
+  spec.defaults.use_output_gate = true;
+  spec.defaults.gate_low_rank_dim = 16;
+  spec.defaults.gate_logit_normalizer = 16.0;
+  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    int64_t K = 0, V = 0;
+    linear_attn_head_dims("gla", c, dims.d_model, K, V);
+    LNX_CHECK(c.gate_low_rank_dim > 0, ValueError, "[gla] gate_low_rank_dim = {} must be positive",
+              c.gate_low_rank_dim);
+    LNX_CHECK(c.gate_logit_normalizer > 0, ValueError, "[gla] gate_logit_normalizer = {} must be positive",
+              c.gate_logit_normalizer);
+    LNX_CHECK(!c.use_short_conv || c.conv_size >= 2, ValueError, "[gla] conv_size = {} must be at least 2",
+              c.conv_size);
+    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
+              "[gla] chunk_size = {} must be a power of two", c.chunk_size);
+    return std::make_unique<GatedLinearAttention>(c, dims, K, V, gen);
+  };
+  return spec;
+}
+
+}  // namespace lnx::modules

@@ -1,0 +1,115 @@
+#include "modules/linear_attn/hgrn2.h"
+
+#include <cmath>
+
+#include "kernels/mechanism.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::modules {
+
+// Linear weights ~ N(0, init_std²), g_norm weight 1 (fla's _init_weights), conv weights
+// PyTorch's Conv1d default (ShortConv).
+HGRN2Attention::HGRN2Attention(const MixerConfig& config, const ModelDims& dims, int64_t K, Generator& gen)
+    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      f_proj(add_module("f_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      i_proj(add_module("i_proj", std::make_unique<Linear>(dims.d_model, dims.d_model, false, gen, dims.init_std))),
+      config_(config),
+      H_(config.num_heads),
+      K_(K),
+      V_(dims.d_model / config.num_heads),
+      lower_bound_(dims.layer_idx > 0 ? static_cast<double>(dims.layer_idx) / static_cast<double>(dims.n_layer) : 0.0) {
+  const int64_t D = dims.d_model;
+  if (config.use_short_conv) {
+    // fla: ShortConvolution(activation = None, bias = conv_bias = False).
+    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, false, gen));
+    f_conv1d = &add_module("f_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, false, gen));
+    i_conv1d = &add_module("i_conv1d", std::make_unique<ShortConv>(D, config.conv_size, false, false, gen));
+  }
+  g_norm = &add_module("g_norm", std::make_unique<RMSNorm>(D, dims.norm_eps));
+  o_proj = &add_module("o_proj", std::make_unique<Linear>(D, D, false, gen, dims.init_std));
+}
+
+MixerOutput HGRN2Attention::forward(const MixerInput& in) const {
+  call_shape(in);  // validates x and cu_seqlens
+  const int64_t B = in.x.size(0), T = in.x.size(1);
+  MixerOutput result;
+  Tensor q = q_proj.forward(in.x);  // [B, T, H·K]
+  Tensor f = f_proj.forward(in.x);  // [B, T, H·K]
+  Tensor i = i_proj.forward(in.x);  // [B, T, D]
+  if (q_conv1d) {
+    auto conv = [&](const ShortConv& c, const Tensor& x, const char* name) {
+      core::ConvOutput r = c.forward(x, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
+      result.state.set(name, r.cache);  // [N, W−1, ·]
+      return r.y;
+    };
+    q = conv(*q_conv1d, q, "conv_q");
+    f = conv(*f_conv1d, f, "conv_f");
+    i = conv(*i_conv1d, i, "conv_i");
+  }
+  q = silu(q);
+  // log f = log(lb + (1 − lb)·σ(f)), fla's logaddexp(log lb, log(1 − lb) + logsigmoid(f)).
+  Tensor g = logsigmoid(f);  // [B, T, H·K]
+  if (lower_bound_ > 0) g = log(add(mul(exp(g), 1.0 - lower_bound_), lower_bound_));
+  const Tensor k = 1.0 - exp(g);  // input gate 1 − f, tied to the forget gate
+
+  TensorDict inputs{{"q", reshape(q, {B, T, H_, K_})},
+                    {"k", reshape(k, {B, T, H_, K_})},
+                    {"v", reshape(i, {B, T, H_, V_})},
+                    {"g", reshape(g, {B, T, H_, K_})}};
+  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
+  if (s0.defined()) inputs.insert("initial_state", s0);
+  kernels::MechanismOptions options;  // scale K^−1/2, fla's chunk_gla default
+  options.chunk_size = config_.chunk_size;
+  options.cu_seqlens = in.cu_seqlens;
+  options.output_final_state = true;
+  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
+  const kernels::MechanismOutputs out = kernels::run("gla", form, inputs, options);
+
+  const Tensor o = g_norm->forward(reshape(out.o, {B, T, H_ * V_}));  // [B, T, D], normalised over all heads
+  result.y = o_proj->forward(o);                                      // [B, T, D]
+  result.state.set("recurrent", out.final_state);
+  return result;
+}
+
+double HGRN2Attention::flops_per_token(int64_t /*context*/) const {
+  const double D = static_cast<double>(i_proj.in_features());
+  const double HK = static_cast<double>(H_ * K_);
+  double weights = D * HK * 2 + D * D * 2;  // q, f, i, o projections
+  if (q_conv1d) weights += static_cast<double>(config_.conv_size) * (2 * HK + D);
+  return 2.0 * weights + 4.0 * HK * static_cast<double>(V_);  // + state update and read per head
+}
+
+MixerSpec hgrn2_mixer() {
+  MixerSpec spec;
+  spec.name = "hgrn2";
+  spec.description =
+      "HGRN2 (Qin et al. 2024; fla HGRN2Attention): q/f/i proj, q = swish, forget gate with a fixed per-layer "
+      "lower bound layer_idx/n_layer, k = 1 - f, gla kernel, RMSNorm, o_proj";
+  spec.kernel = "gla";
+  spec.keys = {"num_heads", "head_dim", "expand_k", "use_short_conv", "conv_size", "chunk_size", "use_mlp"};
+  spec.defaults.num_heads = 4;
+  spec.defaults.expand_k = 1.0;  // K = head_dim, or expand_k·D / H (fla's expand_ratio = 128 with H = D/128)
+  spec.defaults.use_short_conv = false;
+  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    const int64_t D = dims.d_model, H = c.num_heads;
+    LNX_CHECK(H > 0, ValueError, "[hgrn2] num_heads = {} must be positive", H);
+    LNX_CHECK(D > 0 && D % H == 0, ValueError, "[hgrn2] num_heads = {} does not divide d_model = {}", H, D);
+    LNX_CHECK(c.head_dim >= 0, ValueError, "[hgrn2] head_dim = {} must be >= 0", c.head_dim);
+    const double width = c.head_dim > 0 ? static_cast<double>(c.head_dim * H) : c.expand_k * static_cast<double>(D);
+    const int64_t r = std::llround(width);
+    LNX_CHECK(width > 0 && std::abs(width - static_cast<double>(r)) < 1e-9 && r % H == 0, ValueError,
+              "[hgrn2] num_heads = {} does not divide the forget width {} (d_model = {}, expand_k = {})", H, width,
+              D, c.expand_k);
+    LNX_CHECK(!c.use_short_conv || c.conv_size >= 2, ValueError, "[hgrn2] conv_size = {} must be at least 2",
+              c.conv_size);
+    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
+              "[hgrn2] chunk_size = {} must be a power of two", c.chunk_size);
+    LNX_CHECK(dims.n_layer > 0 && dims.layer_idx >= 0 && dims.layer_idx < dims.n_layer, ValueError,
+              "[hgrn2] layer_idx = {} must be in [0, n_layer = {})", dims.layer_idx, dims.n_layer);
+    return std::make_unique<HGRN2Attention>(c, dims, r / H, gen);
+  };
+  return spec;
+}
+
+}  // namespace lnx::modules

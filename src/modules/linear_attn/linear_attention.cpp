@@ -1,0 +1,152 @@
+#include "modules/linear_attn/linear_attention.h"
+
+#include <cmath>
+
+#include "core/varlen.h"
+#include "kernels/mechanism.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::modules {
+
+namespace {
+
+// Running key sums z_t = z_prev + Σ_{s ≤ t} k_s within each sequence: k [B, T, H, K], z_prev
+// [N, H, K] → z [B, T, H, K] and the final sums [N, H, K].
+std::pair<Tensor, Tensor> key_sums(const Tensor& k, const Tensor& z_prev, const Tensor& cu_seqlens) {
+  const int64_t T = k.size(1);
+  if (!cu_seqlens.defined()) {
+    Tensor z = add(cumsum(k, 1), unsqueeze(z_prev, 1));
+    return {z, T > 0 ? select(z, 1, T - 1) : z_prev};
+  }
+  TensorList parts, finals;
+  int64_t start = 0, n = 0;
+  for (int64_t len : core::lengths_from_cu_seqlens(cu_seqlens, "linear_attention")) {
+    const Tensor z0 = slice(z_prev, 0, n, n + 1);  // [1, H, K]
+    if (len > 0) {
+      Tensor z = add(cumsum(slice(k, 1, start, start + len), 1), unsqueeze(z0, 1));  // [1, len, H, K]
+      parts.push_back(z);
+      finals.push_back(select(z, 1, len - 1));
+    } else {
+      finals.push_back(z0);
+    }
+    start += len;
+    ++n;
+  }
+  return {parts.empty() ? zeros_like(k) : concat(parts, 1), concat(finals, 0)};
+}
+
+}  // namespace
+
+void linear_attn_head_dims(const char* who, const MixerConfig& c, int64_t D, int64_t& K, int64_t& V) {
+  LNX_CHECK(D > 0, ValueError, "[{}] d_model = {} must be positive", who, D);
+  LNX_CHECK(c.num_heads > 0, ValueError, "[{}] num_heads = {} must be positive", who, c.num_heads);
+  LNX_CHECK(c.head_dim >= 0, ValueError, "[{}] head_dim = {} must be >= 0", who, c.head_dim);
+  const double key_width = c.head_dim > 0 ? static_cast<double>(c.head_dim * c.num_heads) : c.expand_k * D;
+  const double base = c.head_dim > 0 ? static_cast<double>(c.head_dim * c.num_heads) : static_cast<double>(D);
+  const double value_width = c.expand_v * base;
+  for (auto [what, w] : {std::pair{"key width", key_width}, std::pair{"value width", value_width}}) {
+    const int64_t r = std::llround(w);
+    LNX_CHECK(w > 0 && std::abs(w - static_cast<double>(r)) < 1e-9 && r % c.num_heads == 0, ValueError,
+              "[{}] num_heads = {} does not divide the {} {} (d_model = {}, head_dim = {}, expand_k = {}, "
+              "expand_v = {})",
+              who, c.num_heads, what, w, D, c.head_dim, c.expand_k, c.expand_v);
+  }
+  K = std::llround(key_width) / c.num_heads;
+  V = std::llround(value_width) / c.num_heads;
+}
+
+Tensor linear_attention_feature_map(const std::string& name, const Tensor& x) {
+  if (name == "identity") return x;
+  if (name == "relu") return relu(x);
+  if (name == "elu_plus_one") return add(elu(x), 1.0);  // fla's "elu": elu(x) + 1 > 0
+  if (name == "silu") return silu(x);
+  throw ValueError(
+      fmt::format("[linear_attention] unknown feature_map '{}'; valid: identity, relu, elu_plus_one, silu", name));
+}
+
+// Linear weights ~ N(0, init_std²) and the norm's weight 1, as fla's _init_weights does.
+LinearAttention::LinearAttention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V,
+                                 Generator& gen)
+    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      v_proj(add_module("v_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
+      norm(add_module("norm", std::make_unique<RMSNorm>(V, dims.norm_eps))),
+      o_proj(add_module("o_proj", std::make_unique<Linear>(config.num_heads * V, dims.d_model, false, gen, dims.init_std))),
+      config_(config),
+      H_(config.num_heads),
+      K_(K),
+      V_(V) {}
+
+MixerOutput LinearAttention::forward(const MixerInput& in) const {
+  const CallShape shape = call_shape(in);
+  const int64_t B = in.x.size(0), T = in.x.size(1);
+  const std::string& fm = config_.feature_map;
+  const Tensor q = linear_attention_feature_map(fm, reshape(q_proj.forward(in.x), {B, T, H_, K_}));  // [B, T, H, K]
+  const Tensor k = linear_attention_feature_map(fm, reshape(k_proj.forward(in.x), {B, T, H_, K_}));  // [B, T, H, K]
+  const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                                     // [B, T, H, V]
+
+  TensorDict inputs{{"q", q}, {"k", k}, {"v", v}};
+  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
+  if (s0.defined()) inputs.insert("initial_state", s0);
+  kernels::MechanismOptions options;
+  options.chunk_size = config_.chunk_size;
+  options.cu_seqlens = in.cu_seqlens;
+  options.output_final_state = true;
+  // The kernel's own normalize sums the keys of this call only; the layer normalises instead,
+  // with key sums carried in the state.
+  options.normalize = false;
+  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
+  const kernels::MechanismOutputs out = kernels::run("linear_attn", form, inputs, options);
+
+  MixerOutput result;
+  Tensor o = out.o;  // [B, T, H, V]
+  result.state.set("recurrent", out.final_state);
+  if (config_.normalize) {
+    Tensor z0 = in.state ? in.state->get("key_sum") : Tensor();  // [N, H, K]
+    if (!z0.defined()) z0 = zeros({shape.N, H_, K_}, in.x.dtype());
+    auto [z, z_final] = key_sums(k, z0, in.cu_seqlens);  // [B, T, H, K], [N, H, K]
+    // o_t / (scale·q_t·z_t + 1e-10), the kernel's normalisation with carried key sums.
+    const double scale = 1.0 / std::sqrt(static_cast<double>(K_));
+    o = div(o, add(mul(sum(mul(q, z), {-1}, true), scale), 1e-10));
+    result.state.set("key_sum", z_final);
+  }
+  o = reshape(norm.forward(o), {B, T, H_ * V_});  // [B, T, H·V]
+  result.y = o_proj.forward(o);                   // [B, T, D]
+  return result;
+}
+
+double LinearAttention::flops_per_token(int64_t /*context*/) const {
+  const double D = static_cast<double>(q_proj.in_features());
+  const double HK = static_cast<double>(H_ * K_), HV = static_cast<double>(H_ * V_);
+  const double weights = D * HK * 2 + D * HV * 2;  // q, k, v, o projections
+  // Recurrent state: update k vᵀ and read Sᵀq, 2·K·V each per head (+ 4·K for the key sums).
+  const double kernel = 4.0 * HK * static_cast<double>(V_) + (config_.normalize ? 4.0 * HK : 0.0);
+  return 2.0 * weights + kernel;
+}
+
+MixerSpec linear_attention_mixer() {
+  MixerSpec spec;
+  spec.name = "linear_attention";
+  spec.description =
+      "Linear attention (Katharopoulos et al. 2020; fla LinearAttention): q/k/v proj, feature map on q, k, "
+      "linear_attn kernel, optional q.z normalisation, per-head RMSNorm, o_proj";
+  spec.kernel = "linear_attn";
+  spec.keys = {"num_heads", "head_dim", "expand_k", "expand_v", "feature_map", "normalize", "chunk_size", "use_mlp"};
+  spec.defaults.num_heads = 4;
+  spec.defaults.expand_k = 1.0;
+  spec.defaults.expand_v = 1.0;
+  spec.defaults.feature_map = "identity";
+  spec.defaults.normalize = false;
+  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    int64_t K = 0, V = 0;
+    linear_attn_head_dims("linear_attention", c, dims.d_model, K, V);
+    linear_attention_feature_map(c.feature_map, zeros({1}));  // rejects unknown names
+    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
+              "[linear_attention] chunk_size = {} must be a power of two", c.chunk_size);
+    return std::make_unique<LinearAttention>(c, dims, K, V, gen);
+  };
+  return spec;
+}
+
+}  // namespace lnx::modules

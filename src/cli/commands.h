@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
+#include <string>
 
 namespace lnx::cli {
 
@@ -15,6 +17,17 @@ void add_demo_command(CLI::App& app, Action& action);
 void add_info_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
 void add_op_command(CLI::App& app, Action& action);
+
+struct ModelInfoOptions {
+  std::string preset, config;
+  int64_t context = 2048;
+};
+int run_model_info(const ModelInfoOptions& options);  // model_commands.cpp
+
+// `list` sections (kernel_commands.cpp, model_commands.cpp).
+void print_mechanisms();
+void print_mixers();
+void print_presets();
 
 // The default job (no subcommand).
 int run_default_job();

@@ -11,9 +11,7 @@
 
 namespace lnx::cli {
 
-namespace {
-
-int run_list() {
+void print_mechanisms() {
   for (const auto& name : kernels::mechanism_names()) {
     const kernels::Mechanism& m = kernels::mechanism(name);
     std::vector<std::string> forms;
@@ -26,8 +24,9 @@ int run_list() {
     options.insert(options.end(), m.options.begin(), m.options.end());
     fmt::print("  options: {}\n\n", fmt::join(options, ", "));
   }
-  return 0;
 }
+
+namespace {
 
 struct OpOptions {
   std::string mechanism, form = "chunk", input, output;
@@ -95,11 +94,6 @@ int run_op(const OpOptions& o) {
 }
 
 }  // namespace
-
-void add_list_command(CLI::App& app, Action& action) {
-  app.add_subcommand("list", "List the registered mechanisms with their forms, inputs and options")
-      ->callback([&action] { action = run_list; });
-}
 
 void add_op_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<OpOptions>();

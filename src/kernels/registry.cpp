@@ -1,6 +1,7 @@
 #include <mutex>
 
 #include "kernels/mechanism.h"
+#include "tensor/profile.h"
 
 namespace lnx::kernels {
 
@@ -67,6 +68,7 @@ MechanismOutputs run(const std::string& name, Form form, const TensorDict& input
               "[{}] missing required input '{}' {}", name, spec.name, spec.shape);
   auto it = m.forms.find(form);
   LNX_CHECK(it != m.forms.end(), ValueError, "[{}] has no {} form", name, form_name(form));
+  ProfileScope profile(ProfileCategory::kernel);
   return it->second(inputs, options);
 }
 

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 
 namespace lnx {
 
@@ -51,6 +52,7 @@ void record(const std::string& name, const TensorList& inputs, const std::vector
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = g_node_sequence.fetch_add(1);
+  node->profile_category = static_cast<uint8_t>(profile_current());
   node->inputs.resize(inputs.size());
   node->needs.resize(inputs.size(), false);
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -190,7 +192,10 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       node_grads.resize(n->output_shapes.size());
       for (size_t k = 0; k < node_grads.size(); ++k)
         if (!node_grads[k].defined()) node_grads[k] = zeros(n->output_shapes[k], n->output_dtypes[k]);
-      input_grads = n->vjp(VjpContext{node_grads, n->needs});
+      {
+        ProfileScope scope(static_cast<ProfileCategory>(n->profile_category));
+        input_grads = n->vjp(VjpContext{node_grads, n->needs});
+      }
       LNX_CHECK(input_grads.size() == n->inputs.size(), AutogradError,
                 "[backward] vjp of '{}' returned {} gradients for {} inputs", n->name,
                 input_grads.size(), n->inputs.size());

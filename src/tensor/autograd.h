@@ -75,6 +75,7 @@ struct Node {
   VjpFn vjp;  // released after backward unless retain_graph
   bool differentiable = true;  // false: a forward-only primitive; backward through it is an error
   uint64_t sequence = 0;  // creation order; checkpoint uses it to find its own nodes
+  uint8_t profile_category = 0;  // ProfileCategory active when recorded (tensor/profile.h)
 };
 
 // True when grad mode is on and some defined input requires a gradient.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli_test_util.h"
 #include "io/safetensors.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
@@ -16,23 +17,6 @@ namespace lnx {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run_cli(const std::string& args) {
-  std::string cmd = std::string(LNX_CLI_PATH) + " " + args + " 2>&1";
-  CommandResult r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 class OpCommand : public ::testing::Test {
  protected:

@@ -14,6 +14,7 @@
 #include "tensor/cpu/blas.h"
 #include "tensor/cpu/loops.h"
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 
 namespace lnx {
 
@@ -137,6 +138,7 @@ void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  ProfileScope profile(ProfileCategory::gemm);
   LNX_CHECK(a.defined() && b.defined(), ValueError, "[matmul] got an undefined tensor");
   blas_info();  // load BLAS here, on the calling thread, not inside a parallel region
   LNX_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(), DTypeError,

@@ -1,0 +1,41 @@
+#include "models/block.h"
+
+#include "tensor/ops.h"
+
+namespace lnx::models {
+
+Block::Block(const ModelConfig& config, int64_t layer_idx, Generator& gen)
+    : attn_norm(add_module("attn_norm", std::make_unique<modules::RMSNorm>(config.d_model, config.norm_eps))),
+      mixer_name_(config.layer_mixers()[static_cast<size_t>(layer_idx)]) {
+  modules::ModelDims dims;
+  dims.d_model = config.d_model;
+  dims.norm_eps = config.norm_eps;
+  dims.layer_idx = layer_idx;
+  dims.n_layer = config.n_layer;
+  dims.init_std = config.init_std;
+  const modules::MixerConfig mc = config.mixer_config(mixer_name_);
+  mixer = &add_module("mixer", modules::make_mixer(mixer_name_, mc, dims, gen));
+  if (mc.use_mlp) {
+    mlp_norm = &add_module("mlp_norm", std::make_unique<modules::RMSNorm>(config.d_model, config.norm_eps));
+    const int64_t hidden =
+        config.mlp_hidden > 0 ? config.mlp_hidden : modules::swiglu_hidden(config.d_model, config.mlp_ratio);
+    mlp = &add_module("mlp", std::make_unique<modules::SwiGLU>(config.d_model, hidden, gen, config.init_std));
+  }
+}
+
+modules::MixerOutput Block::forward(const modules::MixerInput& in) const {
+  modules::MixerInput mixed = in;
+  mixed.x = attn_norm.forward(in.x);
+  modules::MixerOutput out = mixer->forward(mixed);
+  Tensor h = add(in.x, out.y);
+  out.y = mlp ? add(h, mlp->forward(mlp_norm->forward(h))) : h;
+  return out;
+}
+
+double Block::flops_per_token(int64_t context) const {
+  double f = mixer->flops_per_token(context);
+  if (mlp) f += 2.0 * 3.0 * static_cast<double>(mlp->hidden()) * static_cast<double>(attn_norm.weight.size(0));
+  return f;
+}
+
+}  // namespace lnx::models

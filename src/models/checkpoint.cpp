@@ -1,0 +1,136 @@
+#include "models/checkpoint.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "core/config.h"
+#include "io/safetensors.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::models {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return;  // best effort: the data is written; durability needs the sync
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+std::string parent_of(const std::string& path) {
+  const fs::path p = fs::absolute(path).parent_path();
+  return p.empty() ? "." : p.string();
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  LNX_CHECK(fd >= 0, IOError, "[checkpoint] cannot write '{}': {}", path, std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw IOError(fmt::format("[checkpoint] cannot write '{}': {}", path, reason));
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw IOError(fmt::format("[checkpoint] cannot write '{}': {}", path, reason));
+  }
+  fsync_path(parent_of(path), true);
+}
+
+void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata) {
+  LNX_CHECK(!dir.empty(), ValueError, "[checkpoint] empty directory name");
+  const std::string clean = fs::path(dir).lexically_normal().string();
+  const std::string base = clean.back() == '/' ? clean.substr(0, clean.size() - 1) : clean;
+  const std::string tmp = base + ".tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  LNX_CHECK(!ec, IOError, "[checkpoint] cannot create '{}': {}", tmp, ec.message());
+  try {
+    std::map<std::string, std::string> meta = metadata;
+    meta["format"] = "linearnexus";
+    save_safetensors(tmp + "/model.safetensors", model.parameters(), meta);
+    write_file_atomic(tmp + "/config.yaml", core::to_yaml_string(model_config_to_yaml(model.config())) + "\n");
+    fsync_path(tmp, true);
+    if (fs::exists(base)) {
+      LNX_CHECK(fs::is_directory(base), IOError, "[checkpoint] '{}' exists and is not a directory", base);
+      // One atomic swap: base gets the new checkpoint, tmp the old one.
+      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, base.c_str(), RENAME_EXCHANGE) != 0)
+        throw IOError(fmt::format("[checkpoint] cannot replace '{}': {}", base, std::strerror(errno)));
+      fs::remove_all(tmp, ec);
+    } else if (::rename(tmp.c_str(), base.c_str()) != 0) {
+      throw IOError(fmt::format("[checkpoint] cannot create '{}': {}", base, std::strerror(errno)));
+    }
+    fsync_path(parent_of(base), true);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+void load_weights(modules::Module& module, const std::string& path) {
+  SafetensorsFile file = load_safetensors(path);
+  std::vector<std::string> problems;
+  TensorDict expected = module.parameters();
+  for (const auto& [name, t] : file.tensors)
+    if (!expected.contains(name)) problems.push_back(fmt::format("unexpected tensor '{}' {}", name, shape_str(t.shape())));
+  for (const auto& [name, p] : expected) {
+    if (!file.tensors.contains(name)) {
+      problems.push_back(fmt::format("missing '{}' {}", name, shape_str(p.shape())));
+      continue;
+    }
+    const Tensor& t = file.tensors.at(name);
+    if (t.shape() != p.shape())
+      problems.push_back(fmt::format("'{}' is {} in the file but {} in the model", name, shape_str(t.shape()),
+                                     shape_str(p.shape())));
+    else if (t.dtype() != p.dtype())
+      problems.push_back(fmt::format("'{}' is {} in the file but {} in the model", name, dtype_name(t.dtype()),
+                                     dtype_name(p.dtype())));
+  }
+  if (!problems.empty()) {
+    std::string msg = fmt::format("[checkpoint] '{}' does not match the model ({} problems):", path, problems.size());
+    for (const auto& p : problems) msg += "\n  " + p;
+    throw ValueError(msg);
+  }
+  module.for_each_parameter([&](const std::string& name, Tensor& slot) {
+    Tensor owned = clone(file.tensors.at(name));  // own storage, not the file's mapping
+    owned.set_requires_grad();
+    slot = owned;
+  });
+}
+
+std::unique_ptr<LMModel> load_model(const std::string& dir) {
+  LNX_CHECK(fs::is_directory(dir), IOError, "[checkpoint] '{}' is not a checkpoint directory", dir);
+  const ModelConfig config = load_model_config(dir + "/config.yaml");
+  auto model = std::make_unique<LMModel>(config);
+  load_weights(*model, dir + "/model.safetensors");
+  return model;
+}
+
+}  // namespace lnx::models

@@ -1,0 +1,27 @@
+// Model checkpoints: a directory holding model.safetensors (every parameter under its dotted
+// name) and config.yaml (the ModelConfig). Saving is atomic: the new directory is written
+// under a temporary name, flushed, and swapped with the old one in one rename, so a kill at
+// any moment leaves either the old checkpoint or the new one under the name, never a mix.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "models/lm_model.h"
+
+namespace lnx::models {
+
+void save_model(const LMModel& model, const std::string& dir,
+                const std::map<std::string, std::string>& metadata = {});
+std::unique_ptr<LMModel> load_model(const std::string& dir);
+
+// Replaces module's parameters with the tensors of a safetensors file. Every problem
+// (a parameter missing from the file, a tensor the module does not have, a shape or dtype
+// mismatch) is collected and reported in one ValueError naming the file.
+void load_weights(modules::Module& module, const std::string& path);
+
+// Writes text to path atomically (temporary file, fsync, rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace lnx::models

@@ -1,0 +1,56 @@
+// LMModel: token embedding → blocks (mixers from block_pattern) → final RMSNorm → LM head
+// (tied to the embedding unless tie_embeddings = false). Dimension letters: B batch, T time,
+// D width, V vocabulary, N sequences, P packed tokens.
+//
+// Three input layouts, one result: ids [B, T] (every row a sequence); ids [B, T] with a mask
+// [B, T] (padded rows; the model packs the real tokens once and unpacks the logits, zeros at
+// padding); ids [1, P] with cu_seqlens (packed sequences). The state returned continues every
+// sequence (decoding, split-and-resume).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/state.h"
+#include "models/block.h"
+#include "modules/linear.h"
+
+namespace lnx::models {
+
+struct ForwardOptions {
+  Tensor mask;                             // [B, T] 1 = real token (padded batch)
+  Tensor cu_seqlens;                       // [N + 1] packed sequences (ids [1, P])
+  core::Mode mode = core::Mode::automatic;
+};
+
+struct ModelOutput {
+  Tensor logits;            // [B, T, V]
+  core::ModelState state;   // after the call's tokens
+};
+
+class LMModel : public modules::Module {
+ public:
+  explicit LMModel(const ModelConfig& config, uint64_t seed = 0);
+
+  // state: null or empty for fresh sequences.
+  ModelOutput forward(const Tensor& ids, const core::ModelState* state = nullptr,
+                      const ForwardOptions& options = {}) const;
+  // Mean next-token cross entropy of logits(ids) against targets [B, T] (ignore_index −100).
+  Tensor loss(const Tensor& ids, const Tensor& targets, const ForwardOptions& options = {}) const;
+
+  const ModelConfig& config() const { return config_; }
+  const Block& block(size_t i) const { return *blocks_[i]; }
+  size_t num_blocks() const { return blocks_.size(); }
+  // Forward FLOPs per token at the given context (blocks + LM head; the embedding is a lookup).
+  double flops_per_token(int64_t context) const;
+
+  modules::Embedding* embeddings = nullptr;
+  modules::RMSNorm* norm = nullptr;
+  modules::Linear* lm_head = nullptr;  // null when tied
+
+ private:
+  ModelConfig config_;
+  std::vector<Block*> blocks_;
+};
+
+}  // namespace lnx::models

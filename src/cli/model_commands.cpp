@@ -68,10 +68,10 @@ int run_model_info(const ModelInfoOptions& opt) {
   const models::LMModel model(config);
   fmt::print("\nmodel {}: {} blocks, d_model {}, vocab {}, {} embeddings\n", config.name, config.n_layer,
              config.d_model, config.vocab_size, config.tie_embeddings ? "tied" : "untied");
-  fmt::print("{:>5}  {:<16} {:>10} {:>16}\n", "block", "mixer", "params", fmt::format("FLOPs/tok@{}", opt.context));
+  fmt::print("{:>5}  {:<20} {:>10} {:>16}\n", "block", "mixer", "params", fmt::format("FLOPs/tok@{}", opt.context));
   for (size_t i = 0; i < model.num_blocks(); ++i) {
     const models::Block& b = model.block(i);
-    fmt::print("{:>5}  {:<16} {:>10} {:>16}\n", i, b.mixer_name() + (b.mlp ? "+mlp" : ""), human(static_cast<double>(b.num_parameters())),
+    fmt::print("{:>5}  {:<20} {:>10} {:>16}\n", i, b.mixer_name() + (b.mlp ? "+mlp" : ""), human(static_cast<double>(b.num_parameters())),
                human(b.flops_per_token(opt.context)));
   }
   const double fwd = model.flops_per_token(opt.context);

@@ -166,9 +166,15 @@ YAML::Node write_value(double v) {
   // YAML readers; inf and nan in YAML's spelling.
   if (std::isnan(v)) return YAML::Node(std::string(".nan"));
   if (std::isinf(v)) return YAML::Node(std::string(v > 0 ? ".inf" : "-.inf"));
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return YAML::Node(s);
+  // YAML 1.1 readers (PyYAML) read "1e-06" as a string: the mantissa needs a dot and the
+  // exponent a sign, so 1e-06 is written 1.0e-06.
+  const std::string s = fmt::format("{}", v);
+  const size_t e = s.find('e');
+  if (e == std::string::npos) return YAML::Node(s.find('.') == std::string::npos ? s + ".0" : s);
+  std::string mantissa = s.substr(0, e), exponent = s.substr(e + 1);
+  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
+  if (exponent[0] != '-' && exponent[0] != '+') exponent = "+" + exponent;
+  return YAML::Node(mantissa + "e" + exponent);
 }
 
 YAML::Node write_value(bool v) { return YAML::Node(v); }

@@ -4,6 +4,7 @@
 // any moment leaves either the old checkpoint or the new one under the name, never a mix.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,8 +13,11 @@
 
 namespace lnx::models {
 
+// extra_files(tmp_dir) may write more files into the checkpoint before it is swapped in (a
+// trainer's optimizer state, tokenizer, …), so they are replaced atomically together.
 void save_model(const LMModel& model, const std::string& dir,
-                const std::map<std::string, std::string>& metadata = {});
+                const std::map<std::string, std::string>& metadata = {},
+                const std::function<void(const std::string& tmp_dir)>& extra_files = {});
 std::unique_ptr<LMModel> load_model(const std::string& dir);
 
 // Replaces module's parameters with the tensors of a safetensors file. Every problem

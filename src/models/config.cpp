@@ -1,6 +1,7 @@
 #include "models/config.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -22,16 +23,21 @@ modules::MixerConfig ModelConfig::mixer_config(const std::string& mixer) const {
 }
 
 void ModelConfig::validate() const {
-  auto positive = [](const char* field, int64_t v) {
-    LNX_CHECK(v > 0, ValueError, "[model config] {} must be positive, got {}", field, v);
+  // Bounds first: configs come from files, and sizes become allocations.
+  auto size = [](const char* field, int64_t v, int64_t lo, int64_t hi) {
+    LNX_CHECK(v >= lo && v <= hi, ValueError, "[model config] {} = {}: expected {} … {}", field, v, lo, hi);
   };
-  positive("vocab_size", vocab_size);
-  positive("d_model", d_model);
-  positive("n_layer", n_layer);
-  LNX_CHECK(mlp_hidden >= 0, ValueError, "[model config] mlp_hidden must be ≥ 0 (0 = from mlp_ratio), got {}",
-            mlp_hidden);
-  LNX_CHECK(mlp_ratio > 0, ValueError, "[model config] mlp_ratio must be positive, got {}", mlp_ratio);
-  LNX_CHECK(norm_eps > 0 && init_std > 0, ValueError, "[model config] norm_eps and init_std must be positive");
+  auto real = [](const char* field, double v, double hi) {
+    LNX_CHECK(std::isfinite(v) && v > 0 && v <= hi, ValueError, "[model config] {} = {}: expected a number in (0, {}]",
+              field, v, hi);
+  };
+  size("vocab_size", vocab_size, 1, int64_t{1} << 24);
+  size("d_model", d_model, 1, 1 << 16);
+  size("n_layer", n_layer, 1, 4096);
+  size("mlp_hidden", mlp_hidden, 0, 1 << 20);
+  real("mlp_ratio", mlp_ratio, 64);
+  real("norm_eps", norm_eps, 1);
+  real("init_std", init_std, 100);
   LNX_CHECK(!block_pattern.empty(), ValueError, "[model config] block_pattern is empty; mixers: {}",
             fmt::join(modules::mixer_names(), ", "));
   for (const auto& m : block_pattern) modules::mixer_spec(m);  // names the registered mixers if unknown

@@ -10,6 +10,7 @@
 //     gated_deltanet: {num_heads: 2, head_dim: 32}
 //     attention: {num_heads: 4, num_kv_heads: 2}
 //
+// `preset: hybrid-tiny` starts from a preset and the other keys override it.
 // Mixer options not given take the mixer's defaults (its MixerSpec); a key the mixer does not
 // accept, an unknown top-level key or a value of the wrong type is an error naming the key,
 // the valid keys and the file position.

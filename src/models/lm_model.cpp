@@ -1,9 +1,12 @@
 #include "models/lm_model.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "core/varlen.h"
+#include "tensor/autograd.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -11,14 +14,12 @@ namespace lnx::models {
 
 namespace {
 
-// Output projections of the residual branches are scaled by 1/√(2·n_layer) at init (GPT-2's
-// and flash-linear-attention's prenorm-residual rescaling), so the residual stream's variance
-// does not grow with depth.
+// Output projections of the residual branches are scaled by 1/√(branches · n_layer) at init,
+// branches = 2 for a block with an MLP and 1 without (GPT-2's, flash-linear-attention's and
+// mamba_ssm's prenorm-residual rescaling), so the residual stream's variance does not grow
+// with depth.
 bool is_residual_output(const std::string& name) {
-  auto ends_with = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends_with("mixer.o_proj.weight") || ends_with("mixer.out_proj.weight") || ends_with("mlp.down_proj.weight");
+  return name == "mixer.o_proj.weight" || name == "mixer.out_proj.weight" || name == "mlp.down_proj.weight";
 }
 
 }  // namespace
@@ -28,19 +29,36 @@ LMModel::LMModel(const ModelConfig& config, uint64_t seed) : config_(config) {
   Generator gen(seed);
   embeddings = &add_module("embeddings",
                            std::make_unique<modules::Embedding>(config_.vocab_size, config_.d_model, gen, config_.init_std));
-  for (int64_t i = 0; i < config_.n_layer; ++i)
+  // A config that would not fit in memory stops with an error, not with the OOM killer: first
+  // a lower bound (every mixer projects d_model to at least d_model twice), then each block's
+  // actual size times the number of blocks.
+  const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  const double d = static_cast<double>(config_.d_model);
+  const double lower_bound = (2.0 * d * d * static_cast<double>(config_.n_layer) + d * static_cast<double>(config_.vocab_size)) * 4.0;
+  LNX_CHECK(physical <= 0 || lower_bound < 0.8 * physical, ValueError,
+            "[LMModel] {} blocks of width {} need at least {:.1f} GiB, more than this machine's {:.1f} GiB",
+            config_.n_layer, config_.d_model, lower_bound / (1 << 30), physical / (1 << 30));
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
     blocks_.push_back(&add_module("blocks." + std::to_string(i), std::make_unique<Block>(config_, i, gen)));
+    const double bytes = static_cast<double>(blocks_.back()->num_parameters()) * 4.0 * static_cast<double>(config_.n_layer);
+    LNX_CHECK(physical <= 0 || bytes < 0.8 * physical, ValueError,
+              "[LMModel] {} blocks of {:.1f}M parameters need about {:.1f} GiB, more than this machine's {:.1f} GiB",
+              config_.n_layer, static_cast<double>(blocks_.back()->num_parameters()) / 1e6, bytes / (1 << 30),
+              physical / (1 << 30));
+  }
   norm = &add_module("norm", std::make_unique<modules::RMSNorm>(config_.d_model, config_.norm_eps));
   if (!config_.tie_embeddings)
     lm_head = &add_module("lm_head", std::make_unique<modules::Linear>(config_.d_model, config_.vocab_size, false, gen,
                                                                        config_.init_std));
-  const double rescale = 1.0 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
-  for_each_parameter([&](const std::string& name, Tensor& p) {
-    if (!is_residual_output(name)) return;
-    Tensor scaled = mul(p.detach(), rescale);
-    scaled.set_requires_grad();
-    p = scaled;
-  });
+  for (Block* b : blocks_) {
+    const double rescale = 1.0 / std::sqrt((b->mlp ? 2.0 : 1.0) * static_cast<double>(config_.n_layer));
+    b->for_each_parameter([&](const std::string& name, Tensor& p) {
+      if (!is_residual_output(name)) return;
+      Tensor scaled = mul(p.detach(), rescale);
+      scaled.set_requires_grad();
+      p = scaled;
+    });
+  }
 }
 
 ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, const ForwardOptions& options) const {
@@ -82,8 +100,23 @@ ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, c
   for (int64_t n = 0; n < N; ++n)
     out.state.seen[static_cast<size_t>(n)] = (in.seen.empty() ? 0 : in.seen[static_cast<size_t>(n)]) + lengths[static_cast<size_t>(n)];
 
+  LNX_CHECK(!options.remat || fresh, ValueError, "[LMModel] remat is for training from fresh sequences, not with a state");
   for (size_t i = 0; i < blocks_.size(); ++i) {
     in.state = fresh ? nullptr : &state->layers[i];
+    if (options.remat && grad_enabled()) {
+      const Block* block = blocks_[i];
+      modules::MixerInput shape_only = in;  // everything but x, which the checkpoint passes
+      TensorList y = checkpoint(
+          [block, shape_only](const TensorList& xs) {
+            modules::MixerInput bi = shape_only;
+            bi.x = xs[0];
+            return TensorList{block->forward(bi).y};
+          },
+          {in.x});
+      in.x = y[0];
+      out.state.layers.emplace_back();
+      continue;
+    }
     modules::MixerOutput r = blocks_[i]->forward(in);
     in.x = r.y;
     out.state.layers.push_back(std::move(r.state));

@@ -21,6 +21,9 @@ struct ForwardOptions {
   Tensor mask;                             // [B, T] 1 = real token (padded batch)
   Tensor cu_seqlens;                       // [N + 1] packed sequences (ids [1, P])
   core::Mode mode = core::Mode::automatic;
+  // Rematerialisation for training: each block's activations are recomputed in backward
+  // instead of kept (less memory, ~1 more forward). The returned state is empty.
+  bool remat = false;
 };
 
 struct ModelOutput {

@@ -26,7 +26,7 @@ modules::MixerConfig sized_mixer(const std::string& mixer, int64_t d, bool small
   if (mixer == "mamba2") {
     c.head_dim = small ? 64 : 16;
     c.state_size = small ? 64 : 16;
-  } else if (accepts(spec, "head_dim")) {
+  } else if (accepts(spec, "head_dim") && mixer != "gla") {  // gla: keys of expand_k · d (0.5 in fla)
     c.head_dim = head;
   }
   if (mixer == "mamba") c.state_size = 16;
@@ -52,7 +52,7 @@ std::vector<Preset> presets() {
   std::vector<Preset> out;
   for (const auto& mixer : modules::mixer_names()) {
     const bool ssm = !modules::mixer_spec(mixer).defaults.use_mlp;  // blocks without MLP: twice the depth
-    out.push_back({mixer + "-tiny", "2-block " + mixer + " model, width 64 (tests)",
+    out.push_back({mixer + "-tiny", (ssm ? "4" : "2") + std::string("-block ") + mixer + " model, width 64 (tests)",
                    make_config(mixer + "-tiny", {mixer}, false, ssm ? 4 : 2)});
     out.push_back({mixer + "-small", (ssm ? "16" : "8") + std::string("-block ") + mixer + " model, width 384",
                    make_config(mixer + "-small", {mixer}, true, ssm ? 16 : 8)});

@@ -17,6 +17,7 @@
 
 #include "core/mode.h"
 #include "core/state.h"
+#include "kernels/mechanism.h"
 #include "modules/module.h"
 
 namespace lnx::modules {
@@ -118,6 +119,22 @@ CallShape call_shape(const MixerInput& in);
 // The kernel form for this call (recurrent or chunk).
 core::Mode call_mode(const MixerInput& in);
 
+// ---- helpers shared by the mixers ----
+
+// A mixer's kernel call: the form from call_mode(in), chunk_size, in.cu_seqlens, the incoming
+// "recurrent" state as initial_state; the final state goes to state_out["recurrent"].
+// options may carry mechanism flags (use_qk_l2norm, window, …). Returns o [B, T, H, V].
+Tensor run_state_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in, int64_t chunk_size,
+                        core::LayerState& state_out, kernels::MechanismOptions options = {});
+
+// Tokens each of the call's N sequences has seen before it (RoPE positions): in.seen when
+// given, else the state's "positions" entry, else 0. Records the positions after the call as
+// state_out["positions"] [N] i64, so a state alone resumes at the right position.
+std::vector<int64_t> sequence_positions(const MixerInput& in, core::LayerState& state_out);
+
+// chunk_size must be a power of two (ValueError naming the mixer otherwise).
+void check_chunk_size(const std::string& mixer, int64_t chunk_size);
+
 // ---- registry ----
 struct MixerSpec {
   std::string name;
@@ -131,7 +148,9 @@ struct MixerSpec {
 void register_mixer(MixerSpec spec);
 const MixerSpec& mixer_spec(const std::string& name);  // ValueError listing the names
 std::vector<std::string> mixer_names();
+// Checks the config's generic bounds (finite reals, bounded sizes), then the mixer's own rules.
 std::unique_ptr<Mixer> make_mixer(const std::string& name, const MixerConfig& config, const ModelDims& dims,
                                   Generator& gen);
+void check_mixer_config(const std::string& name, const MixerConfig& config);
 
 }  // namespace lnx::modules

@@ -1,5 +1,8 @@
 #include "tensor/storage.h"
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -36,6 +39,15 @@ class CachingAllocator {
         return p;
       }
     }
+    // Linux overcommits: a block larger than the machine would be "allocated" and the process
+    // killed when it is touched. Refuse it with an error that says why.
+    static const size_t physical = [] {
+      const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+      return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : SIZE_MAX;
+    }();
+    if (block > physical)
+      throw Error(fmt::format("[alloc] cannot allocate {:.1f} GiB: more than the machine's {:.1f} GiB of memory",
+                              static_cast<double>(block) / (1 << 30), static_cast<double>(physical) / (1 << 30)));
     void* p = std::aligned_alloc(64, block);
     if (!p) {
       empty();  // retry once after handing cached blocks back

@@ -73,6 +73,14 @@ TEST(ModelConfigYaml, BadConfigsGiveClearErrors) {
     LMModel m(from_text("d_model: 32\nblock_pattern: [attention]\nmixers:\n  attention: {num_heads: 5}\n"));
   });
   EXPECT_NE(e.find("num_heads"), std::string::npos) << e;
+  // Errors of the whole config name the file.
+  e = error_of([] { from_text("block_pattern: [gated_deltanet, transformerxl]\n"); });
+  EXPECT_NE(e.find("test.yaml"), std::string::npos) << e;
+  // Mixer entries: a non-name key, a duplicate.
+  e = error_of([] { from_text("block_pattern: [attention]\nmixers:\n  [a, b]: {}\n"); });
+  EXPECT_NE(e.find("plain name"), std::string::npos) << e;
+  e = error_of([] { from_text("block_pattern: [attention]\nmixers:\n  attention: {}\n  attention: {}\n"); });
+  EXPECT_NE(e.find("twice"), std::string::npos) << e;
   // Options for a mixer the pattern does not use.
   e = error_of([] { from_text("block_pattern: [attention]\nmixers:\n  mamba: {state_size: 8}\n"); });
   EXPECT_NE(e.find("mamba"), std::string::npos) << e;
@@ -128,30 +136,91 @@ TEST(ModelGradients, HybridModelMatchesFiniteDifferencesInF64) {
   }
   LMModel m(c, 2);
   m.to(DType::f64);
-  Generator gen(4);
-  Tensor x = randint({2, 9}, 0, 11, gen, DType::i64), y = randint({2, 9}, 0, 11, gen, DType::i64);
-  Tensor loss = m.loss(x, y);
-  loss.backward();
   int checked = 0;
-  m.for_each_parameter([&](const std::string& name, Tensor& p) {
-    Tensor g = p.grad();
-    ASSERT_TRUE(g.defined()) << name;
-    const std::vector<double> gv = g.to_vector<double>();
-    // Three entries per tensor: first, middle, last.
-    for (int64_t idx : {int64_t{0}, p.numel() / 2, p.numel() - 1}) {
-      double* data = p.data<double>();  // parameters are contiguous leaves
-      const double orig = data[idx], eps = 1e-6;
-      data[idx] = orig + eps;
-      const double up = m.loss(x, y).item();
-      data[idx] = orig - eps;
-      const double down = m.loss(x, y).item();
-      data[idx] = orig;
-      const double numeric = (up - down) / (2 * eps);
-      EXPECT_NEAR(gv[static_cast<size_t>(idx)], numeric, 1e-7 + 1e-5 * std::abs(numeric)) << name << "[" << idx << "]";
-      ++checked;
-    }
-  });
-  EXPECT_GT(checked, 60);
+  // T = 9 with chunk size 4: the chunk form's backward (several chunks) and the recurrent one.
+  for (core::Mode mode : {core::Mode::chunk, core::Mode::recurrent}) {
+    ForwardOptions opt;
+    opt.mode = mode;
+    Generator gen(4);
+    Tensor x = randint({2, 9}, 0, 11, gen, DType::i64), y = randint({2, 9}, 0, 11, gen, DType::i64);
+    m.loss(x, y, opt).backward();
+    m.for_each_parameter([&](const std::string& name, Tensor& p) {
+      Tensor g = p.grad();
+      ASSERT_TRUE(g.defined()) << name;
+      const std::vector<double> gv = g.to_vector<double>();
+      // Three entries per tensor: first, middle, last.
+      for (int64_t idx : {int64_t{0}, p.numel() / 2, p.numel() - 1}) {
+        double* data = p.data<double>();  // parameters are contiguous leaves
+        const double orig = data[idx], eps = 1e-6;
+        data[idx] = orig + eps;
+        const double up = m.loss(x, y, opt).item();
+        data[idx] = orig - eps;
+        const double down = m.loss(x, y, opt).item();
+        data[idx] = orig;
+        const double numeric = (up - down) / (2 * eps);
+        EXPECT_NEAR(gv[static_cast<size_t>(idx)], numeric, 1e-7 + 1e-5 * std::abs(numeric))
+            << name << "[" << idx << "] " << core::mode_name(mode);
+        ++checked;
+      }
+      p.zero_grad();
+    });
+  }
+  EXPECT_GT(checked, 120);
+}
+
+}  // namespace
+}  // namespace lnx::models
+
+namespace lnx::models {
+namespace {
+
+TEST(ModelConfigYaml, NumbersAreWrittenForEveryYamlReader) {
+  ModelConfig c = preset_config("hybrid-tiny");
+  c.norm_eps = 1e-6;
+  const std::string text = core::to_yaml_string(model_config_to_yaml(c));
+  EXPECT_NE(text.find("norm_eps: 1.0e-06"), std::string::npos) << text;  // YAML 1.1 needs the dot
+  EXPECT_EQ(from_text(text).norm_eps, 1e-6);
+}
+
+TEST(ModelConfigYaml, HostileSizesAreRejectedBeforeAllocating) {
+  EXPECT_NE(error_of([] { from_text("mlp_ratio: .inf\n"); }).find("mlp_ratio"), std::string::npos);
+  EXPECT_NE(error_of([] { from_text("d_model: 100000000\n"); }).find("d_model"), std::string::npos);
+  EXPECT_NE(error_of([] { from_text("n_layer: 1000000000\n"); }).find("n_layer"), std::string::npos);
+  EXPECT_NE(error_of([] { from_text("block_pattern: [mamba]\nmixers:\n  mamba: {expand: 1.0e+300}\n"); })
+                .find("expand"),
+            std::string::npos);
+  // Within the bounds but beyond the machine: an error, not the OOM killer.
+  const std::string e = error_of([] { LMModel m(from_text("d_model: 16384\nn_layer: 4096\nblock_pattern: [attention]\n")); });
+  EXPECT_TRUE(e.find("GiB") != std::string::npos) << e;
+}
+
+TEST(Checkpoint, F64ModelsRoundTripAndDtypeMismatchesAreReported) {
+  const std::string dir = ::testing::TempDir() + "lnx_ckpt_f64";
+  LMModel m(preset_config("hybrid-tiny"), 1);
+  m.to(DType::f64);
+  save_model(m, dir);
+  auto back = load_model(dir);
+  EXPECT_EQ(back->dtype(), DType::f64);
+  Generator gen(1);
+  Tensor x = randint({1, 12}, 0, 256, gen, DType::i64);
+  EXPECT_EQ(max_abs_error(back->forward(x).logits, m.forward(x).logits), 0.0);
+  LMModel f32(preset_config("hybrid-tiny"), 1);
+  const std::string e = error_of([&] { load_weights(f32, dir + "/model.safetensors"); });
+  EXPECT_NE(e.find("is f64 in the file but f32 in the model"), std::string::npos) << e;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ModelConfigYaml, PresetKeyStartsFromThePresetAndKeysOverride) {
+  ModelConfig c = from_text("preset: hybrid-tiny\nd_model: 96\nmixers:\n  attention: {window: 16}\n");
+  const ModelConfig p = preset_config("hybrid-tiny");
+  EXPECT_EQ(c.d_model, 96);
+  EXPECT_EQ(c.block_pattern, p.block_pattern);
+  EXPECT_EQ(c.mixer_config("attention").window, 16);
+  EXPECT_EQ(c.mixer_config("attention").num_heads, p.mixer_config("attention").num_heads);
+  // Changing the pattern drops the preset's options for mixers no longer used.
+  c = from_text("preset: hybrid-tiny\nblock_pattern: [mamba2]\n");
+  EXPECT_EQ(c.mixers.count("attention"), 0u);
+  EXPECT_NE(error_of([] { from_text("preset: no-such\n"); }).find("unknown preset"), std::string::npos);
 }
 
 }  // namespace

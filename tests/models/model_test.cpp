@@ -98,6 +98,34 @@ TEST_P(PresetModelTest, PaddedBatchWithMaskEqualsUnpadded) {
   EXPECT_NEAR(masked, total / static_cast<double>(count), 1e-10);
 }
 
+// Prompts of different lengths prefilled as one padded batch, then decoded together token by
+// token: every row equals its prompt prefilled and decoded alone.
+TEST_P(PresetModelTest, PaddedPrefillThenBatchedDecodingEqualsEachAlone) {
+  auto m = make();
+  const int64_t T = 17, steps = 5;
+  const std::vector<int64_t> lengths = {17, 6, 11};
+  Tensor prompts = ids(3, T, 6), next = ids(3, steps, 7);
+  std::vector<double> mask(3 * T, 0.0);
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t t = 0; t < lengths[b]; ++t) mask[b * T + t] = 1.0;
+  ForwardOptions padded;
+  padded.mask = from_vector(mask, {3, T});
+  ModelOutput batch = m->forward(prompts, nullptr, padded);
+  TensorList batch_steps;
+  for (int64_t t = 0; t < steps; ++t) {
+    batch = m->forward(slice(next, 1, t, t + 1), &batch.state);
+    batch_steps.push_back(batch.logits);
+  }
+  for (int64_t b = 0; b < 3; ++b) {
+    ModelOutput alone = m->forward(slice(slice(prompts, 0, b, b + 1), 1, 0, lengths[b]));
+    for (int64_t t = 0; t < steps; ++t) {
+      alone = m->forward(slice(slice(next, 0, b, b + 1), 1, t, t + 1), &alone.state);
+      EXPECT_TRUE(all_close(slice(batch_steps[t], 0, b, b + 1), alone.logits, 1e-10)) << "row " << b << " step " << t;
+    }
+  }
+  EXPECT_EQ(batch.state.seen, (std::vector<int64_t>{17 + steps, 6 + steps, 11 + steps}));
+}
+
 TEST_P(PresetModelTest, SplitAndResumeEqualsOneCall) {
   auto m = make();
   Tensor x = ids(2, 45);
@@ -175,6 +203,33 @@ TEST(Presets, UnknownPresetNamesTheOthers) {
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("hybrid-tiny"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace lnx::models
+
+namespace lnx::models {
+namespace {
+
+TEST(LMModelRemat, SameLossAndGradientsAsWithoutRemat) {
+  ModelConfig c = preset_config("hybrid3-tiny");
+  c.vocab_size = 29;
+  LMModel m(c, 4);
+  Generator gen(2);
+  Tensor x = randint({2, 33}, 0, 29, gen, DType::i64), y = randint({2, 33}, 0, 29, gen, DType::i64);
+  m.loss(x, y).backward();
+  std::vector<Tensor> plain;
+  for (const auto& [name, p] : m.parameters()) {
+    plain.push_back(clone(p.grad()));
+    p.zero_grad();
+  }
+  ForwardOptions remat;
+  remat.remat = true;
+  Tensor loss = m.loss(x, y, remat);
+  EXPECT_NEAR(loss.item(), m.loss(x, y).item(), 1e-6);
+  loss.backward();
+  size_t i = 0;
+  for (const auto& [name, p] : m.parameters()) EXPECT_TRUE(all_close(p.grad(), plain[i++], 1e-6)) << name;
 }
 
 }  // namespace

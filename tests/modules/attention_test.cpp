@@ -115,7 +115,9 @@ TEST(AttentionMixer, MatchesHandComputationAndResumes) {
       const MixerOutput out = m.forward(in);
       EXPECT_TRUE(all_close(out.y, expected, 1e-12)) << "window " << window << " mode " << core::mode_name(mode);
       ASSERT_TRUE(out.state.has("k_cache"));
-      EXPECT_EQ(out.state.get("k_cache").shape(), (Shape{B, T, 2, 4}));
+      // A sliding window keeps only the last window − 1 keys.
+      const int64_t kept = window > 0 ? std::min<int64_t>(T, window - 1) : T;
+      EXPECT_EQ(out.state.get("k_cache").shape(), (Shape{B, kept, 2, 4}));
       // Split after 5 tokens: the second call continues from the cache at positions 5 … 8.
       MixerInput first = in, second = in;
       first.x = slice(x, 1, 0, 5);
@@ -131,7 +133,8 @@ TEST(AttentionMixer, MatchesHandComputationAndResumes) {
 }
 
 // Two sequences with a KV cache each, continued by 6 and 2 tokens packed into one row: each
-// equals its own call, and the ragged caches then left (11 and 7 rows) continue both again.
+// equals its own call, and the caches then left (11 and 7 tokens seen; window 4 keeps the last
+// 3 keys of each) continue both again.
 TEST(AttentionMixer, PackedContinuationFromCache) {
   Generator gen(5);
   ModelDims dims;
@@ -150,8 +153,9 @@ TEST(AttentionMixer, PackedContinuationFromCache) {
     packed.seen = {5, 5};
     packed.mode = mode;
     const MixerOutput out = m->forward(packed);
-    EXPECT_EQ(out.state.get("k_cache").shape(), (Shape{2, 11, 2, 4}));
-    EXPECT_EQ(out.state.get("cache_lengths").to_vector<int64_t>(), (std::vector<int64_t>{11, 7}));
+    EXPECT_EQ(out.state.get("k_cache").shape(), (Shape{2, 3, 2, 4}));
+    EXPECT_EQ(out.state.get("cache_lengths").to_vector<int64_t>(), (std::vector<int64_t>{3, 3}));
+    EXPECT_EQ(out.state.get("positions").to_vector<int64_t>(), (std::vector<int64_t>{11, 7}));
     const int64_t bounds[3] = {0, 6, 8};
     MixerOutput alone_out[2];
     for (int64_t n = 0; n < 2; ++n) {
@@ -178,7 +182,7 @@ TEST(AttentionMixer, PackedContinuationFromCache) {
       alone.mode = mode;
       EXPECT_TRUE(all_close(slice(both.y, 0, n, n + 1), m->forward(alone).y, 1e-12)) << n;
     }
-    EXPECT_EQ(both.state.get("cache_lengths").to_vector<int64_t>(), (std::vector<int64_t>{12, 8}));
+    EXPECT_EQ(both.state.get("positions").to_vector<int64_t>(), (std::vector<int64_t>{12, 8}));
   }
 }
 

@@ -116,9 +116,13 @@ TEST_P(MixerTest, SplitAndResumeEqualsOneCall) {
   MixerOutput whole = run(*m, x, nullptr, core::Mode::chunk);
   for (int64_t split : {1, 17, 32}) {
     MixerOutput first = run(*m, slice(x, 1, 0, split), nullptr, core::Mode::chunk);
-    MixerOutput second = run(*m, slice(x, 1, split, T), &first.state, core::Mode::chunk, {split, split});
-    EXPECT_TRUE(all_close(concat({first.y, second.y}, 1), whole.y, 1e-10)) << "split at " << split;
-    expect_states_close(second.state, whole.state, 1e-10);
+    // With the positions given, and from the state alone (it records them).
+    for (bool give_seen : {true, false}) {
+      std::vector<int64_t> seen = give_seen ? std::vector<int64_t>{split, split} : std::vector<int64_t>{};
+      MixerOutput second = run(*m, slice(x, 1, split, T), &first.state, core::Mode::chunk, seen);
+      EXPECT_TRUE(all_close(concat({first.y, second.y}, 1), whole.y, 1e-10)) << "split at " << split << " seen " << give_seen;
+      expect_states_close(second.state, whole.state, 1e-10);
+    }
   }
 }
 
@@ -180,7 +184,17 @@ TEST_P(MixerTest, BadConfigurationsAreRejected) {
     MixerConfig c = tiny_config(spec);
     c.num_heads = 0;
     c.head_dim = -1;
-    EXPECT_THROW(spec.make(c, tiny_dims(), gen), Error);
+    try {
+      make_mixer(GetParam(), c, tiny_dims(), gen);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_TRUE(m.find("num_heads") != std::string::npos || m.find("head_dim") != std::string::npos) << m;
+      EXPECT_NE(m.find(GetParam()), std::string::npos) << m;
+    }
+    c = tiny_config(spec);
+    c.expand_v = INFINITY;  // configs come from files: no width computed from inf
+    EXPECT_THROW(make_mixer(GetParam(), c, tiny_dims(), gen), ValueError);
   }
   MixerConfig c = tiny_config(spec);
   c.chunk_size = 24;  // not a power of two
@@ -207,6 +221,7 @@ TEST(MixerRegistry, UnknownMixerNamesTheRegisteredOnes) {
     FAIL() << "no error";
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("no_such_mixer"), std::string::npos);
+    for (const auto& name : mixer_names()) EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << name;
   }
 }
 

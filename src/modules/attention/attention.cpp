@@ -15,8 +15,6 @@ namespace lnx::modules {
 
 namespace {
 
-bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
-
 // The checked sizes of a config (ValueError naming the offending key otherwise).
 Attention::Sizes attention_sizes(const MixerConfig& c, const ModelDims& dims) {
   Attention::Sizes s;
@@ -38,8 +36,7 @@ Attention::Sizes attention_sizes(const MixerConfig& c, const ModelDims& dims) {
             "[attention] head_dim = {}: RoPE needs an even head dim >= 2", s.Dh);
   LNX_CHECK(c.rope_theta > 0, ValueError, "[attention] rope_theta = {}: expected > 0", c.rope_theta);
   LNX_CHECK(c.window >= 0, ValueError, "[attention] window = {}: expected >= 0 (0 = unlimited)", c.window);
-  LNX_CHECK(is_power_of_two(c.chunk_size), ValueError, "[attention] chunk_size = {}: expected a power of two",
-            c.chunk_size);
+  check_chunk_size("attention", c.chunk_size);
   return s;
 }
 
@@ -60,6 +57,24 @@ std::vector<int64_t> cache_lengths(const core::LayerState* state, int64_t N) {
     LNX_CHECK(l >= 0 && l <= k_cache.size(1), ValueError, "[attention] cache length {} outside the cache's {} rows", l,
               k_cache.size(1));
   return out;
+}
+
+// A sliding window of W keys needs only the last W − 1 of them for the next token: keeps each
+// sequence's last `keep` valid rows (right-padded again), so decoding costs O(window).
+void trim_to_window(core::LayerState& state, std::vector<int64_t>& lengths, int64_t keep) {
+  const int64_t longest = lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
+  if (longest <= keep) return;
+  for (const char* name : {"k_cache", "v_cache"}) {
+    const Tensor cache = state.get(name);  // [N, L, HK, Dh]
+    TensorList rows;
+    for (size_t n = 0; n < lengths.size(); ++n) {
+      const int64_t len = lengths[n], kept = std::min(len, keep);
+      const Tensor row = slice(slice(cache, 0, static_cast<int64_t>(n), static_cast<int64_t>(n) + 1), 1, len - kept, len);
+      rows.push_back(pad(row, {{0, 0}, {0, std::min(longest, keep) - kept}, {0, 0}, {0, 0}}));
+    }
+    state.set(name, concat(rows, 0));
+  }
+  for (auto& len : lengths) len = std::min(len, keep);
 }
 
 }  // namespace
@@ -93,9 +108,16 @@ MixerOutput Attention::forward(const MixerInput& in) const {
   LNX_CHECK(k_cache.defined() == v_cache.defined(), ValueError,
             "[attention] the state has only one of k_cache, v_cache");
   const std::vector<int64_t> cached = cache_lengths(in.state, shape.N);  // [N] valid cache rows
-  // Positions continue from the tokens each sequence has seen; without in.seen the cache
-  // length is that count (the cache holds every earlier token).
-  const std::vector<int64_t> start = in.seen.empty() ? cached : in.seen;
+  // Positions continue from the tokens each sequence has seen (in.seen, else the state's
+  // "positions"; a state without them holds every earlier token, so its cache length).
+  MixerOutput result;
+  std::vector<int64_t> start = sequence_positions(in, result.state);
+  if (in.seen.empty() && !(in.state && in.state->has("positions"))) {
+    start = cached;
+    MixerInput counted = in;
+    counted.seen = cached;
+    sequence_positions(counted, result.state);
+  }
   const Tensor pos = token_positions(B, T, in.cu_seqlens, start);  // [B, T]
   q = apply_rope(q, pos, rope_theta_);
   k = apply_rope(k, pos, rope_theta_);  // cached keys carry their rotation
@@ -131,7 +153,6 @@ MixerOutput Attention::forward(const MixerInput& in) const {
 
   const bool same_cache_length = std::all_of(cached.begin(), cached.end(), [&](int64_t l) { return l == cached[0]; });
   Tensor o;  // [B, T, H, Dh]
-  MixerOutput result;
   if (same_cache_length) {
     // One kernel call over every sequence (the cache rows beyond the common length are padding).
     const int64_t L = cached.empty() ? 0 : cached[0];
@@ -171,6 +192,7 @@ MixerOutput Attention::forward(const MixerInput& in) const {
     result.state.set("k_cache", build(k_cache, k));
     result.state.set("v_cache", build(v_cache, v));
   }
+  if (window_ > 0) trim_to_window(result.state, now, window_ - 1);
   result.state.set("cache_lengths", from_vector(now, {shape.N}));
   result.y = o_proj.forward(reshape(o, {B, T, H * Dh}));  // [B, T, D]
   return result;

@@ -6,7 +6,8 @@
 //
 //   x [B,T,D] → q [B,T,H,Dh], k, v [B,T,HK,Dh] → RoPE(q, k) → softmax_attention → o_proj
 //   state: "k_cache", "v_cache" [N, L, HK, Dh] (keys after RoPE), "cache_lengths" [N] i64:
-//   sequences with different numbers of tokens keep their caches right-padded to the longest
+//   sequences with different numbers of tokens keep their caches right-padded to the longest;
+//   with a sliding window only the last window − 1 keys are kept; "positions" [N] i64
 #pragma once
 
 #include "modules/linear.h"

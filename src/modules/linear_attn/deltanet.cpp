@@ -33,8 +33,7 @@ DeltaDims delta_dims(const char* mixer, const MixerConfig& c, const ModelDims& d
   d.V = static_cast<int64_t>(std::round(v));
   LNX_CHECK(!c.use_short_conv || c.conv_size >= 1, ValueError, "[{}] conv_size = {} must be at least 1", mixer,
             c.conv_size);
-  LNX_CHECK(c.chunk_size >= 1 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
-            "[{}] chunk_size = {} must be a power of two", mixer, c.chunk_size);
+  check_chunk_size(mixer, c.chunk_size);
   return d;
 }
 
@@ -50,9 +49,9 @@ DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const MixerConfig& c, dou
       norm_eps_(norm_eps) {
   if (c.use_short_conv) {
     // fla: ShortConvolution(activation='silu', bias=False) on each of q, k, v.
-    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen));
-    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen));
-    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(d.H * d.V, c.conv_size, false, true, gen));
+    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen, init_std));
+    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen, init_std));
+    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(d.H * d.V, c.conv_size, false, true, gen, init_std));
   }
 }
 
@@ -61,14 +60,9 @@ DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::
   Tensor k = k_proj.forward(in.x);  // [B, T, H·K]
   Tensor v = v_proj.forward(in.x);  // [B, T, H·V]
   if (q_conv1d) {
-    auto conv = [&](const ShortConv& c, const Tensor& u, const char* name) {
-      core::ConvOutput r = c.forward(u, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
-      state.set(name, r.cache);  // [N, W−1, ·]
-      return r.y;
-    };
-    q = conv(*q_conv1d, q, "conv_q");
-    k = conv(*k_conv1d, k, "conv_k");
-    v = conv(*v_conv1d, v, "conv_v");
+    q = q_conv1d->forward(q, in, "conv_q", state);
+    k = k_conv1d->forward(k, in, "conv_k", state);
+    v = v_conv1d->forward(v, in, "conv_v", state);
   } else {
     // Without the convs fla still applies the SiLU the convs would have applied.
     q = silu(q);
@@ -81,15 +75,8 @@ DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::
 Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
                                     core::LayerState& state) const {
   kernels::MechanismOptions opt;
-  opt.chunk_size = chunk_size_;
-  opt.cu_seqlens = in.cu_seqlens;
-  opt.output_final_state = true;
   opt.use_qk_l2norm = true;  // fla: use_qk_l2norm_in_kernel=True, x / sqrt(Σx² + 1e-6)
-  if (in.state && in.state->has("recurrent")) inputs.insert("initial_state", in.state->get("recurrent"));
-  const kernels::Form form = call_mode(in) == core::Mode::chunk ? kernels::Form::chunk : kernels::Form::recurrent;
-  kernels::MechanismOutputs out = kernels::run(kernel, form, inputs, opt);
-  state.set("recurrent", out.final_state);  // [N, H, K, V]
-  return out.o;                             // [B, T, H, V]
+  return run_state_kernel(kernel, std::move(inputs), in, chunk_size_, state, opt);  // [B, T, H, V]
 }
 
 Tensor DeltaFamilyMixer::heads(const Tensor& x, int64_t dim) const {

@@ -23,9 +23,9 @@ GatedLinearAttention::GatedLinearAttention(const MixerConfig& config, const Mode
   if (config.use_output_gate) g_proj = &add_module("g_proj", std::make_unique<Linear>(D, H_ * V, false, gen, dims.init_std));
   if (config.use_short_conv) {
     // fla: ShortConvolution(activation = 'silu', bias = conv_bias = False).
-    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen));
-    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen));
-    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(H_ * V, config.conv_size, false, true, gen));
+    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
+    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
+    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(H_ * V, config.conv_size, false, true, gen, dims.init_std));
   }
   gk_proj = &add_module("gk_proj", std::make_unique<LowRankLinear>(D, config.gate_low_rank_dim, H_ * K, true, gen,
                                                                    dims.init_std));
@@ -44,14 +44,9 @@ MixerOutput GatedLinearAttention::forward(const MixerInput& in) const {
   Tensor k = k_proj.forward(in.x);  // [B, T, H·K]
   Tensor v = v_proj.forward(in.x);  // [B, T, H·V]
   if (q_conv1d) {
-    auto conv = [&](const ShortConv& c, const Tensor& x, const char* name) {
-      core::ConvOutput r = c.forward(x, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
-      result.state.set(name, r.cache);  // [N, W−1, ·]
-      return r.y;
-    };
-    q = conv(*q_conv1d, q, "conv_q");
-    k = conv(*k_conv1d, k, "conv_k");
-    v = conv(*v_conv1d, v, "conv_v");
+    q = q_conv1d->forward(q, in, "conv_q", result.state);
+    k = k_conv1d->forward(k, in, "conv_k", result.state);
+    v = v_conv1d->forward(v, in, "conv_v", result.state);
   }
   const Tensor gk = core::logsigmoid_gate(gk_proj->forward(in.x), config_.gate_logit_normalizer);  // [B, T, H·K]
 
@@ -59,20 +54,10 @@ MixerOutput GatedLinearAttention::forward(const MixerInput& in) const {
                     {"k", reshape(k, {B, T, H_, K_})},
                     {"v", reshape(v, {B, T, H_, V_})},
                     {"g", reshape(gk, {B, T, H_, K_})}};
-  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
-  if (s0.defined()) inputs.insert("initial_state", s0);
-  kernels::MechanismOptions options;
-  options.chunk_size = config_.chunk_size;
-  options.cu_seqlens = in.cu_seqlens;
-  options.output_final_state = true;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("gla", form, inputs, options);
-
-  Tensor o = out.o;  // [B, T, H, V]
+  Tensor o = run_state_kernel("gla", std::move(inputs), in, config_.chunk_size, result.state);  // [B, T, H, V]
   if (g_proj) o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
   else o = g_norm->forward(o);
   result.y = o_proj->forward(reshape(o, {B, T, H_ * V_}));  // [B, T, D]
-  result.state.set("recurrent", out.final_state);
   return result;
 }
 
@@ -110,8 +95,7 @@ MixerSpec gla_mixer() {
               c.gate_logit_normalizer);
     LNX_CHECK(!c.use_short_conv || c.conv_size >= 2, ValueError, "[gla] conv_size = {} must be at least 2",
               c.conv_size);
-    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
-              "[gla] chunk_size = {} must be a power of two", c.chunk_size);
+    check_chunk_size("gla", c.chunk_size);
     return std::make_unique<GatedLinearAttention>(c, dims, K, V, gen);
   };
   return spec;

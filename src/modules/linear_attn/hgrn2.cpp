@@ -38,14 +38,9 @@ MixerOutput HGRN2Attention::forward(const MixerInput& in) const {
   Tensor f = f_proj.forward(in.x);  // [B, T, H·K]
   Tensor i = i_proj.forward(in.x);  // [B, T, D]
   if (q_conv1d) {
-    auto conv = [&](const ShortConv& c, const Tensor& x, const char* name) {
-      core::ConvOutput r = c.forward(x, in.state ? in.state->get(name) : Tensor(), in.cu_seqlens);
-      result.state.set(name, r.cache);  // [N, W−1, ·]
-      return r.y;
-    };
-    q = conv(*q_conv1d, q, "conv_q");
-    f = conv(*f_conv1d, f, "conv_f");
-    i = conv(*i_conv1d, i, "conv_i");
+    q = q_conv1d->forward(q, in, "conv_q", result.state);
+    f = f_conv1d->forward(f, in, "conv_f", result.state);
+    i = i_conv1d->forward(i, in, "conv_i", result.state);
   }
   q = silu(q);
   // log f = log(lb + (1 − lb)·σ(f)), fla's logaddexp(log lb, log(1 − lb) + logsigmoid(f)).
@@ -57,18 +52,10 @@ MixerOutput HGRN2Attention::forward(const MixerInput& in) const {
                     {"k", reshape(k, {B, T, H_, K_})},
                     {"v", reshape(i, {B, T, H_, V_})},
                     {"g", reshape(g, {B, T, H_, K_})}};
-  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
-  if (s0.defined()) inputs.insert("initial_state", s0);
-  kernels::MechanismOptions options;  // scale K^−1/2, fla's chunk_gla default
-  options.chunk_size = config_.chunk_size;
-  options.cu_seqlens = in.cu_seqlens;
-  options.output_final_state = true;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("gla", form, inputs, options);
-
-  const Tensor o = g_norm->forward(reshape(out.o, {B, T, H_ * V_}));  // [B, T, D], normalised over all heads
+  // scale K^−1/2, fla's chunk_gla default.
+  const Tensor o_heads = run_state_kernel("gla", std::move(inputs), in, config_.chunk_size, result.state);
+  const Tensor o = g_norm->forward(reshape(o_heads, {B, T, H_ * V_}));  // [B, T, D], normalised over all heads
   result.y = o_proj->forward(o);                                      // [B, T, D]
-  result.state.set("recurrent", out.final_state);
   return result;
 }
 
@@ -103,8 +90,7 @@ MixerSpec hgrn2_mixer() {
               D, c.expand_k);
     LNX_CHECK(!c.use_short_conv || c.conv_size >= 2, ValueError, "[hgrn2] conv_size = {} must be at least 2",
               c.conv_size);
-    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
-              "[hgrn2] chunk_size = {} must be a power of two", c.chunk_size);
+    check_chunk_size("hgrn2", c.chunk_size);
     LNX_CHECK(dims.n_layer > 0 && dims.layer_idx >= 0 && dims.layer_idx < dims.n_layer, ValueError,
               "[hgrn2] layer_idx = {} must be in [0, n_layer = {})", dims.layer_idx, dims.n_layer);
     return std::make_unique<HGRN2Attention>(c, dims, r / H, gen);

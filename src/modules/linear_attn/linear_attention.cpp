@@ -59,10 +59,10 @@ void linear_attn_head_dims(const char* who, const MixerConfig& c, int64_t D, int
 Tensor linear_attention_feature_map(const std::string& name, const Tensor& x) {
   if (name == "identity") return x;
   if (name == "relu") return relu(x);
-  if (name == "elu_plus_one") return add(elu(x), 1.0);  // fla's "elu": elu(x) + 1 > 0
+  if (name == "elu_plus_one" || name == "elu") return add(elu(x), 1.0);  // fla's "elu": elu(x) + 1 > 0
   if (name == "silu") return silu(x);
   throw ValueError(
-      fmt::format("[linear_attention] unknown feature_map '{}'; valid: identity, relu, elu_plus_one, silu", name));
+      fmt::format("[linear_attention] unknown feature_map '{}'; valid: identity, relu, elu_plus_one (or elu, fla's name), silu", name));
 }
 
 // Linear weights ~ N(0, init_std²) and the norm's weight 1, as fla's _init_weights does.
@@ -86,22 +86,11 @@ MixerOutput LinearAttention::forward(const MixerInput& in) const {
   const Tensor k = linear_attention_feature_map(fm, reshape(k_proj.forward(in.x), {B, T, H_, K_}));  // [B, T, H, K]
   const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                                     // [B, T, H, V]
 
-  TensorDict inputs{{"q", q}, {"k", k}, {"v", v}};
-  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
-  if (s0.defined()) inputs.insert("initial_state", s0);
-  kernels::MechanismOptions options;
-  options.chunk_size = config_.chunk_size;
-  options.cu_seqlens = in.cu_seqlens;
-  options.output_final_state = true;
   // The kernel's own normalize sums the keys of this call only; the layer normalises instead,
   // with key sums carried in the state.
-  options.normalize = false;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("linear_attn", form, inputs, options);
-
   MixerOutput result;
-  Tensor o = out.o;  // [B, T, H, V]
-  result.state.set("recurrent", out.final_state);
+  Tensor o = run_state_kernel("linear_attn", {{"q", q}, {"k", k}, {"v", v}}, in, config_.chunk_size,
+                              result.state);  // [B, T, H, V]
   if (config_.normalize) {
     Tensor z0 = in.state ? in.state->get("key_sum") : Tensor();  // [N, H, K]
     if (!z0.defined()) z0 = zeros({shape.N, H_, K_}, in.x.dtype());
@@ -142,8 +131,7 @@ MixerSpec linear_attention_mixer() {
     int64_t K = 0, V = 0;
     linear_attn_head_dims("linear_attention", c, dims.d_model, K, V);
     linear_attention_feature_map(c.feature_map, zeros({1}));  // rejects unknown names
-    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
-              "[linear_attention] chunk_size = {} must be a power of two", c.chunk_size);
+    check_chunk_size("linear_attention", c.chunk_size);
     return std::make_unique<LinearAttention>(c, dims, K, V, gen);
   };
   return spec;

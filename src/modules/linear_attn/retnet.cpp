@@ -33,27 +33,17 @@ MixerOutput MultiScaleRetention::forward(const MixerInput& in) const {
   const int64_t B = in.x.size(0), T = in.x.size(1);
   // RoPE (half-split, as fla's RotaryEmbedding with interleaved = False) at each token's
   // position in its sequence, continuing from the tokens seen before this call.
-  const Tensor pos = token_positions(B, T, in.cu_seqlens, in.seen);                        // [B, T]
+  MixerOutput result;
+  const Tensor pos = token_positions(B, T, in.cu_seqlens, sequence_positions(in, result.state));  // [B, T]
   const Tensor q = apply_rope(reshape(q_proj.forward(in.x), {B, T, H_, K_}), pos, config_.rope_theta);  // [B, T, H, K]
   const Tensor k = apply_rope(reshape(k_proj.forward(in.x), {B, T, H_, K_}), pos, config_.rope_theta);  // [B, T, H, K]
   const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                          // [B, T, H, V]
 
-  TensorDict inputs{{"q", q}, {"k", k}, {"v", v}};
-  const Tensor s0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, K, V]
-  if (s0.defined()) inputs.insert("initial_state", s0);
-  kernels::MechanismOptions options;
-  options.chunk_size = config_.chunk_size;
-  options.cu_seqlens = in.cu_seqlens;
-  options.output_final_state = true;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("retention", form, inputs, options);
-
-  Tensor o = out.o;  // [B, T, H, V]
+  Tensor o = run_state_kernel("retention", {{"q", q}, {"k", k}, {"v", v}}, in, config_.chunk_size,
+                              result.state);  // [B, T, H, V]
   if (g_proj) o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
   else o = g_norm->forward(o);
-  MixerOutput result;
   result.y = o_proj.forward(reshape(o, {B, T, H_ * V_}));  // [B, T, D]
-  result.state.set("recurrent", out.final_state);
   return result;
 }
 
@@ -82,8 +72,7 @@ MixerSpec retnet_mixer() {
     linear_attn_head_dims("retnet", c, dims.d_model, K, V);
     LNX_CHECK(K % 2 == 0, ValueError, "[retnet] the key dim per head {} must be even for RoPE", K);
     LNX_CHECK(c.rope_theta > 0, ValueError, "[retnet] rope_theta = {} must be positive", c.rope_theta);
-    LNX_CHECK(c.chunk_size > 0 && (c.chunk_size & (c.chunk_size - 1)) == 0, ValueError,
-              "[retnet] chunk_size = {} must be a power of two", c.chunk_size);
+    check_chunk_size("retnet", c.chunk_size);
     return std::make_unique<MultiScaleRetention>(c, dims, K, V, gen);
   };
   return spec;

@@ -13,8 +13,6 @@ namespace lnx::modules {
 
 namespace {
 
-bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
-
 Mamba::Sizes mamba_sizes(const MixerConfig& c, const ModelDims& dims) {
   Mamba::Sizes s;
   s.D = dims.d_model;
@@ -29,8 +27,7 @@ Mamba::Sizes mamba_sizes(const MixerConfig& c, const ModelDims& dims) {
   s.S = c.state_size;
   LNX_CHECK(c.conv_size >= 2, ValueError, "[mamba] conv_size = {}: expected >= 2", c.conv_size);
   s.W = c.conv_size;
-  LNX_CHECK(is_power_of_two(c.chunk_size), ValueError, "[mamba] chunk_size = {}: expected a power of two",
-            c.chunk_size);
+  check_chunk_size("mamba", c.chunk_size);
   return s;
 }
 
@@ -91,19 +88,11 @@ MixerOutput Mamba::forward(const MixerInput& in) const {
                     {"B", reshape(dbc[1], {B, T, 1, S})},
                     {"C", reshape(dbc[2], {B, T, 1, S})},
                     {"D", reshape(D, {1, E})}};
-  const Tensor h0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, 1, S, E]
-  if (h0.defined()) inputs.insert("initial_state", h0);
-  kernels::MechanismOptions opt;  // scale: the kernel's default 1 (C read unscaled)
-  opt.chunk_size = chunk_size_;
-  opt.cu_seqlens = in.cu_seqlens;
-  opt.output_final_state = true;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("mamba", form, inputs, opt);
-
-  const Tensor y = mul(reshape(out.o, {B, T, E}), silu(uz[1]));  // [B, T, E]
+  // State "recurrent" [N, 1, S, E]; scale: the kernel's default 1 (C read unscaled).
   MixerOutput result;
+  const Tensor o = run_state_kernel("mamba", std::move(inputs), in, chunk_size_, result.state);
+  const Tensor y = mul(reshape(o, {B, T, E}), silu(uz[1]));  // [B, T, E]
   result.y = out_proj.forward(y);  // [B, T, D]
-  result.state.set("recurrent", out.final_state);
   result.state.set("conv", conv.cache);
   return result;
 }

@@ -14,8 +14,6 @@ namespace lnx::modules {
 
 namespace {
 
-bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
-
 // mamba_ssm's RMSNormGated eps in Mamba2 (fixed there, not the model's norm eps).
 constexpr double kNormEps = 1e-5;
 
@@ -40,8 +38,7 @@ Mamba2::Sizes mamba2_sizes(const MixerConfig& c, const ModelDims& dims) {
   s.S = c.state_size;
   LNX_CHECK(c.conv_size >= 2, ValueError, "[mamba2] conv_size = {}: expected >= 2", c.conv_size);
   s.W = c.conv_size;
-  LNX_CHECK(is_power_of_two(c.chunk_size), ValueError, "[mamba2] chunk_size = {}: expected a power of two",
-            c.chunk_size);
+  check_chunk_size("mamba2", c.chunk_size);
   return s;
 }
 
@@ -90,16 +87,9 @@ MixerOutput Mamba2::forward(const MixerInput& in) const {
                     {"B", to_heads(reshape(xbc[1], {B, T, G, S}), H)},
                     {"C", to_heads(reshape(xbc[2], {B, T, G, S}), H)},
                     {"D", D}};
-  const Tensor h0 = in.state ? in.state->get("recurrent") : Tensor();  // [N, H, S, P]
-  if (h0.defined()) inputs.insert("initial_state", h0);
-  kernels::MechanismOptions opt;  // scale: the kernel's default 1 (C read unscaled)
-  opt.chunk_size = chunk_size_;
-  opt.cu_seqlens = in.cu_seqlens;
-  opt.output_final_state = true;
-  const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
-  const kernels::MechanismOutputs out = kernels::run("mamba2", form, inputs, opt);
-
-  Tensor y = reshape(out.o, {B, T, E});  // [B, T, E]
+  // State "recurrent" [N, H, S, P]; scale: the kernel's default 1 (C read unscaled).
+  MixerOutput result;
+  Tensor y = reshape(run_state_kernel("mamba2", std::move(inputs), in, chunk_size_, result.state), {B, T, E});
   if (G == 1) {
     y = norm.forward(y, zxd[0]);
   } else {
@@ -107,9 +97,7 @@ MixerOutput Mamba2::forward(const MixerInput& in) const {
     const Tensor gated = reshape(mul(y, silu(zxd[0])), {B, T, G, E / G});
     y = mul(reshape(rms_norm(gated, Tensor(), norm.eps), {B, T, E}), norm.weight);
   }
-  MixerOutput result;
   result.y = out_proj.forward(y);  // [B, T, D]
-  result.state.set("recurrent", out.final_state);
   result.state.set("conv", conv.cache);
   return result;
 }
@@ -130,7 +118,7 @@ MixerSpec mamba2_mixer() {
   s.kernel = "mamba2";
   s.keys = {"head_dim", "state_size", "expand", "n_groups", "conv_size", "chunk_size", "use_mlp"};
   s.defaults.head_dim = 0;  // 64 (mamba_ssm), or d_inner when narrower
-  s.defaults.state_size = 16;
+  s.defaults.state_size = 128;  // mamba_ssm's and fla's d_state (presets choose smaller)
   s.defaults.expand = 2.0;
   s.defaults.n_groups = 1;
   s.defaults.conv_size = 4;

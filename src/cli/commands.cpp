@@ -29,7 +29,7 @@ void add_demo_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<DemoOptions>();
   auto* demo = app.add_subcommand(
       "demo", "Train a small two-layer classifier with autodiff and check its gradient "
-              "(the default job until training lands)");
+              "(a check of the autodiff engine)");
   demo->add_option("--steps", opt->steps, "gradient steps")->check(CLI::Range(1, 100000));
   demo->add_option("--seed", opt->seed, "random seed");
   demo->add_option("--threads", opt->threads, "threads (default: all cores)")
@@ -52,7 +52,6 @@ void add_info_command(CLI::App& app, Action& action) {
   });
 }
 
-int run_default_job() { return run_demo(DemoOptions{}); }
 
 namespace {
 

@@ -17,6 +17,8 @@ void add_demo_command(CLI::App& app, Action& action);
 void add_info_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);
 void add_op_command(CLI::App& app, Action& action);
+void add_train_command(CLI::App& app, Action& action);  // train_commands.cpp
+void add_eval_command(CLI::App& app, Action& action);
 
 struct ModelInfoOptions {
   std::string preset, config;
@@ -29,7 +31,8 @@ void print_mechanisms();
 void print_mixers();
 void print_presets();
 
-// The default job (no subcommand).
+// The default job (no subcommand): train the default model on the built-in corpus and
+// generate from it (train_commands.cpp).
 int run_default_job();
 
 }  // namespace lnx::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   lnx::cli::add_info_command(app, action);
   lnx::cli::add_list_command(app, action);
   lnx::cli::add_op_command(app, action);
+  lnx::cli::add_train_command(app, action);
+  lnx::cli::add_eval_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,107 @@
+// The configuration of a training run, one YAML file with five sections (each optional;
+// unknown keys are errors naming the valid ones and the line):
+//
+//   model:     {preset: hybrid-tiny, d_model: 96}        # a ModelConfig (models/config.h)
+//   data:      {source: builtin, tokenizer: char}         # DataConfig below
+//   optimizer: {name: adamw, lr: 3.0e-3}                  # OptimizerConfig (train/optim.h)
+//   schedule:  {kind: cosine, warmup_steps: 100}          # ScheduleConfig (train/schedule.h)
+//   train:     {steps: 2000, batch_size: 16, seq_len: 256, out_dir: runs/hybrid-tiny}
+//
+// Overrides `section.key=value` (e.g. `optimizer.lr=1e-3`, `model.n_layer=6`) are applied to
+// the YAML before it is read, so they are checked exactly like the file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/config.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace lnx::train {
+
+// The model trained when the config has no model section.
+inline constexpr const char* kDefaultPreset = "hybrid-tiny";
+
+struct DataConfig {
+  std::string source = "builtin";  // builtin (generated text) | text (a UTF-8 file) | mqar (synthetic recall)
+  std::string path;                // source: text
+  std::string tokenizer = "char";  // char | bpe | a tokenizer.json path
+  int64_t bpe_vocab_size = 1024;   // tokenizer: bpe
+  int64_t builtin_bytes = 2000000; // source: builtin
+  double val_fraction = 0.05;      // the last part of the token stream is validation data
+  int64_t mqar_vocab_size = 256, mqar_num_kv_pairs = 4;  // source: mqar (sequence length = train.seq_len)
+  double mqar_power_a = 0.01;
+
+  template <class V>
+  void visit(V&& v) {
+    v("source", source, "builtin | text | mqar");
+    v("path", path, "text file (source: text)");
+    v("tokenizer", tokenizer, "char | bpe | path to a tokenizer.json");
+    v("bpe_vocab_size", bpe_vocab_size, "vocabulary of a BPE tokenizer trained on the data");
+    v("builtin_bytes", builtin_bytes, "size of the generated corpus (source: builtin)");
+    v("val_fraction", val_fraction, "share of the token stream held out for validation");
+    v("mqar_vocab_size", mqar_vocab_size, "MQAR vocabulary");
+    v("mqar_num_kv_pairs", mqar_num_kv_pairs, "MQAR key-value pairs per sequence");
+    v("mqar_power_a", mqar_power_a, "MQAR power-law exponent of the query gaps");
+  }
+};
+
+struct LoopConfig {
+  int64_t steps = 1000;
+  int64_t batch_size = 16;
+  int64_t seq_len = 256;
+  int64_t grad_accum = 1;
+  double clip = 1.0;          // global gradient-norm clip (0 = off)
+  int64_t eval_every = 100;   // steps between validation passes (0 = only at the end)
+  int64_t eval_batches = 8;
+  int64_t save_every = 200;   // steps between "last" checkpoints (0 = only at the end)
+  int64_t log_every = 10;
+  std::string out_dir = "runs/default";
+  int64_t seed = 0;
+  bool remat = false;         // recompute each block's activations in backward
+  bool resume = true;         // continue from out_dir/last when it exists
+  int64_t sample_tokens = 200;  // tokens generated at the end (0 = none)
+  std::string sample_prompt;
+
+  template <class V>
+  void visit(V&& v) {
+    v("steps", steps, "optimizer steps");
+    v("batch_size", batch_size, "sequences per micro-batch");
+    v("seq_len", seq_len, "tokens per sequence");
+    v("grad_accum", grad_accum, "micro-batches per step");
+    v("clip", clip, "global gradient-norm clip (0 = off)");
+    v("eval_every", eval_every, "steps between validation passes (0 = at the end)");
+    v("eval_batches", eval_batches, "validation batches per pass");
+    v("save_every", save_every, "steps between checkpoints (0 = at the end)");
+    v("log_every", log_every, "steps between metric lines");
+    v("out_dir", out_dir, "run directory: checkpoints last/ and best/, metrics.jsonl");
+    v("seed", seed, "seed of the model init and the data order");
+    v("remat", remat, "recompute block activations in backward (less memory)");
+    v("resume", resume, "continue from out_dir/last when it exists");
+    v("sample_tokens", sample_tokens, "tokens generated after training (0 = none)");
+    v("sample_prompt", sample_prompt, "prompt of that sample");
+  }
+};
+
+struct TrainConfig {
+  models::ModelConfig model;
+  DataConfig data;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  LoopConfig train;
+};
+
+TrainConfig train_config_from_yaml(const YAML::Node& root, const std::string& where);
+YAML::Node train_config_to_yaml(const TrainConfig& config);
+// Parses `a.b=value` and sets root[a][b] = value (value read as YAML: numbers, booleans,
+// strings, [lists]). ValueError for a malformed override.
+void apply_override(YAML::Node& root, const std::string& assignment);
+// File (or an empty config when path is empty) + overrides.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace lnx::train

@@ -1,0 +1,329 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "core/config.h"
+#include "data/mqar.h"
+#include "generate/generate.h"
+#include "io/safetensors.h"
+#include "models/checkpoint.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+#include "train/run_data.h"
+
+namespace lnx::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void validate_loop(const LoopConfig& t) {
+  auto positive = [](const char* key, int64_t v) {
+    LNX_CHECK(v > 0, ValueError, "[train] train.{} must be positive, got {}", key, v);
+  };
+  positive("steps", t.steps);
+  positive("batch_size", t.batch_size);
+  positive("seq_len", t.seq_len);
+  positive("grad_accum", t.grad_accum);
+  positive("eval_batches", t.eval_batches);
+  LNX_CHECK(t.eval_every >= 0 && t.save_every >= 0 && t.log_every >= 0, ValueError,
+            "[train] eval_every, save_every and log_every must be ≥ 0");
+  LNX_CHECK(t.clip >= 0, ValueError, "[train] train.clip must be ≥ 0 (0 = off), got {}", t.clip);
+  LNX_CHECK(!t.out_dir.empty(), ValueError, "[train] train.out_dir is empty");
+}
+
+std::string human_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const int64_t total = static_cast<int64_t>(s + 0.5);
+  if (total >= 3600) return fmt::format("{}h{:02}m", total / 3600, total / 60 % 60);
+  if (total >= 60) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}s", total);
+}
+
+// Mean loss (and recall accuracy on MQAR) over the first `batches` validation batches.
+struct EvalStats {
+  double loss = 0, accuracy = -1;
+  int64_t tokens = 0;
+};
+EvalStats eval_pass(const models::LMModel& model, const RunData& data, int64_t batches) {
+  NoGradGuard no_grad;
+  EvalStats s;
+  double correct_weighted = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    const data::Batch b = data.val_batch(i);
+    const Tensor logits = model.forward(b.ids).logits;  // [B, T, V]
+    s.loss += cross_entropy(reshape(logits, {-1, logits.size(2)}), reshape(b.targets, {-1})).item();
+    if (data.mqar) correct_weighted += data::mqar_accuracy(logits, b.targets);
+    s.tokens += b.ids.numel();
+  }
+  s.loss /= static_cast<double>(batches);
+  if (data.mqar) s.accuracy = correct_weighted / static_cast<double>(batches);
+  return s;
+}
+
+// Labels drawn from the model's own predictions (Sophia-G's Gauss–Newton–Bartlett estimate).
+Tensor sample_labels(const Tensor& logits, uint64_t seed) {
+  const Tensor p = softmax(to_dtype(logits.detach(), DType::f64), -1);
+  const int64_t V = p.size(-1), rows = p.numel() / V;
+  const std::vector<double> pv = p.to_vector<double>();
+  Generator gen(seed);
+  std::vector<int64_t> labels(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    double u = gen.uniform();
+    int64_t k = 0;
+    for (; k < V - 1; ++k) {
+      u -= pv[static_cast<size_t>(r * V + k)];
+      if (u < 0) break;
+    }
+    labels[static_cast<size_t>(r)] = k;
+  }
+  return from_vector(labels, {rows});
+}
+
+uint64_t mix_seed(int64_t seed, int64_t step) {
+  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+struct TrainerState {
+  int64_t step = 0;
+  double best_val_loss = std::numeric_limits<double>::infinity();
+};
+
+void save_run_checkpoint(const std::string& dir, const models::LMModel& model, const Optimizer* optimizer,
+                         const TrainerState& state, const RunData& data, const TrainConfig& config) {
+  models::save_model(model, dir, {{"step", std::to_string(state.step)}}, [&](const std::string& tmp) {
+    if (optimizer) save_safetensors(tmp + "/optimizer.safetensors", optimizer->state());
+    nlohmann::json j;
+    j["step"] = state.step;
+    j["best_val_loss"] = std::isfinite(state.best_val_loss) ? nlohmann::json(state.best_val_loss) : nlohmann::json();
+    j["optimizer"] = optimizer ? optimizer->name() : "";
+    models::write_file_atomic(tmp + "/trainer_state.json", j.dump(2) + "\n");
+    if (data.tokenizer) data.tokenizer->save(tmp + "/tokenizer.json");
+    models::write_file_atomic(tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
+  });
+}
+
+TrainerState read_trainer_state(const std::string& path) {
+  std::ifstream f(path);
+  LNX_CHECK(f.good(), IOError, "[train] cannot read '{}'", path);
+  nlohmann::json j;
+  try {
+    f >> j;
+    TrainerState s;
+    s.step = j.at("step").get<int64_t>();
+    if (!j.at("best_val_loss").is_null()) s.best_val_loss = j.at("best_val_loss").get<double>();
+    LNX_CHECK(s.step >= 0, IOError, "[train] '{}': negative step {}", path, s.step);
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw IOError(fmt::format("[train] '{}' is not a valid trainer state: {}", path, e.what()));
+  }
+}
+
+// Keeps the metric records of steps before `step` (a resumed run redoes the later ones).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("step", int64_t{0}) < step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // a line cut by a kill: dropped
+    }
+  }
+  models::write_file_atomic(path, kept);
+}
+
+class Progress {
+ public:
+  Progress(int64_t total, int64_t log_every) : total_(total), log_every_(log_every), tty_(isatty(fileno(stdout))) {}
+  void step(int64_t step, double loss, double tokens_per_s, double eta_s) {
+    if (tty_) {
+      const int width = 24;
+      const int filled = static_cast<int>(static_cast<double>(width) * static_cast<double>(step + 1) / static_cast<double>(total_));
+      fmt::print("\r[{}{}] step {}/{} loss {:.4f} | {:.1f}k tok/s | ETA {}   ", std::string(filled, '#'),
+                 std::string(width - filled, '.'), step + 1, total_, loss, tokens_per_s / 1e3, human_duration(eta_s));
+      std::fflush(stdout);
+      dirty_ = true;
+    } else if (log_every_ > 0 && ((step + 1) % log_every_ == 0 || step + 1 == total_)) {
+      fmt::print("step {}/{} loss {:.4f} {:.1f}k tok/s ETA {}\n", step + 1, total_, loss, tokens_per_s / 1e3,
+                 human_duration(eta_s));
+      std::fflush(stdout);
+    }
+  }
+  void line(const std::string& text) {
+    if (dirty_) fmt::print("\n");
+    dirty_ = false;
+    fmt::print("{}\n", text);
+    std::fflush(stdout);
+  }
+
+ private:
+  int64_t total_, log_every_;
+  bool tty_, dirty_ = false;
+};
+
+}  // namespace
+
+TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
+  const LoopConfig& t = config.train;
+  validate_loop(t);
+  fs::create_directories(t.out_dir);
+  const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
+  const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
+  const RunData data =
+      prepare_run_data(config, t.out_dir, resuming && fs::exists(last + "/tokenizer.json") ? last + "/tokenizer.json" : "");
+  Progress progress(t.steps, t.log_every);
+  progress.line(fmt::format("data: {}", data.description));
+
+  models::ModelConfig mc = config.model;
+  if (mc.vocab_size != data.vocab_size) mc.vocab_size = data.vocab_size;  // the tokenizer decides
+  models::LMModel model(mc, static_cast<uint64_t>(t.seed));
+  TrainerState state;
+  TrainResult result;
+  if (resuming) {
+    models::load_weights(model, last + "/model.safetensors");
+    state = read_trainer_state(last + "/trainer_state.json");
+    result.resumed_from = state.step;
+  }
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, model.parameters());
+  if (resuming) optimizer->load_state(load_safetensors(last + "/optimizer.safetensors").tensors);
+  progress.line(fmt::format("model: {} ({} blocks [{}], d_model {}, {:.2f}M parameters); optimizer {}; {}",
+                            mc.name, mc.n_layer, fmt::join(mc.block_pattern, ", "), mc.d_model,
+                            static_cast<double>(model.num_parameters()) / 1e6, optimizer->name(),
+                            resuming ? fmt::format("resuming at step {}", state.step) : "fresh start"));
+  if (resuming) truncate_metrics(metrics_path, state.step);
+  else models::write_file_atomic(metrics_path, "");
+  std::ofstream metrics(metrics_path, std::ios::app);
+
+  const TensorDict params = model.parameters();
+  models::ForwardOptions fwd;
+  fwd.remat = t.remat;
+  const int64_t tokens_per_step = t.batch_size * t.seq_len * t.grad_accum;
+  const auto started = Clock::now();
+  result.unigram_entropy = data.unigram_entropy;
+  result.best_val_loss = state.best_val_loss;
+  ScheduleConfig schedule = config.schedule;
+  if (schedule.total_steps == 0) schedule.total_steps = t.steps;  // 0: decay over the whole run
+  bool stopped = false;
+  for (int64_t step = state.step; step < t.steps && !stopped; ++step) {
+    const double lr_scale = train::lr_scale(schedule, step);
+    if (optimizer->wants_hessian(step)) {
+      const data::Batch b = data.train_batch(step * t.grad_accum);
+      const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;
+      const Tensor labels = sample_labels(logits, mix_seed(t.seed, step));
+      cross_entropy(reshape(logits, {-1, logits.size(2)}), labels).backward();
+      TensorDict grads;
+      for (const auto& [name, p] : params) grads.insert(name, p.grad().defined() ? clone(p.grad()) : zeros_like(p));
+      for (const auto& [name, p] : params) p.zero_grad();
+      optimizer->update_hessian(grads, labels.numel());
+    }
+    double loss = 0;
+    for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
+      const data::Batch b = data.train_batch(step * t.grad_accum + micro);
+      Tensor l = model.loss(b.ids, b.targets, fwd);
+      loss += l.item() / static_cast<double>(t.grad_accum);
+      (t.grad_accum > 1 ? div(l, static_cast<double>(t.grad_accum)) : l).backward();
+    }
+    const double norm = t.clip > 0 ? clip_grad_norm(params, t.clip) : clip_grad_norm(params, INFINITY);
+    if (!std::isfinite(loss) || !std::isfinite(norm))
+      throw ValueError(fmt::format(
+          "[train] the loss became {} (gradient norm {}) at step {}; stopped without applying it. The last checkpoint "
+          "({}) is from step {}: lower optimizer.lr or set train.clip and resume from it",
+          loss, norm, step, fs::exists(last) ? last : "none yet", state.step));
+    optimizer->step(lr_scale);
+    for (const auto& [name, p] : params) p.zero_grad();
+
+    state.step = step + 1;
+    result.tokens += tokens_per_step;
+    result.last_loss = loss;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    const double tok_s = static_cast<double>(result.tokens) / elapsed;
+    const double eta = elapsed / static_cast<double>(state.step - std::max<int64_t>(result.resumed_from, 0)) *
+                       static_cast<double>(t.steps - state.step);
+    metrics << nlohmann::json{{"step", step}, {"loss", loss}, {"lr_scale", lr_scale}, {"grad_norm", norm},
+                              {"tokens_per_s", tok_s}}
+                   .dump()
+            << "\n";
+    progress.step(step, loss, tok_s, eta);
+    if (hooks.after_step && !hooks.after_step(step, loss)) stopped = true;
+
+    const bool final_step = state.step == t.steps || stopped;
+    if ((t.eval_every > 0 && state.step % t.eval_every == 0) || final_step) {
+      const EvalStats e = eval_pass(model, data, t.eval_batches);
+      result.val_loss = e.loss;
+      result.val_accuracy = e.accuracy;
+      metrics << nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump() << "\n";
+      progress.line(fmt::format("step {}: validation loss {:.4f}{}{}", state.step, e.loss,
+                                data.mqar ? fmt::format(", recall accuracy {:.1f}%", 100 * e.accuracy) : "",
+                                data.mqar ? "" : fmt::format(" (unigram entropy {:.3f})", data.unigram_entropy)));
+      if (e.loss < state.best_val_loss) {
+        state.best_val_loss = e.loss;
+        save_run_checkpoint(best, model, nullptr, state, data, config);
+      }
+      result.best_val_loss = state.best_val_loss;
+    }
+    if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step)
+      save_run_checkpoint(last, model, optimizer.get(), state, data, config);
+    metrics.flush();
+  }
+  result.steps = state.step;
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (data.tokenizer && t.sample_tokens > 0) {
+    std::vector<int32_t> prompt = data.tokenizer->encode(t.sample_prompt);
+    if (prompt.empty()) prompt = {static_cast<int32_t>(data.val_batch(0).ids.to_vector<int64_t>()[0])};
+    generate::SamplingOptions so;
+    so.max_new_tokens = t.sample_tokens;
+    so.temperature = 0.8;
+    so.seed = static_cast<uint64_t>(t.seed);
+    const std::vector<int32_t> out = generate::generate(model, prompt, so);
+    std::vector<int32_t> all = prompt;
+    all.insert(all.end(), out.begin(), out.end());
+    result.sample = data.tokenizer->decode(all);
+  }
+  return result;
+}
+
+EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainConfig& config, int64_t batches) {
+  LNX_CHECK(batches > 0, ValueError, "[eval] batches must be positive, got {}", batches);
+  std::unique_ptr<models::LMModel> model = models::load_model(checkpoint_dir);
+  const std::string tok = checkpoint_dir + "/tokenizer.json";
+  const fs::path scratch = fs::temp_directory_path() / fmt::format("lnx-eval-{}", ::getpid());
+  RunData data;
+  try {
+    data = prepare_run_data(config, scratch.string(), config.data.source != "mqar" && fs::exists(tok) ? tok : "");
+  } catch (...) {
+    fs::remove_all(scratch);
+    throw;
+  }
+  LNX_CHECK(data.vocab_size <= model->config().vocab_size, ValueError,
+            "[eval] the data has {} token ids but the model's vocabulary is {}", data.vocab_size,
+            model->config().vocab_size);
+  const EvalStats s = eval_pass(*model, data, batches);
+  fs::remove_all(scratch);
+  EvalResult r;
+  r.loss = s.loss;
+  r.perplexity = std::exp(s.loss);
+  r.accuracy = s.accuracy;
+  r.tokens = s.tokens;
+  return r;
+}
+
+}  // namespace lnx::train

@@ -1,0 +1,47 @@
+// The training loop. Each step: lr from the schedule; grad_accum micro-batches (batch k of a
+// run is a pure function of the seed and k); a Sophia Hessian estimate when due; global-norm
+// clipping; a NaN/inf check that stops with the last good checkpoint named; the update.
+// Every eval_every steps a validation pass (loss, and recall accuracy on MQAR) and the best
+// checkpoint; every save_every steps the "last" checkpoint — model, optimizer state, trainer
+// state, tokenizer and config, swapped in atomically — from which a run resumes exactly
+// (same losses as an uninterrupted run). Metrics go to out_dir/metrics.jsonl; progress to
+// stdout (a bar on a terminal, lines otherwise).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "train/train_config.h"
+
+namespace lnx::train {
+
+struct TrainResult {
+  int64_t steps = 0;             // steps done in total (including before a resume)
+  int64_t resumed_from = -1;     // the step resumed at, or −1
+  double last_loss = 0;          // mean training loss of the last step
+  double val_loss = 0;           // of the last validation pass
+  double best_val_loss = 0;
+  double val_accuracy = -1;      // MQAR recall accuracy of the last pass (−1 for text)
+  double unigram_entropy = 0;    // nats/token of the training text (0 for synthetic tasks)
+  double seconds = 0;            // wall time of this process's steps
+  int64_t tokens = 0;            // tokens trained on by this process
+  std::string sample;            // text generated at the end (text sources)
+};
+
+struct TrainHooks {
+  // Called after each step with (step, loss); returning false stops the run after saving.
+  std::function<bool(int64_t, double)> after_step;
+};
+
+TrainResult train(const TrainConfig& config, const TrainHooks& hooks = {});
+
+// Validation of a checkpoint directory: mean loss over `batches` validation batches of the
+// given data config (and MQAR accuracy).
+struct EvalResult {
+  double loss = 0, perplexity = 0, accuracy = -1;
+  int64_t tokens = 0;
+};
+EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainConfig& config, int64_t batches);
+
+}  // namespace lnx::train

@@ -1,0 +1,112 @@
+// `linearnexus train` / `eval` end to end, including the acceptance check of exact resume after
+// SIGKILL: a run killed mid-way and restarted continues from its last checkpoint, and its
+// losses equal an uninterrupted run's.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.h"
+
+namespace lnx {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kRunArgs =
+    "train --preset hybrid3-tiny --steps 150 model.d_model=32 data.builtin_bytes=60000 train.batch_size=4 "
+    "train.seq_len=32 train.save_every=5 train.eval_every=50 train.eval_batches=2 train.sample_tokens=0";
+
+std::map<int64_t, double> losses(const std::string& metrics) {
+  std::map<int64_t, double> out;
+  std::ifstream f(metrics);
+  std::string line;
+  while (std::getline(f, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains("loss")) {
+      EXPECT_EQ(out.count(j["step"].get<int64_t>()), 0u) << "step logged twice: " << line;
+      out[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    }
+  }
+  return out;
+}
+
+int64_t checkpoint_step(const std::string& dir) {
+  std::ifstream f(dir + "/last/trainer_state.json");
+  if (!f.good()) return -1;
+  try {
+    return nlohmann::json::parse(f)["step"].get<int64_t>();
+  } catch (...) {
+    return -1;
+  }
+}
+
+TEST(TrainCommand, KilledRunResumesWithTheSameLosses) {
+  const std::string base = ::testing::TempDir() + "lnx_kill_" + std::to_string(::getpid());
+  const std::string whole = base + "_whole", killed = base + "_killed";
+  fs::remove_all(whole);
+  fs::remove_all(killed);
+  CommandResult r = run_cli(kRunArgs + " --out " + whole);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("trained 150 steps"), std::string::npos) << r.output;
+
+  // Start the same run in the background and SIGKILL it once a checkpoint past step 10 exists.
+  const std::string pidfile = base + ".pid";
+  ASSERT_EQ(std::system((std::string(LNX_CLI_PATH) + " " + kRunArgs + " --out " + killed + " > " + base +
+                         ".log 2>&1 & echo $! > " + pidfile)
+                            .c_str()),
+            0);
+  pid_t pid = 0;
+  std::ifstream(pidfile) >> pid;
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (checkpoint_step(killed) < 10 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int64_t at = checkpoint_step(killed);
+  ASSERT_GE(at, 10);
+  ASSERT_LT(at, 150) << "the run finished before it could be killed";
+
+  r = run_cli(kRunArgs + " --out " + killed);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming at step " + std::to_string(at)), std::string::npos) << r.output;
+  const auto a = losses(whole + "/metrics.jsonl"), b = losses(killed + "/metrics.jsonl");
+  ASSERT_EQ(a.size(), 150u);
+  ASSERT_EQ(b.size(), 150u);
+  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 1e-6 * std::abs(loss)) << "step " << step;
+
+  r = run_cli("eval --checkpoint " + killed + "/last --batches 2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("perplexity"), std::string::npos) << r.output;
+  for (const auto& d : {whole, killed}) fs::remove_all(d);
+  fs::remove(pidfile);
+  fs::remove(base + ".log");
+}
+
+TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {
+  CommandResult r = run_cli("train --task recall");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("error: [train] unknown --task 'recall'"), std::string::npos) << r.output;
+  r = run_cli("train --data /no/such/file.txt --steps 1 --out " + ::testing::TempDir() + "lnx_bad_data");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("/no/such/file.txt"), std::string::npos) << r.output;
+  r = run_cli("train optimizer.lr");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("section.key=value"), std::string::npos) << r.output;
+  r = run_cli("eval --checkpoint /no/such/checkpoint");
+  EXPECT_EQ(r.exit_code, 1);
+  fs::remove_all(::testing::TempDir() + "lnx_bad_data");
+}
+
+}  // namespace
+}  // namespace lnx

@@ -1,0 +1,147 @@
+// The training loop end to end on tiny models: exact resume, NaN stop, MQAR, Sophia's Hessian
+// path, configs (files, overrides, errors), eval of a checkpoint.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "train/trainer.h"
+
+namespace lnx::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+TrainConfig tiny_run(const std::string& name) {
+  TrainConfig c = load_train_config("", {"model.preset=hybrid3-tiny", "model.d_model=32", "data.builtin_bytes=60000",
+                                         "train.steps=12", "train.batch_size=4", "train.seq_len=32",
+                                         "train.eval_every=4", "train.eval_batches=2", "train.save_every=3",
+                                         "train.log_every=0", "train.sample_tokens=16", "schedule.warmup_steps=3"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_train_" + name;
+  fs::remove_all(c.train.out_dir);
+  return c;
+}
+
+std::vector<double> run_collecting(const TrainConfig& c, int64_t stop_after = -1) {
+  std::vector<double> losses;
+  TrainHooks hooks;
+  hooks.after_step = [&](int64_t step, double loss) {
+    losses.push_back(loss);
+    return step != stop_after;
+  };
+  train(c, hooks);
+  return losses;
+}
+
+TEST(Trainer, ResumedRunReproducesTheUninterruptedLosses) {
+  const TrainConfig whole = tiny_run("whole");
+  const std::vector<double> expected = run_collecting(whole);
+  ASSERT_EQ(expected.size(), 12u);
+  EXPECT_LT(expected.back(), expected.front());
+  TrainConfig split = tiny_run("split");
+  const std::vector<double> first = run_collecting(split, 6);  // stops after step 6 (7 steps), saving
+  ASSERT_EQ(first.size(), 7u);
+  const std::vector<double> rest = run_collecting(split);      // resumes at step 7
+  ASSERT_EQ(rest.size(), 5u);
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], expected[i]) << "step " << i;
+  for (size_t i = 0; i < rest.size(); ++i)
+    EXPECT_NEAR(rest[i], expected[7 + i], 1e-6 * std::abs(expected[7 + i])) << "step " << 7 + i;
+  fs::remove_all(whole.train.out_dir);
+  fs::remove_all(split.train.out_dir);
+}
+
+TEST(Trainer, ResultsCheckpointsMetricsAndEval) {
+  TrainConfig c = tiny_run("result");
+  const TrainResult r = train(c);
+  EXPECT_EQ(r.steps, 12);
+  EXPECT_EQ(r.resumed_from, -1);
+  EXPECT_GT(r.unigram_entropy, 1.0);
+  EXPECT_TRUE(std::isfinite(r.val_loss));
+  EXPECT_LE(r.best_val_loss, r.val_loss);
+  EXPECT_FALSE(r.sample.empty());
+  for (const char* f : {"last/model.safetensors", "last/config.yaml", "last/optimizer.safetensors",
+                        "last/trainer_state.json", "last/tokenizer.json", "last/train.yaml", "best/model.safetensors",
+                        "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(c.train.out_dir + "/" + f)) << f;
+  // eval of the last checkpoint on the run's own data config gives the run's last validation loss.
+  const TrainConfig saved = load_train_config(c.train.out_dir + "/last/train.yaml", {});
+  const EvalResult e = evaluate_checkpoint(c.train.out_dir + "/last", saved, c.train.eval_batches);
+  EXPECT_NEAR(e.loss, r.val_loss, 1e-6 * r.val_loss);
+  EXPECT_NEAR(e.perplexity, std::exp(e.loss), 1e-9 * e.perplexity);
+  // A finished run resumed with more steps continues from its last step.
+  c.train.steps = 14;
+  const TrainResult more = train(c);
+  EXPECT_EQ(more.resumed_from, 12);
+  EXPECT_EQ(more.steps, 14);
+  fs::remove_all(c.train.out_dir);
+}
+
+TEST(Trainer, DivergenceStopsWithAClearError) {
+  TrainConfig c = tiny_run("nan");
+  c.optimizer.lr = 1e30;
+  c.train.clip = 0;
+  try {
+    train(c);
+    FAIL() << "no error";
+  } catch (const ValueError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("the loss became"), std::string::npos) << m;
+    EXPECT_NE(m.find("lower optimizer.lr"), std::string::npos) << m;
+  }
+  fs::remove_all(c.train.out_dir);
+}
+
+TEST(Trainer, MqarReportsRecallAccuracyAndSophiaRuns) {
+  TrainConfig c = tiny_run("mqar");
+  c.data.source = "mqar";
+  c.data.mqar_vocab_size = 64;
+  c.train.seq_len = 32;
+  c.train.steps = 6;
+  c.optimizer.name = "sophia";
+  c.optimizer.hessian_interval = 2;
+  const TrainResult r = train(c);
+  EXPECT_GE(r.val_accuracy, 0.0);
+  EXPECT_LE(r.val_accuracy, 1.0);
+  EXPECT_TRUE(std::isfinite(r.last_loss));
+  EXPECT_TRUE(r.sample.empty());
+  fs::remove_all(c.train.out_dir);
+}
+
+TEST(TrainConfigFiles, EveryShippedConfigLoads) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(LNX_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const TrainConfig c = load_train_config(entry.path().string(), {});
+    EXPECT_GT(c.train.steps, 0) << entry.path();
+    EXPECT_FALSE(c.model.block_pattern.empty()) << entry.path();
+    ++n;
+  }
+  EXPECT_GE(n, 24);
+}
+
+TEST(TrainConfigFiles, OverridesAndErrors) {
+  const TrainConfig c = load_train_config("", {"optimizer.lr=0.5", "model.preset=mamba2-tiny", "model.n_layer=3",
+                                               "train.remat=true", "data.path=some file.txt"});
+  EXPECT_EQ(c.optimizer.lr, 0.5);
+  EXPECT_EQ(c.model.n_layer, 3);
+  EXPECT_EQ(c.model.block_pattern, std::vector<std::string>{"mamba2"});
+  EXPECT_TRUE(c.train.remat);
+  EXPECT_EQ(c.data.path, "some file.txt");
+  auto error_of = [](std::vector<std::string> o) {
+    try {
+      load_train_config("", o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(error_of({"optimizer.lr"}).find("section.key=value"), std::string::npos);
+  EXPECT_NE(error_of({"lr=3"}).find("needs a section"), std::string::npos);
+  EXPECT_NE(error_of({"trian.steps=3"}).find("unknown section 'trian'"), std::string::npos);
+  EXPECT_NE(error_of({"train.stpes=3"}).find("stpes"), std::string::npos);
+  EXPECT_NE(error_of({"train.steps=many"}).find("steps"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lnx::train

@@ -28,15 +28,7 @@ double best_seconds(int reps, F&& f) {
 }
 
 // Raw cblas_sgemm rate (GFLOP/s) at M=N=K=n on plain buffers, all threads.
-inline double sgemm_gflops(int64_t n) {
-  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
-  auto run = [&] {
-    gemm(Transpose::No, Transpose::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-  };
-  run();
-  double s = best_seconds(5, run);
-  return 2.0 * n * n * n / s / 1e9;
-}
+inline double sgemm_gflops(int64_t n) { return measure_sgemm_gflops(n); }
 
 // Copy bandwidth (GB/s, bytes read + written) of a parallel memcpy of `bytes`, all threads.
 inline double copy_gbps(size_t bytes) {

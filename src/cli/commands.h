@@ -19,6 +19,7 @@ void add_list_command(CLI::App& app, Action& action);
 void add_op_command(CLI::App& app, Action& action);
 void add_train_command(CLI::App& app, Action& action);  // train_commands.cpp
 void add_eval_command(CLI::App& app, Action& action);
+void add_generate_commands(CLI::App& app, Action& action);  // generate, chat, bench (generate_commands.cpp)
 
 struct ModelInfoOptions {
   std::string preset, config;

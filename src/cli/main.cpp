@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lnx::cli::add_op_command(app, action);
   lnx::cli::add_train_command(app, action);
   lnx::cli::add_eval_command(app, action);
+  lnx::cli::add_generate_commands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,9 +52,9 @@ std::vector<Preset> presets() {
   std::vector<Preset> out;
   for (const auto& mixer : modules::mixer_names()) {
     const bool ssm = !modules::mixer_spec(mixer).defaults.use_mlp;  // blocks without MLP: twice the depth
-    out.push_back({mixer + "-tiny", (ssm ? "4" : "2") + std::string("-block ") + mixer + " model, width 64 (tests)",
+    out.push_back({mixer + "-tiny", fmt::format("{}-block {} model, width 64 (tests)", ssm ? 4 : 2, mixer),
                    make_config(mixer + "-tiny", {mixer}, false, ssm ? 4 : 2)});
-    out.push_back({mixer + "-small", (ssm ? "16" : "8") + std::string("-block ") + mixer + " model, width 384",
+    out.push_back({mixer + "-small", fmt::format("{}-block {} model, width 384", ssm ? 16 : 8, mixer),
                    make_config(mixer + "-small", {mixer}, true, ssm ? 16 : 8)});
   }
   const std::vector<std::string> hybrid = {"gated_deltanet", "gated_deltanet", "attention"};

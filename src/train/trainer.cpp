@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/config.h"
+#include "data/loader.h"
 #include "data/mqar.h"
 #include "generate/generate.h"
 #include "io/safetensors.h"
@@ -220,6 +221,8 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   const auto started = Clock::now();
   result.unigram_entropy = data.unigram_entropy;
   result.best_val_loss = state.best_val_loss;
+  // Batches are pure functions of their index; a thread prepares the next ones during a step.
+  data::Loader loader(data.train_batch, state.step * t.grad_accum, 4);
   ScheduleConfig schedule = config.schedule;
   if (schedule.total_steps == 0) schedule.total_steps = t.steps;  // 0: decay over the whole run
   bool stopped = false;
@@ -237,7 +240,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     }
     double loss = 0;
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
-      const data::Batch b = data.train_batch(step * t.grad_accum + micro);
+      const data::Batch b = loader.next();  // index step · grad_accum + micro
       Tensor l = model.loss(b.ids, b.targets, fwd);
       loss += l.item() / static_cast<double>(t.grad_accum);
       (t.grad_accum > 1 ? div(l, static_cast<double>(t.grad_accum)) : l).backward();
@@ -280,9 +283,11 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
       }
       result.best_val_loss = state.best_val_loss;
     }
+    // Metrics reach the file before the checkpoint that covers them, so a kill in between
+    // loses no record a resume would not redo.
+    metrics.flush();
     if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step)
       save_run_checkpoint(last, model, optimizer.get(), state, data, config);
-    metrics.flush();
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -2,9 +2,12 @@
 // exit code and output.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 namespace lnx {
@@ -14,8 +17,15 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-inline CommandResult run_cli(const std::string& args) {
-  std::string cmd = std::string(LNX_CLI_PATH) + " " + args + " 2>&1";
+// merge_stderr: capture stderr too (else it is discarded); input: fed to stdin when non-empty.
+inline CommandResult run_cli(const std::string& args, bool merge_stderr = true, const std::string& input = "") {
+  std::string cmd = std::string(LNX_CLI_PATH) + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  std::string input_path;
+  if (!input.empty()) {
+    input_path = std::string(::testing::TempDir()) + "lnx_cli_stdin_" + std::to_string(::getpid());
+    std::ofstream(input_path) << input;
+    cmd += " < " + input_path;
+  }
   CommandResult r{0, ""};
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return {-1, "popen failed"};
@@ -23,6 +33,7 @@ inline CommandResult run_cli(const std::string& args) {
   while (size_t n = fread(buf, 1, sizeof(buf), p)) r.output.append(buf, n);
   int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (!input_path.empty()) std::remove(input_path.c_str());
   return r;
 }
 

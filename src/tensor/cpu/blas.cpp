@@ -2,10 +2,13 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/error.h"
@@ -135,6 +138,20 @@ const BlasInfo& blas_info() { return blas().info; }
 
 void blas_set_num_threads(int n) {
   if (blas().set_threads) blas().set_threads(n);
+}
+
+double measure_sgemm_gflops(int64_t n) {
+  std::vector<float> a(static_cast<size_t>(n * n), 1.0f), b(static_cast<size_t>(n * n), 0.5f),
+      c(static_cast<size_t>(n * n));
+  auto run = [&] { gemm(Transpose::No, Transpose::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); };
+  run();
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / best / 1e9;
 }
 
 }  // namespace lnx

@@ -29,5 +29,8 @@ struct BlasInfo {
 };
 const BlasInfo& blas_info();  // loads BLAS if not yet loaded
 void blas_set_num_threads(int n);
+// The raw sgemm rate (GFLOP/s, best of 5) at M = N = K = n on plain buffers, all threads: the
+// ceiling benchmarks report against.
+double measure_sgemm_gflops(int64_t n = 1024);
 
 }  // namespace lnx

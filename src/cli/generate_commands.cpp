@@ -1,0 +1,238 @@
+// `linearnexus generate` (streamed text from a checkpoint, optionally from and to a state
+// file), `linearnexus chat` (an interactive loop that keeps the model state between turns, so
+// the history is never prefilled again) and `linearnexus bench generate` (prefill and decode
+// speed against context length).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "data/tokenizer.h"
+#include "generate/session.h"
+#include "models/checkpoint.h"
+#include "models/presets.h"
+#include "tensor/cpu/blas.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct SamplingFlags {
+  int64_t max_tokens = 200;
+  double temperature = 0.8, top_p = 1.0, repetition_penalty = 1.0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  bool greedy = false;
+  std::vector<std::string> stop;
+};
+
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& f) {
+  cmd->add_option("--max-tokens", f.max_tokens, "tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", f.temperature, "sampling temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--top-k", f.top_k, "sample among the k most likely tokens (0 = all)")->capture_default_str();
+  cmd->add_option("--top-p", f.top_p, "nucleus sampling mass")->capture_default_str();
+  cmd->add_option("--repetition-penalty", f.repetition_penalty, "penalty of tokens already in the text (1 = none)")
+      ->capture_default_str();
+  cmd->add_option("--seed", f.seed, "random seed (same seed, same text)")->capture_default_str();
+  cmd->add_flag("--greedy", f.greedy, "always the most likely token");
+  cmd->add_option("--stop", f.stop, "stop when the text contains this string (repeatable)");
+}
+
+generate::SamplingOptions sampling_options(const SamplingFlags& f, const data::Tokenizer& tok) {
+  generate::SamplingOptions o;
+  o.max_new_tokens = f.max_tokens;
+  o.temperature = f.greedy ? 0.0 : f.temperature;
+  o.top_k = f.top_k;
+  o.top_p = f.top_p;
+  o.repetition_penalty = f.repetition_penalty;
+  o.seed = f.seed;
+  o.stop_strings = f.stop;
+  o.tokenizer = &tok;
+  generate::check_options(o);
+  return o;
+}
+
+std::unique_ptr<data::Tokenizer> checkpoint_tokenizer(const std::string& dir) {
+  const std::string path = dir + "/tokenizer.json";
+  LNX_CHECK(std::filesystem::exists(path), ValueError,
+            "[generate] '{}' has no tokenizer.json (a checkpoint of `linearnexus train` on text has one)", dir);
+  return data::load_tokenizer(path);
+}
+
+// Generates from the session, printing text as complete characters arrive; stop(text) ends
+// generation early.
+std::string stream(generate::Session& session, const generate::SamplingOptions& o, const data::Tokenizer& tok,
+                   const std::function<bool(const std::string&)>& stop = {}) {
+  data::StreamDecoder decoder(tok);
+  std::string text;
+  session.generate(o, [&](int32_t token) {
+    const std::string piece = decoder.push(token);
+    text += piece;
+    fmt::print("{}", piece);
+    std::fflush(stdout);
+    return !(stop && stop(text));
+  });
+  const std::string rest = decoder.flush();
+  fmt::print("{}", rest);
+  return text + rest;
+}
+
+struct GenerateOptions {
+  std::string checkpoint, prompt, state_in, state_out;
+  SamplingFlags sampling;
+};
+
+int run_generate(const GenerateOptions& g) {
+  auto model = models::load_model(g.checkpoint);
+  auto tok = checkpoint_tokenizer(g.checkpoint);
+  const generate::SamplingOptions o = sampling_options(g.sampling, *tok);
+  generate::Session session =
+      g.state_in.empty() ? generate::Session(*model) : generate::Session::load(*model, g.state_in);
+  const std::vector<int32_t> prompt = tok->encode(g.prompt);
+  LNX_CHECK(!prompt.empty() || !g.state_in.empty(), ValueError,
+            "[generate] give a non-empty --prompt (or --state-in to continue a saved state)");
+  if (!prompt.empty()) session.prefill(prompt);
+  fmt::print("{}", g.prompt);
+  stream(session, o, *tok);
+  fmt::print("\n");
+  if (!g.state_out.empty()) {
+    session.save(g.state_out);
+    fmt::print(stderr, "state saved to {} ({} tokens)\n", g.state_out, session.tokens().size());
+  }
+  return 0;
+}
+
+struct ChatOptions {
+  std::string checkpoint;
+  SamplingFlags sampling;
+};
+
+int run_chat(ChatOptions c) {
+  auto model = models::load_model(c.checkpoint);
+  auto tok = checkpoint_tokenizer(c.checkpoint);
+  const generate::SamplingOptions o = sampling_options(c.sampling, *tok);
+  // A reply ends at the end of its first non-empty line (or at a --stop string).
+  auto end_of_line = [](const std::string& text) {
+    const size_t content = text.find_first_not_of(" \n");
+    return content != std::string::npos && text.find('\n', content) != std::string::npos;
+  };
+  generate::Session session(*model);
+  fmt::print("chat with {} ({} parameters); the state carries the whole conversation. /reset starts over, "
+             "/save FILE saves the state, an empty line or end of input quits.\n",
+             model->config().name, model->num_parameters());
+  std::string line;
+  bool started = false;
+  while (true) {
+    fmt::print("> ");
+    std::fflush(stdout);
+    if (!std::getline(std::cin, line) || line.empty()) break;
+    if (line == "/reset") {
+      session = generate::Session(*model);
+      started = false;
+      continue;
+    }
+    if (line.rfind("/save ", 0) == 0) {
+      LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
+      session.save(line.substr(6));
+      fmt::print("saved {}\n", line.substr(6));
+      continue;
+    }
+    const std::vector<int32_t> turn = tok->encode(line + "\n");
+    if (turn.empty()) continue;
+    if (!started) session.prefill(turn);
+    else for (int32_t t : turn) session.step(t);  // only the new turn is fed: no re-prefill
+    started = true;
+    const std::string reply = stream(session, o, *tok, end_of_line);
+    if (reply.empty() || reply.back() != '\n') fmt::print("\n");
+  }
+  return 0;
+}
+
+struct BenchOptions {
+  std::string preset = "gated_deltanet-small", checkpoint;
+  std::vector<int64_t> contexts = {128, 512, 2048, 8192};
+  int64_t prefill = 2048, decode_tokens = 32;
+};
+
+int run_bench_generate(const BenchOptions& b) {
+  std::unique_ptr<models::LMModel> owned;
+  if (!b.checkpoint.empty()) owned = models::load_model(b.checkpoint);
+  else owned = std::make_unique<models::LMModel>(models::preset_config(b.preset));
+  const models::LMModel& model = *owned;
+  const int64_t V = model.config().vocab_size;
+  Generator gen(0);
+  auto tokens = [&](int64_t n) {
+    const std::vector<int64_t> v = randint({n}, 0, V, gen, DType::i64).to_vector<int64_t>();
+    return std::vector<int32_t>(v.begin(), v.end());
+  };
+  const double sgemm = measure_sgemm_gflops();
+  fmt::print("model {} ({:.1f}M parameters), sgemm {:.0f} GFLOP/s in this run\n", model.config().name,
+             static_cast<double>(model.num_parameters()) / 1e6, sgemm);
+  // Prefill: one chunk-mode call against feeding the same prompt token by token.
+  const std::vector<int32_t> prompt = tokens(b.prefill);
+  generate::Session chunked(model);
+  auto t0 = Clock::now();
+  chunked.prefill(prompt);
+  const double chunk_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  generate::Session stepped(model);
+  t0 = Clock::now();
+  stepped.prefill({prompt[0]});
+  for (size_t i = 1; i < prompt.size(); ++i) stepped.step(prompt[i]);
+  const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double flops = model.flops_per_token(b.prefill) * static_cast<double>(b.prefill);
+  fmt::print("prefill {} tokens: chunk {:.0f} tokens/s ({:.0f} GFLOP/s, {:.2f} of sgemm), token by token {:.0f} "
+             "tokens/s: {:.1f}x\n",
+             b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
+             static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
+  fmt::print("{:>8}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s");
+  for (int64_t context : b.contexts) {
+    generate::Session s(model);
+    s.prefill(tokens(context));
+    const std::vector<int32_t> next = tokens(b.decode_tokens);
+    s.step(next[0]);  // warm-up
+    t0 = Clock::now();
+    for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
+    const double per = std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
+    fmt::print("{:>8}  {:>12.2f}  {:>12.1f}\n", context, per * 1e3, 1.0 / per);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_generate_commands(CLI::App& app, Action& action) {
+  auto g = std::make_shared<GenerateOptions>();
+  auto* gen = app.add_subcommand("generate", "Generate text from a checkpoint, streamed as it comes");
+  gen->add_option("--checkpoint", g->checkpoint, "checkpoint directory (e.g. runs/default/best)")->required();
+  gen->add_option("--prompt,-p", g->prompt, "the text to continue");
+  gen->add_option("--state-in", g->state_in, "continue from a state file saved by --state-out");
+  gen->add_option("--state-out", g->state_out, "save the sequence's full model state to this file");
+  add_sampling_flags(gen, g->sampling);
+  gen->callback([g, &action] { action = [g] { return run_generate(*g); }; });
+
+  auto c = std::make_shared<ChatOptions>();
+  auto* chat = app.add_subcommand("chat", "Talk to a checkpoint line by line; the model state is kept between turns");
+  chat->add_option("--checkpoint", c->checkpoint, "checkpoint directory")->required();
+  add_sampling_flags(chat, c->sampling);
+  chat->callback([c, &action] { action = [c] { return run_chat(*c); }; });
+
+  auto b = std::make_shared<BenchOptions>();
+  auto* bench = app.add_subcommand("bench", "Benchmarks run from the CLI");
+  auto* bg = bench->add_subcommand("generate", "Prefill and decode speed against context length");
+  bg->add_option("--preset", b->preset, "a preset (random weights)")->capture_default_str();
+  bg->add_option("--checkpoint", b->checkpoint, "or a checkpoint");
+  bg->add_option("--contexts", b->contexts, "decode contexts")->delimiter(',');
+  bg->add_option("--prefill", b->prefill, "prompt length of the prefill comparison")->capture_default_str();
+  bg->add_option("--decode-tokens", b->decode_tokens, "tokens timed per context")->capture_default_str();
+  bench->require_subcommand(1);
+  bg->callback([b, &action] { action = [b] { return run_bench_generate(*b); }; });
+}
+
+}  // namespace lnx::cli

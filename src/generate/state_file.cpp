@@ -1,0 +1,245 @@
+// Session state files (see session.h for the layout): save, load with validation, and the
+// model fingerprint that ties a state to the model that produced it.
+#include <cinttypes>
+#include <cstdio>
+#include <sstream>
+
+#include "core/config.h"
+#include "generate/session.h"
+#include "io/safetensors.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::generate {
+
+namespace {
+
+constexpr const char* kFormat = "linearnexus-generation-state";
+constexpr const char* kVersion = "1";
+
+std::string config_yaml(const models::LMModel& model) {
+  return core::to_yaml_string(models::model_config_to_yaml(model.config()));
+}
+
+std::string mixers_of(const models::LMModel& model) {
+  std::string s;
+  for (size_t i = 0; i < model.num_blocks(); ++i) s += (i ? "," : "") + model.block(i).mixer_name();
+  return s;
+}
+
+DType model_dtype(const models::LMModel& model) { return model.parameters().items().front().second.dtype(); }
+
+// The first line where two texts differ, as "line L: 'a' vs 'b'" (for mismatch messages).
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  for (int line = 1;; ++line) {
+    const bool ha = static_cast<bool>(std::getline(sa, la)), hb = static_cast<bool>(std::getline(sb, lb));
+    if (!ha && !hb) return "no line differs";
+    if (!ha) la = "<end>";
+    if (!hb) lb = "<end>";
+    if (la != lb) return "line " + std::to_string(line) + ": file '" + la + "', model '" + lb + "'";
+  }
+}
+
+const std::string& meta(const SafetensorsFile& f, const std::string& path, const std::string& key) {
+  const auto it = f.metadata.find(key);
+  LNX_CHECK(it != f.metadata.end(), IOError, "[generate] {}: the state file has no '{}' metadata", path, key);
+  return it->second;
+}
+
+const Tensor& tensor(const SafetensorsFile& f, const std::string& path, const std::string& name, const Shape& shape) {
+  LNX_CHECK(f.tensors.contains(name), IOError, "[generate] {}: the state file has no tensor '{}'", path, name);
+  const Tensor& t = f.tensors.at(name);
+  LNX_CHECK(t.shape() == shape, IOError, "[generate] {}: tensor '{}' is {}, expected {}", path, name,
+            shape_str(t.shape()), shape_str(shape));
+  return t;
+}
+
+std::vector<int64_t> ints(const SafetensorsFile& f, const std::string& path, const std::string& name, int64_t n) {
+  const Tensor& t = tensor(f, path, name, {n});
+  LNX_CHECK(!is_floating(t.dtype()), IOError, "[generate] {}: tensor '{}' must be integer, is {}", path, name,
+            dtype_name(t.dtype()));
+  return to_dtype(t, DType::i64).to_vector<int64_t>();
+}
+
+// FNV-1a 64 of bytes, continuing from h.
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string hex64(uint64_t h) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016" PRIx64, h);
+  return hex;
+}
+
+// A checksum of every tensor's name, dtype, shape and bytes: the safetensors reader catches a
+// malformed file, this catches flipped bits in the data (which would silently change tokens).
+std::string checksum(const TensorDict& tensors) {
+  uint64_t h = fnv1a("", 0);
+  for (const auto& [name, t] : tensors) {
+    const std::string head = name + ":" + dtype_name(t.dtype()) + shape_str(t.shape()) + ";";
+    h = fnv1a(head.data(), head.size(), h);
+    const Tensor c = contiguous(t);
+    h = fnv1a(c.raw_data(), c.nbytes(), h);
+  }
+  return hex64(h);
+}
+
+}  // namespace
+
+std::string model_fingerprint(const models::LMModel& model) {
+  // FNV-1a 64 over the config YAML, then "name:shape;" for every parameter.
+  const std::string yaml = config_yaml(model);
+  uint64_t h = fnv1a(yaml.data(), yaml.size());
+  for (const auto& [name, p] : model.parameters()) {
+    const std::string entry = name + ":" + shape_str(p.shape()) + ";";
+    h = fnv1a(entry.data(), entry.size(), h);
+  }
+  return hex64(h);
+}
+
+void Session::save(const std::string& path) const {
+  LNX_CHECK(!state_.empty(), ValueError, "[generate] nothing to save: the session has not been prefilled");
+  const int64_t N = num_sequences();
+  TensorDict tensors;
+  for (size_t i = 0; i < state_.layers.size(); ++i)
+    for (const auto& [name, t] : state_.layers[i].tensors) tensors.insert("layers." + std::to_string(i) + "." + name, t);
+  tensors.insert("seen", from_vector(state_.seen, {N}));
+  TensorList rows;
+  for (const Tensor& l : logits_) rows.push_back(unsqueeze(l, 0));
+  tensors.insert("logits", concat(rows, 0));  // [N, V]
+  std::vector<int64_t> all, counts, seeds, draws, seeded;
+  for (int64_t n = 0; n < N; ++n) {
+    const auto& t = tokens_[static_cast<size_t>(n)];
+    all.insert(all.end(), t.begin(), t.end());
+    counts.push_back(static_cast<int64_t>(t.size()));
+    const Sampler& s = samplers_[static_cast<size_t>(n)];
+    seeds.push_back(static_cast<int64_t>(s.seed));  // bit pattern kept (two's complement)
+    draws.push_back(static_cast<int64_t>(s.draws));
+    seeded.push_back(s.seeded ? 1 : 0);
+  }
+  tensors.insert("tokens", from_vector(all, {static_cast<int64_t>(all.size())}));
+  tensors.insert("token_counts", from_vector(counts, {N}));
+  tensors.insert("generator_seeds", from_vector(seeds, {N}));
+  tensors.insert("generator_draws", from_vector(draws, {N}));
+  tensors.insert("generator_seeded", from_vector(seeded, {N}));
+  const std::map<std::string, std::string> metadata = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"fingerprint", model_fingerprint(*model_)},
+      {"n_layer", std::to_string(model_->num_blocks())},
+      {"mixers", mixers_of(*model_)},
+      {"vocab_size", std::to_string(model_->config().vocab_size)},
+      {"dtype", dtype_name(model_dtype(*model_))},
+      {"num_sequences", std::to_string(N)},
+      {"config", config_yaml(*model_)},
+      {"checksum", checksum(tensors)},
+  };
+  save_safetensors(path, tensors, metadata);  // atomic (temporary file, fsync, rename)
+}
+
+Session Session::load(const models::LMModel& model, const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);  // IOError for truncated / malformed files
+  LNX_CHECK(meta(f, path, "format") == kFormat, IOError, "[generate] {}: not a generation state file (format '{}')",
+            path, meta(f, path, "format"));
+  LNX_CHECK(meta(f, path, "version") == kVersion, IOError,
+            "[generate] {}: state file version {} is not supported (expected {})", path, meta(f, path, "version"),
+            kVersion);
+  LNX_CHECK(meta(f, path, "checksum") == checksum(f.tensors), IOError,
+            "[generate] {}: the state file is corrupted (its checksum {} does not match its data's {})", path,
+            meta(f, path, "checksum"), checksum(f.tensors));
+  // The model must be the one that wrote the state: name the first thing that differs.
+  const std::string n_layer = std::to_string(model.num_blocks());
+  LNX_CHECK(meta(f, path, "n_layer") == n_layer, ValueError,
+            "[generate] {}: the state was saved from a model with {} layers ({}), this model has {} ({})", path,
+            meta(f, path, "n_layer"), meta(f, path, "mixers"), n_layer, mixers_of(model));
+  LNX_CHECK(meta(f, path, "mixers") == mixers_of(model), ValueError,
+            "[generate] {}: the state was saved from a model with mixers {}, this model has {}", path,
+            meta(f, path, "mixers"), mixers_of(model));
+  LNX_CHECK(meta(f, path, "config") == config_yaml(model), ValueError,
+            "[generate] {}: the state was saved from a model with another config ({})", path,
+            first_difference(meta(f, path, "config"), config_yaml(model)));
+  LNX_CHECK(meta(f, path, "fingerprint") == model_fingerprint(model), ValueError,
+            "[generate] {}: model fingerprint {} in the file, {} for this model (parameter names or shapes differ)",
+            path, meta(f, path, "fingerprint"), model_fingerprint(model));
+  const std::string dtype = dtype_name(model_dtype(model));
+  LNX_CHECK(meta(f, path, "dtype") == dtype, ValueError,
+            "[generate] {}: the state holds {} tensors but the model runs in {} (convert the model with to())", path,
+            meta(f, path, "dtype"), dtype);
+
+  const std::string& count_text = meta(f, path, "num_sequences");
+  int64_t N = 0;
+  try {
+    N = std::stoll(count_text);
+  } catch (const std::exception&) {
+    N = 0;
+  }
+  LNX_CHECK(N >= 1 && N <= (int64_t{1} << 32), IOError, "[generate] {}: bad num_sequences '{}'", path, count_text);
+  Session s(model, N);
+  s.state_.layers.resize(model.num_blocks());
+  const std::vector<int64_t> seen = ints(f, path, "seen", N);
+  s.state_.seen = seen;
+  for (const auto& [name, t] : f.tensors) {
+    if (name.rfind("layers.", 0) != 0) continue;
+    const size_t dot = name.find('.', 7);
+    // "layers.<i>.<name>": i decimal, below the model's layer count.
+    bool ok = dot != std::string::npos && dot > 7 && dot - 7 <= 6 && dot + 1 < name.size();
+    size_t layer = 0;
+    for (size_t c = 7; ok && c < dot; ++c) {
+      ok = name[c] >= '0' && name[c] <= '9';
+      layer = layer * 10 + static_cast<size_t>(name[c] - '0');
+    }
+    LNX_CHECK(ok && layer < model.num_blocks(), IOError, "[generate] {}: state tensor '{}' names no layer of the model",
+              path, name);
+    LNX_CHECK(t.dim() >= 1 && t.size(0) == N, IOError, "[generate] {}: state tensor '{}' is {}, expected {} sequences",
+              path, name, shape_str(t.shape()), N);
+    s.state_.layers[layer].set(name.substr(dot + 1), t.clone());  // own storage, not the file mapping
+  }
+  const int64_t V = model.config().vocab_size;
+  const Tensor& logits = tensor(f, path, "logits", {N, V});
+  LNX_CHECK(logits.dtype() == model_dtype(model), IOError, "[generate] {}: logits are {}, expected {}", path,
+            dtype_name(logits.dtype()), dtype);
+  const std::vector<int64_t> counts = ints(f, path, "token_counts", N);
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    LNX_CHECK(c >= 1 && c <= (int64_t{1} << 40), IOError, "[generate] {}: bad token count {}", path, c);
+    total += c;
+  }
+  const std::vector<int64_t> all = ints(f, path, "tokens", total);
+  const std::vector<int64_t> seeds = ints(f, path, "generator_seeds", N), draws = ints(f, path, "generator_draws", N),
+                             seeded = ints(f, path, "generator_seeded", N);
+  for (int64_t n = 0; n < N; ++n)
+    LNX_CHECK(seen[n] == counts[n], IOError, "[generate] {}: sequence {} has seen {} tokens but the file lists {}", path,
+              n, seen[n], counts[n]);
+  for (size_t i = 0; i < s.state_.layers.size(); ++i)
+    LNX_CHECK(!s.state_.layers[i].empty(), IOError, "[generate] {}: the state file has no tensors for layer {}", path, i);
+  int64_t at = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    s.logits_[static_cast<size_t>(n)] = clone(select(logits, 0, n));
+    auto& toks = s.tokens_[static_cast<size_t>(n)];
+    for (int64_t i = 0; i < counts[n]; ++i, ++at) {
+      LNX_CHECK(all[at] >= 0 && all[at] < V, IOError, "[generate] {}: token {} is outside the vocabulary [0, {})", path,
+                all[at], V);
+      toks.push_back(static_cast<int32_t>(all[at]));
+    }
+    LNX_CHECK(draws[n] >= 0 && draws[n] <= (int64_t{1} << 32) && (seeded[n] == 0 || seeded[n] == 1), IOError,
+              "[generate] {}: bad generator state of sequence {}", path, n);
+    Sampler& g = s.samplers_[static_cast<size_t>(n)];
+    g.seeded = seeded[n] == 1;
+    g.seed = static_cast<uint64_t>(seeds[n]);
+    g.gen = Generator(g.seed);
+    // Replays the draws: the generator's internal state is not exposed, its sequence is.
+    for (int64_t i = 0; i < draws[n]; ++i) g.gen.uniform();
+    g.draws = static_cast<uint64_t>(draws[n]);
+  }
+  return s;
+}
+
+}  // namespace lnx::generate

@@ -170,6 +170,24 @@ void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>&
     for (auto& t : tracked) reader.copy_into(prefix + slots[s] + "/" + t.name, t.buffers[s]);
 }
 
+TensorDict counted_buffers_state(int64_t steps, const std::vector<Tracked>& tracked,
+                                 const std::vector<std::string>& slots) {
+  TensorDict out;
+  out.insert("step", step_counter(steps));
+  save_buffers(tracked, slots, "", out);
+  return out;
+}
+
+int64_t load_counted_buffers(const TensorDict& state, const std::string& optimizer, std::vector<Tracked>& tracked,
+                             const std::vector<std::string>& slots) {
+  StateReader reader(state, optimizer);
+  reader.expect_counter("step");
+  expect_buffers(tracked, slots, "", reader);
+  reader.finish();
+  load_buffers(tracked, slots, "", reader);
+  return reader.counter("step");
+}
+
 void apply_weight_decay(const Tracked& t, double lr, double weight_decay) {
   if (!t.decay || weight_decay == 0.0 || lr == 0.0) return;
   const double factor = 1.0 - lr * weight_decay;

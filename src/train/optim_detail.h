@@ -57,6 +57,13 @@ void expect_buffers(const std::vector<Tracked>& tracked, const std::vector<std::
 void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
                   const std::string& prefix, const StateReader& reader);
 
+// The whole state of an optimizer made of a step counter ("step") and per-parameter buffers
+// (SGD, Sophia): save, and check-then-load returning the counter.
+TensorDict counted_buffers_state(int64_t steps, const std::vector<Tracked>& tracked,
+                                 const std::vector<std::string>& slots);
+int64_t load_counted_buffers(const TensorDict& state, const std::string& optimizer, std::vector<Tracked>& tracked,
+                             const std::vector<std::string>& slots);
+
 // p ← p · (1 − lr · weight_decay) for a decayed parameter (no-op otherwise).
 void apply_weight_decay(const Tracked& t, double lr, double weight_decay);
 

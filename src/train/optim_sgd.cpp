@@ -38,21 +38,8 @@ class Sgd final : public Optimizer {
     }
   }
 
-  TensorDict state() const override {
-    TensorDict out;
-    out.insert("step", step_counter(steps_));
-    save_buffers(tracked_, kSgdSlots, "", out);
-    return out;
-  }
-
-  void load_state(const TensorDict& s) override {
-    StateReader reader(s, "sgd");
-    reader.expect_counter("step");
-    expect_buffers(tracked_, kSgdSlots, "", reader);
-    reader.finish();
-    steps_ = reader.counter("step");
-    load_buffers(tracked_, kSgdSlots, "", reader);
-  }
+  TensorDict state() const override { return counted_buffers_state(steps_, tracked_, kSgdSlots); }
+  void load_state(const TensorDict& s) override { steps_ = load_counted_buffers(s, "sgd", tracked_, kSgdSlots); }
 
   int64_t steps_taken() const override { return steps_; }
 

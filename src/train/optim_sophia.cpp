@@ -84,21 +84,8 @@ class Sophia final : public Optimizer {
     }
   }
 
-  TensorDict state() const override {
-    TensorDict out;
-    out.insert("step", step_counter(steps_));
-    save_buffers(tracked_, kSophiaSlots, "", out);
-    return out;
-  }
-
-  void load_state(const TensorDict& s) override {
-    StateReader reader(s, "sophia");
-    reader.expect_counter("step");
-    expect_buffers(tracked_, kSophiaSlots, "", reader);
-    reader.finish();
-    steps_ = reader.counter("step");
-    load_buffers(tracked_, kSophiaSlots, "", reader);
-  }
+  TensorDict state() const override { return counted_buffers_state(steps_, tracked_, kSophiaSlots); }
+  void load_state(const TensorDict& s) override { steps_ = load_counted_buffers(s, "sophia", tracked_, kSophiaSlots); }
 
   int64_t steps_taken() const override { return steps_; }
 

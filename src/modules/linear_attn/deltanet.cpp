@@ -79,6 +79,28 @@ Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs
   return run_state_kernel(kernel, std::move(inputs), in, chunk_size_, state, opt);  // [B, T, H, V]
 }
 
+void DeltaFamilyMixer::add_gated_output(bool use_output_gate, Generator& gen, double init_std) {
+  const int64_t D = dims_.D, HV = dims_.H * dims_.V;
+  if (use_output_gate) {
+    out_gate_ = &add_module("g_proj", std::make_unique<Linear>(D, HV, false, gen, init_std));
+    gated_norm_ = &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true));
+  } else {
+    plain_norm_ = &add_module("o_norm", std::make_unique<RMSNorm>(dims_.V, norm_eps_));
+  }
+  out_proj_ = &add_module("o_proj", std::make_unique<Linear>(HV, D, false, gen, init_std));
+}
+
+Tensor DeltaFamilyMixer::gated_output(const Tensor& o, const Tensor& x) const {
+  const Tensor normed =
+      out_gate_ ? gated_norm_->forward(o, heads(out_gate_->forward(x), dims_.V)) : plain_norm_->forward(o);
+  return out_proj_->forward(merge_heads(normed));
+}
+
+double DeltaFamilyMixer::gated_output_flops() const {
+  const double D = static_cast<double>(dims_.D), HV = static_cast<double>(dims_.H * dims_.V);
+  return (out_gate_ ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
+}
+
 Tensor DeltaFamilyMixer::heads(const Tensor& x, int64_t dim) const {
   return reshape(x, {x.size(0), x.size(1), dims_.H, dim});
 }
@@ -100,14 +122,9 @@ double DeltaFamilyMixer::shared_flops() const {
 
 DeltaNet::DeltaNet(const MixerConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
-      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
-      g_proj(c.use_output_gate ? &add_module("g_proj", std::make_unique<Linear>(dims_.D, dims_.H * dims_.V, false,
-                                                                                  gen, dims.init_std))
-                               : nullptr),
-      gated_norm(c.use_output_gate ? &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true))
-                                   : nullptr),
-      plain_norm(c.use_output_gate ? nullptr : &add_module("o_norm", std::make_unique<RMSNorm>(dims_.V, norm_eps_))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(dims_.H * dims_.V, dims_.D, false, gen, dims.init_std))) {}
+      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))) {
+  add_gated_output(c.use_output_gate, gen, dims.init_std);
+}
 
 MixerOutput DeltaNet::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
@@ -115,13 +132,12 @@ MixerOutput DeltaNet::forward(const MixerInput& in) const {
   QKV p = project_qkv(in, state);
   Tensor beta = sigmoid(b_proj.forward(in.x));  // [B, T, H]
   Tensor o = run_kernel("delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}}, in, state);
-  o = g_proj ? gated_norm->forward(o, heads(g_proj->forward(in.x), dims_.V)) : plain_norm->forward(o);
-  return {o_proj.forward(merge_heads(o)), std::move(state)};
+  return {gated_output(o, in.x), std::move(state)};
 }
 
 double DeltaNet::flops_per_token(int64_t) const {
-  const double D = static_cast<double>(dims_.D), HV = static_cast<double>(dims_.H * dims_.V);
-  return shared_flops() + 2.0 * D * static_cast<double>(dims_.H) + (g_proj ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
+  const double D = static_cast<double>(dims_.D);
+  return shared_flops() + 2.0 * D * static_cast<double>(dims_.H) + gated_output_flops();
 }
 
 MixerSpec deltanet_mixer() {

@@ -59,6 +59,12 @@ class DeltaFamilyMixer : public Mixer {
   // [B, T, H·X] → [B, T, H, X], and o [B, T, H, V] → [B, T, H·V].
   Tensor heads(const Tensor& x, int64_t dim) const;
   Tensor merge_heads(const Tensor& o) const;
+  // The output path DeltaNet and Gated DeltaNet share, registered after the subclass's own
+  // parameters: g_proj [H·V, D] and a gated "o_norm" (rmsnorm(o) ⊙ weight ⊙ silu(g_proj x))
+  // with use_output_gate, else a plain RMSNorm "o_norm"; then o_proj [D, H·V].
+  void add_gated_output(bool use_output_gate, Generator& gen, double init_std);
+  Tensor gated_output(const Tensor& o, const Tensor& x) const;  // o [B, T, H, V], x [B, T, D] → [B, T, D]
+  double gated_output_flops() const;
   // FLOPs per token of the shared parts: q/k/v projections, the convs, and the delta-rule
   // kernel (Sᵀk, the rank-one write and the read: 6·K·V per head).
   double shared_flops() const;
@@ -66,6 +72,11 @@ class DeltaFamilyMixer : public Mixer {
   DeltaDims dims_;
   int64_t chunk_size_;
   double norm_eps_;
+  // Set by add_gated_output (null in KDA, which has its own output path).
+  Linear* out_gate_ = nullptr;          // "g_proj" [H·V, D] with use_output_gate
+  GatedRMSNorm* gated_norm_ = nullptr;  // "o_norm" [V] with use_output_gate: rmsnorm(o) ⊙ silu(g)
+  RMSNorm* plain_norm_ = nullptr;       // "o_norm" [V] otherwise
+  Linear* out_proj_ = nullptr;          // "o_proj" [D, H·V]
 };
 
 class DeltaNet : public DeltaFamilyMixer {
@@ -74,11 +85,7 @@ class DeltaNet : public DeltaFamilyMixer {
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
-  Linear& b_proj;            // [H, D]
-  Linear* g_proj;            // [H·V, D] with use_output_gate, else null
-  GatedRMSNorm* gated_norm;  // "o_norm" [V] with use_output_gate: rmsnorm(o) ⊙ silu(g)
-  RMSNorm* plain_norm;       // "o_norm" [V] otherwise
-  Linear& o_proj;            // [D, H·V]
+  Linear& b_proj;  // [H, D]
 };
 
 MixerSpec deltanet_mixer();

@@ -16,14 +16,9 @@ GatedDeltaNet::GatedDeltaNet(const MixerConfig& c, const ModelDims& dims, Genera
       a_proj(add_module("a_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
       b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
       A_log(add_parameter("A_log", core::A_log_init(dims_.H, gen, 0.0, 16.0))),
-      dt_bias(add_parameter("dt_bias", core::dt_bias_init(dims_.H, gen))),
-      g_proj(c.use_output_gate ? &add_module("g_proj", std::make_unique<Linear>(dims_.D, dims_.H * dims_.V, false,
-                                                                                  gen, dims.init_std))
-                               : nullptr),
-      gated_norm(c.use_output_gate ? &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true))
-                                   : nullptr),
-      plain_norm(c.use_output_gate ? nullptr : &add_module("o_norm", std::make_unique<RMSNorm>(dims_.V, norm_eps_))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(dims_.H * dims_.V, dims_.D, false, gen, dims.init_std))) {}
+      dt_bias(add_parameter("dt_bias", core::dt_bias_init(dims_.H, gen))) {
+  add_gated_output(c.use_output_gate, gen, dims.init_std);
+}
 
 MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
@@ -33,15 +28,13 @@ MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
   Tensor g = core::softplus_decay(a_proj.forward(in.x), A_log, dt_bias);  // [B, T, H], ≤ 0
   Tensor o = run_kernel("gated_delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}, {"g", g}}, in,
                         state);  // [B, T, H, V]
-  o = g_proj ? gated_norm->forward(o, heads(g_proj->forward(in.x), dims_.V)) : plain_norm->forward(o);
-  return {o_proj.forward(merge_heads(o)), std::move(state)};
+  return {gated_output(o, in.x), std::move(state)};
 }
 
 double GatedDeltaNet::flops_per_token(int64_t) const {
   const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.H);
-  const double HV = static_cast<double>(dims_.H * dims_.V);
   const double decay = H * static_cast<double>(dims_.K * dims_.V);  // exp(g) · S
-  return shared_flops() + decay + 2.0 * D * 2.0 * H + (g_proj ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
+  return shared_flops() + decay + 2.0 * D * 2.0 * H + gated_output_flops();
 }
 
 MixerSpec gated_deltanet_mixer() {

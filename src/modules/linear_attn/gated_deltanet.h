@@ -25,10 +25,6 @@ class GatedDeltaNet : public DeltaFamilyMixer {
   Linear& b_proj;            // [H, D]
   Tensor& A_log;             // [H]: log U(0, 16)
   Tensor& dt_bias;           // [H]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
-  Linear* g_proj;            // [H·V, D] with use_output_gate, else null
-  GatedRMSNorm* gated_norm;  // "o_norm" [V] with use_output_gate (norm before the swish gate)
-  RMSNorm* plain_norm;       // "o_norm" [V] otherwise
-  Linear& o_proj;            // [D, H·V]
 };
 
 MixerSpec gated_deltanet_mixer();

@@ -4,10 +4,14 @@
 // and read, 4·K·V per token and head, plus the chunk form's intra-chunk attention,
 // 2·S·(K+V) per token and head; backward counted as 2× forward), and ratio_to_sgemm, the
 // GFLOP/s over the sgemm rate measured at the start of this run (1024³, same BLAS, all
-// threads).
+// threads), and blas_ms: per iteration, the time spent inside BLAS calls summed over threads
+// and divided by the thread count — what the form would take if all its work but the GEMMs
+// were free. The backward is seeded with a random do (o.backward(do)), so only the form's
+// own forward and vjp are timed.
 #include "bench_common.h"
 #include "kernels/mechanism.h"
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 
 namespace lnx::bench {
 namespace {
@@ -31,20 +35,25 @@ void run_mechanism_unchecked(benchmark::State& st, const std::string& name, kern
     if (backward && is_floating(leaf.dtype())) leaf.set_requires_grad();
     leaves.insert(n, leaf);
   }
+  profile_reset();
+  profile_enable(true);
   for (auto _ : st) {
     if (backward) {
       kernels::MechanismOutputs out = kernels::run(name, form, leaves);
-      sum(mul(out.o, d_o)).backward();
+      out.o.backward(d_o);
       for (const auto& [n, t] : leaves) t.zero_grad();
     } else {
       NoGradGuard no_grad;
       benchmark::DoNotOptimize(kernels::run(name, form, leaves));
     }
   }
+  profile_enable(false);
   const double flops = (m.flops ? m.flops(size, form, 64) : 0.0) * (backward ? 3.0 : 1.0);
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["sgemm_GFLOP/s"] = sgemm_ceiling();
+  st.counters["blas_ms"] = profile_totals().blas_thread_seconds * 1e3 /
+                           static_cast<double>(num_threads() * std::max<int64_t>(st.iterations(), 1));
 }
 
 // A library error ends this benchmark with its message instead of the whole run.

@@ -7,6 +7,7 @@ namespace lnx {
 namespace {
 std::atomic<bool> g_enabled{false};
 std::atomic<int64_t> g_ns[3];
+std::atomic<int64_t> g_blas_ns{0};
 thread_local ProfileCategory t_current = ProfileCategory::none;
 }  // namespace
 
@@ -15,15 +16,19 @@ bool profile_enabled() { return g_enabled.load(std::memory_order_relaxed); }
 
 void profile_reset() {
   for (auto& n : g_ns) n.store(0);
+  g_blas_ns.store(0);
 }
 
 ProfileTotals profile_totals() {
-  return {static_cast<double>(g_ns[1].load()) * 1e-9, static_cast<double>(g_ns[2].load()) * 1e-9};
+  return {static_cast<double>(g_ns[1].load()) * 1e-9, static_cast<double>(g_ns[2].load()) * 1e-9,
+          static_cast<double>(g_blas_ns.load()) * 1e-9};
 }
 
 void profile_add(ProfileCategory category, double seconds) {
   g_ns[static_cast<int>(category)].fetch_add(static_cast<int64_t>(seconds * 1e9));
 }
+
+void profile_add_blas(double seconds) { g_blas_ns.fetch_add(static_cast<int64_t>(seconds * 1e9)); }
 
 ProfileCategory profile_current() { return t_current; }
 

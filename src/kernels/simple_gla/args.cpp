@@ -21,20 +21,32 @@ Args parse_args(const std::string& op, const TensorDict& in, const MechanismOpti
   return a;
 }
 
+namespace {
+
+// The differentiable inputs present, in a fixed order; which[i] names input i
+// (0 q, 1 k, 2 v, 3 g, 4 g_gamma, 5 initial_state).
+TensorList differentiable_inputs(const TensorDict& in, std::vector<int>* which) {
+  TensorList inputs;
+  const char* names[] = {"q", "k", "v", "g", "g_gamma", "initial_state"};
+  for (int i = 0; i < 6; ++i)
+    if (in.contains(names[i])) {
+      inputs.push_back(in.at(names[i]));
+      if (which) which->push_back(i);
+    }
+  return inputs;
+}
+
+}  // namespace
+
+bool wants_grad(const TensorDict& in) { return needs_grad(differentiable_inputs(in, nullptr)); }
+
 MechanismOutputs run_and_record(const std::string& op, const TensorDict& in, const Args& args,
                                 const std::pair<Tensor, Tensor>& outputs, Backward backward) {
   MechanismOutputs out;
   out.o = outputs.first;
   if (args.output_final_state) out.final_state = outputs.second;
-  // The differentiable inputs, in a fixed order; which[i] names input i.
-  TensorList inputs;
-  std::vector<int> which;  // 0 q, 1 k, 2 v, 3 g, 4 g_gamma, 5 initial_state
-  const char* names[] = {"q", "k", "v", "g", "g_gamma", "initial_state"};
-  for (int i = 0; i < 6; ++i)
-    if (in.contains(names[i])) {
-      inputs.push_back(in.at(names[i]));
-      which.push_back(i);
-    }
+  std::vector<int> which;
+  const TensorList inputs = differentiable_inputs(in, &which);
   if (!needs_grad(inputs)) return out;
   std::vector<Tensor*> outs{&out.o};
   if (args.output_final_state) outs.push_back(&out.final_state);

@@ -49,6 +49,9 @@ using Forward = std::function<std::pair<Tensor, Tensor>(const Args&)>;
 // The backward: given do and dfinal (dfinal may be undefined = zero).
 using Backward = std::function<Grads(const Args&, const Tensor& d_o, const Tensor& d_final)>;
 
+// Whether any differentiable input of `in` needs a gradient (a backward will follow).
+bool wants_grad(const TensorDict& inputs);
+
 // Runs forward on the inputs of `in` and, when any of them needs a gradient, records a node
 // named op whose vjp calls backward. Returns the outputs as the mechanism's form does.
 MechanismOutputs run_and_record(const std::string& op, const TensorDict& in, const Args& args,

@@ -117,10 +117,14 @@ template <typename T> struct Scratch {
 
 struct ChunkForward {
   Tensor o, final_state, states;  // states [slots, H, K, V]: the state before every chunk
+  Tensor scores;  // [chunks, H, S, S]: each chunk's A (len × len, row-major), when kept
 };
 
+// keep: a backward will follow, so the intra-chunk scores are kept for it (S² numbers per
+// chunk and head, a quarter of a state at S = 64, K = V = 128; recomputing them costs a GEMM
+// and the decay mask per chunk).
 template <typename T>
-ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S) {
+ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep) {
   const SequenceLayout& L = a.L;
   const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
   ChunkForward f;
@@ -131,6 +135,8 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S) {
   T* st = f.states.data<T>();
   T* op = f.o.data<T>();
   const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
+  if (keep) f.scores = Tensor::empty({items, S, S}, a.q.dtype());
+  T* kept = keep ? f.scores.data<T>() : nullptr;
   // 1. Each chunk's own contribution, into the slot after it.
   parallel_for(items, 1, [&](int64_t b, int64_t e) {
     Scratch<T> s(S, K, V);
@@ -175,9 +181,10 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S) {
       const T* k = p.k + (ch.row0 * H + h) * K;
       const T* v = p.v + (ch.row0 * H + h) * V;
       T* o = op + (ch.row0 * H + h) * V;
-      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), s.A.data(), len);
-      decay_mask(s.A.data(), s.b.data(), len);
-      gemm(N_, N_, len, V, len, T(1), s.A.data(), len, v, HV, T(0), o, HV);
+      T* A = kept ? kept + it * S * S : s.A.data();
+      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), A, len);
+      decay_mask(A, s.b.data(), len);
+      gemm(N_, N_, len, V, len, T(1), A, len, v, HV, T(0), o, HV);
       for (int64_t i = 0; i < len; ++i) s.e_in[i] *= scale;
       scale_rows(s.X.data(), q, HK, len, K, s.e_in.data());
       gemm(N_, N_, len, V, K, T(1), s.X.data(), K, st + (plan.slot(ch.n, ch.c) * H + h) * KV, V,
@@ -189,7 +196,7 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S) {
 
 template <typename T>
 Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& states,
-               const Tensor& d_o, const Tensor& d_final) {
+               const Tensor& scores, const Tensor& d_o, const Tensor& d_final) {
   const SequenceLayout& L = a.L;
   const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
   Grads g;
@@ -198,6 +205,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
   g.dv = Tensor::empty(a.v.shape(), a.v.dtype());
   Ptrs<T> p(a);
   const T* st = states.data<T>();
+  const T* kept = scores.data<T>();
   const T* dop = d_o.data<T>();
   const T* dFp = d_final.defined() ? d_final.data<T>() : nullptr;
   Tensor dstates = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());  // gradients of the states
@@ -260,16 +268,16 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
       T *dq = dqp + qo, *dk = dkp + qo, *dv = dvp + vo;
       const T* Sprev = st + (plan.slot(ch.n, ch.c) * H + h) * KV;
       const T* dSnext = dst + (plan.slot(ch.n, ch.c + 1) * H + h) * KV;
-      // A = scale·(Q Kᵀ) ⊙ D and dA = (dO Vᵀ) ⊙ D, D_ij = exp(b_i − b_j) for j ≤ i.
-      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), s.A.data(), len);
-      decay_mask(s.A.data(), s.b.data(), len);
+      // A = scale·(Q Kᵀ) ⊙ D (kept by the forward) and dA = (dO Vᵀ) ⊙ D,
+      // D_ij = exp(b_i − b_j) for j ≤ i.
+      const T* A = kept + it * S * S;
       gemm(N_, T_, len, len, V, T(1), dO, HV, v, HV, T(0), s.dA.data(), len);
       if (want_gates) {
         // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ
         // stands between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up.
         std::fill(col.begin(), col.begin() + len, 0.0);
         for (int64_t i = len - 1; i >= 0; --i) {
-          const T* Ai = s.A.data() + i * len;
+          const T* Ai = A + i * len;
           const T* Pi = s.dA.data() + i * len;
           double r = 0;
 #pragma omp simd reduction(+ : r)
@@ -316,7 +324,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
         }
       }
       // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
-      gemm(T_, N_, len, V, len, T(1), s.A.data(), len, dO, HV, T(0), dv, HV);
+      gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
       gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
       add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
     }
@@ -333,12 +341,13 @@ MechanismOutputs simple_gla_chunk(const TensorDict& in, const MechanismOptions& 
   Args a = parse_args(op, in, opt);
   const int64_t S = opt.chunk_size;
   auto plan = std::make_shared<ChunkPlan>(plan_chunks(a.L, S));
+  const bool keep = wants_grad(in);
   return dispatch_float(a.q.dtype(), op, [&]<typename T>() {
-    ChunkForward f = forward<T>(a, *plan, S);
-    Tensor states = f.states;
+    ChunkForward f = forward<T>(a, *plan, S, keep);
+    Tensor states = f.states, scores = f.scores;
     return run_and_record(op, in, a, {f.o, f.final_state},
-                          [plan, S, states](const Args& a, const Tensor& d_o, const Tensor& d_final) {
-                            return backward<T>(a, *plan, S, states, d_o, d_final);
+                          [plan, S, states, scores](const Args& a, const Tensor& d_o, const Tensor& d_final) {
+                            return backward<T>(a, *plan, S, states, scores, d_o, d_final);
                           });
   });
 }

@@ -12,6 +12,7 @@
 
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/error.h"
+#include "tensor/profile.h"
 
 namespace lnx {
 namespace {
@@ -108,6 +109,23 @@ Blas& blas() {
   return b;
 }
 
+// Adds the call's wall time to the profile's BLAS total when profiling is on.
+class BlasTimer {
+ public:
+  BlasTimer() : on_(profile_enabled()) {
+    if (on_) start_ = std::chrono::steady_clock::now();
+  }
+  ~BlasTimer() {
+    if (on_) profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  BlasTimer(const BlasTimer&) = delete;
+  BlasTimer& operator=(const BlasTimer&) = delete;
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 int to_int(int64_t v, const char* what) {
   LNX_CHECK(v >= 0 && v <= 0x7fffffff, ShapeError, "[gemm] {} = {} does not fit a BLAS int", what,
             v);
@@ -119,6 +137,7 @@ int to_int(int64_t v, const char* what) {
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha,
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
           int64_t ldc) {
+  BlasTimer timer;
   blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
                tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
                to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
@@ -128,6 +147,7 @@ void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alp
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha,
           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
           int64_t ldc) {
+  BlasTimer timer;
   blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
                tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
                to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,

@@ -6,7 +6,7 @@
 // GFLOP/s over the sgemm rate measured at the start of this run (1024³, same BLAS, all
 // threads), and blas_ms: per iteration, the time spent inside BLAS calls summed over threads
 // and divided by the thread count — what the form would take if all its work but the GEMMs
-// were free. The backward is seeded with a random do (o.backward(do)), so only the form's
+// were free — and blas_GFLOP, the FLOPs of those calls per iteration. The backward is seeded with a random do (o.backward(do)), so only the form's
 // own forward and vjp are timed.
 #include "bench_common.h"
 #include "kernels/mechanism.h"
@@ -52,8 +52,10 @@ void run_mechanism_unchecked(benchmark::State& st, const std::string& name, kern
   st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["sgemm_GFLOP/s"] = sgemm_ceiling();
-  st.counters["blas_ms"] = profile_totals().blas_thread_seconds * 1e3 /
+  const ProfileTotals prof = profile_totals();
+  st.counters["blas_ms"] = prof.blas_thread_seconds * 1e3 /
                            static_cast<double>(num_threads() * std::max<int64_t>(st.iterations(), 1));
+  st.counters["blas_GFLOP"] = prof.blas_flops / 1e9 / static_cast<double>(std::max<int64_t>(st.iterations(), 1));
 }
 
 // A library error ends this benchmark with its message instead of the whole run.

@@ -26,6 +26,7 @@ TEST(Profile, OffRecordsNothing) {
   EXPECT_EQ(t.gemm_seconds, 0.0);
   EXPECT_EQ(t.kernel_seconds, 0.0);
   EXPECT_EQ(t.blas_thread_seconds, 0.0);
+  EXPECT_EQ(t.blas_flops, 0.0);
 }
 
 TEST(Profile, MatmulCountsAsGemmAndItsBlasCall) {
@@ -37,6 +38,7 @@ TEST(Profile, MatmulCountsAsGemmAndItsBlasCall) {
   EXPECT_GT(t.gemm_seconds, 0.0);
   EXPECT_EQ(t.kernel_seconds, 0.0);
   EXPECT_GT(t.blas_thread_seconds, 0.0);
+  EXPECT_EQ(t.blas_flops, 2.0 * 256 * 256 * 256);
 }
 
 TEST(Profile, BlasCallsInsideAKernelCountForTheKernelAndAsBlasTime) {

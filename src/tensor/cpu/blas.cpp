@@ -109,20 +109,22 @@ Blas& blas() {
   return b;
 }
 
-// Adds the call's wall time to the profile's BLAS total when profiling is on.
+// Adds the call's wall time and FLOPs to the profile's BLAS totals when profiling is on.
 class BlasTimer {
  public:
-  BlasTimer() : on_(profile_enabled()) {
+  BlasTimer(int64_t M, int64_t N, int64_t K) : on_(profile_enabled()), flops_(2.0 * M * N * K) {
     if (on_) start_ = std::chrono::steady_clock::now();
   }
   ~BlasTimer() {
-    if (on_) profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    if (on_)
+      profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), flops_);
   }
   BlasTimer(const BlasTimer&) = delete;
   BlasTimer& operator=(const BlasTimer&) = delete;
 
  private:
   bool on_;
+  double flops_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -137,7 +139,7 @@ int to_int(int64_t v, const char* what) {
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha,
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
           int64_t ldc) {
-  BlasTimer timer;
+  BlasTimer timer(M, N, K);
   blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
                tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
                to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
@@ -147,7 +149,7 @@ void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alp
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha,
           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
           int64_t ldc) {
-  BlasTimer timer;
+  BlasTimer timer(M, N, K);
   blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
                tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
                to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,

@@ -49,6 +49,9 @@ MixerSpec gated_deltanet_mixer() {
   s.defaults.head_dim = 0;
   s.defaults.expand_v = 2.0;  // fla's GatedDeltaNet default
   s.defaults.use_output_gate = true;
+  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
+  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
+  s.defaults.chunk_size = 32;
   s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
     return std::make_unique<GatedDeltaNet>(c, d, gen);
   };

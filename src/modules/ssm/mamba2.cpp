@@ -122,7 +122,9 @@ MixerSpec mamba2_mixer() {
   s.defaults.expand = 2.0;
   s.defaults.n_groups = 1;
   s.defaults.conv_size = 4;
-  s.defaults.chunk_size = 64;
+  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
+  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
+  s.defaults.chunk_size = 32;
   s.defaults.use_mlp = false;  // Mamba blocks are mixer-only
   s.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
     return std::make_unique<Mamba2>(c, dims, gen);

@@ -6,6 +6,8 @@
 // went: gemm_share (matmul ops: projections, MLP, LM head, forward and backward),
 // kernel_share (mechanism kernels, forward and backward), rest_share (everything else:
 // norms, activations, gates, convs, embedding, loss, autodiff bookkeeping, the optimizer).
+// Argument chunk: 0 = the preset's chunk sizes; 32 or 64 = every mixer's chunk size set to it
+// (the comparison behind the mixers' default chunk sizes).
 #include "bench_common.h"
 #include "models/lm_model.h"
 #include "models/presets.h"
@@ -25,6 +27,8 @@ double& sgemm_ceiling() {
 void run_model(benchmark::State& st, const std::string& preset) {
   const int64_t B = 8, T = 512;
   models::ModelConfig config = models::preset_config(preset);
+  if (st.range(0) > 0)
+    for (auto& [mixer, options] : config.mixers) options.chunk_size = st.range(0);
   models::LMModel model(config, 0);
   Generator gen(1);
   Tensor ids = randint({B, T}, 0, config.vocab_size, gen, DType::i64);
@@ -68,6 +72,10 @@ int main(int argc, char** argv) {
     if (p.name.find("-small") == std::string::npos) continue;
     benchmark::RegisterBenchmark((p.name + "/train_step/B:8/T:512").c_str(),
                                  [name = p.name](benchmark::State& st) { lnx::bench::run_model(st, name); })
+        ->ArgName("chunk")
+        ->Arg(0)
+        ->Arg(32)
+        ->Arg(64)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond)
         ->MinTime(2.0);

@@ -1,13 +1,16 @@
 // simple_gla with a fixed per-head decay g_gamma as an input (alone and with g): the
 // registry-driven tests give simple_gla only g and retention a constant g_gamma, so the
 // gradient of g_gamma is checked here. Also: the chunk form stays finite and accurate for
-// very negative gates.
+// very negative gates, and both of its schedules (one pass per (sequence, head) when there
+// are at least as many pairs as threads; chunk-parallel phases otherwise) agree with the
+// reference, for one sequence and for packed ones.
 #include <gtest/gtest.h>
 
 #include "kernels/common/gates.h"
 #include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
+#include "tensor/cpu/parallel.h"
 
 namespace lnx::kernels {
 namespace {
@@ -59,6 +62,45 @@ TEST(SimpleGla, VeryNegativeGatesStayFiniteAndAccurate) {
   MechanismOptions opt;
   opt.chunk_size = 128;
   check_against_reference(in, s, opt);
+}
+
+// Runs f with the thread count set to n, restoring the previous count afterwards.
+template <typename F>
+void with_threads(int n, F&& f) {
+  const int before = num_threads();
+  set_num_threads(n);
+  try {
+    f();
+  } catch (...) {
+    set_num_threads(before);
+    throw;
+  }
+  set_num_threads(before);
+}
+
+TEST(SimpleGla, ChunkSchedulesAgreeWithTheReference) {
+  ProblemSize s{1, 150, 2, 9, 7};  // 2 (sequence, head) pairs
+  const TensorDict in = problem(s, true, 4);
+  with_threads(1, [&] { check_against_reference(in, s); });  // one pass per pair
+  with_threads(4, [&] { check_against_reference(in, s); });  // chunk-parallel phases
+  // Packed sequences of different lengths (the one-pass schedule skips finished pairs).
+  TensorDict packed = in;
+  MechanismOptions opt;
+  opt.cu_seqlens = from_vector<int64_t>({0, 20, 20, 150}, {4});
+  Generator gen(5);
+  packed.set("initial_state", randn({3, s.H, s.K, s.V}, gen, DType::f64));  // one per sequence
+  Generator gen_do(6);
+  const Tensor d_o = randn({1, s.T, s.H, s.V}, gen_do, DType::f64);
+  const Tensor d_final = randn({3, s.H, s.K, s.V}, gen_do, DType::f64);
+  const Result ref = run_grads(Form::reference, packed, DType::f64, d_o, d_final, opt);
+  for (int threads : {1, 4})
+    with_threads(threads, [&] {
+      const Result fast = run_grads(Form::chunk, packed, DType::f32, d_o, d_final, opt);
+      EXPECT_TRUE(all_close(fast.o, ref.o, 1e-5)) << threads << " threads: o";
+      EXPECT_TRUE(all_close(fast.final_state, ref.final_state, 1e-5)) << threads << " threads: final_state";
+      for (const auto& [n, g] : ref.grads)
+        EXPECT_TRUE(all_close(fast.grads.at(n), g, 1e-4)) << threads << " threads: d" << n;
+    });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/common/delta_family.h"
+#include "kernels/common/prefetch.h"
 #include "tensor/cpu/parallel.h"
 
 namespace lnx::kernels {
@@ -39,6 +40,13 @@ struct View {  // raw pointers into the contiguous inputs
         h0(a.h0.defined() ? a.h0.data<T>() : nullptr),
         K(a.L.K),
         per_key(a.g.defined() && a.g.dim() == 4) {}
+  // Fetches the input rows of (token row, head) index r ahead of their use.
+  void prefetch(int64_t r, int64_t V) const {
+    prefetch_rows(q + r * K, 1, 0, K);
+    prefetch_rows(k + r * K, 1, 0, K);
+    prefetch_rows(v + r * V, 1, 0, V);
+    if (per_key) prefetch_rows(g + r * K, 1, 0, K);
+  }
   // The decay of each key row at (token row, head) index r.
   void gates(int64_t r, T* a) const {
     if (!g)
@@ -103,6 +111,11 @@ Tensor recurrent_forward(const DeltaArgs& a, Tensor& o, Tensor& fin, bool keep) 
       else
         std::fill(S.begin(), S.end(), T(0));
       for (int64_t t = 0; t < L.length(n); ++t) {
+        if (t + kPrefetchTokens < L.length(n)) {
+          const int64_t ahead = (L.offsets[n] + t + kPrefetchTokens) * H + h;
+          in.prefetch(ahead, V);
+          prefetch_rows_for_write(op + ahead * V, 1, 0, V);
+        }
         if (sp && t % kSeg == 0)
           std::memcpy(sp + ((ck[n] + t / kSeg) * H + h) * KV, S.data(), KV * sizeof(T));
         const int64_t r = (L.offsets[n] + t) * H + h;  // (token row, head)
@@ -138,6 +151,15 @@ DeltaGrads recurrent_backward(const DeltaArgs& a, const Tensor& saved, const Ten
   T* dg = a.g.defined() ? gr.dg.data<T>() : nullptr;
   T* dh0 = a.h0.defined() ? gr.dh0.data<T>() : nullptr;
   const T scale = static_cast<T>(a.scale);
+  // Every row the segment's backward reads or writes at (token row, head) index r.
+  auto prefetch_token = [&](int64_t r) {
+    in.prefetch(r, V);
+    prefetch_rows(dop + r * V, 1, 0, V);
+    prefetch_rows_for_write(dq + r * K, 1, 0, K);
+    prefetch_rows_for_write(dk + r * K, 1, 0, K);
+    prefetch_rows_for_write(dv + r * V, 1, 0, V);
+    if (in.per_key) prefetch_rows_for_write(dg + r * K, 1, 0, K);
+  };
   parallel_for(L.N * H, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> seg((kSeg + 1) * KV), useg(kSeg * V), wseg(kSeg * V), dS(KV), du(V), dkv(V),
         dk1(K);
@@ -152,7 +174,9 @@ DeltaGrads recurrent_backward(const DeltaArgs& a, const Tensor& saved, const Ten
         const int64_t t0 = c * kSeg, n_tok = std::min(kSeg, len - t0);
         // Recompute the segment: seg[s] is the state before token t0 + s.
         std::memcpy(seg.data(), sp + ((ck[n] + c) * H + h) * KV, KV * sizeof(T));
+        for (int64_t s = 0; s < std::min(n_tok, kPrefetchTokens); ++s) prefetch_token((L.offsets[n] + t0 + s) * H + h);
         for (int64_t s = 0; s < n_tok; ++s) {
+          if (s + kPrefetchTokens < n_tok) prefetch_token((L.offsets[n] + t0 + s + kPrefetchTokens) * H + h);
           const int64_t r = (L.offsets[n] + t0 + s) * H + h;
           T* next = seg.data() + (s + 1) * KV;
           std::memcpy(next, seg.data() + s * KV, KV * sizeof(T));

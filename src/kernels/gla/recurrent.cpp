@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/common/prefetch.h"
 #include "kernels/gla/args.h"
 #include "kernels/gla/gla.h"
 #include "tensor/cpu/parallel.h"
@@ -62,6 +63,12 @@ std::pair<Tensor, Tensor> forward(const Args& args) {
       if (p.h0) std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
       else std::fill(S, S + K * V, T(0));
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
+        if (r + kPrefetchTokens < L.offsets[n + 1]) {
+          const int64_t ak = ((r + kPrefetchTokens) * H + h) * K, av = ((r + kPrefetchTokens) * H + h) * V;
+          for (const T* x : {p.q + ak, p.k + ak, p.g + ak}) prefetch_rows(x, 1, 0, K);
+          prefetch_rows(p.v + av, 1, 0, V);
+          prefetch_rows_for_write(op + av, 1, 0, V);
+        }
         const int64_t rk = (r * H + h) * K, rv = (r * H + h) * V;
         const T *kr = p.k + rk, *vr = p.v + rv, *qr = p.q + rk, *gr = p.g + rk;
         T* orow = op + rv;
@@ -98,6 +105,14 @@ Grads backward(const Args& args, const Tensor& d_o, const Tensor& d_final) {
   T *dq = gr.dq.data<T>(), *dk = gr.dk.data<T>(), *dv = gr.dv.data<T>(), *dg = gr.dg.data<T>();
   T* dh0 = gr.dh0.defined() ? gr.dh0.data<T>() : nullptr;
   const T scale = static_cast<T>(args.scale);
+  // Token row r of head h: its inputs, do and gradient rows, fetched a few tokens ahead.
+  auto prefetch_token = [&](int64_t r, int64_t h) {
+    const int64_t rk = (r * H + h) * K, rv = (r * H + h) * V;
+    for (const T* x : {p.q + rk, p.k + rk, p.g + rk}) prefetch_rows(x, 1, 0, K);
+    for (const T* x : {p.v + rv, dop + rv}) prefetch_rows(x, 1, 0, V);
+    for (T* x : {dq + rk, dk + rk, dg + rk}) prefetch_rows_for_write(x, 1, 0, K);
+    prefetch_rows_for_write(dv + rv, 1, 0, V);
+  };
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
     FlushDenormals ftz;
     std::vector<T> a(static_cast<size_t>(K)), dS(static_cast<size_t>(KV));
@@ -112,6 +127,12 @@ Grads backward(const Args& args, const Tensor& d_o, const Tensor& d_final) {
       if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S);
       else std::fill(S, S + KV, T(0));
       for (int64_t t = 0; t < len; ++t) {
+        if (t + kPrefetchTokens < len) {
+          const int64_t ak = ((r0 + t + kPrefetchTokens) * H + h) * K;
+          prefetch_rows(p.g + ak, 1, 0, K);
+          prefetch_rows(p.k + ak, 1, 0, K);
+          prefetch_rows(p.v + ((r0 + t + kPrefetchTokens) * H + h) * V, 1, 0, V);
+        }
         if (t % kBlock == 0) std::copy(S, S + KV, ckpt.data() + (t / kBlock) * KV);
         const int64_t rk = ((r0 + t) * H + h) * K, rv = ((r0 + t) * H + h) * V;
         step(S, p.g + rk, p.k + rk, p.v + rv, a.data(), K, V);
@@ -122,7 +143,9 @@ Grads backward(const Args& args, const Tensor& d_o, const Tensor& d_final) {
       for (int64_t blk = nblocks - 1; blk >= 0; --blk) {
         const int64_t t0 = blk * kBlock, t1 = std::min(len, t0 + kBlock);
         std::copy(ckpt.data() + blk * KV, ckpt.data() + (blk + 1) * KV, block.data());
+        for (int64_t t = t0; t < std::min(t1, t0 + kPrefetchTokens); ++t) prefetch_token(r0 + t, h);
         for (int64_t t = t0; t < t1; ++t) {
+          if (t + kPrefetchTokens < t1) prefetch_token(r0 + t + kPrefetchTokens, h);
           const int64_t rk = ((r0 + t) * H + h) * K, rv = ((r0 + t) * H + h) * V;
           T* St = block.data() + (t - t0 + 1) * KV;
           std::copy(St - KV, St, St);

@@ -116,13 +116,19 @@ template <typename T> struct Scratch {
 };
 
 struct ChunkForward {
-  Tensor o, final_state, states;  // states [slots, H, K, V]: the state before every chunk
+  Tensor o, final_state;
+  Tensor states;  // [slots, H, K, V]: the state before every chunk (undefined when not needed)
   Tensor scores;  // [chunks, H, S, S]: each chunk's A (len × len, row-major), when kept
 };
 
-// keep: a backward will follow, so the intra-chunk scores are kept for it (S² numbers per
-// chunk and head, a quarter of a state at S = 64, K = V = 128; recomputing them costs a GEMM
-// and the decay mask per chunk).
+// keep: a backward will follow, so the states before every chunk and the intra-chunk scores
+// are kept for it (the scores are S² numbers per chunk and head, a quarter of a state at
+// S = 64, K = V = 128; recomputing them costs a GEMM and the decay mask per chunk).
+//
+// With at least as many (sequence, head) pairs as threads, each pair walks its chunks in one
+// pass with its state in cache (outputs, then the state after the chunk), and the states go to
+// memory only when kept. With fewer pairs, the three phases above spread the chunks over the
+// threads instead.
 template <typename T>
 ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep) {
   const SequenceLayout& L = a.L;
@@ -130,65 +136,106 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep)
   ChunkForward f;
   f.o = Tensor::empty({L.B, L.T, H, V}, a.q.dtype());
   f.final_state = Tensor::empty({L.N, H, K, V}, a.q.dtype());
-  f.states = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());
+  const bool one_pass = L.N * H >= num_threads();
+  if (keep || !one_pass) f.states = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());
   Ptrs<T> p(a);
-  T* st = f.states.data<T>();
+  T* st = f.states.defined() ? f.states.data<T>() : nullptr;
   T* op = f.o.data<T>();
+  T* fin = f.final_state.data<T>();
   const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
   if (keep) f.scores = Tensor::empty({items, S, S}, a.q.dtype());
   T* kept = keep ? f.scores.data<T>() : nullptr;
+  const T scale = static_cast<T>(a.scale);
+  auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
+  // The chunk's own contribution Σ_j exp(b_last − b_j) k_j v_jᵀ into dst (after s.gates).
+  auto contribution = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, T* dst) {
+    scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_out.data());
+    gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, p.v + (ch.row0 * H + h) * V, HV, T(0), dst, V);
+  };
+  // The chunk's outputs from the state before it (after s.gates; A: where its scores go).
+  auto outputs = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, const T* Sprev, T* A) {
+    const int64_t len = ch.len;
+    const T* q = p.q + (ch.row0 * H + h) * K;
+    T* o = op + (ch.row0 * H + h) * V;
+    gemm(N_, T_, len, len, K, scale, q, HK, p.k + (ch.row0 * H + h) * K, HK, T(0), A, len);
+    decay_mask(A, s.b.data(), len);
+    gemm(N_, N_, len, V, len, T(1), A, len, p.v + (ch.row0 * H + h) * V, HV, T(0), o, HV);
+    for (int64_t i = 0; i < len; ++i) s.e_in[i] *= scale;
+    scale_rows(s.X.data(), q, HK, len, K, s.e_in.data());
+    gemm(N_, N_, len, V, K, T(1), s.X.data(), K, Sprev, V, T(1), o, HV);
+  };
+  auto initial_state = [&](int64_t pair, T* dst) {
+    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
+    else std::fill(dst, dst + KV, T(0));
+  };
+  if (one_pass) {
+    parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(S, K, V);
+      std::vector<T> add(static_cast<size_t>(KV));
+      std::vector<T*> cur(static_cast<size_t>(e - b));  // each pair's state, updated in place if not kept
+      int64_t chunks = 0;
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H;
+        cur[pair - b] = st ? state_slot(n, 0, h) : fin + pair * KV;
+        initial_state(pair, cur[pair - b]);
+        chunks = std::max(chunks, plan.count(n));
+      }
+      // Chunk by chunk over this thread's pairs: neighbouring heads' rows are neighbours in
+      // memory, so the rows of one chunk stream in together.
+      for (int64_t c = 0; c < chunks; ++c)
+        for (int64_t pair = b; pair < e; ++pair) {
+          const int64_t n = pair / H, h = pair % H;
+          if (c >= plan.count(n)) continue;
+          const int64_t it = (plan.first[n] + c) * H + h;
+          const auto& ch = plan.chunks[plan.first[n] + c];
+          const T decay = static_cast<T>(std::exp(s.gates(p, ch, h, H)));
+          T*& state = cur[pair - b];
+          contribution(s, ch, h, add.data());  // before outputs, which rescale e_in only
+          outputs(s, ch, h, state, kept ? kept + it * S * S : s.A.data());
+          T* next = st ? state_slot(n, c + 1, h) : state;
+          for (int64_t x = 0; x < KV; ++x) next[x] = decay * state[x] + add[x];
+          state = next;
+        }
+      if (st)
+        for (int64_t pair = b; pair < e; ++pair) std::copy(cur[pair - b], cur[pair - b] + KV, fin + pair * KV);
+    });
+    return f;
+  }
   // 1. Each chunk's own contribution, into the slot after it.
   parallel_for(items, 1, [&](int64_t b, int64_t e) {
     Scratch<T> s(S, K, V);
     for (int64_t it = b; it < e; ++it) {
       const auto& ch = plan.chunks[it / H];
-      const int64_t h = it % H;
-      s.gates(p, ch, h, H);
-      scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_out.data());
-      gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, p.v + (ch.row0 * H + h) * V, HV, T(0),
-           st + (plan.slot(ch.n, ch.c + 1) * H + h) * KV, V);
+      s.gates(p, ch, it % H, H);
+      contribution(s, ch, it % H, state_slot(ch.n, ch.c + 1, it % H));
     }
   });
   // 2. The scan over chunks.
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
-      T* s0 = st + (plan.slot(n, 0) * H + h) * KV;
-      if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, s0);
-      else std::fill(s0, s0 + KV, T(0));
+      initial_state(pair, state_slot(n, 0, h));
       for (int64_t c = 0; c < plan.count(n); ++c) {
         const auto& ch = plan.chunks[plan.first[n] + c];
         double last = 0;
         for (int64_t i = 0; i < ch.len; ++i) last += p.gate(ch.row0 + i, h, H);
         const T decay = static_cast<T>(std::exp(last));
-        const T* prev = st + (plan.slot(n, c) * H + h) * KV;
-        T* next = st + (plan.slot(n, c + 1) * H + h) * KV;
+        const T* prev = state_slot(n, c, h);
+        T* next = state_slot(n, c + 1, h);
         for (int64_t x = 0; x < KV; ++x) next[x] += decay * prev[x];
       }
-      const T* fin = st + (plan.slot(n, plan.count(n)) * H + h) * KV;
-      std::copy(fin, fin + KV, f.final_state.data<T>() + pair * KV);
+      const T* last_state = state_slot(n, plan.count(n), h);
+      std::copy(last_state, last_state + KV, fin + pair * KV);
     }
   });
   // 3. Outputs.
-  const T scale = static_cast<T>(a.scale);
   parallel_for(items, 1, [&](int64_t b, int64_t e) {
     Scratch<T> s(S, K, V);
     for (int64_t it = b; it < e; ++it) {
       const auto& ch = plan.chunks[it / H];
-      const int64_t h = it % H, len = ch.len;
+      const int64_t h = it % H;
       s.gates(p, ch, h, H);
-      const T* q = p.q + (ch.row0 * H + h) * K;
-      const T* k = p.k + (ch.row0 * H + h) * K;
-      const T* v = p.v + (ch.row0 * H + h) * V;
-      T* o = op + (ch.row0 * H + h) * V;
-      T* A = kept ? kept + it * S * S : s.A.data();
-      gemm(N_, T_, len, len, K, scale, q, HK, k, HK, T(0), A, len);
-      decay_mask(A, s.b.data(), len);
-      gemm(N_, N_, len, V, len, T(1), A, len, v, HV, T(0), o, HV);
-      for (int64_t i = 0; i < len; ++i) s.e_in[i] *= scale;
-      scale_rows(s.X.data(), q, HK, len, K, s.e_in.data());
-      gemm(N_, N_, len, V, K, T(1), s.X.data(), K, st + (plan.slot(ch.n, ch.c) * H + h) * KV, V,
-           T(1), o, HV);
+      outputs(s, ch, h, state_slot(ch.n, ch.c, h), kept ? kept + it * S * S : s.A.data());
     }
   });
   return f;
@@ -203,26 +250,146 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
   g.dq = Tensor::empty(a.q.shape(), a.q.dtype());
   g.dk = Tensor::empty(a.k.shape(), a.k.dtype());
   g.dv = Tensor::empty(a.v.shape(), a.v.dtype());
+  if (a.h0.defined()) g.dh0 = Tensor::empty(a.h0.shape(), a.h0.dtype());
   Ptrs<T> p(a);
   const T* st = states.data<T>();
   const T* kept = scores.data<T>();
   const T* dop = d_o.data<T>();
   const T* dFp = d_final.defined() ? d_final.data<T>() : nullptr;
-  Tensor dstates = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());  // gradients of the states
-  T* dst = dstates.data<T>();
+  T* dh0 = g.dh0.defined() ? g.dh0.data<T>() : nullptr;
   const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
   const T scale = static_cast<T>(a.scale);
-  // 1. Each chunk's reads of the state before it: scale·Σ_i exp(b_i) q_i do_iᵀ, into slot c.
+  const bool want_gates = a.g.defined() || a.gamma.defined();
+  std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
+  T *dqp = g.dq.data<T>(), *dkp = g.dk.data<T>(), *dvp = g.dv.data<T>();
+  auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
+  // The chunk's reads of the state before it: dst = scale·Σ_i exp(b_i) q_i do_iᵀ (after
+  // s.gates; rescales s.e_in).
+  auto state_reads = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, T* dst) {
+    for (int64_t i = 0; i < ch.len; ++i) s.e_in[i] *= scale;
+    scale_rows(s.X.data(), p.q + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_in.data());
+    gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, dop + (ch.row0 * H + h) * V, HV, T(0), dst, V);
+  };
+  struct GateScratch {
+    std::vector<double> u, col;
+    explicit GateScratch(int64_t S) : u(S), col(S) {}
+  };
+  // dq, dk, dv of the chunk and its gate gradients, from the state before it and the gradient
+  // of the state after it (after s.gates, which returned b_last).
+  auto chunk_grads = [&](Scratch<T>& s, GateScratch& gs, const ChunkPlan::Chunk& ch, int64_t h, int64_t it,
+                         double b_last, const T* Sprev, const T* dSnext) {
+    const int64_t len = ch.len;
+    const int64_t qo = (ch.row0 * H + h) * K, vo = (ch.row0 * H + h) * V;
+    const T *q = p.q + qo, *k = p.k + qo, *v = p.v + vo, *dO = dop + vo;
+    T *dq = dqp + qo, *dk = dkp + qo, *dv = dvp + vo;
+    std::vector<double>&u = gs.u, &col = gs.col;
+    // A = scale·(Q Kᵀ) ⊙ D (kept by the forward) and dA = (dO Vᵀ) ⊙ D,
+    // D_ij = exp(b_i − b_j) for j ≤ i.
+    const T* A = kept + it * S * S;
+    gemm(N_, T_, len, len, V, T(1), dO, HV, v, HV, T(0), s.dA.data(), len);
+    if (want_gates) {
+      // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ
+      // stands between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up.
+      std::fill(col.begin(), col.begin() + len, 0.0);
+      for (int64_t i = len - 1; i >= 0; --i) {
+        const T* Ai = A + i * len;
+        const T* Pi = s.dA.data() + i * len;
+        double r = 0;
+#pragma omp simd reduction(+ : r)
+        for (int64_t j = 0; j < i; ++j) {
+          col[j] += static_cast<double>(Ai[j] * Pi[j]);
+          r += col[j];
+        }
+        u[i] = r;  // kept in u until the read terms are added
+      }
+    }
+    decay_mask(s.dA.data(), s.b.data(), len);
+    // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ
+    gemm(N_, N_, len, K, len, scale, s.dA.data(), len, k, HK, T(0), dq, HK);
+    gemm(N_, T_, len, K, V, scale, dO, HV, Sprev, V, T(0), s.X.data(), K);
+    add_scaled_rows(dq, HK, s.X.data(), len, K, s.e_in.data());
+    if (want_gates) {
+      // Reads of S_prev by queries i ≥ τ, and the chunk's keys j < τ (and S_prev) reaching
+      // the state after the chunk: dg_τ = R_τ + Σ_{i≥τ} ρ_i + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
+      double tail = 0;
+      for (int64_t i = len - 1; i >= 0; --i) {
+        double dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(q[i * HK + x]) * s.X[i * K + x];
+        tail += static_cast<double>(s.e_in[i]) * dot;
+        u[i] += tail;
+      }
+    }
+    // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ
+    gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dk, HK);
+    gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
+    add_scaled_rows(dk, HK, s.X.data(), len, K, s.e_out.data());
+    if (want_gates) {
+      double through = 0;  // exp(b_last)·⟨S_prev, dS_next⟩
+#pragma omp simd reduction(+ : through)
+      for (int64_t x = 0; x < KV; ++x) through += static_cast<double>(Sprev[x]) * dSnext[x];
+      through *= std::exp(b_last);
+      double head = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        dgt[(ch.row0 + j) * H + h] = u[j] + head + through;
+        double dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(k[j * HK + x]) * s.X[j * K + x];
+        head += static_cast<double>(s.e_out[j]) * dot;
+      }
+    }
+    // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
+    gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
+    gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
+    add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
+  };
+  auto final_gradient = [&](int64_t pair, T* dst) {
+    if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dst);
+    else std::fill(dst, dst + KV, T(0));
+  };
+
+  if (L.N * H >= num_threads()) {
+    // As the forward's one pass: each thread walks the chunks in reverse over its pairs, chunk
+    // by chunk, with each pair's state gradient dS in cache.
+    parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(S, K, V);
+      GateScratch gs(S);
+      std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));
+      int64_t chunks = 0;
+      for (int64_t pair = b; pair < e; ++pair) {
+        final_gradient(pair, dS.data() + (pair - b) * KV);
+        chunks = std::max(chunks, plan.count(pair / H));
+      }
+      for (int64_t c = chunks - 1; c >= 0; --c)
+        for (int64_t pair = b; pair < e; ++pair) {
+          const int64_t n = pair / H, h = pair % H;
+          if (c >= plan.count(n)) continue;
+          const auto& ch = plan.chunks[plan.first[n] + c];
+          T* dSp = dS.data() + (pair - b) * KV;
+          const double b_last = s.gates(p, ch, h, H);
+          chunk_grads(s, gs, ch, h, (plan.first[n] + c) * H + h, b_last, state_slot(n, c, h), dSp);
+          state_reads(s, ch, h, add.data());  // after chunk_grads, which reads e_in unscaled
+          const T decay = static_cast<T>(std::exp(b_last));
+          for (int64_t x = 0; x < KV; ++x) dSp[x] = decay * dSp[x] + add[x];
+        }
+      if (dh0)
+        for (int64_t pair = b; pair < e; ++pair)
+          std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, dh0 + pair * KV);
+    });
+    store_gate_grads(a, dgt, g);
+    return g;
+  }
+
+  Tensor dstates = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());  // gradients of the states
+  T* dst = dstates.data<T>();
+  auto dstate_slot = [&](int64_t n, int64_t c, int64_t h) { return dst + (plan.slot(n, c) * H + h) * KV; };
+  // 1. Each chunk's reads of the state before it, into slot c.
   parallel_for(items, 1, [&](int64_t b, int64_t e) {
     Scratch<T> s(S, K, V);
     for (int64_t it = b; it < e; ++it) {
       const auto& ch = plan.chunks[it / H];
-      const int64_t h = it % H;
-      s.gates(p, ch, h, H);
-      for (int64_t i = 0; i < ch.len; ++i) s.e_in[i] *= scale;
-      scale_rows(s.X.data(), p.q + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_in.data());
-      gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, dop + (ch.row0 * H + h) * V, HV, T(0),
-           dst + (plan.slot(ch.n, ch.c) * H + h) * KV, V);
+      s.gates(p, ch, it % H, H);
+      state_reads(s, ch, it % H, dstate_slot(ch.n, ch.c, it % H));
     }
   });
   // 2. Reverse scan: slot c + 1 ends up holding the gradient of the state after chunk c,
@@ -230,103 +397,28 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
-      T* last = dst + (plan.slot(n, plan.count(n)) * H + h) * KV;
-      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, last);
-      else std::fill(last, last + KV, T(0));
+      final_gradient(pair, dstate_slot(n, plan.count(n), h));
       for (int64_t c = plan.count(n) - 1; c >= 0; --c) {
         const auto& ch = plan.chunks[plan.first[n] + c];
         double sum = 0;
         for (int64_t i = 0; i < ch.len; ++i) sum += p.gate(ch.row0 + i, h, H);
         const T decay = static_cast<T>(std::exp(sum));
-        T* here = dst + (plan.slot(n, c) * H + h) * KV;
-        const T* after = dst + (plan.slot(n, c + 1) * H + h) * KV;
+        T* here = dstate_slot(n, c, h);
+        const T* after = dstate_slot(n, c + 1, h);
         for (int64_t x = 0; x < KV; ++x) here[x] += decay * after[x];
       }
+      if (dh0) std::copy(dstate_slot(n, 0, h), dstate_slot(n, 0, h) + KV, dh0 + pair * KV);
     }
   });
-  if (a.h0.defined()) {
-    g.dh0 = Tensor::empty(a.h0.shape(), a.h0.dtype());
-    for (int64_t n = 0; n < L.N; ++n)
-      for (int64_t h = 0; h < H; ++h) {
-        const T* d0 = dst + (plan.slot(n, 0) * H + h) * KV;
-        std::copy(d0, d0 + KV, g.dh0.data<T>() + (n * H + h) * KV);
-      }
-  }
   // 3. dq, dk, dv per chunk, and the gate gradients.
-  const bool want_gates = a.g.defined() || a.gamma.defined();
-  std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
-  T *dqp = g.dq.data<T>(), *dkp = g.dk.data<T>(), *dvp = g.dv.data<T>();
   parallel_for(items, 1, [&](int64_t b, int64_t e) {
     Scratch<T> s(S, K, V);
-    std::vector<double> u(S), w(S), col(S);
+    GateScratch gs(S);
     for (int64_t it = b; it < e; ++it) {
       const auto& ch = plan.chunks[it / H];
-      const int64_t h = it % H, len = ch.len;
+      const int64_t h = it % H;
       const double b_last = s.gates(p, ch, h, H);
-      const int64_t qo = (ch.row0 * H + h) * K, vo = (ch.row0 * H + h) * V;
-      const T *q = p.q + qo, *k = p.k + qo, *v = p.v + vo, *dO = dop + vo;
-      T *dq = dqp + qo, *dk = dkp + qo, *dv = dvp + vo;
-      const T* Sprev = st + (plan.slot(ch.n, ch.c) * H + h) * KV;
-      const T* dSnext = dst + (plan.slot(ch.n, ch.c + 1) * H + h) * KV;
-      // A = scale·(Q Kᵀ) ⊙ D (kept by the forward) and dA = (dO Vᵀ) ⊙ D,
-      // D_ij = exp(b_i − b_j) for j ≤ i.
-      const T* A = kept + it * S * S;
-      gemm(N_, T_, len, len, V, T(1), dO, HV, v, HV, T(0), s.dA.data(), len);
-      if (want_gates) {
-        // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ
-        // stands between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up.
-        std::fill(col.begin(), col.begin() + len, 0.0);
-        for (int64_t i = len - 1; i >= 0; --i) {
-          const T* Ai = A + i * len;
-          const T* Pi = s.dA.data() + i * len;
-          double r = 0;
-#pragma omp simd reduction(+ : r)
-          for (int64_t j = 0; j < i; ++j) {
-            col[j] += static_cast<double>(Ai[j] * Pi[j]);
-            r += col[j];
-          }
-          u[i] = r;  // kept in u until the read terms are added
-        }
-      }
-      decay_mask(s.dA.data(), s.b.data(), len);
-      // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ
-      gemm(N_, N_, len, K, len, scale, s.dA.data(), len, k, HK, T(0), dq, HK);
-      gemm(N_, T_, len, K, V, scale, dO, HV, Sprev, V, T(0), s.X.data(), K);
-      add_scaled_rows(dq, HK, s.X.data(), len, K, s.e_in.data());
-      if (want_gates) {
-        // Reads of S_prev by queries i ≥ τ, and the chunk's keys j < τ (and S_prev) reaching
-        // the state after the chunk: dg_τ = R_τ + Σ_{i≥τ} ρ_i + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
-        double tail = 0;
-        for (int64_t i = len - 1; i >= 0; --i) {
-          double dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(q[i * HK + x]) * s.X[i * K + x];
-          tail += static_cast<double>(s.e_in[i]) * dot;
-          u[i] += tail;
-        }
-      }
-      // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ
-      gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dk, HK);
-      gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
-      add_scaled_rows(dk, HK, s.X.data(), len, K, s.e_out.data());
-      if (want_gates) {
-        double through = 0;  // exp(b_last)·⟨S_prev, dS_next⟩
-#pragma omp simd reduction(+ : through)
-        for (int64_t x = 0; x < KV; ++x) through += static_cast<double>(Sprev[x]) * dSnext[x];
-        through *= std::exp(b_last);
-        double head = 0;
-        for (int64_t j = 0; j < len; ++j) {
-          dgt[(ch.row0 + j) * H + h] = u[j] + head + through;
-          double dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(k[j * HK + x]) * s.X[j * K + x];
-          head += static_cast<double>(s.e_out[j]) * dot;
-        }
-      }
-      // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
-      gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
-      gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
-      add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
+      chunk_grads(s, gs, ch, h, it, b_last, state_slot(ch.n, ch.c, h), dstate_slot(ch.n, ch.c + 1, h));
     }
   });
   store_gate_grads(a, dgt, g);

@@ -10,6 +10,7 @@
 // (sequence, head) pairs run in parallel; each owns its output rows and state.
 #include <vector>
 
+#include "kernels/common/prefetch.h"
 #include "kernels/simple_gla/args.h"
 #include "kernels/simple_gla/simple_gla.h"
 #include "tensor/cpu/parallel.h"
@@ -37,6 +38,13 @@ std::pair<Tensor, Tensor> forward(const Args& a) {
       if (p.h0) std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
       else std::fill(S, S + K * V, T(0));
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
+        if (r + kPrefetchTokens < L.offsets[n + 1]) {
+          const int64_t ahead = (r + kPrefetchTokens) * H + h;
+          prefetch_rows(p.q + ahead * K, 1, 0, K);
+          prefetch_rows(p.k + ahead * K, 1, 0, K);
+          prefetch_rows(p.v + ahead * V, 1, 0, V);
+          prefetch_rows_for_write(op + ahead * V, 1, 0, V);
+        }
         const T decay = static_cast<T>(std::exp(p.gate(r, h, H)));
         const T* kr = p.k + (r * H + h) * K;
         const T* vr = p.v + (r * H + h) * V;
@@ -88,6 +96,16 @@ Grads backward(const Args& a, const Tensor& d_o, const Tensor& d_final) {
       for (int64_t j = 0; j < V; ++j) Si[j] = decay * Si[j] + ki * vr[j];
     }
   };
+  // Row r's q, k, v and do of head h, fetched a few tokens before their use.
+  auto prefetch_token = [&](int64_t r, int64_t h) {
+    prefetch_rows(p.q + (r * H + h) * K, 1, 0, K);
+    prefetch_rows(p.k + (r * H + h) * K, 1, 0, K);
+    prefetch_rows(p.v + (r * H + h) * V, 1, 0, V);
+    prefetch_rows(dop + (r * H + h) * V, 1, 0, V);
+    prefetch_rows_for_write(dq + (r * H + h) * K, 1, 0, K);
+    prefetch_rows_for_write(dk + (r * H + h) * K, 1, 0, K);
+    prefetch_rows_for_write(dv + (r * H + h) * V, 1, 0, V);
+  };
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
     std::vector<T> S(static_cast<size_t>(KV)), dS(static_cast<size_t>(KV)), checkpoints,
         seg(static_cast<size_t>(kSegment * KV));
@@ -100,6 +118,7 @@ Grads backward(const Args& a, const Tensor& d_o, const Tensor& d_final) {
       else std::fill(S.begin(), S.end(), T(0));
       for (int64_t t = 0; t < len; ++t) {
         const int64_t r = r0 + t;
+        if (t + kPrefetchTokens < len) prefetch_token(r + kPrefetchTokens, h);
         if (want_gates && t % kSegment == 0) std::copy(S.begin(), S.end(), checkpoints.begin() + (t / kSegment) * KV);
         step(S.data(), r, h, static_cast<T>(std::exp(p.gate(r, h, H))));
         const T* dor = dop + (r * H + h) * V;
@@ -127,6 +146,7 @@ Grads backward(const Args& a, const Tensor& d_o, const Tensor& d_final) {
         }
         for (int64_t t = t1 - 1; t >= t0; --t) {
           const int64_t r = r0 + t;
+          if (t >= kPrefetchTokens) prefetch_token(r - kPrefetchTokens, h);
           const T decay = static_cast<T>(std::exp(p.gate(r, h, H)));
           const T* qr = p.q + (r * H + h) * K;
           const T* kr = p.k + (r * H + h) * K;

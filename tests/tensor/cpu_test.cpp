@@ -1,6 +1,8 @@
 // CPU execution: BLAS loading and kernel choice, parallel loops, vectorised math.
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -71,7 +73,36 @@ TEST(Parallel, EveryIndexIsVisitedOnce) {
   parallel_for_dynamic(10007, 64, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) hits[i]++;
   });
-  for (int h : hits) ASSERT_EQ(h, 2);
+  parallel_for_weighted(10007, [](int64_t i) { return i % 7; }, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hits[i]++;
+  });
+  for (int h : hits) ASSERT_EQ(h, 3);
+}
+
+TEST(Parallel, WeightedRangesAreContiguousAndBalanced) {
+  // One heavy item first, then light ones: with 4 threads the heavy item is a range alone.
+  const int before = num_threads();
+  set_num_threads(4);
+  std::vector<std::pair<int64_t, int64_t>> ranges(4, {-1, -1});
+  std::mutex mu;
+  parallel_for_weighted(
+      101, [](int64_t i) { return i == 0 ? 300.0 : 1.0; },
+      [&](int64_t b, int64_t e) {
+        std::lock_guard<std::mutex> lock(mu);
+        ranges[omp_get_thread_num()] = {b, e};
+      });
+  set_num_threads(before);
+  EXPECT_EQ(ranges[0], std::make_pair(int64_t(0), int64_t(1)));
+  int64_t covered = 0;
+  for (const auto& [b, e] : ranges)
+    if (b >= 0) covered += e - b;
+  EXPECT_EQ(covered, 101);
+  // Zero weights everywhere still visit every item.
+  std::vector<int> hits(50, 0);
+  parallel_for_weighted(50, [](int64_t) { return 0.0; }, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hits[i]++;
+  });
+  for (int h : hits) ASSERT_EQ(h, 1);
 }
 
 TEST(VecMath, ExpF32IsAccurateAcrossItsRange) {

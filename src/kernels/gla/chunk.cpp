@@ -66,15 +66,25 @@ std::pair<Tensor, Tensor> forward(const Args& args, const ChunkPlan& plan, Saved
   T* Sv = saved ? saved->states.data<T>() : nullptr;
   T* Av = saved ? saved->scores.data<T>() : nullptr;
   const T scale = static_cast<T>(args.scale);
-  parallel_for_dynamic(L.N * H, 1, [&](int64_t b, int64_t e) {
+  // Each thread walks a contiguous range of (sequence, head) pairs, balanced by chunk count.
+  auto chunks_of = [&](int64_t pair) { return plan.chunks(L.length(pair / H)); };
+  parallel_for_weighted(L.N * H, chunks_of, [&](int64_t b, int64_t e) {
     FlushDenormals ftz;
     ChunkScratch<T> w(C, K, V);
+    int64_t most = 0;
     for (int64_t pair = b; pair < e; ++pair) {
-      const int64_t n = pair / H, h = pair % H, len = L.length(n);
       T* S = Fp + pair * KV;  // the state lives in its final-state slot
       if (h0) std::copy(h0 + pair * KV, h0 + (pair + 1) * KV, S);
       else std::fill(S, S + KV, T(0));
-      for (int64_t ci = 0, nc = plan.chunks(len); ci < nc; ++ci) {
+      most = std::max(most, plan.chunks(L.length(pair / H)));
+    }
+    // Chunk by chunk over this thread's (sequence, head) pairs: neighbouring heads' rows are
+    // neighbours in memory, so one chunk's rows stream in together.
+    for (int64_t ci = 0; ci < most; ++ci)
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H, len = L.length(n);
+        if (ci >= plan.chunks(len)) continue;
+        T* S = Fp + pair * KV;
         const int64_t r0 = L.offsets[n] + ci * C, m = std::min(C, len - ci * C);
         const int64_t ok = (r0 * H + h) * K, ov = (r0 * H + h) * V;
         w.prepare(q + ok, k + ok, g + ok, sK, m, scale);
@@ -97,7 +107,6 @@ std::pair<Tensor, Tensor> forward(const Args& args, const ChunkPlan& plan, Saved
           for (int64_t j = 0; j < V; ++j) S[i * V + j] *= w.alast[i];
         gemm(Transpose::Yes, Transpose::No, K, V, m, T(1), w.Kd.data(), K, vc, sV, T(1), S, V);
       }
-    }
   });
   return {o, F};
 }
@@ -120,18 +129,28 @@ Grads backward(const Args& args, const ChunkPlan& plan, const Saved& saved, cons
   T *dq = gr.dq.data<T>(), *dk = gr.dk.data<T>(), *dv = gr.dv.data<T>(), *dg = gr.dg.data<T>();
   T* dh0 = gr.dh0.defined() ? gr.dh0.data<T>() : nullptr;
   const T scale = static_cast<T>(args.scale);
-  parallel_for_dynamic(L.N * H, 1, [&](int64_t b, int64_t e) {
+  // Each thread walks a contiguous range of (sequence, head) pairs, balanced by chunk count.
+  auto chunks_of = [&](int64_t pair) { return plan.chunks(L.length(pair / H)); };
+  parallel_for_weighted(L.N * H, chunks_of, [&](int64_t b, int64_t e) {
     FlushDenormals ftz;
     ChunkScratch<T> w(C, K, V);
     const size_t ck = static_cast<size_t>(C * K);
-    std::vector<T> dS(static_cast<size_t>(KV)), dA(static_cast<size_t>(C * C));
+    std::vector<T> dS_all(static_cast<size_t>((e - b) * KV)), dA(static_cast<size_t>(C * C));
     std::vector<T> dQ(ck), dKd(ck), dqs(ck), dks(ck), dP(ck), tmp(ck), run(static_cast<size_t>(K)),
         E(static_cast<size_t>(K));
+    int64_t most = 0;
     for (int64_t pair = b; pair < e; ++pair) {
-      const int64_t n = pair / H, h = pair % H, len = L.length(n);
-      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dS.begin());
-      else std::fill(dS.begin(), dS.end(), T(0));
-      for (int64_t ci = plan.chunks(len) - 1; ci >= 0; --ci) {
+      T* dS = dS_all.data() + (pair - b) * KV;  // the gradient of the state after the chunk
+      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dS);
+      else std::fill(dS, dS + KV, T(0));
+      most = std::max(most, plan.chunks(L.length(pair / H)));
+    }
+    // Chunks in reverse, each over this thread's pairs (as the forward).
+    for (int64_t ci = most - 1; ci >= 0; --ci)
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H, len = L.length(n);
+        if (ci >= plan.chunks(len)) continue;
+        T* dS = dS_all.data() + (pair - b) * KV;
         const int64_t r0 = L.offsets[n] + ci * C, m = std::min(C, len - ci * C);
         const int64_t ok = (r0 * H + h) * K, ov = (r0 * H + h) * V;
         const int64_t slot = (plan.base[n] + ci) * H + h;
@@ -145,10 +164,10 @@ Grads backward(const Args& args, const ChunkPlan& plan, const Saved& saved, cons
         gemm(Transpose::No, Transpose::Yes, m, m, V, T(1), doc, sV, vc, sV, T(0), dA.data(), C);
         for (int64_t i = 0; i < m; ++i) std::fill(dA.begin() + i * C + i + 1, dA.begin() + i * C + m, T(0));
         gemm(Transpose::Yes, Transpose::No, m, V, m, T(1), A, C, doc, sV, T(0), dvc, sV);
-        gemm(Transpose::No, Transpose::No, m, V, K, T(1), w.Kd.data(), K, dS.data(), V, T(1), dvc, sV);
+        gemm(Transpose::No, Transpose::No, m, V, K, T(1), w.Kd.data(), K, dS, V, T(1), dvc, sV);
         // Inter-chunk terms: dQg = do Sᵀ, dKd = v dSᵀ.
         gemm(Transpose::No, Transpose::Yes, m, K, V, T(1), doc, sV, S, V, T(0), dQ.data(), K);
-        gemm(Transpose::No, Transpose::Yes, m, K, V, T(1), vc, sV, dS.data(), V, T(0), dKd.data(), K);
+        gemm(Transpose::No, Transpose::Yes, m, K, V, T(1), vc, sV, dS, V, T(0), dKd.data(), K);
 
         // Strictly-lower score gradients: sub-chunk pairs by GEMM, inside sub-chunks exactly.
         std::fill(dqs.begin(), dqs.end(), T(0));
@@ -200,7 +219,7 @@ Grads backward(const Args& args, const ChunkPlan& plan, const Saved& saved, cons
           }
         }
         for (int64_t i = 0; i < K; ++i)
-          dP[(m - 1) * K + i] += w.alast[i] * dot(dS.data() + i * V, S + i * V, V);
+          dP[(m - 1) * K + i] += w.alast[i] * dot(dS + i * V, S + i * V, V);
         // dg_s = Σ_{i≥s} dP_i + Σ_{j<s} dR_j, dR_j = Kd_j ⊙ dKd_j.
         std::fill(run.begin(), run.end(), T(0));
         for (int64_t i = m - 1; i >= 0; --i)
@@ -222,10 +241,9 @@ Grads backward(const Args& args, const ChunkPlan& plan, const Saved& saved, cons
         for (int64_t i = 0; i < K; ++i)
 #pragma omp simd
           for (int64_t j = 0; j < V; ++j) dS[i * V + j] *= w.alast[i];
-        gemm(Transpose::Yes, Transpose::No, K, V, m, T(1), w.Qg.data(), K, doc, sV, T(1), dS.data(), V);
+        gemm(Transpose::Yes, Transpose::No, K, V, m, T(1), w.Qg.data(), K, doc, sV, T(1), dS, V);
       }
-      if (dh0) std::copy(dS.begin(), dS.end(), dh0 + pair * KV);
-    }
+    if (dh0) std::copy(dS_all.begin(), dS_all.end(), dh0 + b * KV);
   });
   return gr;
 }

@@ -169,7 +169,7 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep)
     else std::fill(dst, dst + KV, T(0));
   };
   if (one_pass) {
-    parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    parallel_for_weighted(L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
       Scratch<T> s(S, K, V);
       std::vector<T> add(static_cast<size_t>(KV));
       std::vector<T*> cur(static_cast<size_t>(e - b));  // each pair's state, updated in place if not kept
@@ -351,7 +351,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
   if (L.N * H >= num_threads()) {
     // As the forward's one pass: each thread walks the chunks in reverse over its pairs, chunk
     // by chunk, with each pair's state gradient dS in cache.
-    parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    parallel_for_weighted(L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
       Scratch<T> s(S, K, V);
       GateScratch gs(S);
       std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <vector>
 
 namespace lnx {
 
@@ -76,6 +77,37 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
   ParallelErrors errors;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t c = 0; c < nchunks; ++c) errors.run([&] { f(c * chunk, std::min(n, (c + 1) * chunk)); });
+  errors.rethrow();
+}
+
+// f(begin, end) over [0, n) split into at most num_threads() contiguous ranges of about equal
+// total weight (weight(i) ≥ 0: item i's cost): for loops that must keep contiguous ranges (a
+// thread walks its items together) but whose items cost unevenly.
+template <typename W, typename F>
+void parallel_for_weighted(int64_t n, W&& weight, F&& f) {
+  if (n <= 0) return;
+  int nt = static_cast<int>(std::min<int64_t>(num_threads(), n));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+  std::vector<double> prefix(static_cast<size_t>(n + 1), 0.0);
+  for (int64_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + static_cast<double>(weight(i));
+  // Range t ends at the first item whose prefix reaches (t + 1)/nt of the total.
+  std::vector<int64_t> bounds(static_cast<size_t>(nt + 1), n);
+  bounds[0] = 0;
+  for (int t = 1; t < nt; ++t) {
+    const double target = prefix[n] * t / nt;
+    bounds[t] = std::lower_bound(prefix.begin() + 1, prefix.end(), target) - prefix.begin();
+    bounds[t] = std::max(bounds[t], bounds[t - 1]);
+  }
+  ParallelErrors errors;
+#pragma omp parallel num_threads(nt)
+  {
+    const int ith = omp_get_thread_num();
+    const int64_t begin = bounds[ith], end = bounds[ith + 1];
+    if (begin < end) errors.run([&] { f(begin, end); });
+  }
   errors.rethrow();
 }
 

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
         auto* b = benchmark::RegisterBenchmark(label.c_str(), [=](benchmark::State& st) {
           lnx::bench::run_mechanism(st, name, form, backward);
         });
-        b->ArgNames({"T", "D"})->UseRealTime()->Unit(benchmark::kMillisecond);
+        b->ArgNames({"T", "D"})->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
         for (int64_t T : {512, 2048, 8192})
           for (int64_t D : {64, 128}) b->Args({T, D});
       }

@@ -5,7 +5,7 @@
 
 namespace lnx::kernels::simple_gla_detail {
 
-Args parse_args(const std::string& op, const TensorDict& in, const MechanismOptions& opt) {
+Args parse_args(const std::string& op, const TensorDict& in, const MechanismOptions& opt, bool value_maps) {
   const Tensor q = optional_input(in, "q"), k = optional_input(in, "k"), v = optional_input(in, "v");
   Args a;
   a.L = check_qkv(op, q, k, v, opt.cu_seqlens);
@@ -14,8 +14,14 @@ Args parse_args(const std::string& op, const TensorDict& in, const MechanismOpti
   if (g.defined()) check_shape(op, "g", g, {a.L.B, a.L.T, a.L.H}, q.dtype());
   if (gamma.defined()) check_shape(op, "g_gamma", gamma, {a.L.H}, q.dtype());
   check_initial_state(op, h0, a.L, q.dtype());
+  const Tensor v_scale = optional_input(in, "v_scale"), skip = optional_input(in, "skip");
+  LNX_CHECK(value_maps || (!v_scale.defined() && !skip.defined()), ValueError,
+            "[{}] v_scale and skip are taken by the chunk form only", op);
+  if (v_scale.defined()) check_shape(op, "v_scale", v_scale, {a.L.B, a.L.T, a.L.H}, q.dtype());
+  if (skip.defined()) check_shape(op, "skip", skip, {a.L.H}, q.dtype());
   auto prep = [](const Tensor& x) { return x.defined() ? x.detach().contiguous() : Tensor(); };
   a.q = prep(q), a.k = prep(k), a.v = prep(v), a.g = prep(g), a.gamma = prep(gamma), a.h0 = prep(h0);
+  a.v_scale = prep(v_scale), a.skip = prep(skip);
   a.scale = resolve_scale(opt, a.L.K);
   a.output_final_state = opt.output_final_state;
   return a;
@@ -24,11 +30,11 @@ Args parse_args(const std::string& op, const TensorDict& in, const MechanismOpti
 namespace {
 
 // The differentiable inputs present, in a fixed order; which[i] names input i
-// (0 q, 1 k, 2 v, 3 g, 4 g_gamma, 5 initial_state).
+// (0 q, 1 k, 2 v, 3 g, 4 g_gamma, 5 initial_state, 6 v_scale, 7 skip).
 TensorList differentiable_inputs(const TensorDict& in, std::vector<int>* which) {
   TensorList inputs;
-  const char* names[] = {"q", "k", "v", "g", "g_gamma", "initial_state"};
-  for (int i = 0; i < 6; ++i)
+  const char* names[] = {"q", "k", "v", "g", "g_gamma", "initial_state", "v_scale", "skip"};
+  for (int i = 0; i < 8; ++i)
     if (in.contains(names[i])) {
       inputs.push_back(in.at(names[i]));
       if (which) which->push_back(i);
@@ -62,7 +68,9 @@ MechanismOutputs run_and_record(const std::string& op, const TensorDict& in, con
         case 2: result.push_back(g.dv); break;
         case 3: result.push_back(g.dg); break;
         case 4: result.push_back(g.dgamma); break;
-        default: result.push_back(g.dh0); break;
+        case 5: result.push_back(g.dh0); break;
+        case 6: result.push_back(g.dv_scale); break;
+        default: result.push_back(g.dskip); break;
       }
     }
     return result;

@@ -13,22 +13,31 @@ namespace lnx::kernels::simple_gla_detail {
 struct Args {
   SequenceLayout L;
   Tensor q, k, v, g, gamma, h0;  // g, gamma, h0 may be undefined
+  // Internal value maps of the chunk form (mamba2's Δ and D, fused instead of composed from
+  // tensor ops; not registry inputs): the recurrence uses v_scale_t·v_t as its value, and the
+  // output gains skip_h·v_t. Both may be undefined.
+  Tensor v_scale;  // [B,T,H]
+  Tensor skip;     // [H]
   double scale = 1.0;
   bool output_final_state = true;
 };
 
 // Validates the inputs of simple_gla (q, k, v, optional g [B,T,H], g_gamma [H],
-// initial_state [N,H,K,V]) and returns them detached and contiguous.
-Args parse_args(const std::string& op, const TensorDict& inputs, const MechanismOptions& options);
+// initial_state [N,H,K,V]; with value_maps, also v_scale [B,T,H] and skip [H]) and returns
+// them detached and contiguous. Without value_maps, v_scale or skip is an error.
+Args parse_args(const std::string& op, const TensorDict& inputs, const MechanismOptions& options,
+                bool value_maps = false);
 
 // Pointers into Args for one dtype. Token row r, head h of q starts at q + (r·H + h)·K.
 template <typename T> struct Ptrs {
-  const T *q, *k, *v, *g, *gamma, *h0;
+  const T *q, *k, *v, *g, *gamma, *h0, *v_scale, *skip;
   explicit Ptrs(const Args& a)
       : q(a.q.data<T>()), k(a.k.data<T>()), v(a.v.data<T>()),
         g(a.g.defined() ? a.g.data<T>() : nullptr),
         gamma(a.gamma.defined() ? a.gamma.data<T>() : nullptr),
-        h0(a.h0.defined() ? a.h0.data<T>() : nullptr) {}
+        h0(a.h0.defined() ? a.h0.data<T>() : nullptr),
+        v_scale(a.v_scale.defined() ? a.v_scale.data<T>() : nullptr),
+        skip(a.skip.defined() ? a.skip.data<T>() : nullptr) {}
   // The effective log gate of token row r, head h (g and g_gamma add; 0 without either).
   double gate(int64_t r, int64_t h, int64_t H) const {
     double x = 0;
@@ -40,7 +49,7 @@ template <typename T> struct Ptrs {
 
 // Gradients of the inputs (each undefined when not wanted), and the incoming gradients.
 struct Grads {
-  Tensor dq, dk, dv, dg, dgamma, dh0;
+  Tensor dq, dk, dv, dg, dgamma, dh0, dv_scale, dskip;
 };
 
 // The forward of a fast form: o [B,T,H,V] and the final state [N,H,K,V] (always computed).

@@ -69,13 +69,16 @@ double chunk_gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int6
   return acc;
 }
 
-// A[i][j] ← A[i][j]·exp(b_i − b_j) for j ≤ i, 0 above the diagonal (A is len × len).
+// A[i][j] ← A[i][j]·exp(b_i − b_j) for j ≤ i, 0 above the diagonal (A is len × len); with
+// col, also ·col[j].
 template <typename T>
-void decay_mask(T* A, const double* b, int64_t len) {
+void decay_mask(T* A, const double* b, int64_t len, const T* col = nullptr) {
   for (int64_t i = 0; i < len; ++i) {
     T* Ai = A + i * len;
     const double bi = b[i];
     for (int64_t j = 0; j <= i; ++j) Ai[j] *= fast_exp(static_cast<T>(bi - b[j]));
+    if (col)
+      for (int64_t j = 0; j <= i; ++j) Ai[j] *= col[j];
     for (int64_t j = i + 1; j < len; ++j) Ai[j] = T(0);
   }
 }
@@ -98,15 +101,19 @@ void add_scaled_rows(T* dst, int64_t ldd, const T* src, int64_t len, int64_t w, 
 template <typename T> struct Scratch {
   std::vector<double> b;
   std::vector<T> e_in, e_out, A, dA, X, Y;  // e_in_i = exp(b_i), e_out_i = exp(b_last − b_i)
+  std::vector<T> vs, fo;  // vs_i = v_scale of token i (1 without), fo_i = e_out_i·vs_i
   Scratch(int64_t S, int64_t K, int64_t V)
-      : b(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)) {}
-  // b, e_in, e_out for one chunk; returns b_last. Factors below T's smallest normal number
-  // are flushed to 0 (as fast_exp does), so no subnormal operand reaches the GEMMs.
+      : b(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)),
+        vs(S), fo(S) {}
+  // b, e_in, e_out, vs, fo for one chunk; returns b_last. Factors below T's smallest normal
+  // number are flushed to 0 (as fast_exp does), so no subnormal operand reaches the GEMMs.
   double gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int64_t H) {
     const double last = chunk_gates(p, ch, h, H, b.data());
     for (int64_t i = 0; i < ch.len; ++i) {
       e_in[i] = flush(std::exp(b[i]));
       e_out[i] = flush(std::exp(last - b[i]));
+      vs[i] = p.v_scale ? p.v_scale[(ch.row0 + i) * H + h] : T(1);
+      fo[i] = e_out[i] * vs[i];
     }
     return last;
   }
@@ -114,6 +121,24 @@ template <typename T> struct Scratch {
     return x < static_cast<double>(std::numeric_limits<T>::min()) ? T(0) : static_cast<T>(x);
   }
 };
+
+// dv_scale [B,T,H] from dvst and dskip[h] = Σ_rows dskt[row, h] (f64 per token row and head).
+template <typename T>
+void store_value_map_grads(const Args& a, const std::vector<double>& dvst, const std::vector<double>& dskt,
+                           Grads& g) {
+  const int64_t H = a.L.H, n = a.L.B * a.L.T * H;
+  if (a.v_scale.defined()) {
+    g.dv_scale = Tensor::empty(a.v_scale.shape(), a.v_scale.dtype());
+    T* d = g.dv_scale.data<T>();
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(dvst[i]);
+  }
+  if (a.skip.defined()) {
+    std::vector<double> sum(static_cast<size_t>(H), 0.0);
+    for (int64_t i = 0; i < n; ++i) sum[i % H] += dskt[i];
+    g.dskip = Tensor::empty({H}, a.skip.dtype());
+    for (int64_t h = 0; h < H; ++h) g.dskip.data<T>()[h] = static_cast<T>(sum[h]);
+  }
+}
 
 struct ChunkForward {
   Tensor o, final_state;
@@ -147,9 +172,9 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep)
   T* kept = keep ? f.scores.data<T>() : nullptr;
   const T scale = static_cast<T>(a.scale);
   auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
-  // The chunk's own contribution Σ_j exp(b_last − b_j) k_j v_jᵀ into dst (after s.gates).
+  // The chunk's own contribution Σ_j exp(b_last − b_j) k_j (vs_j v_j)ᵀ into dst (after s.gates).
   auto contribution = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, T* dst) {
-    scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_out.data());
+    scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.fo.data());
     gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, p.v + (ch.row0 * H + h) * V, HV, T(0), dst, V);
   };
   // The chunk's outputs from the state before it (after s.gates; A: where its scores go).
@@ -157,12 +182,24 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep)
     const int64_t len = ch.len;
     const T* q = p.q + (ch.row0 * H + h) * K;
     T* o = op + (ch.row0 * H + h) * V;
+    const T* v = p.v + (ch.row0 * H + h) * V;
     gemm(N_, T_, len, len, K, scale, q, HK, p.k + (ch.row0 * H + h) * K, HK, T(0), A, len);
     decay_mask(A, s.b.data(), len);
-    gemm(N_, N_, len, V, len, T(1), A, len, p.v + (ch.row0 * H + h) * V, HV, T(0), o, HV);
+    const T* Av = A;  // A diag(vs): the scores applied to the unscaled values
+    if (p.v_scale) {
+      for (int64_t i = 0; i < len; ++i)
+        for (int64_t j = 0; j < len; ++j) s.dA[i * len + j] = A[i * len + j] * s.vs[j];
+      Av = s.dA.data();
+    }
+    gemm(N_, N_, len, V, len, T(1), Av, len, v, HV, T(0), o, HV);
     for (int64_t i = 0; i < len; ++i) s.e_in[i] *= scale;
     scale_rows(s.X.data(), q, HK, len, K, s.e_in.data());
     gemm(N_, N_, len, V, K, T(1), s.X.data(), K, Sprev, V, T(1), o, HV);
+    if (p.skip) {  // o += skip_h·v
+      const T d = p.skip[h];
+      for (int64_t i = 0; i < len; ++i)
+        for (int64_t x = 0; x < V; ++x) o[i * HV + x] += d * v[i * HV + x];
+    }
   };
   auto initial_state = [&](int64_t pair, T* dst) {
     if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
@@ -261,6 +298,10 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
   const T scale = static_cast<T>(a.scale);
   const bool want_gates = a.g.defined() || a.gamma.defined();
   std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
+  // Per token row and head: ⟨v, dv_eff⟩ (the gradient of v_scale) and ⟨v, do⟩ (summed into
+  // the gradient of skip).
+  std::vector<double> dvst(p.v_scale ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
+  std::vector<double> dskt(p.skip ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
   T *dqp = g.dq.data<T>(), *dkp = g.dk.data<T>(), *dvp = g.dv.data<T>();
   auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
   // The chunk's reads of the state before it: dst = scale·Σ_i exp(b_i) q_i do_iᵀ (after
@@ -297,13 +338,13 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
         double r = 0;
 #pragma omp simd reduction(+ : r)
         for (int64_t j = 0; j < i; ++j) {
-          col[j] += static_cast<double>(Ai[j] * Pi[j]);
+          col[j] += static_cast<double>(Ai[j] * Pi[j] * s.vs[j]);
           r += col[j];
         }
         u[i] = r;  // kept in u until the read terms are added
       }
     }
-    decay_mask(s.dA.data(), s.b.data(), len);
+    decay_mask(s.dA.data(), s.b.data(), len, p.v_scale ? s.vs.data() : nullptr);
     // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ
     gemm(N_, N_, len, K, len, scale, s.dA.data(), len, k, HK, T(0), dq, HK);
     gemm(N_, T_, len, K, V, scale, dO, HV, Sprev, V, T(0), s.X.data(), K);
@@ -323,7 +364,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
     // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ
     gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dk, HK);
     gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
-    add_scaled_rows(dk, HK, s.X.data(), len, K, s.e_out.data());
+    add_scaled_rows(dk, HK, s.X.data(), len, K, s.fo.data());
     if (want_gates) {
       double through = 0;  // exp(b_last)·⟨S_prev, dS_next⟩
 #pragma omp simd reduction(+ : through)
@@ -335,13 +376,37 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
         double dot = 0;
 #pragma omp simd reduction(+ : dot)
         for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(k[j * HK + x]) * s.X[j * K + x];
-        head += static_cast<double>(s.e_out[j]) * dot;
+        head += static_cast<double>(s.fo[j]) * dot;
       }
     }
     // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
     gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
     gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
     add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
+    if (p.v_scale || p.skip) {
+      // dv holds the gradient of the effective value vs_j·v_j: dv_scale_j = ⟨v_j, dv_j⟩,
+      // dv_j ← vs_j·dv_j (+ skip_h·do_j), and ⟨v_j, do_j⟩ for skip.
+      for (int64_t j = 0; j < len; ++j) {
+        const size_t row = static_cast<size_t>((ch.row0 + j) * H + h);
+        T* dvj = dv + j * HV;
+        const T *vj = v + j * HV, *doj = dO + j * HV;
+        if (p.v_scale) {
+          double dot = 0;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t x = 0; x < V; ++x) dot += static_cast<double>(vj[x]) * dvj[x];
+          dvst[row] = dot;
+          for (int64_t x = 0; x < V; ++x) dvj[x] *= s.vs[j];
+        }
+        if (p.skip) {
+          double dot = 0;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t x = 0; x < V; ++x) dot += static_cast<double>(vj[x]) * doj[x];
+          dskt[row] = dot;
+          const T d = p.skip[h];
+          for (int64_t x = 0; x < V; ++x) dvj[x] += d * doj[x];
+        }
+      }
+    }
   };
   auto final_gradient = [&](int64_t pair, T* dst) {
     if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dst);
@@ -377,6 +442,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
           std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, dh0 + pair * KV);
     });
     store_gate_grads(a, dgt, g);
+    store_value_map_grads<T>(a, dvst, dskt, g);
     return g;
   }
 
@@ -422,6 +488,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
     }
   });
   store_gate_grads(a, dgt, g);
+  store_value_map_grads<T>(a, dvst, dskt, g);
   return g;
 }
 
@@ -430,7 +497,7 @@ Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& st
 MechanismOutputs simple_gla_chunk(const TensorDict& in, const MechanismOptions& opt) {
   const std::string op = "simple_gla_chunk";
   check_chunk_size(op, opt.chunk_size);
-  Args a = parse_args(op, in, opt);
+  Args a = parse_args(op, in, opt, /*value_maps=*/true);
   const int64_t S = opt.chunk_size;
   auto plan = std::make_shared<ChunkPlan>(plan_chunks(a.L, S));
   const bool keep = wants_grad(in);

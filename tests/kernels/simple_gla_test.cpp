@@ -9,6 +9,7 @@
 #include "kernels/common/gates.h"
 #include "kernel_test_util.h"
 #include "kernels/mechanism.h"
+#include "kernels/simple_gla/simple_gla.h"
 #include "numeric.h"
 #include "tensor/cpu/parallel.h"
 
@@ -101,6 +102,56 @@ TEST(SimpleGla, ChunkSchedulesAgreeWithTheReference) {
       for (const auto& [n, g] : ref.grads)
         EXPECT_TRUE(all_close(fast.grads.at(n), g, 1e-4)) << threads << " threads: d" << n;
     });
+}
+
+// The chunk form's internal value maps (mamba2's Δ and D: the value is v_scale·v and the
+// output gains skip·v) against the same map composed from tensor ops around the recurrent
+// form, in f64, gradients included, each map alone and both, under both schedules.
+TEST(SimpleGla, ChunkValueMapsEqualTheComposedOps) {
+  ProblemSize s{2, 75, 3, 5, 4};
+  Generator gen(8);
+  const TensorDict base = problem(s, true, 9);
+  const Tensor v_scale = add(uniform({s.B, s.T, s.H}, 0.0, 1.0, gen, DType::f64), 0.05);
+  const Tensor skip = randn({s.H}, gen, DType::f64);
+  const Tensor d_o = randn({s.B, s.T, s.H, s.V}, gen, DType::f64);
+  const Tensor d_final = randn({s.B, s.H, s.K, s.V}, gen, DType::f64);
+  for (int maps : {1, 2, 3}) {
+    const bool with_scale = maps & 1, with_skip = maps & 2;
+    // Leaves shared by both computations.
+    auto leaves = [&] {
+      TensorDict d;
+      for (const auto& [n, t] : base) d.insert(n, t.detach().clone());
+      if (with_scale) d.insert("v_scale", v_scale.clone());
+      if (with_skip) d.insert("skip", skip.clone());
+      for (const auto& [n, t] : d) t.set_requires_grad();
+      return d;
+    };
+    auto loss_of = [&](const MechanismOutputs& out) {
+      return add(sum(mul(out.o, d_o)), sum(mul(out.final_state, d_final)));
+    };
+    // Composed: v ← v_scale·v, recurrent form, o ← o + skip·v.
+    TensorDict ref_in = leaves();
+    TensorDict composed;
+    for (const char* n : {"q", "k", "g", "g_gamma", "initial_state"}) composed.insert(n, ref_in.at(n));
+    composed.insert("v", with_scale ? mul(ref_in.at("v"), unsqueeze(ref_in.at("v_scale"), 3)) : ref_in.at("v"));
+    MechanismOutputs ref = simple_gla_recurrent(composed, {});
+    if (with_skip) ref.o = add(ref.o, mul(ref_in.at("v"), reshape(ref_in.at("skip"), {1, 1, s.H, 1})));
+    loss_of(ref).backward();
+    for (int threads : {1, 4})
+      with_threads(threads, [&] {
+        TensorDict in = leaves();
+        MechanismOutputs fast = simple_gla_chunk(in, {});
+        loss_of(fast).backward();
+        const std::string what = fmt::format("maps {} threads {}", maps, threads);
+        EXPECT_TRUE(all_close(fast.o, ref.o, 1e-10)) << what << ": o";
+        EXPECT_TRUE(all_close(fast.final_state, ref.final_state, 1e-10)) << what << ": final_state";
+        for (const auto& [n, t] : in) EXPECT_TRUE(all_close(t.grad(), ref_in.at(n).grad(), 1e-9)) << what << ": d" << n;
+      });
+  }
+  // The recurrent form does not take them.
+  TensorDict in = base;
+  in.insert("v_scale", v_scale);
+  EXPECT_THROW(simple_gla_recurrent(in, {}), ValueError);
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ TEST(SimpleGla, ChunkSchedulesAgreeWithTheReference) {
   const Tensor d_o = randn({1, s.T, s.H, s.V}, gen_do, DType::f64);
   const Tensor d_final = randn({3, s.H, s.K, s.V}, gen_do, DType::f64);
   const Result ref = run_grads(Form::reference, packed, DType::f64, d_o, d_final, opt);
-  for (int threads : {1, 4})
+  for (int threads : {1, 16})  // 6 pairs: one pass, then chunk-parallel phases
     with_threads(threads, [&] {
       const Result fast = run_grads(Form::chunk, packed, DType::f32, d_o, d_final, opt);
       EXPECT_TRUE(all_close(fast.o, ref.o, 1e-5)) << threads << " threads: o";
@@ -137,7 +137,7 @@ TEST(SimpleGla, ChunkValueMapsEqualTheComposedOps) {
     MechanismOutputs ref = simple_gla_recurrent(composed, {});
     if (with_skip) ref.o = add(ref.o, mul(ref_in.at("v"), reshape(ref_in.at("skip"), {1, 1, s.H, 1})));
     loss_of(ref).backward();
-    for (int threads : {1, 4})
+    for (int threads : {1, 16})  // 6 pairs: one pass, then chunk-parallel phases
       with_threads(threads, [&] {
         TensorDict in = leaves();
         MechanismOutputs fast = simple_gla_chunk(in, {});

@@ -93,19 +93,20 @@ void parallel_for_weighted(int64_t n, W&& weight, F&& f) {
   }
   std::vector<double> prefix(static_cast<size_t>(n + 1), 0.0);
   for (int64_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + static_cast<double>(weight(i));
-  // Range t ends at the first item whose prefix reaches (t + 1)/nt of the total.
-  std::vector<int64_t> bounds(static_cast<size_t>(nt + 1), n);
-  bounds[0] = 0;
-  for (int t = 1; t < nt; ++t) {
-    const double target = prefix[n] * t / nt;
-    bounds[t] = std::lower_bound(prefix.begin() + 1, prefix.end(), target) - prefix.begin();
-    bounds[t] = std::max(bounds[t], bounds[t - 1]);
-  }
+  // Range t of nth starts at the first item whose prefix reaches t/nth of the total. The ranges
+  // are formed from the team OpenMP actually gives (it may give fewer threads than asked for),
+  // so every item is covered.
+  auto bound = [&](int64_t t, int64_t nth) -> int64_t {
+    if (t <= 0) return 0;
+    if (t >= nth) return n;
+    const double target = prefix[n] * static_cast<double>(t) / static_cast<double>(nth);
+    return std::lower_bound(prefix.begin() + 1, prefix.end(), target) - prefix.begin();
+  };
   ParallelErrors errors;
 #pragma omp parallel num_threads(nt)
   {
-    const int ith = omp_get_thread_num();
-    const int64_t begin = bounds[ith], end = bounds[ith + 1];
+    const int64_t ith = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int64_t begin = bound(ith, nth), end = std::max(begin, bound(ith + 1, nth));
     if (begin < end) errors.run([&] { f(begin, end); });
   }
   errors.rethrow();

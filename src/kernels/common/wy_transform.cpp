@@ -277,15 +277,19 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
         }
         // Intra-chunk term: O += P U with P = (qs kᵀ) ⊙ Γ ⊙ M.
         mm<T>(false, true, Lc, Lc, V, T(1), dO, V, w.U, V, T(0), w.dP.data(), C);
+        double* db = w.db.data();
         for (int64_t i = 0; i < Lc; ++i) {
           T* dPi = w.dP.data() + i * C;
           const T *Pi = w.P + i * C, *gi = w.gam + i * C;
+          double row = 0;  // pair (i, j) adds z to db_i and takes it from db_j
+#pragma omp simd reduction(+ : row)
           for (int64_t j = 0; j <= i; ++j) {
             const double z = static_cast<double>(dPi[j]) * static_cast<double>(Pi[j]);
-            w.db[i] += z;
-            w.db[j] -= z;
+            row += z;
+            db[j] -= z;
             dPi[j] *= gi[j];
           }
+          db[i] += row;
           for (int64_t j = i + 1; j < Lc; ++j) dPi[j] = T(0);
         }
         mm<T>(false, false, Lc, K, Lc, T(1), w.dP.data(), C, in.k, ldk, T(1), w.dQ.data(), K);
@@ -319,14 +323,16 @@ DeltaGrads backward_impl(const DeltaArgs& a, int64_t C, const Tensor& saved, con
           const T *gi = w.gam + i * C, *kki = w.kk + i * C;
           T* hi = w.tmp.data() + i * C;
           T dbe = 0;
+          double row = 0;
+#pragma omp simd reduction(+ : row, dbe)
           for (int64_t j = 0; j < i; ++j) {
             const double z = static_cast<double>(dAi[j]) * static_cast<double>(Ai[j]);
-            w.db[i] += z;
-            w.db[j] -= z;
-            const T G = dAi[j] * gi[j];
+            row += z;
+            db[j] -= z;
             dbe += dAi[j] * kki[j];
-            hi[j] = bi * G;
+            hi[j] = bi * (dAi[j] * gi[j]);
           }
+          db[i] += row;
           for (int64_t j = i; j < Lc; ++j) hi[j] = T(0);
           dbeta[i] += dbe;
         }

@@ -7,13 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 
+#include "io/atomic_file.h"
 #include "tensor/error.h"
 
 namespace lnx::data {
@@ -36,28 +36,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-void write_all(int fd, const void* data, size_t n, const std::string& path, const std::string& tmp) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t(1) << 30));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(path, "writing temporary file '{}' failed: {}", tmp, errno_text(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-std::string parent_dir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::atomic<uint64_t> g_tmp_counter{0};
 
 void check_vocab(int64_t vocab_size, const char* op) {
   LNX_CHECK(vocab_size >= 1 && vocab_size <= kMaxTokenVocab, ValueError,
@@ -100,32 +78,7 @@ void write_token_file(const std::string& path, const std::vector<int32_t>& ids, 
   check_vocab(vocab_size, "write_token_file");
   const std::vector<unsigned char> bytes = encode(ids, vocab_size);
 
-  Fd f;
-  std::string tmp;
-  for (int attempt = 0; f.fd < 0; ++attempt) {
-    tmp = fmt::format("{}.tmp.{}.{}", path, static_cast<long>(::getpid()), g_tmp_counter.fetch_add(1));
-    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (f.fd < 0 && (errno != EEXIST || attempt > 100))
-      fail(path, "cannot create temporary file '{}': {}", tmp, errno_text(errno));
-  }
-  try {
-    write_all(f.fd, bytes.data(), bytes.size(), path, tmp);
-    if (::fsync(f.fd) != 0) fail(path, "fsync of temporary file '{}' failed: {}", tmp, errno_text(errno));
-    const int fd = f.fd;
-    f.fd = -1;
-    if (::close(fd) != 0) fail(path, "closing temporary file '{}' failed: {}", tmp, errno_text(errno));
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail(path, "renaming temporary file '{}' onto it failed: {}", tmp, errno_text(errno));
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename durable (best effort: the new file is already in place).
-  const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  io::write_file_atomic("token_file", path, [&](io::AtomicFileSink& out) { out.write(bytes.data(), bytes.size()); });
 }
 
 // ---- reading ----

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
@@ -18,6 +17,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "io/atomic_file.h"
 
 namespace lnx {
 namespace {
@@ -349,31 +350,6 @@ struct Fd {
   }
 };
 
-void write_all(int fd, const void* data, size_t n, const std::string& path,
-               const std::string& tmp) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const size_t chunk = std::min<size_t>(n, size_t(1) << 30);
-    const ssize_t w = ::write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw IOError(fmt::format("[safetensors] cannot write '{}': writing '{}' failed: {}", path,
-                                tmp, errno_text(errno)));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-std::string parent_dir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::atomic<uint64_t> g_tmp_counter{0};
-
 }  // namespace
 
 void save_safetensors(const std::string& path, const TensorDict& tensors,
@@ -422,47 +398,15 @@ void save_safetensors(const std::string& path, const TensorDict& tensors,
             "[save_safetensors] '{}': header would be {} bytes, over the {} byte limit", path,
             header.size(), kMaxHeaderBytes);
 
-  // Temporary file in the target's directory.
-  Fd f;
-  std::string tmp;
-  for (int attempt = 0; f.fd < 0; ++attempt) {
-    tmp = fmt::format("{}.tmp.{}.{}", path, static_cast<long>(::getpid()),
-                      g_tmp_counter.fetch_add(1));
-    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (f.fd < 0 && (errno != EEXIST || attempt > 100))
-      throw IOError(fmt::format(
-          "[safetensors] cannot write '{}': creating temporary file '{}' failed: {}", path, tmp,
-          errno_text(errno)));
-  }
-  try {
+  io::write_file_atomic("safetensors", path, [&](io::AtomicFileSink& out) {
     uint8_t len[8];
     const uint64_t n = header.size();
     std::memcpy(len, &n, 8);
-    write_all(f.fd, len, 8, path, tmp);
-    write_all(f.fd, header.data(), header.size(), path, tmp);
+    out.write(len, 8);
+    out.write(header.data(), header.size());
     for (const Tensor& t : data)
-      if (t.nbytes() > 0) write_all(f.fd, t.raw_data(), t.nbytes(), path, tmp);
-    if (::fsync(f.fd) != 0)
-      throw IOError(fmt::format("[safetensors] cannot write '{}': fsync of '{}' failed: {}",
-                                path, tmp, errno_text(errno)));
-    const int fd = f.fd;
-    f.fd = -1;
-    if (::close(fd) != 0)
-      throw IOError(fmt::format("[safetensors] cannot write '{}': closing '{}' failed: {}",
-                                path, tmp, errno_text(errno)));
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw IOError(fmt::format("[safetensors] cannot write '{}': renaming '{}' onto it failed: {}",
-                                path, tmp, errno_text(errno)));
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename durable (best effort: the new file is already in place).
-  const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+      if (t.nbytes() > 0) out.write(t.raw_data(), t.nbytes());
+  });
 }
 
 SafetensorsFile parse_safetensors(const void* data, size_t size) {

@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/config.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -38,29 +39,7 @@ std::string parent_of(const std::string& path) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  LNX_CHECK(fd >= 0, IOError, "[checkpoint] cannot write '{}': {}", path, std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IOError(fmt::format("[checkpoint] cannot write '{}': {}", path, reason));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("[checkpoint] cannot write '{}': {}", path, reason));
-  }
-  fsync_path(parent_of(path), true);
+  io::write_file_atomic("checkpoint", path, [&](io::AtomicFileSink& out) { out.write(text.data(), text.size()); });
 }
 
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata,

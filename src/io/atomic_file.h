@@ -1,0 +1,33 @@
+// Atomic file writes: the bytes go to a fresh temporary file next to the target, which is
+// fsynced, closed and renamed onto it, then the directory is fsynced (best effort). Readers see
+// the old file or the new one, never a torn one; a failed write leaves the old file untouched
+// and no temporary file behind.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace lnx::io {
+
+// Appends to the temporary file of write_file_atomic.
+class AtomicFileSink {
+ public:
+  void write(const void* data, size_t n);
+
+ private:
+  friend void write_file_atomic(const std::string&, const std::string&,
+                                const std::function<void(AtomicFileSink&)>&);
+  AtomicFileSink(int fd, const std::string& op, const std::string& path, const std::string& tmp)
+      : fd_(fd), op_(op), path_(path), tmp_(tmp) {}
+  int fd_;
+  const std::string &op_, &path_, &tmp_;
+};
+
+// Writes path atomically with the bytes fill() hands to the sink. Failures raise IOError
+// "[op] cannot write 'path': <step> failed: <reason>" (fill's own exceptions pass through,
+// after the temporary file is removed).
+void write_file_atomic(const std::string& op, const std::string& path,
+                       const std::function<void(AtomicFileSink&)>& fill);
+
+}  // namespace lnx::io

@@ -16,11 +16,6 @@
 namespace lnx::bench {
 namespace {
 
-double& sgemm_ceiling() {
-  static double g = sgemm_gflops(1024);
-  return g;
-}
-
 void run_mechanism_unchecked(benchmark::State& st, const std::string& name, kernels::Form form, bool backward) {
   const int64_t T = st.range(0), D = st.range(1);
   const kernels::Mechanism& m = kernels::mechanism(name);
@@ -74,7 +69,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   lnx::bench::add_context();
-  benchmark::AddCustomContext("sgemm_1024_GFLOP/s", fmt::format("{:.0f}", lnx::bench::sgemm_ceiling()));
+  lnx::bench::add_sgemm_context();
   for (const auto& name : lnx::kernels::mechanism_names())
     for (auto form : {lnx::kernels::Form::recurrent, lnx::kernels::Form::chunk})
       for (bool backward : {false, true}) {

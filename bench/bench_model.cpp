@@ -19,11 +19,6 @@
 namespace lnx::bench {
 namespace {
 
-double& sgemm_ceiling() {
-  static double g = sgemm_gflops(1024);
-  return g;
-}
-
 void run_model(benchmark::State& st, const std::string& preset) {
   const int64_t B = 8, T = 512;
   models::ModelConfig config = models::preset_config(preset);
@@ -67,7 +62,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   lnx::bench::add_context();
-  benchmark::AddCustomContext("sgemm_1024_GFLOP/s", fmt::format("{:.0f}", lnx::bench::sgemm_ceiling()));
+  lnx::bench::add_sgemm_context();
   for (const auto& p : lnx::models::presets()) {
     if (p.name.find("-small") == std::string::npos) continue;
     benchmark::RegisterBenchmark((p.name + "/train_step/B:8/T:512").c_str(),

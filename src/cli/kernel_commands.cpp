@@ -3,9 +3,11 @@
 // gradients, the input gradients) to another — for cross-checking against other frameworks.
 #include <fmt/core.h>
 
+#include <map>
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/config.h"
 #include "io/safetensors.h"
 #include "kernels/mechanism.h"
 
@@ -18,11 +20,12 @@ void print_mechanisms() {
     for (const auto& [form, fn] : m.forms) forms.push_back(kernels::form_name(form));
     fmt::print("{}\n  {}\n  forms:   {}\n", m.name, m.description, fmt::join(forms, ", "));
     for (const auto& in : m.inputs)
-      fmt::print("  {:<14} {:<12} {}{}\n", in.name, in.shape, in.required ? "" : "(optional) ",
+      fmt::print("  {:<14} {:<12} {}{}\n", in.name, in.shape(), in.required ? "" : "(optional) ",
                  in.description);
-    std::vector<std::string> options{"scale", "chunk_size", "cu_seqlens"};
-    options.insert(options.end(), m.options.begin(), m.options.end());
-    fmt::print("  options: {}\n\n", fmt::join(options, ", "));
+    fmt::print("  options: scale, chunk_size, cu_seqlens (every mechanism)\n");
+    for (const auto& f : m.options.fields)
+      fmt::print("  --{:<12} {} = {}: {}\n", f.name, f.type, f.default_value, f.help);
+    fmt::print("\n");
   }
 }
 
@@ -33,9 +36,35 @@ struct OpOptions {
   double scale = 0;
   bool has_scale = false;
   int64_t chunk_size = 64;
-  int64_t window = 0;
-  bool no_final_state = false, normalize = false, use_qk_l2norm = false;
+  bool no_final_state = false;
+  std::map<std::string, std::string> own;  // the mechanism's own options as given (text)
 };
+
+// Every option any registered mechanism declares, by name (the CLI offers the union; the
+// chosen mechanism's declaration checks the ones given).
+std::map<std::string, core::FieldInfo> declared_options() {
+  std::map<std::string, core::FieldInfo> all;
+  for (const auto& name : kernels::mechanism_names())
+    for (const auto& f : kernels::mechanism(name).options.fields) all.emplace(f.name, f);
+  return all;
+}
+
+// The given options as typed values, read as the mechanism declares them.
+core::FieldValues own_options(const kernels::Mechanism& m, const std::map<std::string, std::string>& given) {
+  core::FieldValues values;
+  for (const auto& [key, text] : given) {
+    const core::FieldInfo* info = nullptr;
+    for (const auto& f : m.options.fields)
+      if (f.name == key) info = &f;
+    LNX_CHECK(info, ValueError, "[op] {} has no option '{}'{}", m.name, key, [&] {
+      std::vector<std::string> names;
+      for (const auto& f : m.options.fields) names.push_back(f.name);
+      return names.empty() ? std::string("; it takes none") : fmt::format("; options: {}", fmt::join(names, ", "));
+    }());
+    values[key] = core::field_value_from_text(*info, text, "op --" + key);
+  }
+  return values;
+}
 
 // Upstream gradients in the input file; everything else is a mechanism input.
 constexpr const char* kGradO = "do";
@@ -44,15 +73,13 @@ constexpr const char* kCuSeqlens = "cu_seqlens";
 
 int run_op(const OpOptions& o) {
   const kernels::Form form = kernels::parse_form(o.form);
-  kernels::mechanism(o.mechanism);  // unknown names fail before any file is read
-  SafetensorsFile file = load_safetensors(o.input);
+  // Unknown names and options fail before any file is read.
   kernels::MechanismOptions opt;
+  opt.own = own_options(kernels::mechanism(o.mechanism), o.own);
+  SafetensorsFile file = load_safetensors(o.input);
   if (o.has_scale) opt.scale = o.scale;
   opt.chunk_size = o.chunk_size;
   opt.output_final_state = !o.no_final_state;
-  opt.normalize = o.normalize;
-  opt.use_qk_l2norm = o.use_qk_l2norm;
-  opt.window = o.window;
 
   TensorDict inputs;
   Tensor d_o, d_final;
@@ -109,10 +136,27 @@ void add_op_command(CLI::App& app, Action& action) {
       ->each([o](const std::string&) { o->has_scale = true; });
   op->add_option("--chunk-size", o->chunk_size, "chunk size of the chunk form")->capture_default_str();
   op->add_flag("--no-final-state", o->no_final_state, "do not return the final state");
-  op->add_flag("--normalize", o->normalize, "linear_attn: normalise by scale·q·Σk");
-  op->add_flag("--use-qk-l2norm", o->use_qk_l2norm, "delta rules: L2-normalise q and k in the kernel");
-  op->add_option("--window", o->window, "softmax_attention: sliding window (0 = unlimited)")
-      ->capture_default_str();
+  // The mechanisms' own options, from their declarations: --name value (a bool: --name alone
+  // means true), or --option name=value.
+  for (const auto& [name, info] : declared_options()) {
+    std::string flag = "--" + name;
+    for (char& ch : flag)
+      if (ch == '_') ch = '-';
+    const std::string help = fmt::format("{} ({}, default {})", info.help, info.type, info.default_value);
+    if (info.type == "bool")
+      op->add_flag_function(flag, [o, name = name](int64_t) { o->own[name] = "true"; }, help);
+    else
+      op->add_option_function<std::string>(flag, [o, name = name](const std::string& v) { o->own[name] = v; }, help);
+  }
+  op->add_option_function<std::vector<std::string>>(
+      "--option", [o](const std::vector<std::string>& items) {
+        for (const auto& item : items) {
+          const auto eq = item.find('=');
+          LNX_CHECK(eq != std::string::npos && eq > 0, ValueError, "[op] --option {}: expected name=value", item);
+          o->own[item.substr(0, eq)] = item.substr(eq + 1);
+        }
+      },
+      "a mechanism option as name=value (repeatable; see `linearnexus list mechanisms`)");
   op->callback([o, &action] { action = [o] { return run_op(*o); }; });
 }
 

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 
+#include "tensor/device.h"
+
 namespace lnx {
 
 class Storage {
@@ -22,11 +24,13 @@ class Storage {
 
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }  // the CPU allocator's blocks: Device::cpu
 
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   size_t block_bytes_ = 0;  // size class of the cached block (0 for foreign memory)
+  Device device_ = Device::cpu;
   std::function<void()> release_;
 };
 

@@ -56,6 +56,7 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
   bool shares_storage(const Tensor& other) const { return storage() == other.storage(); }
+  Device device() const { return impl_->storage ? impl_->storage->device() : Device::cpu; }
 
   // Pointer to the first element; T must match dtype.
   template <typename T> T* data() const {

@@ -39,7 +39,7 @@ TEST(LinearAttnNormalize, FastFormsMatchReference) {
     Generator gen(T);
     Tensor d_o = randn({2, T, 3, 9}, gen, DType::f64), d_final = randn({2, 3, 7, 9}, gen, DType::f64);
     MechanismOptions opt;
-    opt.normalize = true;
+    opt.set("normalize", true);
     Result ref = run_normalized(Form::reference, in, DType::f64, opt, d_o, d_final);
     for (Form f : {Form::recurrent, Form::chunk})
       expect_close(run_normalized(f, in, DType::f32, opt, d_o, d_final), ref,
@@ -53,7 +53,7 @@ TEST(LinearAttnNormalize, PackedSequencesAndChunkSizes) {
   Generator gen(78);
   Tensor d_o = randn({1, 202, 2, 6}, gen, DType::f64), d_final = randn({5, 2, 5, 6}, gen, DType::f64);
   MechanismOptions opt;
-  opt.normalize = true;
+  opt.set("normalize", true);
   opt.cu_seqlens = from_vector<int64_t>(cu, {6});
   Result ref = run_normalized(Form::reference, in, DType::f64, opt, d_o, d_final);
   for (int64_t chunk : {16, 64}) {
@@ -68,7 +68,7 @@ TEST(LinearAttnNormalize, ReferenceNormalisesByTheKeySum) {
   // One token, one head: o = (S0 + k vᵀ)ᵀ (s q) / (s q·k + 1e-10).
   TensorDict in = positive_problem(1, 1, 1, 3, 2, 1, 5);
   MechanismOptions opt;
-  opt.normalize = true;
+  opt.set("normalize", true);
   Tensor o = run("linear_attn", Form::reference, in, opt).o;
   const double s = 1.0 / std::sqrt(3.0);
   Tensor q = reshape(in.at("q"), {3}), k = reshape(in.at("k"), {3}), v = reshape(in.at("v"), {2});

@@ -9,7 +9,6 @@
 #include "kernels/common/gates.h"
 #include "kernel_test_util.h"
 #include "kernels/mechanism.h"
-#include "kernels/simple_gla/simple_gla.h"
 #include "numeric.h"
 #include "tensor/cpu/parallel.h"
 
@@ -104,10 +103,11 @@ TEST(SimpleGla, ChunkSchedulesAgreeWithTheReference) {
     });
 }
 
-// The chunk form's internal value maps (mamba2's Δ and D: the value is v_scale·v and the
-// output gains skip·v) against the same map composed from tensor ops around the recurrent
-// form, in f64, gradients included, each map alone and both, under both schedules.
-TEST(SimpleGla, ChunkValueMapsEqualTheComposedOps) {
+// The value maps (mamba2's Δ and D: the value is v_scale·v and the output gains skip·v), which
+// the chunk kernel applies in its own loops, against the same maps composed from tensor ops
+// around the recurrent form without them, in f64, gradients included, each map alone and
+// both, under both chunk schedules; and the recurrent and reference forms given the maps.
+TEST(SimpleGla, ValueMapsEqualTheComposedOps) {
   ProblemSize s{2, 75, 3, 5, 4};
   Generator gen(8);
   const TensorDict base = problem(s, true, 9);
@@ -134,24 +134,24 @@ TEST(SimpleGla, ChunkValueMapsEqualTheComposedOps) {
     TensorDict composed;
     for (const char* n : {"q", "k", "g", "g_gamma", "initial_state"}) composed.insert(n, ref_in.at(n));
     composed.insert("v", with_scale ? mul(ref_in.at("v"), unsqueeze(ref_in.at("v_scale"), 3)) : ref_in.at("v"));
-    MechanismOutputs ref = simple_gla_recurrent(composed, {});
+    MechanismOutputs ref = run("simple_gla", Form::recurrent, composed);
     if (with_skip) ref.o = add(ref.o, mul(ref_in.at("v"), reshape(ref_in.at("skip"), {1, 1, s.H, 1})));
     loss_of(ref).backward();
-    for (int threads : {1, 16})  // 6 pairs: one pass, then chunk-parallel phases
+    auto check = [&](Form form, int threads) {
       with_threads(threads, [&] {
         TensorDict in = leaves();
-        MechanismOutputs fast = simple_gla_chunk(in, {});
+        MechanismOutputs fast = run("simple_gla", form, in);
         loss_of(fast).backward();
-        const std::string what = fmt::format("maps {} threads {}", maps, threads);
+        const std::string what = fmt::format("{} maps {} threads {}", form_name(form), maps, threads);
         EXPECT_TRUE(all_close(fast.o, ref.o, 1e-10)) << what << ": o";
         EXPECT_TRUE(all_close(fast.final_state, ref.final_state, 1e-10)) << what << ": final_state";
         for (const auto& [n, t] : in) EXPECT_TRUE(all_close(t.grad(), ref_in.at(n).grad(), 1e-9)) << what << ": d" << n;
       });
+    };
+    for (int threads : {1, 16}) check(Form::chunk, threads);  // 6 pairs: one pass, then chunk-parallel phases
+    check(Form::recurrent, 1);
+    check(Form::reference, 1);
   }
-  // The recurrent form does not take them.
-  TensorDict in = base;
-  in.insert("v_scale", v_scale);
-  EXPECT_THROW(simple_gla_recurrent(in, {}), ValueError);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ inline Tensor causal_conv(const Tensor& x, const Tensor& w) {
 }
 inline kernels::MechanismOutputs reference(const std::string& kernel, const TensorDict& in, bool normalize = false) {
   kernels::MechanismOptions o;
-  o.normalize = normalize;
+  if (normalize) o.set("normalize", true);
   return kernels::run(kernel, kernels::Form::reference, in, o);
 }
 

@@ -1,11 +1,11 @@
 // The driver every reference form shares: run a recurrence token by token over each
-// sequence of the layout, with tensor ops (so autodiff differentiates it).
+// sequence of the call's layout, with tensor ops (so autodiff differentiates it).
 #pragma once
 
 #include <functional>
 #include <utility>
 
-#include "kernels/common/layout.h"
+#include "kernels/mechanism.h"
 
 namespace lnx::kernels {
 
@@ -15,5 +15,10 @@ using ReferenceStep = std::function<std::pair<Tensor, Tensor>(int64_t row, const
 
 MechanismOutputs reference_scan(const SequenceLayout& L, const Tensor& initial_state, DType dtype,
                                 bool output_final_state, const ReferenceStep& step);
+
+// The same over a checked call (its layout, initial_state, dtype and output_final_state).
+inline MechanismOutputs reference_scan(const Call& c, const ReferenceStep& step) {
+  return reference_scan(c.layout, c["initial_state"], c.dtype, c.options.output_final_state, step);
+}
 
 }  // namespace lnx::kernels

@@ -1,5 +1,5 @@
-// Pieces the mechanisms' register.cpp files share: the q/k/v/initial_state input specs,
-// random q/k/v inputs, and the FLOP counts of the two families of recurrences.
+// Pieces the mechanisms' declarations share: the q/k/v/initial_state input specs, random
+// q/k/v inputs, and the FLOP counts of the two families of recurrences.
 #pragma once
 
 #include "kernels/mechanism.h"
@@ -7,14 +7,14 @@
 namespace lnx::kernels {
 
 inline InputSpec initial_state_spec() {
-  return {"initial_state", "[N,H,K,V]", false, "state before the first token"};
+  return InputSpec::optional_input("initial_state", {"N", "H", "K", "V"}, "state before the first token");
 }
 
 // q [B,T,H,K], k [B,T,H,K], v [B,T,H,V].
 inline std::vector<InputSpec> qkv_specs(const std::string& qk_note = "") {
-  return {{"q", "[B,T,H,K]", true, "queries" + qk_note},
-          {"k", "[B,T,H,K]", true, "keys" + qk_note},
-          {"v", "[B,T,H,V]", true, "values"}};
+  return {InputSpec::required_input("q", {"B", "T", "H", "K"}, "queries" + qk_note),
+          InputSpec::required_input("k", {"B", "T", "H", "K"}, "keys" + qk_note),
+          InputSpec::required_input("v", {"B", "T", "H", "V"}, "values")};
 }
 
 // Standard-normal q, k, v; with unit_norm_qk, q and k are L2-normalised per token and head
@@ -27,6 +27,9 @@ inline TensorDict random_qkv(const ProblemSize& s, Generator& gen, DType dtype, 
   d.insert("v", randn({s.B, s.T, s.H, s.V}, gen, dtype));
   return d;
 }
+
+// Flat token rows [B·T, H, D] of a [B, T, H, D] input (the reference forms index them by row).
+inline Tensor token_rows(const Tensor& x) { return reshape(x, {x.size(0) * x.size(1), x.size(2), x.size(3)}); }
 
 // Linear-attention-like recurrences (linear_attn, simple_gla, gla, mamba2), per token and
 // head: the state update (2KV) and the read (2KV); the chunk form adds the intra-chunk

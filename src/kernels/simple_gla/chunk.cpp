@@ -17,57 +17,21 @@
 //
 // The chunk products are GEMMs on the token rows in place (leading dimension H·K or H·V), run
 // by lnx::gemm inside parallel_for (BLAS is single-threaded there); scratch is per thread.
+// The value maps (v_scale, skip: Mamba-2's Δ and D) are applied in the same loops.
 #include <limits>
 #include <vector>
 
-#include "kernels/simple_gla/args.h"
-#include "kernels/simple_gla/simple_gla.h"
-#include "tensor/cpu/blas.h"
+#include "kernels/common/kernel_math.h"
+#include "kernels/simple_gla/simple_gla_internal.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/vec_math.h"
 
-namespace lnx::kernels {
-
-using namespace simple_gla_detail;
+namespace lnx::kernels::simple_gla_detail {
 
 namespace {
 
-constexpr Transpose N_ = Transpose::No, T_ = Transpose::Yes;
-
-// The chunks of every sequence, and where each sequence's states live: sequence n has
-// chunks first[n] .. first[n+1] and state slots first[n] + n .. first[n+1] + n (slot c holds
-// the state before chunk c; the last slot the final state).
-struct ChunkPlan {
-  struct Chunk {
-    int64_t n, c, row0, len;
-  };
-  std::vector<Chunk> chunks;
-  std::vector<int64_t> first;  // N + 1
-  int64_t slots = 0;
-  int64_t slot(int64_t n, int64_t c) const { return first[n] + n + c; }
-  int64_t count(int64_t n) const { return first[n + 1] - first[n]; }
-};
-
-ChunkPlan plan_chunks(const SequenceLayout& L, int64_t S) {
-  ChunkPlan p;
-  p.first.push_back(0);
-  for (int64_t n = 0; n < L.N; ++n) {
-    for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; r += S)
-      p.chunks.push_back({n, static_cast<int64_t>(p.chunks.size()) - p.first[n], r,
-                          std::min(S, L.offsets[n + 1] - r)});
-    p.first.push_back(static_cast<int64_t>(p.chunks.size()));
-  }
-  p.slots = static_cast<int64_t>(p.chunks.size()) + L.N;
-  return p;
-}
-
-// Cumulative log gates of one chunk and head into b[0..len); returns b[len−1].
-template <typename T>
-double chunk_gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int64_t H, double* b) {
-  double acc = 0;
-  for (int64_t i = 0; i < ch.len; ++i) b[i] = acc += p.gate(ch.row0 + i, h, H);
-  return acc;
-}
+constexpr Transpose N_ = kNoTrans, T_ = kTrans;
+using Chunk = ChunkPlan::Chunk;
 
 // A[i][j] ← A[i][j]·exp(b_i − b_j) for j ≤ i, 0 above the diagonal (A is len × len); with
 // col, also ·col[j].
@@ -97,18 +61,28 @@ void add_scaled_rows(T* dst, int64_t ldd, const T* src, int64_t len, int64_t w, 
     for (int64_t x = 0; x < w; ++x) dst[i * ldd + x] += factor[i] * src[i * w + x];
 }
 
+// Raw pointers into the inputs.
+template <typename T> struct Ptrs {
+  const T *q, *k, *v, *h0, *v_scale, *skip;
+  Gates<T> gate;
+  explicit Ptrs(const KernelArgs& a)
+      : q(a.ptr<T>("q")), k(a.ptr<T>("k")), v(a.ptr<T>("v")), h0(a.ptr<T>("initial_state")),
+        v_scale(a.ptr<T>("v_scale")), skip(a.ptr<T>("skip")), gate(a) {}
+};
+
 // Per-thread scratch of the chunk loops.
 template <typename T> struct Scratch {
-  std::vector<double> b;
+  std::vector<double> b, u, col;            // cumulative log gates; gate-gradient sums
   std::vector<T> e_in, e_out, A, dA, X, Y;  // e_in_i = exp(b_i), e_out_i = exp(b_last − b_i)
   std::vector<T> vs, fo;  // vs_i = v_scale of token i (1 without), fo_i = e_out_i·vs_i
   Scratch(int64_t S, int64_t K, int64_t V)
-      : b(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)),
+      : b(S), u(S), col(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)),
         vs(S), fo(S) {}
   // b, e_in, e_out, vs, fo for one chunk; returns b_last. Factors below T's smallest normal
   // number are flushed to 0 (as fast_exp does), so no subnormal operand reaches the GEMMs.
-  double gates(const Ptrs<T>& p, const ChunkPlan::Chunk& ch, int64_t h, int64_t H) {
-    const double last = chunk_gates(p, ch, h, H, b.data());
+  double gates(const Ptrs<T>& p, const Chunk& ch, int64_t h, int64_t H) {
+    double last = 0;
+    for (int64_t i = 0; i < ch.len; ++i) b[i] = last += p.gate(ch.row0 + i, h);
     for (int64_t i = 0; i < ch.len; ++i) {
       e_in[i] = flush(std::exp(b[i]));
       e_out[i] = flush(std::exp(last - b[i]));
@@ -122,63 +96,39 @@ template <typename T> struct Scratch {
   }
 };
 
-// dv_scale [B,T,H] from dvst and dskip[h] = Σ_rows dskt[row, h] (f64 per token row and head).
-template <typename T>
-void store_value_map_grads(const Args& a, const std::vector<double>& dvst, const std::vector<double>& dskt,
-                           Grads& g) {
-  const int64_t H = a.L.H, n = a.L.B * a.L.T * H;
-  if (a.v_scale.defined()) {
-    g.dv_scale = Tensor::empty(a.v_scale.shape(), a.v_scale.dtype());
-    T* d = g.dv_scale.data<T>();
-    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(dvst[i]);
-  }
-  if (a.skip.defined()) {
-    std::vector<double> sum(static_cast<size_t>(H), 0.0);
-    for (int64_t i = 0; i < n; ++i) sum[i % H] += dskt[i];
-    g.dskip = Tensor::empty({H}, a.skip.dtype());
-    for (int64_t h = 0; h < H; ++h) g.dskip.data<T>()[h] = static_cast<T>(sum[h]);
-  }
-}
+// What the chunk kernels share: the inputs, the plan, and the per-chunk phases of the forward
+// and the backward. A chunk's item index is it = (chunk index)·H + h.
+template <typename T> struct Kernel {
+  const KernelArgs& a;
+  const ChunkPlan& plan;
+  const Ptrs<T> p;
+  const int64_t S, H, K, V, HK, HV, KV;
+  const T scale;
 
-struct ChunkForward {
-  Tensor o, final_state;
-  Tensor states;  // [slots, H, K, V]: the state before every chunk (undefined when not needed)
-  Tensor scores;  // [chunks, H, S, S]: each chunk's A (len × len, row-major), when kept
-};
+  explicit Kernel(const KernelArgs& a_)
+      : a(a_), plan(a_.chunks()), p(a_), S(plan.size), H(a_.L.H), K(a_.L.K), V(a_.L.V), HK(H * K), HV(H * V),
+        KV(K * V), scale(static_cast<T>(a_.scale)) {}
 
-// keep: a backward will follow, so the states before every chunk and the intra-chunk scores
-// are kept for it (the scores are S² numbers per chunk and head, a quarter of a state at
-// S = 64, K = V = 128; recomputing them costs a GEMM and the decay mask per chunk).
-//
-// With at least as many (sequence, head) pairs as threads, each pair walks its chunks in one
-// pass with its state in cache (outputs, then the state after the chunk), and the states go to
-// memory only when kept. With fewer pairs, the three phases above spread the chunks over the
-// threads instead.
-template <typename T>
-ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep) {
-  const SequenceLayout& L = a.L;
-  const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
-  ChunkForward f;
-  f.o = Tensor::empty({L.B, L.T, H, V}, a.q.dtype());
-  f.final_state = Tensor::empty({L.N, H, K, V}, a.q.dtype());
-  const bool one_pass = L.N * H >= num_threads();
-  if (keep || !one_pass) f.states = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());
-  Ptrs<T> p(a);
-  T* st = f.states.defined() ? f.states.data<T>() : nullptr;
-  T* op = f.o.data<T>();
-  T* fin = f.final_state.data<T>();
-  const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
-  if (keep) f.scores = Tensor::empty({items, S, S}, a.q.dtype());
-  T* kept = keep ? f.scores.data<T>() : nullptr;
-  const T scale = static_cast<T>(a.scale);
-  auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
-  // The chunk's own contribution Σ_j exp(b_last − b_j) k_j (vs_j v_j)ᵀ into dst (after s.gates).
-  auto contribution = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, T* dst) {
+  int64_t items() const { return plan.total() * H; }
+  double chunk_log_decay(const Chunk& ch, int64_t h) const {
+    double last = 0;
+    for (int64_t i = 0; i < ch.len; ++i) last += p.gate(ch.row0 + i, h);
+    return last;
+  }
+  void initial_state(int64_t pair, T* dst) const {
+    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
+    else std::fill(dst, dst + KV, T(0));
+  }
+
+  // ---- forward phases (after s.gates) ----
+
+  // The chunk's own contribution Σ_j exp(b_last − b_j) k_j (vs_j v_j)ᵀ into dst.
+  void contribution(Scratch<T>& s, const Chunk& ch, int64_t h, T* dst) const {
     scale_rows(s.X.data(), p.k + (ch.row0 * H + h) * K, HK, ch.len, K, s.fo.data());
     gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, p.v + (ch.row0 * H + h) * V, HV, T(0), dst, V);
-  };
-  // The chunk's outputs from the state before it (after s.gates; A: where its scores go).
-  auto outputs = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, const T* Sprev, T* A) {
+  }
+  // The chunk's outputs from the state before it (A: where its scores go). Rescales s.e_in.
+  void outputs(Scratch<T>& s, const Chunk& ch, int64_t h, const T* Sprev, T* A, T* op) const {
     const int64_t len = ch.len;
     const T* q = p.q + (ch.row0 * H + h) * K;
     T* o = op + (ch.row0 * H + h) * V;
@@ -200,315 +150,355 @@ ChunkForward forward(const Args& a, const ChunkPlan& plan, int64_t S, bool keep)
       for (int64_t i = 0; i < len; ++i)
         for (int64_t x = 0; x < V; ++x) o[i * HV + x] += d * v[i * HV + x];
     }
-  };
-  auto initial_state = [&](int64_t pair, T* dst) {
-    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
-    else std::fill(dst, dst + KV, T(0));
-  };
-  if (one_pass) {
-    parallel_for_weighted(L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
-      Scratch<T> s(S, K, V);
-      std::vector<T> add(static_cast<size_t>(KV));
-      std::vector<T*> cur(static_cast<size_t>(e - b));  // each pair's state, updated in place if not kept
-      int64_t chunks = 0;
-      for (int64_t pair = b; pair < e; ++pair) {
-        const int64_t n = pair / H, h = pair % H;
-        cur[pair - b] = st ? state_slot(n, 0, h) : fin + pair * KV;
-        initial_state(pair, cur[pair - b]);
-        chunks = std::max(chunks, plan.count(n));
-      }
-      // Chunk by chunk over this thread's pairs: neighbouring heads' rows are neighbours in
-      // memory, so the rows of one chunk stream in together.
-      for (int64_t c = 0; c < chunks; ++c)
-        for (int64_t pair = b; pair < e; ++pair) {
-          const int64_t n = pair / H, h = pair % H;
-          if (c >= plan.count(n)) continue;
-          const int64_t it = (plan.first[n] + c) * H + h;
-          const auto& ch = plan.chunks[plan.first[n] + c];
-          const T decay = static_cast<T>(std::exp(s.gates(p, ch, h, H)));
-          T*& state = cur[pair - b];
-          contribution(s, ch, h, add.data());  // before outputs, which rescale e_in only
-          outputs(s, ch, h, state, kept ? kept + it * S * S : s.A.data());
-          T* next = st ? state_slot(n, c + 1, h) : state;
-          for (int64_t x = 0; x < KV; ++x) next[x] = decay * state[x] + add[x];
-          state = next;
-        }
-      if (st)
-        for (int64_t pair = b; pair < e; ++pair) std::copy(cur[pair - b], cur[pair - b] + KV, fin + pair * KV);
-    });
-    return f;
   }
-  // 1. Each chunk's own contribution, into the slot after it.
-  parallel_for(items, 1, [&](int64_t b, int64_t e) {
-    Scratch<T> s(S, K, V);
-    for (int64_t it = b; it < e; ++it) {
-      const auto& ch = plan.chunks[it / H];
-      s.gates(p, ch, it % H, H);
-      contribution(s, ch, it % H, state_slot(ch.n, ch.c + 1, it % H));
-    }
-  });
-  // 2. The scan over chunks.
-  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
-    for (int64_t pair = b; pair < e; ++pair) {
-      const int64_t n = pair / H, h = pair % H;
-      initial_state(pair, state_slot(n, 0, h));
-      for (int64_t c = 0; c < plan.count(n); ++c) {
-        const auto& ch = plan.chunks[plan.first[n] + c];
-        double last = 0;
-        for (int64_t i = 0; i < ch.len; ++i) last += p.gate(ch.row0 + i, h, H);
-        const T decay = static_cast<T>(std::exp(last));
-        const T* prev = state_slot(n, c, h);
-        T* next = state_slot(n, c + 1, h);
-        for (int64_t x = 0; x < KV; ++x) next[x] += decay * prev[x];
-      }
-      const T* last_state = state_slot(n, plan.count(n), h);
-      std::copy(last_state, last_state + KV, fin + pair * KV);
-    }
-  });
-  // 3. Outputs.
-  parallel_for(items, 1, [&](int64_t b, int64_t e) {
-    Scratch<T> s(S, K, V);
-    for (int64_t it = b; it < e; ++it) {
-      const auto& ch = plan.chunks[it / H];
-      const int64_t h = it % H;
-      s.gates(p, ch, h, H);
-      outputs(s, ch, h, state_slot(ch.n, ch.c, h), kept ? kept + it * S * S : s.A.data());
-    }
-  });
-  return f;
-}
 
-template <typename T>
-Grads backward(const Args& a, const ChunkPlan& plan, int64_t S, const Tensor& states,
-               const Tensor& scores, const Tensor& d_o, const Tensor& d_final) {
-  const SequenceLayout& L = a.L;
-  const int64_t H = L.H, K = L.K, V = L.V, HK = H * K, HV = H * V, KV = K * V;
-  Grads g;
-  g.dq = Tensor::empty(a.q.shape(), a.q.dtype());
-  g.dk = Tensor::empty(a.k.shape(), a.k.dtype());
-  g.dv = Tensor::empty(a.v.shape(), a.v.dtype());
-  if (a.h0.defined()) g.dh0 = Tensor::empty(a.h0.shape(), a.h0.dtype());
-  Ptrs<T> p(a);
-  const T* st = states.data<T>();
-  const T* kept = scores.data<T>();
-  const T* dop = d_o.data<T>();
-  const T* dFp = d_final.defined() ? d_final.data<T>() : nullptr;
-  T* dh0 = g.dh0.defined() ? g.dh0.data<T>() : nullptr;
-  const int64_t items = static_cast<int64_t>(plan.chunks.size()) * H;
-  const T scale = static_cast<T>(a.scale);
-  const bool want_gates = a.g.defined() || a.gamma.defined();
-  std::vector<double> dgt(want_gates ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
-  // Per token row and head: ⟨v, dv_eff⟩ (the gradient of v_scale) and ⟨v, do⟩ (summed into
-  // the gradient of skip).
-  std::vector<double> dvst(p.v_scale ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
-  std::vector<double> dskt(p.skip ? static_cast<size_t>(L.B * L.T * H) : 0, 0.0);
-  T *dqp = g.dq.data<T>(), *dkp = g.dk.data<T>(), *dvp = g.dv.data<T>();
-  auto state_slot = [&](int64_t n, int64_t c, int64_t h) { return st + (plan.slot(n, c) * H + h) * KV; };
-  // The chunk's reads of the state before it: dst = scale·Σ_i exp(b_i) q_i do_iᵀ (after
-  // s.gates; rescales s.e_in).
-  auto state_reads = [&](Scratch<T>& s, const ChunkPlan::Chunk& ch, int64_t h, T* dst) {
+  // ---- backward phases (after s.gates) ----
+
+  // The chunk's reads of the state before it: dst = scale·Σ_i exp(b_i) q_i do_iᵀ. Rescales s.e_in.
+  void state_reads(Scratch<T>& s, const Chunk& ch, int64_t h, const T* dop, T* dst) const {
     for (int64_t i = 0; i < ch.len; ++i) s.e_in[i] *= scale;
     scale_rows(s.X.data(), p.q + (ch.row0 * H + h) * K, HK, ch.len, K, s.e_in.data());
     gemm(T_, N_, K, V, ch.len, T(1), s.X.data(), K, dop + (ch.row0 * H + h) * V, HV, T(0), dst, V);
-  };
-  struct GateScratch {
-    std::vector<double> u, col;
-    explicit GateScratch(int64_t S) : u(S), col(S) {}
-  };
-  // dq, dk, dv of the chunk and its gate gradients, from the state before it and the gradient
-  // of the state after it (after s.gates, which returned b_last).
-  auto chunk_grads = [&](Scratch<T>& s, GateScratch& gs, const ChunkPlan::Chunk& ch, int64_t h, int64_t it,
-                         double b_last, const T* Sprev, const T* dSnext) {
-    const int64_t len = ch.len;
-    const int64_t qo = (ch.row0 * H + h) * K, vo = (ch.row0 * H + h) * V;
-    const T *q = p.q + qo, *k = p.k + qo, *v = p.v + vo, *dO = dop + vo;
-    T *dq = dqp + qo, *dk = dkp + qo, *dv = dvp + vo;
-    std::vector<double>&u = gs.u, &col = gs.col;
-    // A = scale·(Q Kᵀ) ⊙ D (kept by the forward) and dA = (dO Vᵀ) ⊙ D,
-    // D_ij = exp(b_i − b_j) for j ≤ i.
-    const T* A = kept + it * S * S;
-    gemm(N_, T_, len, len, V, T(1), dO, HV, v, HV, T(0), s.dA.data(), len);
-    if (want_gates) {
-      // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ
-      // stands between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up.
-      std::fill(col.begin(), col.begin() + len, 0.0);
-      for (int64_t i = len - 1; i >= 0; --i) {
-        const T* Ai = A + i * len;
-        const T* Pi = s.dA.data() + i * len;
-        double r = 0;
-#pragma omp simd reduction(+ : r)
-        for (int64_t j = 0; j < i; ++j) {
-          col[j] += static_cast<double>(Ai[j] * Pi[j] * s.vs[j]);
-          r += col[j];
-        }
-        u[i] = r;  // kept in u until the read terms are added
-      }
-    }
-    decay_mask(s.dA.data(), s.b.data(), len, p.v_scale ? s.vs.data() : nullptr);
-    // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ
-    gemm(N_, N_, len, K, len, scale, s.dA.data(), len, k, HK, T(0), dq, HK);
-    gemm(N_, T_, len, K, V, scale, dO, HV, Sprev, V, T(0), s.X.data(), K);
-    add_scaled_rows(dq, HK, s.X.data(), len, K, s.e_in.data());
-    if (want_gates) {
-      // Reads of S_prev by queries i ≥ τ, and the chunk's keys j < τ (and S_prev) reaching
-      // the state after the chunk: dg_τ = R_τ + Σ_{i≥τ} ρ_i + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
-      double tail = 0;
-      for (int64_t i = len - 1; i >= 0; --i) {
-        double dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(q[i * HK + x]) * s.X[i * K + x];
-        tail += static_cast<double>(s.e_in[i]) * dot;
-        u[i] += tail;
-      }
-    }
-    // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ
-    gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dk, HK);
-    gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
-    add_scaled_rows(dk, HK, s.X.data(), len, K, s.fo.data());
-    if (want_gates) {
-      double through = 0;  // exp(b_last)·⟨S_prev, dS_next⟩
-#pragma omp simd reduction(+ : through)
-      for (int64_t x = 0; x < KV; ++x) through += static_cast<double>(Sprev[x]) * dSnext[x];
-      through *= std::exp(b_last);
-      double head = 0;
-      for (int64_t j = 0; j < len; ++j) {
-        dgt[(ch.row0 + j) * H + h] = u[j] + head + through;
-        double dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t x = 0; x < K; ++x) dot += static_cast<double>(k[j * HK + x]) * s.X[j * K + x];
-        head += static_cast<double>(s.fo[j]) * dot;
-      }
-    }
-    // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next
-    gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
-    gemm(N_, N_, len, V, K, T(1), k, HK, dSnext, V, T(0), s.Y.data(), V);
-    add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
-    if (p.v_scale || p.skip) {
-      // dv holds the gradient of the effective value vs_j·v_j: dv_scale_j = ⟨v_j, dv_j⟩,
-      // dv_j ← vs_j·dv_j (+ skip_h·do_j), and ⟨v_j, do_j⟩ for skip.
-      for (int64_t j = 0; j < len; ++j) {
-        const size_t row = static_cast<size_t>((ch.row0 + j) * H + h);
-        T* dvj = dv + j * HV;
-        const T *vj = v + j * HV, *doj = dO + j * HV;
-        if (p.v_scale) {
-          double dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t x = 0; x < V; ++x) dot += static_cast<double>(vj[x]) * dvj[x];
-          dvst[row] = dot;
-          for (int64_t x = 0; x < V; ++x) dvj[x] *= s.vs[j];
-        }
-        if (p.skip) {
-          double dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t x = 0; x < V; ++x) dot += static_cast<double>(vj[x]) * doj[x];
-          dskt[row] = dot;
-          const T d = p.skip[h];
-          for (int64_t x = 0; x < V; ++x) dvj[x] += d * doj[x];
-        }
-      }
-    }
-  };
-  auto final_gradient = [&](int64_t pair, T* dst) {
+  }
+};
+
+// The backward's outputs and the per-chunk gradient phases.
+template <typename T> struct Backward : Kernel<T> {
+  using Kernel<T>::a, Kernel<T>::plan, Kernel<T>::p, Kernel<T>::S, Kernel<T>::H, Kernel<T>::K, Kernel<T>::V,
+      Kernel<T>::HK, Kernel<T>::HV, Kernel<T>::KV, Kernel<T>::scale;
+  const T *st, *kept, *dop, *dFp;
+  T *dqp, *dkp, *dvp, *dh0;
+  const bool want_gates;
+  std::vector<double> dgt;   // [rows, H]: gradient of every token's log gate
+  std::vector<double> dvst;  // [rows, H]: ⟨v, dv_eff⟩, the gradient of v_scale
+  std::vector<double> dskt;  // [rows, H]: ⟨v, do⟩, summed into the gradient of skip
+
+  Backward(const KernelArgs& a_, const Saved& saved, const Tensor& d_o, const Tensor& d_final, TensorDict& g)
+      : Kernel<T>(a_), st(saved.at("states").data<T>()), kept(saved.at("scores").data<T>()), dop(d_o.data<T>()),
+        dFp(d_final.defined() ? d_final.data<T>() : nullptr), dqp(g.at("q").data<T>()), dkp(g.at("k").data<T>()),
+        dvp(g.at("v").data<T>()), dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr),
+        want_gates(p.gate.any()) {
+    const size_t rows = static_cast<size_t>(a.L.B * a.L.T * H);
+    dgt.assign(want_gates ? rows : 0, 0.0);
+    dvst.assign(p.v_scale ? rows : 0, 0.0);
+    dskt.assign(p.skip ? rows : 0, 0.0);
+  }
+  const T* state_slot(int64_t n, int64_t c, int64_t h) const { return st + (plan.slot(n, c) * H + h) * KV; }
+  void final_gradient(int64_t pair, T* dst) const {
     if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dst);
     else std::fill(dst, dst + KV, T(0));
-  };
-
-  if (L.N * H >= num_threads()) {
-    // As the forward's one pass: each thread walks the chunks in reverse over its pairs, chunk
-    // by chunk, with each pair's state gradient dS in cache.
-    parallel_for_weighted(L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
-      Scratch<T> s(S, K, V);
-      GateScratch gs(S);
-      std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));
-      int64_t chunks = 0;
-      for (int64_t pair = b; pair < e; ++pair) {
-        final_gradient(pair, dS.data() + (pair - b) * KV);
-        chunks = std::max(chunks, plan.count(pair / H));
-      }
-      for (int64_t c = chunks - 1; c >= 0; --c)
-        for (int64_t pair = b; pair < e; ++pair) {
-          const int64_t n = pair / H, h = pair % H;
-          if (c >= plan.count(n)) continue;
-          const auto& ch = plan.chunks[plan.first[n] + c];
-          T* dSp = dS.data() + (pair - b) * KV;
-          const double b_last = s.gates(p, ch, h, H);
-          chunk_grads(s, gs, ch, h, (plan.first[n] + c) * H + h, b_last, state_slot(n, c, h), dSp);
-          state_reads(s, ch, h, add.data());  // after chunk_grads, which reads e_in unscaled
-          const T decay = static_cast<T>(std::exp(b_last));
-          for (int64_t x = 0; x < KV; ++x) dSp[x] = decay * dSp[x] + add[x];
-        }
-      if (dh0)
-        for (int64_t pair = b; pair < e; ++pair)
-          std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, dh0 + pair * KV);
-    });
-    store_gate_grads(a, dgt, g);
-    store_value_map_grads<T>(a, dvst, dskt, g);
-    return g;
   }
 
-  Tensor dstates = Tensor::empty({plan.slots, H, K, V}, a.q.dtype());  // gradients of the states
+  // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ stands
+  // between; col[j] = Σ_{i'≥i} of column j, built from the bottom row up. Into s.u.
+  void intra_gate_grads(Scratch<T>& s, const T* A, int64_t len) const {
+    std::fill(s.col.begin(), s.col.begin() + len, 0.0);
+    for (int64_t i = len - 1; i >= 0; --i) {
+      const T* Ai = A + i * len;
+      const T* Pi = s.dA.data() + i * len;
+      double r = 0;
+#pragma omp simd reduction(+ : r)
+      for (int64_t j = 0; j < i; ++j) {
+        s.col[j] += static_cast<double>(Ai[j] * Pi[j] * s.vs[j]);
+        r += s.col[j];
+      }
+      s.u[i] = r;
+    }
+  }
+  // dq = scale·dA K + scale·diag(exp(b)) dO S_prevᵀ; adds the reads of S_prev by queries
+  // i ≥ τ to s.u (s.X holds dO S_prevᵀ).
+  void dq_and_read_grads(Scratch<T>& s, const Chunk& ch, int64_t h, const T* Sprev) const {
+    const int64_t len = ch.len, qo = (ch.row0 * H + h) * K;
+    const T* q = p.q + qo;
+    T* dq = dqp + qo;
+    gemm(N_, N_, len, K, len, scale, s.dA.data(), len, p.k + qo, HK, T(0), dq, HK);
+    gemm(N_, T_, len, K, V, scale, dop + (ch.row0 * H + h) * V, HV, Sprev, V, T(0), s.X.data(), K);
+    add_scaled_rows(dq, HK, s.X.data(), len, K, s.e_in.data());
+    if (!want_gates) return;
+    double tail = 0;
+    for (int64_t i = len - 1; i >= 0; --i) {
+      tail += static_cast<double>(s.e_in[i]) * dot_f64(q + i * HK, s.X.data() + i * K, K);
+      s.u[i] += tail;
+    }
+  }
+  // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ; the gate gradients of the chunk:
+  // dg_τ = u_τ + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
+  void dk_and_gate_grads(Scratch<T>& s, const Chunk& ch, int64_t h, double b_last, const T* Sprev,
+                         const T* dSnext) {
+    const int64_t len = ch.len, qo = (ch.row0 * H + h) * K;
+    const T *q = p.q + qo, *k = p.k + qo, *v = p.v + (ch.row0 * H + h) * V;
+    gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dkp + qo, HK);
+    gemm(N_, T_, len, K, V, T(1), v, HV, dSnext, V, T(0), s.X.data(), K);
+    add_scaled_rows(dkp + qo, HK, s.X.data(), len, K, s.fo.data());
+    if (!want_gates) return;
+    const double through = std::exp(b_last) * dot_f64(Sprev, dSnext, KV);
+    double head = 0;
+    for (int64_t j = 0; j < len; ++j) {
+      dgt[(ch.row0 + j) * H + h] = s.u[j] + head + through;
+      head += static_cast<double>(s.fo[j]) * dot_f64(k + j * HK, s.X.data() + j * K, K);
+    }
+  }
+  // dv = Aᵀ dO + diag(exp(b_last − b)) K dS_next, then the value maps: dv holds the gradient
+  // of the effective value vs_j·v_j, so dv_scale_j = ⟨v_j, dv_j⟩, dv_j ← vs_j·dv_j
+  // (+ skip_h·do_j), and ⟨v_j, do_j⟩ for skip.
+  void dv_and_value_maps(Scratch<T>& s, const Chunk& ch, int64_t h, const T* A, const T* dSnext) {
+    const int64_t len = ch.len, vo = (ch.row0 * H + h) * V;
+    const T *v = p.v + vo, *dO = dop + vo;
+    T* dv = dvp + vo;
+    gemm(T_, N_, len, V, len, T(1), A, len, dO, HV, T(0), dv, HV);
+    gemm(N_, N_, len, V, K, T(1), p.k + (ch.row0 * H + h) * K, HK, dSnext, V, T(0), s.Y.data(), V);
+    add_scaled_rows(dv, HV, s.Y.data(), len, V, s.e_out.data());
+    if (!p.v_scale && !p.skip) return;
+    for (int64_t j = 0; j < len; ++j) {
+      const size_t row = static_cast<size_t>((ch.row0 + j) * H + h);
+      T* dvj = dv + j * HV;
+      const T *vj = v + j * HV, *doj = dO + j * HV;
+      if (p.v_scale) {
+        dvst[row] = dot_f64(vj, dvj, V);
+        for (int64_t x = 0; x < V; ++x) dvj[x] *= s.vs[j];
+      }
+      if (p.skip) {
+        dskt[row] = dot_f64(vj, doj, V);
+        const T d = p.skip[h];
+        for (int64_t x = 0; x < V; ++x) dvj[x] += d * doj[x];
+      }
+    }
+  }
+  // dq, dk, dv of the chunk and its gate gradients, from the state before it and the gradient
+  // of the state after it (after s.gates, which returned b_last). A = scale·(Q Kᵀ) ⊙ D (kept
+  // by the forward) and dA = (dO Vᵀ) ⊙ D, D_ij = exp(b_i − b_j) for j ≤ i.
+  void chunk_grads(Scratch<T>& s, const Chunk& ch, int64_t h, int64_t it, double b_last, const T* Sprev,
+                   const T* dSnext) {
+    const T* A = kept + it * S * S;
+    gemm(N_, T_, ch.len, ch.len, V, T(1), dop + (ch.row0 * H + h) * V, HV, p.v + (ch.row0 * H + h) * V, HV, T(0),
+         s.dA.data(), ch.len);
+    if (want_gates) intra_gate_grads(s, A, ch.len);
+    decay_mask(s.dA.data(), s.b.data(), ch.len, p.v_scale ? s.vs.data() : nullptr);
+    dq_and_read_grads(s, ch, h, Sprev);
+    dk_and_gate_grads(s, ch, h, b_last, Sprev, dSnext);
+    dv_and_value_maps(s, ch, h, A, dSnext);
+  }
+  // dv_scale [B,T,H], dskip[h] = Σ_rows dskt[row, h], and the gate gradients.
+  void store(TensorDict& g) const {
+    store_gate_grads(a, dgt, g);
+    const int64_t n = a.L.B * a.L.T * H;
+    if (p.v_scale) {
+      Tensor d = Tensor::empty({a.L.B, a.L.T, H}, a.dtype);
+      for (int64_t i = 0; i < n; ++i) d.data<T>()[i] = static_cast<T>(dvst[i]);
+      g.insert("v_scale", d);
+    }
+    if (p.skip) {
+      std::vector<double> sum(static_cast<size_t>(H), 0.0);
+      for (int64_t i = 0; i < n; ++i) sum[i % H] += dskt[i];
+      Tensor d = Tensor::empty({H}, a.dtype);
+      for (int64_t h = 0; h < H; ++h) d.data<T>()[h] = static_cast<T>(sum[h]);
+      g.insert("skip", d);
+    }
+  }
+};
+
+// keep: a backward will follow, so the states before every chunk and the intra-chunk scores
+// are kept for it (the scores are S² numbers per chunk and head, a quarter of a state at
+// S = 64, K = V = 128; recomputing them costs a GEMM and the decay mask per chunk).
+//
+// With at least as many (sequence, head) pairs as threads, each pair walks its chunks in one
+// pass with its state in cache (outputs, then the state after the chunk), and the states go to
+// memory only when kept. With fewer pairs, the three phases in the file's header spread the
+// chunks over the threads instead.
+template <typename T> struct Forward : Kernel<T> {
+  using Kernel<T>::a, Kernel<T>::plan, Kernel<T>::p, Kernel<T>::S, Kernel<T>::H, Kernel<T>::K, Kernel<T>::V,
+      Kernel<T>::KV;
+  Tensor o, final_state, states, scores;
+  T *st = nullptr, *kept = nullptr, *op, *fin;
+
+  Forward(const KernelArgs& a_, bool keep, bool one_pass) : Kernel<T>(a_) {
+    o = Tensor::empty({a.L.B, a.L.T, H, V}, a.dtype);
+    final_state = Tensor::empty({a.L.N, H, K, V}, a.dtype);
+    if (keep || !one_pass) states = Tensor::empty({plan.slots, H, K, V}, a.dtype);
+    if (keep) scores = Tensor::empty({this->items(), S, S}, a.dtype);
+    st = states.defined() ? states.data<T>() : nullptr;
+    kept = keep ? scores.data<T>() : nullptr;
+    op = o.data<T>();
+    fin = final_state.data<T>();
+  }
+  T* state_slot(int64_t n, int64_t c, int64_t h) const { return st + (plan.slot(n, c) * H + h) * KV; }
+  T* scores_of(Scratch<T>& s, int64_t it) const { return kept ? kept + it * S * S : s.A.data(); }
+
+  void one_pass(int64_t b, int64_t e) {
+    Scratch<T> s(S, K, V);
+    std::vector<T> add(static_cast<size_t>(KV));
+    std::vector<T*> cur(static_cast<size_t>(e - b));  // each pair's state, updated in place if not kept
+    int64_t chunks = 0;
+    for (int64_t pair = b; pair < e; ++pair) {
+      const int64_t n = pair / H, h = pair % H;
+      cur[pair - b] = st ? state_slot(n, 0, h) : fin + pair * KV;
+      this->initial_state(pair, cur[pair - b]);
+      chunks = std::max(chunks, plan.count(n));
+    }
+    // Chunk by chunk over this thread's pairs: neighbouring heads' rows are neighbours in
+    // memory, so the rows of one chunk stream in together.
+    for (int64_t c = 0; c < chunks; ++c)
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H;
+        if (c >= plan.count(n)) continue;
+        const Chunk& ch = plan.chunk(n, c);
+        const T decay = static_cast<T>(std::exp(s.gates(p, ch, h, H)));
+        T*& state = cur[pair - b];
+        this->contribution(s, ch, h, add.data());  // before outputs, which rescale e_in only
+        this->outputs(s, ch, h, state, scores_of(s, plan.index(n, c) * H + h), op);
+        T* next = st ? state_slot(n, c + 1, h) : state;
+        for (int64_t x = 0; x < KV; ++x) next[x] = decay * state[x] + add[x];
+        state = next;
+      }
+    if (st)
+      for (int64_t pair = b; pair < e; ++pair) std::copy(cur[pair - b], cur[pair - b] + KV, fin + pair * KV);
+  }
+
+  void phases() {
+    // 1. Each chunk's own contribution, into the slot after it.
+    parallel_for(this->items(), 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(S, K, V);
+      for (int64_t it = b; it < e; ++it) {
+        const Chunk& ch = plan.chunks[it / H];
+        s.gates(p, ch, it % H, H);
+        this->contribution(s, ch, it % H, state_slot(ch.n, ch.c + 1, it % H));
+      }
+    });
+    // 2. The scan over chunks.
+    parallel_for(a.L.N * H, 1, [&](int64_t b, int64_t e) {
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H;
+        this->initial_state(pair, state_slot(n, 0, h));
+        for (int64_t c = 0; c < plan.count(n); ++c) {
+          const T decay = static_cast<T>(std::exp(this->chunk_log_decay(plan.chunk(n, c), h)));
+          const T* prev = state_slot(n, c, h);
+          T* next = state_slot(n, c + 1, h);
+          for (int64_t x = 0; x < KV; ++x) next[x] += decay * prev[x];
+        }
+        const T* last_state = state_slot(n, plan.count(n), h);
+        std::copy(last_state, last_state + KV, fin + pair * KV);
+      }
+    });
+    // 3. Outputs.
+    parallel_for(this->items(), 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(S, K, V);
+      for (int64_t it = b; it < e; ++it) {
+        const Chunk& ch = plan.chunks[it / H];
+        s.gates(p, ch, it % H, H);
+        this->outputs(s, ch, it % H, state_slot(ch.n, ch.c, it % H), scores_of(s, it), op);
+      }
+    });
+  }
+};
+
+// As the forward's one pass: each thread walks the chunks in reverse over its pairs, chunk by
+// chunk, with each pair's state gradient dS in cache.
+template <typename T> void backward_one_pass(Backward<T>& w) {
+  const int64_t H = w.H, KV = w.KV;
+  const ChunkPlan& plan = w.plan;
+  parallel_for_weighted(w.a.L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
+    Scratch<T> s(w.S, w.K, w.V);
+    std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));
+    int64_t chunks = 0;
+    for (int64_t pair = b; pair < e; ++pair) {
+      w.final_gradient(pair, dS.data() + (pair - b) * KV);
+      chunks = std::max(chunks, plan.count(pair / H));
+    }
+    for (int64_t c = chunks - 1; c >= 0; --c)
+      for (int64_t pair = b; pair < e; ++pair) {
+        const int64_t n = pair / H, h = pair % H;
+        if (c >= plan.count(n)) continue;
+        const Chunk& ch = plan.chunk(n, c);
+        T* dSp = dS.data() + (pair - b) * KV;
+        const double b_last = s.gates(w.p, ch, h, H);
+        w.chunk_grads(s, ch, h, plan.index(n, c) * H + h, b_last, w.state_slot(n, c, h), dSp);
+        w.state_reads(s, ch, h, w.dop, add.data());  // after chunk_grads, which reads e_in unscaled
+        const T decay = static_cast<T>(std::exp(b_last));
+        for (int64_t x = 0; x < KV; ++x) dSp[x] = decay * dSp[x] + add[x];
+      }
+    if (w.dh0)
+      for (int64_t pair = b; pair < e; ++pair)
+        std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, w.dh0 + pair * KV);
+  });
+}
+
+// The backward in three chunk-parallel phases (fewer pairs than threads).
+template <typename T> void backward_phases(Backward<T>& w) {
+  const int64_t H = w.H, KV = w.KV;
+  const ChunkPlan& plan = w.plan;
+  Tensor dstates = Tensor::empty({plan.slots, H, w.K, w.V}, w.a.dtype);  // gradients of the states
   T* dst = dstates.data<T>();
   auto dstate_slot = [&](int64_t n, int64_t c, int64_t h) { return dst + (plan.slot(n, c) * H + h) * KV; };
   // 1. Each chunk's reads of the state before it, into slot c.
-  parallel_for(items, 1, [&](int64_t b, int64_t e) {
-    Scratch<T> s(S, K, V);
+  parallel_for(w.items(), 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(w.S, w.K, w.V);
     for (int64_t it = b; it < e; ++it) {
-      const auto& ch = plan.chunks[it / H];
-      s.gates(p, ch, it % H, H);
-      state_reads(s, ch, it % H, dstate_slot(ch.n, ch.c, it % H));
+      const Chunk& ch = plan.chunks[it / H];
+      s.gates(w.p, ch, it % H, H);
+      w.state_reads(s, ch, it % H, w.dop, dstate_slot(ch.n, ch.c, it % H));
     }
   });
   // 2. Reverse scan: slot c + 1 ends up holding the gradient of the state after chunk c,
   //    slot 0 that of the initial state.
-  parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+  parallel_for(w.a.L.N * H, 1, [&](int64_t b, int64_t e) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
-      final_gradient(pair, dstate_slot(n, plan.count(n), h));
+      w.final_gradient(pair, dstate_slot(n, plan.count(n), h));
       for (int64_t c = plan.count(n) - 1; c >= 0; --c) {
-        const auto& ch = plan.chunks[plan.first[n] + c];
-        double sum = 0;
-        for (int64_t i = 0; i < ch.len; ++i) sum += p.gate(ch.row0 + i, h, H);
-        const T decay = static_cast<T>(std::exp(sum));
+        const T decay = static_cast<T>(std::exp(w.chunk_log_decay(plan.chunk(n, c), h)));
         T* here = dstate_slot(n, c, h);
         const T* after = dstate_slot(n, c + 1, h);
         for (int64_t x = 0; x < KV; ++x) here[x] += decay * after[x];
       }
-      if (dh0) std::copy(dstate_slot(n, 0, h), dstate_slot(n, 0, h) + KV, dh0 + pair * KV);
+      if (w.dh0) std::copy(dstate_slot(n, 0, h), dstate_slot(n, 0, h) + KV, w.dh0 + pair * KV);
     }
   });
   // 3. dq, dk, dv per chunk, and the gate gradients.
-  parallel_for(items, 1, [&](int64_t b, int64_t e) {
-    Scratch<T> s(S, K, V);
-    GateScratch gs(S);
+  parallel_for(w.items(), 1, [&](int64_t b, int64_t e) {
+    Scratch<T> s(w.S, w.K, w.V);
     for (int64_t it = b; it < e; ++it) {
-      const auto& ch = plan.chunks[it / H];
+      const Chunk& ch = plan.chunks[it / H];
       const int64_t h = it % H;
-      const double b_last = s.gates(p, ch, h, H);
-      chunk_grads(s, gs, ch, h, it, b_last, state_slot(ch.n, ch.c, h), dstate_slot(ch.n, ch.c + 1, h));
+      const double b_last = s.gates(w.p, ch, h, H);
+      w.chunk_grads(s, ch, h, it, b_last, w.state_slot(ch.n, ch.c, h), dstate_slot(ch.n, ch.c + 1, h));
     }
   });
-  store_gate_grads(a, dgt, g);
-  store_value_map_grads<T>(a, dvst, dskt, g);
-  return g;
 }
+
+struct ChunkForm {
+  template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
+    const int64_t pairs = a.L.N * a.L.H;
+    const bool one_pass = pairs >= num_threads();
+    Forward<T> f(a, saved != nullptr, one_pass);
+    if (one_pass)
+      parallel_for_weighted(pairs, [&](int64_t pair) { return f.plan.count(pair / a.L.H); },
+                            [&](int64_t b, int64_t e) { f.one_pass(b, e); });
+    else
+      f.phases();
+    if (saved) {
+      saved->insert("states", f.states);
+      saved->insert("scores", f.scores);
+    }
+    return {f.o, f.final_state};
+  }
+  template <typename T>
+  static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final) {
+    TensorDict g;
+    for (const char* name : {"q", "k", "v", "initial_state"})
+      if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
+    Backward<T> w(a, saved, d_o, d_final, g);
+    if (a.L.N * a.L.H >= num_threads()) backward_one_pass(w);
+    else backward_phases(w);
+    w.store(g);
+    return g;
+  }
+};
 
 }  // namespace
 
-MechanismOutputs simple_gla_chunk(const TensorDict& in, const MechanismOptions& opt) {
-  const std::string op = "simple_gla_chunk";
-  check_chunk_size(op, opt.chunk_size);
-  Args a = parse_args(op, in, opt, /*value_maps=*/true);
-  const int64_t S = opt.chunk_size;
-  auto plan = std::make_shared<ChunkPlan>(plan_chunks(a.L, S));
-  const bool keep = wants_grad(in);
-  return dispatch_float(a.q.dtype(), op, [&]<typename T>() {
-    ChunkForward f = forward<T>(a, *plan, S, keep);
-    Tensor states = f.states, scores = f.scores;
-    return run_and_record(op, in, a, {f.o, f.final_state},
-                          [plan, S, states, scores](const Args& a, const Tensor& d_o, const Tensor& d_final) {
-                            return backward<T>(a, *plan, S, states, scores, d_o, d_final);
-                          });
-  });
+const Primitive& chunk_primitive() {
+  static const Primitive p = make_primitive<ChunkForm>("simple_gla_chunk", input_specs(true), true);
+  return p;
 }
 
-}  // namespace lnx::kernels
+}  // namespace lnx::kernels::simple_gla_detail

@@ -137,7 +137,7 @@ MixerOutput Attention::forward(const MixerInput& in) const {
   kernels::MechanismOptions opt;  // scale: the kernel's default Dh^-1/2
   opt.chunk_size = chunk_size_;
   opt.output_final_state = true;
-  opt.window = window_;
+  opt.set("window", window_);
   const kernels::Form form = call_mode(in) == core::Mode::recurrent ? kernels::Form::recurrent : kernels::Form::chunk;
   auto attend = [&](const Tensor& qs, const Tensor& ks, const Tensor& vs, const Tensor& kc, const Tensor& vc,
                     const Tensor& cu) {

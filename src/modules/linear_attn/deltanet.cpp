@@ -75,7 +75,7 @@ DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::
 Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
                                     core::LayerState& state) const {
   kernels::MechanismOptions opt;
-  opt.use_qk_l2norm = true;  // fla: use_qk_l2norm_in_kernel=True, x / sqrt(Σx² + 1e-6)
+  opt.set("use_qk_l2norm", true);  // fla: use_qk_l2norm_in_kernel=True, x / sqrt(Σx² + 1e-6)
   return run_state_kernel(kernel, std::move(inputs), in, chunk_size_, state, opt);  // [B, T, H, V]
 }
 

@@ -11,8 +11,52 @@
 #include <exception>
 #include <mutex>
 #include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 namespace lnx {
+
+// The floating-point control mode of the calling thread (on x86, MXCSR: rounding, and the
+// flush-to-zero / denormals-are-zero bits). Parallel loops run their workers in the caller's
+// mode, so a scope that flushes denormals (FlushDenormals) covers the loops it starts.
+class FpMode {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  static unsigned current() { return _mm_getcsr(); }
+  // Sets mode on this thread while in scope.
+  explicit FpMode(unsigned mode) : old_(_mm_getcsr()) {
+    if (mode != old_) _mm_setcsr(mode);
+  }
+  ~FpMode() {
+    if (_mm_getcsr() != old_) _mm_setcsr(old_);
+  }
+ private:
+  unsigned old_;
+#else
+  static unsigned current() { return 0; }
+  explicit FpMode(unsigned) {}
+#endif
+ public:
+  FpMode(const FpMode&) = delete;
+  FpMode& operator=(const FpMode&) = delete;
+};
+
+// Flush-to-zero and denormals-are-zero on this thread (and the parallel loops it starts) while
+// in scope. Fused kernels run in it: strongly negative log gates make products far below the
+// normal range, where arithmetic is slow, and values below ~1e-38 do not matter next to the
+// O(1) terms they are summed with.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  FlushDenormals() : mode_(FpMode::current() | 0x8040u) {}
+ private:
+  FpMode mode_;
+#endif
+ public:
+  FlushDenormals(const FlushDenormals&) = delete;
+  FlushDenormals& operator=(const FlushDenormals&) = delete;
+};
 
 // Threads our loops and BLAS use; starts from OMP_NUM_THREADS (or all cores).
 int num_threads();
@@ -52,8 +96,10 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
     return;
   }
   ParallelErrors errors;
+  const unsigned mode = FpMode::current();
 #pragma omp parallel num_threads(nt)
   {
+    FpMode in_caller_mode(mode);
     int64_t ith = omp_get_thread_num(), nth = omp_get_num_threads();
     int64_t chunk = (n + nth - 1) / nth;
     int64_t begin = std::min(n, ith * chunk), end = std::min(n, begin + chunk);
@@ -75,8 +121,13 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
     return;
   }
   ParallelErrors errors;
+  const unsigned mode = FpMode::current();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < nchunks; ++c) errors.run([&] { f(c * chunk, std::min(n, (c + 1) * chunk)); });
+  for (int64_t c = 0; c < nchunks; ++c)
+    errors.run([&] {
+      FpMode in_caller_mode(mode);
+      f(c * chunk, std::min(n, (c + 1) * chunk));
+    });
   errors.rethrow();
 }
 
@@ -103,8 +154,10 @@ void parallel_for_weighted(int64_t n, W&& weight, F&& f) {
     return std::lower_bound(prefix.begin() + 1, prefix.end(), target) - prefix.begin();
   };
   ParallelErrors errors;
+  const unsigned mode = FpMode::current();
 #pragma omp parallel num_threads(nt)
   {
+    FpMode in_caller_mode(mode);
     const int64_t ith = omp_get_thread_num(), nth = omp_get_num_threads();
     const int64_t begin = bound(ith, nth), end = std::max(begin, bound(ith + 1, nth));
     if (begin < end) errors.run([&] { f(begin, end); });

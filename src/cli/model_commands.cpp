@@ -1,4 +1,4 @@
-// `list` (mechanisms, mixers, presets) and the model part of `info`.
+// The mixer and preset sections of `list`, and the model part of `info`.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -31,34 +31,7 @@ std::string human(double n) {
   return fmt::format("{:.0f}", n);
 }
 
-int run_list(const std::string& what) {
-  const bool all = what.empty();
-  LNX_CHECK(all || what == "mechanisms" || what == "mixers" || what == "presets", ValueError,
-            "[list] unknown section '{}'; sections: mechanisms, mixers, presets", what);
-  if (all || what == "mechanisms") {
-    if (all) fmt::print("# mechanisms (kernels)\n\n");
-    print_mechanisms();
-  }
-  if (all || what == "mixers") {
-    if (all) fmt::print("# mixers (layers)\n\n");
-    print_mixers();
-  }
-  if (all || what == "presets") {
-    if (all) fmt::print("# presets (models)\n\n");
-    print_presets();
-  }
-  return 0;
-}
-
 }  // namespace
-
-void add_list_command(CLI::App& app, Action& action) {
-  auto what = std::make_shared<std::string>();
-  auto* list = app.add_subcommand("list", "List the registered mechanisms (forms, inputs, options), mixers and "
-                                          "model presets");
-  list->add_option("section", *what, "mechanisms | mixers | presets (default: all)");
-  list->callback([what, &action] { action = [what] { return run_list(*what); }; });
-}
 
 int run_model_info(const ModelInfoOptions& opt) {
   LNX_CHECK(opt.preset.empty() != opt.config.empty(), ValueError, "[info] give one of --preset and --config");

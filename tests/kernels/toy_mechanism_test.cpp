@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "kernel_test_util.h"
+#include "kernels/describe.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 
@@ -50,6 +51,23 @@ TEST(ToyMechanism, OptionsAreChecked) {
   EXPECT_THROW(run("toy_fixed_decay", Form::recurrent, in, unknown), ValueError);
   // Built-in mechanisms check their options the same way.
   EXPECT_THROW(run("simple_gla", Form::chunk, in, unknown), ValueError);
+}
+
+// The generated docs describe it from its declaration: inputs with shapes, its option.
+TEST(ToyMechanism, DocsGeneratorDescribesIt) {
+  const std::string md = mechanisms_markdown();
+  EXPECT_NE(md.find("## toy_fixed_decay"), std::string::npos);
+  EXPECT_NE(md.find("| `decay` | float | `0.9` | 1e-06 … 1 |"), std::string::npos) << md;
+  EXPECT_NE(mechanisms_table_markdown().find("`toy_fixed_decay`"), std::string::npos);
+  bool found = false;
+  for (const auto& m : mechanisms_json())
+    if (m["name"] == "toy_fixed_decay") {
+      found = true;
+      EXPECT_EQ(m["inputs"][0]["shape"], "[B,T,H,K]");
+      EXPECT_EQ(m["options"][0]["name"], "decay");
+      EXPECT_EQ(m["forms"].size(), 3u);
+    }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

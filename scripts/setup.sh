@@ -12,6 +12,7 @@ packages=(
   libfmt-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
+  clang-format             # the formatting check (tests/format): the tree follows .clang-format
 )
 
 missing=()

@@ -8,9 +8,9 @@
 #include <set>
 #include <sstream>
 
-#include "data/tokenizer_bpe.h"
-#include "data/tokenizer_char.h"
-#include "data/tokenizer_util.h"
+#include "data/tokenizer_bpe_internal.h"
+#include "data/tokenizer_char_internal.h"
+#include "data/tokenizer_internal.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
 

@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "data/mqar.h"
 #include "generate/generate.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
@@ -114,9 +115,9 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
     j["step"] = state.step;
     j["best_val_loss"] = std::isfinite(state.best_val_loss) ? nlohmann::json(state.best_val_loss) : nlohmann::json();
     j["optimizer"] = optimizer ? optimizer->name() : "";
-    models::write_file_atomic(tmp + "/trainer_state.json", j.dump(2) + "\n");
+    io::write_file_atomic("checkpoint", tmp + "/trainer_state.json", j.dump(2) + "\n");
     if (data.tokenizer) data.tokenizer->save(tmp + "/tokenizer.json");
-    models::write_file_atomic(tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
+    io::write_file_atomic("checkpoint", tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
   });
 }
 
@@ -149,7 +150,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
       // a line cut by a kill: dropped
     }
   }
-  models::write_file_atomic(path, kept);
+  io::write_file_atomic("train", path, kept);
 }
 
 class Progress {
@@ -211,7 +212,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
                             static_cast<double>(model.num_parameters()) / 1e6, optimizer->name(),
                             resuming ? fmt::format("resuming at step {}", state.step) : "fresh start"));
   if (resuming) truncate_metrics(metrics_path, state.step);
-  else models::write_file_atomic(metrics_path, "");
+  else io::write_file_atomic("train", metrics_path, "");
   std::ofstream metrics(metrics_path, std::ios::app);
 
   const TensorDict params = model.parameters();

@@ -17,7 +17,6 @@
 #include "core/config.h"
 #include "data/loader.h"
 #include "data/mqar.h"
-#include "generate/generate.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
@@ -197,9 +196,10 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
 
   models::ModelConfig mc = config.model;
   if (mc.vocab_size != data.vocab_size) mc.vocab_size = data.vocab_size;  // the tokenizer decides
-  models::LMModel model(mc, static_cast<uint64_t>(t.seed));
-  TrainerState state;
   TrainResult result;
+  result.model = std::make_shared<models::LMModel>(mc, static_cast<uint64_t>(t.seed));
+  models::LMModel& model = *result.model;
+  TrainerState state;
   if (resuming) {
     models::load_weights(model, last + "/model.safetensors");
     state = read_trainer_state(last + "/trainer_state.json");
@@ -292,17 +292,11 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (data.tokenizer && t.sample_tokens > 0) {
-    std::vector<int32_t> prompt = data.tokenizer->encode(t.sample_prompt);
-    if (prompt.empty()) prompt = {static_cast<int32_t>(data.val_batch(0).ids.to_vector<int64_t>()[0])};
-    generate::SamplingOptions so;
-    so.max_new_tokens = t.sample_tokens;
-    so.temperature = 0.8;
-    so.seed = static_cast<uint64_t>(t.seed);
-    const std::vector<int32_t> out = generate::generate(model, prompt, so);
-    std::vector<int32_t> all = prompt;
-    all.insert(all.end(), out.begin(), out.end());
-    result.sample = data.tokenizer->decode(all);
+  if (data.tokenizer) {
+    result.tokenizer = data.tokenizer;
+    result.sample_prompt = data.tokenizer->encode(t.sample_prompt);
+    if (result.sample_prompt.empty())
+      result.sample_prompt = {static_cast<int32_t>(data.val_batch(0).ids.to_vector<int64_t>()[0])};
   }
   return result;
 }

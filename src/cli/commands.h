@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "train/trainer.h"
+
 namespace lnx::cli {
 
 using Action = std::function<int()>;
@@ -31,6 +33,11 @@ int run_model_info(const ModelInfoOptions& options);  // model_commands.cpp
 void print_mechanisms();
 void print_mixers();
 void print_presets();
+
+// The text `train` prints after a run: train.sample_tokens tokens generated from the trained
+// model after train.sample_prompt (temperature 0.8, seed train.seed), decoded together with
+// the prompt; empty for synthetic tasks or sample_tokens = 0 (train_commands.cpp).
+std::string training_sample(const train::TrainResult& result, const train::TrainConfig& config);
 
 // The default job (no subcommand): train the default model on the built-in corpus and
 // generate from it (train_commands.cpp).

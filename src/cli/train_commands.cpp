@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "generate/generate.h"
 #include "tensor/error.h"
 #include "train/trainer.h"
 
@@ -46,7 +47,8 @@ void print_result(const train::TrainResult& r, const train::TrainConfig& c) {
     fmt::print(" (unigram entropy of the data {:.3f}: {:.0f}% below it)", r.unigram_entropy,
                100 * (1 - r.val_loss / r.unigram_entropy));
   fmt::print("\ncheckpoint: {}/last (best validation: {}/best)\n", c.train.out_dir, c.train.out_dir);
-  if (!r.sample.empty()) fmt::print("\nsample:\n{}\n", r.sample);
+  const std::string sample = training_sample(r, c);
+  if (!sample.empty()) fmt::print("\nsample:\n{}\n", sample);
 }
 
 int run_train(const TrainOptions& o) {
@@ -80,6 +82,18 @@ int run_eval(const EvalOptions& o) {
 }
 
 }  // namespace
+
+std::string training_sample(const train::TrainResult& r, const train::TrainConfig& c) {
+  if (!r.model || !r.tokenizer || c.train.sample_tokens <= 0) return "";
+  generate::SamplingOptions so;
+  so.max_new_tokens = c.train.sample_tokens;
+  so.temperature = 0.8;
+  so.seed = static_cast<uint64_t>(c.train.seed);
+  const std::vector<int32_t> out = generate::generate(*r.model, r.sample_prompt, so);
+  std::vector<int32_t> all = r.sample_prompt;
+  all.insert(all.end(), out.begin(), out.end());
+  return r.tokenizer->decode(all);
+}
 
 void add_train_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<TrainOptions>();

@@ -1,10 +1,10 @@
-// The built-in corpus generator: story templates over the fixed world of corpus_world.h, and
+// The built-in corpus generator: story templates over the fixed world of corpus_world_internal.h, and
 // the unigram entropy used to judge a model trained on it. Sizes in bytes; entropy in bits.
 #include "data/corpus.h"
 
 #include <cmath>
 
-#include "data/corpus_world.h"
+#include "data/corpus_world_internal.h"
 #include "tensor/error.h"
 #include "tensor/tensor.h"
 

@@ -8,10 +8,10 @@
 #include <set>
 #include <sstream>
 
-#include "data/tokenizer_bpe.h"
-#include "data/tokenizer_char.h"
-#include "data/tokenizer_util.h"
-#include "models/checkpoint.h"
+#include "data/tokenizer_bpe_internal.h"
+#include "data/tokenizer_char_internal.h"
+#include "data/tokenizer_internal.h"
+#include "io/atomic_file.h"
 #include "tensor/error.h"
 
 namespace lnx::data {
@@ -89,7 +89,7 @@ nlohmann::json read_json_file(const std::string& path) {
 
 void write_text_atomic(const std::string& path, const std::string& text) {
   try {
-    models::write_file_atomic(path, text);
+    io::write_file_atomic("tokenizer", path, text);
   } catch (const IOError& e) {
     throw IOError(fmt::format("[tokenizer] saving '{}' failed: {}", path, e.what()));
   }

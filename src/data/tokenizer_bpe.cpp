@@ -1,6 +1,6 @@
 // Byte-level BPE: the GPT-2 byte<->character table, encoding (specials, pre-tokenizer, merges
 // by rank with a per-pre-token cache) and decoding. Units: bytes and token ids (int32).
-#include "data/tokenizer_bpe.h"
+#include "data/tokenizer_bpe_internal.h"
 
 #include <algorithm>
 #include <queue>

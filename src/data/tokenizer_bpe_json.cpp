@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "data/tokenizer_bpe.h"
+#include "data/tokenizer_bpe_internal.h"
 #include "tensor/error.h"
 
 namespace lnx::data {

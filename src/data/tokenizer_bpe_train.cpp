@@ -8,7 +8,7 @@
 #include <queue>
 #include <unordered_map>
 
-#include "data/tokenizer_bpe.h"
+#include "data/tokenizer_bpe_internal.h"
 #include "data/tokenizer_pretokenize.h"
 #include "tensor/error.h"
 

@@ -1,7 +1,7 @@
 // Character-level tokenizer: training (distinct code points), encode/decode, and its JSON
 // file {"type": "char", "version": 1, "chars": [code points], "specials": [texts]}.
 // Units: code points (char32_t) and token ids (int32).
-#include "data/tokenizer_char.h"
+#include "data/tokenizer_char_internal.h"
 
 #include <algorithm>
 #include <set>

@@ -73,4 +73,8 @@ void write_file_atomic(const std::string& op, const std::string& path,
   }
 }
 
+void write_file_atomic(const std::string& op, const std::string& path, std::string_view bytes) {
+  write_file_atomic(op, path, [&](AtomicFileSink& out) { out.write(bytes.data(), bytes.size()); });
+}
+
 }  // namespace lnx::io

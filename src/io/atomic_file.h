@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace lnx::io {
 
@@ -29,5 +30,8 @@ class AtomicFileSink {
 // after the temporary file is removed).
 void write_file_atomic(const std::string& op, const std::string& path,
                        const std::function<void(AtomicFileSink&)>& fill);
+
+// Writes path atomically with the given bytes (same errors).
+void write_file_atomic(const std::string& op, const std::string& path, std::string_view bytes);
 
 }  // namespace lnx::io

@@ -38,10 +38,6 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  io::write_file_atomic("checkpoint", path, [&](io::AtomicFileSink& out) { out.write(text.data(), text.size()); });
-}
-
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata,
                 const std::function<void(const std::string& tmp_dir)>& extra_files) {
   LNX_CHECK(!dir.empty(), ValueError, "[checkpoint] empty directory name");
@@ -62,7 +58,8 @@ void save_model(const LMModel& model, const std::string& dir, const std::map<std
     meta["format"] = "linearnexus";
     meta["dtype"] = dtype_name(model.dtype());
     save_safetensors(tmp + "/model.safetensors", model.parameters(), meta);
-    write_file_atomic(tmp + "/config.yaml", core::to_yaml_string(model_config_to_yaml(model.config())) + "\n");
+    io::write_file_atomic("checkpoint", tmp + "/config.yaml",
+                          core::to_yaml_string(model_config_to_yaml(model.config())) + "\n");
     if (extra_files) extra_files(tmp);
     fsync_path(tmp, true);
     if (fs::exists(base)) {

@@ -25,7 +25,4 @@ std::unique_ptr<LMModel> load_model(const std::string& dir);
 // mismatch) is collected and reported in one ValueError naming the file.
 void load_weights(modules::Module& module, const std::string& path);
 
-// Writes text to path atomically (temporary file, fsync, rename).
-void write_file_atomic(const std::string& path, const std::string& text);
-
 }  // namespace lnx::models

@@ -6,7 +6,7 @@
 // (PyTorch's torch.optim.AdamW form: eps is added after the bias-corrected square root.)
 #include <cmath>
 
-#include "train/optim_detail.h"
+#include "train/optim_internal.h"
 
 namespace lnx::train::detail {
 

@@ -13,7 +13,7 @@
 
 #include "tensor/autograd.h"
 #include "tensor/ops.h"
-#include "train/optim_detail.h"
+#include "train/optim_internal.h"
 
 namespace lnx::train {
 

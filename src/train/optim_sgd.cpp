@@ -4,7 +4,7 @@
 //   b ← μ b + g                            (b starts at 0, so the first b is g)
 //   p ← p − lr · (g + μ b)   (Nesterov)    or   p ← p − lr · b
 // μ = 0 gives plain SGD.
-#include "train/optim_detail.h"
+#include "train/optim_internal.h"
 
 namespace lnx::train::detail {
 namespace {

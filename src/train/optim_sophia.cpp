@@ -14,7 +14,7 @@
 // the same).
 #include <cmath>
 
-#include "train/optim_detail.h"
+#include "train/optim_internal.h"
 
 namespace lnx::train::detail {
 namespace {

@@ -14,7 +14,7 @@
 namespace lnx::train {
 
 struct RunData {
-  std::unique_ptr<data::Tokenizer> tokenizer;  // null for synthetic tasks
+  std::shared_ptr<data::Tokenizer> tokenizer;  // null for synthetic tasks
   std::function<data::Batch(int64_t index)> train_batch, val_batch;
   int64_t vocab_size = 0;
   int64_t train_tokens = 0, val_tokens = 0;  // text sources

@@ -65,7 +65,7 @@ struct LoopConfig {
   int64_t seed = 0;
   bool remat = false;         // recompute each block's activations in backward
   bool resume = true;         // continue from out_dir/last when it exists
-  int64_t sample_tokens = 200;  // tokens generated at the end (0 = none)
+  int64_t sample_tokens = 200;  // tokens the CLI generates after training (0 = none)
   std::string sample_prompt;
 
   template <class V>

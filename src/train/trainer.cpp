@@ -17,7 +17,7 @@
 #include "core/config.h"
 #include "data/loader.h"
 #include "data/mqar.h"
-#include "generate/generate.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
@@ -114,9 +114,9 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
     j["step"] = state.step;
     j["best_val_loss"] = std::isfinite(state.best_val_loss) ? nlohmann::json(state.best_val_loss) : nlohmann::json();
     j["optimizer"] = optimizer ? optimizer->name() : "";
-    models::write_file_atomic(tmp + "/trainer_state.json", j.dump(2) + "\n");
+    io::write_file_atomic("checkpoint", tmp + "/trainer_state.json", j.dump(2) + "\n");
     if (data.tokenizer) data.tokenizer->save(tmp + "/tokenizer.json");
-    models::write_file_atomic(tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
+    io::write_file_atomic("checkpoint", tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
   });
 }
 
@@ -149,7 +149,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
       // a line cut by a kill: dropped
     }
   }
-  models::write_file_atomic(path, kept);
+  io::write_file_atomic("train", path, kept);
 }
 
 class Progress {
@@ -196,9 +196,10 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
 
   models::ModelConfig mc = config.model;
   if (mc.vocab_size != data.vocab_size) mc.vocab_size = data.vocab_size;  // the tokenizer decides
-  models::LMModel model(mc, static_cast<uint64_t>(t.seed));
-  TrainerState state;
   TrainResult result;
+  result.model = std::make_shared<models::LMModel>(mc, static_cast<uint64_t>(t.seed));
+  models::LMModel& model = *result.model;
+  TrainerState state;
   if (resuming) {
     models::load_weights(model, last + "/model.safetensors");
     state = read_trainer_state(last + "/trainer_state.json");
@@ -211,7 +212,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
                             static_cast<double>(model.num_parameters()) / 1e6, optimizer->name(),
                             resuming ? fmt::format("resuming at step {}", state.step) : "fresh start"));
   if (resuming) truncate_metrics(metrics_path, state.step);
-  else models::write_file_atomic(metrics_path, "");
+  else io::write_file_atomic("train", metrics_path, "");
   std::ofstream metrics(metrics_path, std::ios::app);
 
   const TensorDict params = model.parameters();
@@ -291,17 +292,11 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (data.tokenizer && t.sample_tokens > 0) {
-    std::vector<int32_t> prompt = data.tokenizer->encode(t.sample_prompt);
-    if (prompt.empty()) prompt = {static_cast<int32_t>(data.val_batch(0).ids.to_vector<int64_t>()[0])};
-    generate::SamplingOptions so;
-    so.max_new_tokens = t.sample_tokens;
-    so.temperature = 0.8;
-    so.seed = static_cast<uint64_t>(t.seed);
-    const std::vector<int32_t> out = generate::generate(model, prompt, so);
-    std::vector<int32_t> all = prompt;
-    all.insert(all.end(), out.begin(), out.end());
-    result.sample = data.tokenizer->decode(all);
+  if (data.tokenizer) {
+    result.tokenizer = data.tokenizer;
+    result.sample_prompt = data.tokenizer->encode(t.sample_prompt);
+    if (result.sample_prompt.empty())
+      result.sample_prompt = {static_cast<int32_t>(data.val_batch(0).ids.to_vector<int64_t>()[0])};
   }
   return result;
 }

@@ -9,9 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "data/tokenizer.h"
+#include "models/lm_model.h"
 #include "train/train_config.h"
 
 namespace lnx::train {
@@ -26,7 +30,11 @@ struct TrainResult {
   double unigram_entropy = 0;    // nats/token of the training text (0 for synthetic tasks)
   double seconds = 0;            // wall time of this process's steps
   int64_t tokens = 0;            // tokens trained on by this process
-  std::string sample;            // text generated at the end (text sources)
+  // What a caller needs to use the trained model (the CLI prints a generated sample with it):
+  std::shared_ptr<models::LMModel> model;            // the final weights (those of out_dir/last)
+  std::shared_ptr<const data::Tokenizer> tokenizer;  // text sources; null for synthetic tasks
+  std::vector<int32_t> sample_prompt;  // train.sample_prompt encoded, or the first validation
+                                       // token when it encodes to nothing (text sources)
 };
 
 struct TrainHooks {

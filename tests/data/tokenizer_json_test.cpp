@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/tokenizer.h"
-#include "data/tokenizer_bpe.h"
+#include "data/tokenizer_bpe_internal.h"
 #include "tensor/error.h"
 #include "tokenizer_test_util.h"
 

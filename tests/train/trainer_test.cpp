@@ -59,7 +59,10 @@ TEST(Trainer, ResultsCheckpointsMetricsAndEval) {
   EXPECT_GT(r.unigram_entropy, 1.0);
   EXPECT_TRUE(std::isfinite(r.val_loss));
   EXPECT_LE(r.best_val_loss, r.val_loss);
-  EXPECT_FALSE(r.sample.empty());
+  // What the CLI's sample needs: the trained model, the tokenizer and the prompt.
+  ASSERT_TRUE(r.model && r.tokenizer);
+  EXPECT_FALSE(r.sample_prompt.empty());
+  EXPECT_EQ(r.model->config().vocab_size, r.tokenizer->vocab_size());
   for (const char* f : {"last/model.safetensors", "last/config.yaml", "last/optimizer.safetensors",
                         "last/trainer_state.json", "last/tokenizer.json", "last/train.yaml", "best/model.safetensors",
                         "metrics.jsonl"})
@@ -104,7 +107,9 @@ TEST(Trainer, MqarReportsRecallAccuracyAndSophiaRuns) {
   EXPECT_GE(r.val_accuracy, 0.0);
   EXPECT_LE(r.val_accuracy, 1.0);
   EXPECT_TRUE(std::isfinite(r.last_loss));
-  EXPECT_TRUE(r.sample.empty());
+  EXPECT_TRUE(r.model);
+  EXPECT_FALSE(r.tokenizer);  // synthetic task: no text, no sample
+  EXPECT_TRUE(r.sample_prompt.empty());
   fs::remove_all(c.train.out_dir);
 }
 

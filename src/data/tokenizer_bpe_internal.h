@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "data/tokenizer.h"
-#include "data/tokenizer_util.h"
+#include "data/tokenizer_internal.h"
 
 namespace lnx::data {
 

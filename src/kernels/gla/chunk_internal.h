@@ -1,4 +1,5 @@
-// Internal to gla's chunk form: the per-chunk quantities the forward and the backward share.
+// Internal to gla's chunk form (chunk.cpp): the per-chunk quantities the forward and the
+// backward share.
 //
 // For one chunk of one (sequence, head), tokens i = 0 … n−1 with log gates g_i (per key dim),
 // all exponents are sums of gates, hence ≤ 0, so every exponential below is ≤ 1:
@@ -19,8 +20,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/gla/args.h"
-#include "tensor/cpu/blas.h"
+#include "kernels/common/kernel_math.h"
 #include "tensor/cpu/vec_math.h"
 
 namespace lnx::kernels::gla_detail {

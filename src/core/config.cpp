@@ -232,4 +232,26 @@ bool contains(const std::vector<std::string>& keys, const std::string& key) {
 
 }  // namespace config_detail
 
+FieldValue field_value_from_text(const FieldInfo& info, const std::string& text, const std::string& where) {
+  const YAML::Node node(text);
+  if (info.type == "bool") {
+    bool v = false;
+    config_detail::read_value(node, v, info.name, where);
+    return v;
+  }
+  if (info.type == "int") {
+    int64_t v = 0;
+    config_detail::read_value(node, v, info.name, where);
+    return v;
+  }
+  if (info.type == "float") {
+    double v = 0;
+    config_detail::read_value(node, v, info.name, where);
+    return v;
+  }
+  LNX_CHECK(info.type == "string", ValueError, "[config] {}: '{}' is a {}: set it in a config file", where, info.name,
+            info.type);
+  return text;
+}
+
 }  // namespace lnx::core

@@ -26,7 +26,13 @@
 #include <string>
 #include <vector>
 
+#include "core/fields.h"
+
 namespace lnx::core {
+
+// A scalar field's value from text ("key=value" on a command line), read as YAML reads it
+// into a field of info.type (bool, int, float or string); ValueError naming where and the key.
+FieldValue field_value_from_text(const FieldInfo& info, const std::string& text, const std::string& where);
 
 // Parses a YAML file. Missing or unreadable file: IOError naming the path; malformed YAML:
 // ValueError "[config] <path> line L, column C: <what the parser says>".
@@ -74,12 +80,12 @@ void read_config(const YAML::Node& map, C& cfg, const std::string& where,
                  const std::vector<std::string>* allowed_keys = nullptr) {
   if (!config_detail::check_section(map, where)) return;
   std::vector<std::string> fields;
-  cfg.visit([&](const char* name, auto&, const char*) { fields.emplace_back(name); });
+  cfg.visit([&](const char* name, auto&, const char*, const auto&...) { fields.emplace_back(name); });
   const std::vector<std::string>& valid = allowed_keys ? *allowed_keys : fields;
   std::vector<std::string> seen;
   for (const auto& item : map) {
     const std::string key = config_detail::check_key(item.first, valid, seen, where);
-    cfg.visit([&](const char* name, auto& field, const char*) {
+    cfg.visit([&](const char* name, auto& field, const char*, const auto&...) {
       if (key == name) config_detail::read_value(item.second, field, key, where);
     });
   }
@@ -90,7 +96,7 @@ template <class C>
 YAML::Node write_config(const C& cfg, const std::vector<std::string>* keys = nullptr) {
   C copy = cfg;  // visit is not const (one method serves reading and writing)
   YAML::Node node(YAML::NodeType::Map);
-  copy.visit([&](const char* name, auto& field, const char*) {
+  copy.visit([&](const char* name, auto& field, const char*, const auto&...) {
     if (!keys || config_detail::contains(*keys, name)) node[name] = config_detail::write_value(field);
   });
   return node;

@@ -31,7 +31,7 @@ auto at_position(const std::string& where, const YAML::Mark& at, F&& fn) -> decl
 ModelConfig model_config_from_yaml(const YAML::Node& node, const std::string& where) {
   ModelConfig c;
   std::vector<std::string> keys;
-  c.visit([&](const char* key, auto&, const char*) { keys.push_back(key); });
+  c.visit([&](const char* key, auto&, const char*, const auto&...) { keys.push_back(key); });
   keys.push_back("mixers");
   keys.push_back("preset");
   // `preset: NAME` starts from that preset; the other keys override it.

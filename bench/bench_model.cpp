@@ -23,7 +23,7 @@ void run_model(benchmark::State& st, const std::string& preset) {
   const int64_t B = 8, T = 512;
   models::ModelConfig config = models::preset_config(preset);
   if (st.range(0) > 0)
-    for (auto& [mixer, options] : config.mixers) options.chunk_size = st.range(0);
+    for (auto& [name, layer] : config.layers) layer.options.set("chunk_size", st.range(0));
   models::LMModel model(config, 0);
   Generator gen(1);
   Tensor ids = randint({B, T}, 0, config.vocab_size, gen, DType::i64);

@@ -6,16 +6,17 @@ namespace lnx::models {
 
 Block::Block(const ModelConfig& config, int64_t layer_idx, Generator& gen)
     : attn_norm(add_module("attn_norm", std::make_unique<modules::RMSNorm>(config.d_model, config.norm_eps))),
-      mixer_name_(config.layer_mixers()[static_cast<size_t>(layer_idx)]) {
+      layer_name_(config.layer_names()[static_cast<size_t>(layer_idx)]) {
+  const LayerSpec layer = config.layer(layer_name_);
+  mixer_name_ = layer.mixer;
   modules::ModelDims dims;
   dims.d_model = config.d_model;
   dims.norm_eps = config.norm_eps;
   dims.layer_idx = layer_idx;
   dims.n_layer = config.n_layer;
   dims.init_std = config.init_std;
-  const modules::MixerConfig mc = config.mixer_config(mixer_name_);
-  mixer = &add_module("mixer", modules::make_mixer(mixer_name_, mc, dims, gen));
-  if (mc.use_mlp) {
+  mixer = &add_module("mixer", modules::make_mixer(mixer_name_, layer.options, dims, gen));
+  if (layer.mlp) {
     mlp_norm = &add_module("mlp_norm", std::make_unique<modules::RMSNorm>(config.d_model, config.norm_eps));
     const int64_t hidden =
         config.mlp_hidden > 0 ? config.mlp_hidden : modules::swiglu_hidden(config.d_model, config.mlp_ratio);

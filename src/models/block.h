@@ -1,5 +1,5 @@
-// Block: pre-norm mixer and pre-norm SwiGLU MLP with residuals (the MLP is left out for
-// Mamba-style blocks, MixerConfig::use_mlp = false):
+// Block: pre-norm mixer and pre-norm SwiGLU MLP with residuals (the MLP is left out when the
+// layer's `mlp` is false, as in Mamba blocks; models/config.h):
 //   h = x + mixer(attn_norm(x));   y = h + mlp(mlp_norm(h))
 // x, h, y [B, T, D].
 #pragma once
@@ -16,7 +16,8 @@ class Block : public modules::Module {
  public:
   Block(const ModelConfig& config, int64_t layer_idx, Generator& gen);
   modules::MixerOutput forward(const modules::MixerInput& in) const;
-  const std::string& mixer_name() const { return mixer_name_; }
+  const std::string& mixer_name() const { return mixer_name_; }  // the mixer type
+  const std::string& layer_name() const { return layer_name_; }  // its name in block_pattern
   double flops_per_token(int64_t context) const;
 
   modules::RMSNorm& attn_norm;
@@ -25,7 +26,7 @@ class Block : public modules::Module {
   modules::SwiGLU* mlp = nullptr;
 
  private:
-  std::string mixer_name_;
+  std::string layer_name_, mixer_name_;
 };
 
 }  // namespace lnx::models

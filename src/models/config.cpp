@@ -10,16 +10,33 @@
 
 namespace lnx::models {
 
-std::vector<std::string> ModelConfig::layer_mixers() const {
+LayerSpec LayerSpec::of(const std::string& mixer) {
+  const modules::MixerSpec& spec = modules::mixer_spec(mixer);
+  return LayerSpec{mixer, spec.defaults, spec.block_mlp};
+}
+
+std::vector<std::string> ModelConfig::layer_names() const {
   std::vector<std::string> out;
   for (int64_t i = 0; i < n_layer && !block_pattern.empty(); ++i)
     out.push_back(block_pattern[static_cast<size_t>(i) % block_pattern.size()]);
   return out;
 }
 
-modules::MixerConfig ModelConfig::mixer_config(const std::string& mixer) const {
-  auto it = mixers.find(mixer);
-  return it != mixers.end() ? it->second : modules::mixer_spec(mixer).defaults;
+std::vector<std::string> ModelConfig::layer_mixers() const {
+  std::vector<std::string> out;
+  for (const auto& name : layer_names()) out.push_back(layer(name).mixer);
+  return out;
+}
+
+LayerSpec ModelConfig::layer(const std::string& name) const {
+  auto it = layers.find(name);
+  if (it != layers.end()) return it->second;
+  if (modules::is_mixer(name)) return LayerSpec::of(name);
+  std::vector<std::string> named;
+  for (const auto& [n, spec] : layers) named.push_back(n);
+  throw ValueError(fmt::format("[model config] '{}' is neither a layer ({}) nor a mixer ({})", name,
+                               named.empty() ? std::string("none given") : fmt::format("{}", fmt::join(named, ", ")),
+                               fmt::join(modules::mixer_names(), ", ")));
 }
 
 void ModelConfig::validate() const {
@@ -40,12 +57,14 @@ void ModelConfig::validate() const {
   real("init_std", init_std, 100);
   LNX_CHECK(!block_pattern.empty(), ValueError, "[model config] block_pattern is empty; mixers: {}",
             fmt::join(modules::mixer_names(), ", "));
-  for (const auto& m : block_pattern) modules::mixer_spec(m);  // names the registered mixers if unknown
-  for (const auto& [name, cfg] : mixers) {
-    modules::mixer_spec(name);
+  for (const auto& name : block_pattern) layer(name);  // names the layers and mixers if unknown
+  for (const auto& [name, spec] : layers) {
     LNX_CHECK(std::find(block_pattern.begin(), block_pattern.end(), name) != block_pattern.end(), ValueError,
-              "[model config] mixers.{} is configured but not used by block_pattern [{}]", name,
+              "[model config] layers.{} is configured but not used by block_pattern [{}]", name,
               fmt::join(block_pattern, ", "));
+    modules::mixer_spec(spec.mixer);  // names the registered mixers if unknown
+    modules::check_mixer_config(spec.mixer, spec.options,
+                                name == spec.mixer ? spec.mixer : fmt::format("{}, layer {}", spec.mixer, name));
   }
 }
 

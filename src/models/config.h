@@ -1,19 +1,30 @@
-// ModelConfig: the whole description of an LMModel — sizes, the block pattern, and one
-// MixerConfig per mixer type used. YAML form (config.yaml of a checkpoint):
+// ModelConfig: the whole description of an LMModel — sizes, the block pattern, and the layers
+// it names. YAML form (config.yaml of a checkpoint):
 //
-//   name: hybrid-tiny
+//   name: local-global
 //   vocab_size: 256
 //   d_model: 64
-//   n_layer: 3
-//   block_pattern: [gated_deltanet, gated_deltanet, attention]   # repeated to n_layer
-//   mixers:
-//     gated_deltanet: {num_heads: 2, head_dim: 32}
-//     attention: {num_heads: 4, num_kv_heads: 2}
+//   n_layer: 4
+//   block_pattern: [attn_local, attn_local, attn_local, attn_global]   # repeated to n_layer
+//   layers:
+//     attn_local: {mixer: attention, num_heads: 4, window: 512}
+//     attn_global: {mixer: attention, num_heads: 4, mlp: true}
 //
-// `preset: hybrid-tiny` starts from a preset and the other keys override it.
-// Mixer options not given take the mixer's defaults (its MixerSpec); a key the mixer does not
-// accept, an unknown top-level key or a value of the wrong type is an error naming the key,
-// the valid keys and the file position.
+// A layer is a mixer type, that mixer's options (its own typed config, e.g.
+// modules::AttentionConfig) and `mlp` (a SwiGLU MLP after the mixer; default: the mixer's
+// recipe, modules::MixerSpec::block_mlp — Mamba blocks have none). A name in block_pattern
+// that is a registered mixer type and has no entry in `layers` (or an entry without `mixer:`)
+// is that mixer, with its defaults overridden by the entry:
+//
+//   block_pattern: [gated_deltanet, attention]
+//   layers:
+//     attention: {window: 16}
+//
+// The older spelling `mixers:` (entries keyed by mixer type, `use_mlp` for the block's `mlp`)
+// is read as such layer entries. `preset: hybrid-tiny` starts from a preset and the other keys
+// override it. Options not given take the mixer's defaults (or the preset's); a key the mixer
+// does not take, an unknown top-level key or a value of the wrong type is an error naming the
+// key, the valid keys and the file position.
 #pragma once
 
 #include <map>
@@ -28,6 +39,16 @@ class Node;
 
 namespace lnx::models {
 
+// One layer (block) of a model: its mixer and whether an MLP follows it.
+struct LayerSpec {
+  std::string mixer;             // a registered mixer type
+  modules::MixerConfig options;  // that mixer's typed config
+  bool mlp = true;               // a SwiGLU MLP after the mixer (pre-norm, residual)
+
+  // The mixer with its defaults and its recipe's MLP (ValueError for an unknown mixer).
+  static LayerSpec of(const std::string& mixer);
+};
+
 struct ModelConfig {
   std::string name = "custom";
   int64_t vocab_size = 256;
@@ -39,7 +60,7 @@ struct ModelConfig {
   bool tie_embeddings = true;
   double norm_eps = 1e-6;
   double init_std = 0.02;
-  std::map<std::string, modules::MixerConfig> mixers;  // options per mixer type
+  std::map<std::string, LayerSpec> layers;  // named layers (block_pattern's names)
 
   template <class Visitor>
   void visit(Visitor&& v) {
@@ -47,7 +68,7 @@ struct ModelConfig {
     v("vocab_size", vocab_size, "tokens in the vocabulary");
     v("d_model", d_model, "model width");
     v("n_layer", n_layer, "blocks");
-    v("block_pattern", block_pattern, "mixer of each block, repeated to n_layer");
+    v("block_pattern", block_pattern, "layer of each block (a name in layers, or a mixer type), repeated to n_layer");
     v("mlp_ratio", mlp_ratio, "SwiGLU hidden width ratio (flash-linear-attention's hidden_ratio)");
     v("mlp_hidden", mlp_hidden, "SwiGLU hidden width (0 = from mlp_ratio)");
     v("tie_embeddings", tie_embeddings, "the LM head shares the embedding matrix");
@@ -55,16 +76,21 @@ struct ModelConfig {
     v("init_std", init_std, "standard deviation of linear and embedding weights");
   }
 
-  // The mixer of each of the n_layer blocks.
+  // The layer name of each of the n_layer blocks.
+  std::vector<std::string> layer_names() const;
+  // The mixer type of each of the n_layer blocks.
   std::vector<std::string> layer_mixers() const;
-  // The options of one mixer type: the mixer's defaults overridden by mixers[name].
-  modules::MixerConfig mixer_config(const std::string& mixer) const;
-  // Sizes positive, the pattern non-empty and made of registered mixers, mixers[] only for
-  // mixers in the pattern. Throws ValueError naming the field.
+  // A layer by name: layers[name], else the mixer type `name` with its defaults. ValueError
+  // naming the layers and the mixers when it is neither.
+  LayerSpec layer(const std::string& name) const;
+  // Sizes positive; the pattern non-empty and made of layers or registered mixers; every
+  // layer entry used by the pattern, of a registered mixer, with that mixer's options within
+  // their bounds. Throws ValueError naming the field.
   void validate() const;
 };
 
-// YAML in and out (errors name `where`, e.g. the file, and the position).
+// YAML in and out (errors name `where`, e.g. the file, and the position). Written configs
+// give every layer of the pattern in full (mixer, mlp and every option).
 ModelConfig model_config_from_yaml(const YAML::Node& node, const std::string& where);
 YAML::Node model_config_to_yaml(const ModelConfig& config);
 ModelConfig load_model_config(const std::string& path);

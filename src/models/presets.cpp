@@ -9,40 +9,23 @@ namespace lnx::models {
 
 namespace {
 
-bool accepts(const modules::MixerSpec& spec, const std::string& key) {
-  for (const auto& k : spec.keys)
-    if (k == key) return true;
-  return false;
-}
-
-// Sizes of one mixer in a model of width d: heads of 32 (tiny) or 64 (small) dims; SSM state
-// 16 (Mamba) or 16/64 (Mamba-2, whose heads are 16/64 channels wide).
-modules::MixerConfig sized_mixer(const std::string& mixer, int64_t d, bool small) {
-  const modules::MixerSpec& spec = modules::mixer_spec(mixer);
-  modules::MixerConfig c = spec.defaults;
-  const int64_t head = small ? 64 : 32;
-  if (accepts(spec, "num_heads")) c.num_heads = std::max<int64_t>(1, d / head);
-  if (accepts(spec, "num_kv_heads") && c.num_heads % 2 == 0) c.num_kv_heads = c.num_heads / 2;
-  if (mixer == "mamba2") {
-    c.head_dim = small ? 64 : 16;
-    c.state_size = small ? 64 : 16;
-  } else if (accepts(spec, "head_dim") && mixer != "gla") {  // gla: keys of expand_k · d (0.5 in fla)
-    c.head_dim = head;
-  }
-  if (mixer == "mamba") c.state_size = 16;
-  return c;
-}
-
+// A model of width 64 (tiny) or 384 (small) whose layers are the pattern's mixers, each sized
+// by its own MixerSpec::preset_options.
 ModelConfig make_config(const std::string& name, const std::vector<std::string>& pattern, bool small,
                         int64_t n_layer) {
+  const modules::PresetScale scale = small ? modules::PresetScale::small : modules::PresetScale::tiny;
   ModelConfig c;
   c.name = name;
   c.vocab_size = 256;
   c.d_model = small ? 384 : 64;
   c.n_layer = n_layer;
   c.block_pattern = pattern;
-  for (const auto& m : pattern)
-    if (!c.mixers.count(m)) c.mixers[m] = sized_mixer(m, c.d_model, small);
+  for (const auto& m : pattern) {
+    if (c.layers.count(m)) continue;
+    LayerSpec layer = LayerSpec::of(m);
+    layer.options = modules::preset_mixer_options(m, c.d_model, scale);
+    c.layers[m] = std::move(layer);
+  }
   return c;
 }
 
@@ -51,11 +34,11 @@ ModelConfig make_config(const std::string& name, const std::vector<std::string>&
 std::vector<Preset> presets() {
   std::vector<Preset> out;
   for (const auto& mixer : modules::mixer_names()) {
-    const bool ssm = !modules::mixer_spec(mixer).defaults.use_mlp;  // blocks without MLP: twice the depth
-    out.push_back({mixer + "-tiny", fmt::format("{}-block {} model, width 64 (tests)", ssm ? 4 : 2, mixer),
-                   make_config(mixer + "-tiny", {mixer}, false, ssm ? 4 : 2)});
-    out.push_back({mixer + "-small", fmt::format("{}-block {} model, width 384", ssm ? 16 : 8, mixer),
-                   make_config(mixer + "-small", {mixer}, true, ssm ? 16 : 8)});
+    const bool mixer_only = !modules::mixer_spec(mixer).block_mlp;  // blocks without MLP: twice the depth
+    out.push_back({mixer + "-tiny", fmt::format("{}-block {} model, width 64 (tests)", mixer_only ? 4 : 2, mixer),
+                   make_config(mixer + "-tiny", {mixer}, false, mixer_only ? 4 : 2)});
+    out.push_back({mixer + "-small", fmt::format("{}-block {} model, width 384", mixer_only ? 16 : 8, mixer),
+                   make_config(mixer + "-small", {mixer}, true, mixer_only ? 16 : 8)});
   }
   const std::vector<std::string> hybrid = {"gated_deltanet", "gated_deltanet", "attention"};
   const std::vector<std::string> hybrid3 = {"gated_deltanet", "mamba2", "attention"};

@@ -1,7 +1,10 @@
 #include "modules/mixer.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -102,6 +105,84 @@ void check_chunk_size(const std::string& mixer, int64_t chunk_size) {
             "[{}] chunk_size = {}: expected a power of two", mixer, chunk_size);
 }
 
+// ---- MixerConfig ----
+
+namespace {
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  std::string s = status == 0 && out ? out.get() : name;
+  const size_t colon = s.rfind("::");
+  return colon == std::string::npos ? s : s.substr(colon + 2);  // lnx::modules::AttentionConfig → AttentionConfig
+}
+}  // namespace
+
+const MixerConfig::Model& MixerConfig::model() const {
+  LNX_CHECK(impl_, ValueError, "[mixer config] empty: it holds no mixer's options");
+  return *impl_;
+}
+
+std::string MixerConfig::type_name() const { return impl_ ? demangle(impl_->type().name()) : "nothing"; }
+
+bool MixerConfig::same_type(const MixerConfig& other) const {
+  return impl_ && other.impl_ && impl_->type() == other.impl_->type();
+}
+
+void MixerConfig::check_holds(const std::type_info& t) const {
+  LNX_CHECK(impl_ && impl_->type() == t, ValueError, "[mixer config] holds {}, not {}", type_name(),
+            demangle(t.name()));
+}
+
+std::vector<core::FieldInfo> MixerConfig::fields() const { return model().fields(); }
+
+std::vector<std::string> MixerConfig::keys() const {
+  std::vector<std::string> out;
+  for (const auto& f : fields()) out.push_back(f.name);
+  return out;
+}
+
+bool MixerConfig::has(const std::string& key) const {
+  const auto k = keys();
+  return std::find(k.begin(), k.end(), key) != k.end();
+}
+
+namespace {
+const core::FieldInfo* find_field(const std::vector<core::FieldInfo>& fields, const std::string& key) {
+  for (const auto& f : fields)
+    if (f.name == key) return &f;
+  return nullptr;
+}
+}  // namespace
+
+core::FieldValue MixerConfig::get(const std::string& key) const {
+  const auto fs = fields();
+  const core::FieldInfo* f = find_field(fs, key);
+  LNX_CHECK(f, ValueError, "[{}] unknown option '{}'; options are {}", type_name(), key, fmt::join(keys(), ", "));
+  LNX_CHECK(f->type == "bool" || f->type == "int" || f->type == "float" || f->type == "string", ValueError,
+            "[{}] option '{}' is a {}", type_name(), key, f->type);
+  return model().get(key);
+}
+
+void MixerConfig::set_value(const std::string& key, const core::FieldValue& value) {
+  const auto fs = fields();
+  const core::FieldInfo* f = find_field(fs, key);
+  LNX_CHECK(f, ValueError, "[{}] unknown option '{}'; options are {}", type_name(), key, fmt::join(keys(), ", "));
+  LNX_CHECK(impl_->set(key, value), ValueError, "[{}] option '{}' must be {}, got {}", type_name(), key, f->type,
+            core::fields_detail::value_text(value));
+}
+
+void MixerConfig::check_bounds(const std::string& where) const { model().check_bounds(where); }
+
+void MixerConfig::read_yaml(const YAML::Node& map, const std::string& where,
+                            const std::vector<std::string>& extra_keys) {
+  model();
+  std::vector<std::string> valid = extra_keys;
+  for (const auto& k : keys()) valid.push_back(k);
+  impl_->read_yaml(map, where, valid);
+}
+
+YAML::Node MixerConfig::to_yaml() const { return model().to_yaml(); }
+
 namespace {
 std::map<std::string, MixerSpec>& registry() {
   static std::map<std::string, MixerSpec> r;
@@ -136,31 +217,14 @@ const MixerSpec& mixer_spec(const std::string& name) {
   return it->second;
 }
 
-void check_mixer_config(const std::string& name, const MixerConfig& c) {
-  // Configs come from files: every size is bounded and every real finite before any mixer
-  // computes a width from them (a cast of inf or 1e300 to an integer is undefined).
-  auto real = [&](const char* key, double v, double lo, double hi) {
-    LNX_CHECK(std::isfinite(v) && v > lo && v <= hi, ValueError, "[{}] {} = {}: expected a number in ({}, {}]", name,
-              key, v, lo, hi);
-  };
-  auto size = [&](const char* key, int64_t v, int64_t hi) {
-    LNX_CHECK(v >= 0 && v <= hi, ValueError, "[{}] {} = {}: expected 0 … {}", name, key, v, hi);
-  };
-  real("expand_k", c.expand_k, 0, 64);
-  real("expand_v", c.expand_v, 0, 64);
-  real("expand", c.expand, 0, 64);
-  real("rope_theta", c.rope_theta, 0, 1e12);
-  real("gate_logit_normalizer", c.gate_logit_normalizer, 0, 1e6);
-  size("num_heads", c.num_heads, 1 << 14);
-  size("head_dim", c.head_dim, 1 << 16);
-  size("num_kv_heads", c.num_kv_heads, 1 << 14);
-  size("conv_size", c.conv_size, 1 << 10);
-  size("window", c.window, int64_t{1} << 40);
-  size("state_size", c.state_size, 1 << 16);
-  size("dt_rank", c.dt_rank, 1 << 16);
-  size("n_groups", c.n_groups, 1 << 14);
-  size("gate_low_rank_dim", c.gate_low_rank_dim, 1 << 16);
-  size("chunk_size", c.chunk_size, 1 << 16);
+bool is_mixer(const std::string& name) { return registry().count(name) > 0; }
+
+void check_mixer_config(const std::string& name, const MixerConfig& config, const std::string& where) {
+  const MixerSpec& spec = mixer_spec(name);
+  const std::string at = where.empty() ? name : where;
+  LNX_CHECK(config.same_type(spec.defaults), ValueError, "[{}] the options are {}, not {} ({}'s)", at,
+            config.type_name(), spec.defaults.type_name(), name);
+  config.check_bounds(at);
 }
 
 std::unique_ptr<Mixer> make_mixer(const std::string& name, const MixerConfig& config, const ModelDims& dims,
@@ -168,6 +232,14 @@ std::unique_ptr<Mixer> make_mixer(const std::string& name, const MixerConfig& co
   const MixerSpec& spec = mixer_spec(name);
   check_mixer_config(name, config);
   return spec.make(config, dims, gen);
+}
+
+MixerConfig preset_mixer_options(const std::string& name, int64_t d_model, PresetScale scale) {
+  const MixerSpec& spec = mixer_spec(name);
+  if (!spec.preset_options) return spec.defaults;
+  MixerConfig c = spec.preset_options(d_model, scale);
+  check_mixer_config(name, c);
+  return c;
 }
 
 }  // namespace lnx::modules

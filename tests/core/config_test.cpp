@@ -1,6 +1,7 @@
 // Config base (core/config.h): YAML round trips of a struct with every field type and of
-// modules::MixerConfig, the accepted scalar forms, every error with its message content (key,
-// valid keys, expected type, given text, line and column), and allowed_keys.
+// mixers' typed configs (modules::GlaConfig, LinearAttentionConfig, RetNetConfig), the
+// accepted scalar forms, every error with its message content (key, valid keys, expected
+// type, given text, line and column), and allowed_keys.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +9,9 @@
 #include <type_traits>
 
 #include "core/config.h"
-#include "modules/mixer.h"
+#include "modules/linear_attn/gla.h"
+#include "modules/linear_attn/linear_attention.h"
+#include "modules/linear_attn/retnet.h"
 #include "numeric.h"
 
 namespace lnx::core {
@@ -86,37 +89,45 @@ TEST(Config, RoundTripEveryFieldType) {
   EXPECT_NE(to_yaml_string(write_config(d)).find("rate: 0.1\n"), std::string::npos);
 }
 
-// Every field of a MixerConfig as text (doubles in shortest round-trip form, so equal text
-// means equal values).
-std::vector<std::string> field_texts(modules::MixerConfig c) {
+// Every field of a config as text (doubles in shortest round-trip form, so equal text means
+// equal values).
+template <class C>
+std::vector<std::string> field_texts(C c) {
   std::vector<std::string> out;
-  c.visit([&](const char* name, const auto& field, const char*) { out.push_back(fmt::format("{}={}", name, field)); });
+  c.visit([&](const char* name, const auto& field, const char*, const auto&...) {
+    out.push_back(fmt::format("{}={}", name, field));
+  });
   return out;
 }
 
 TEST(Config, RoundTripMixerConfig) {
-  modules::MixerConfig c;
+  modules::GlaConfig c;
   c.num_heads = 7;
   c.expand_k = 0.75;
   c.expand_v = 1.0 / 3;
   c.use_short_conv = false;
-  c.feature_map = "elu_plus_one";
-  c.rope_theta = 500000.0;
   c.gate_logit_normalizer = 0.1;
   c.chunk_size = 32;
   EXPECT_EQ(field_texts(round_trip(c)), field_texts(c));
-  EXPECT_NE(field_texts(round_trip(c)), field_texts(modules::MixerConfig{}));
+  EXPECT_NE(field_texts(round_trip(c)), field_texts(modules::GlaConfig{}));
+  modules::LinearAttentionConfig la;  // a string field
+  la.feature_map = "elu_plus_one";
+  EXPECT_EQ(field_texts(round_trip(la)), field_texts(la));
+  EXPECT_NE(field_texts(round_trip(la)), field_texts(modules::LinearAttentionConfig{}));
+  modules::RetNetConfig rn;
+  rn.rope_theta = 500000.0;
+  EXPECT_EQ(field_texts(round_trip(rn)), field_texts(rn));
   // Only the listed keys are written; reading them over defaults changes only those.
   const std::vector<std::string> keys{"num_heads", "expand_v", "not_a_field"};
   const YAML::Node node = write_config(c, &keys);
   ASSERT_TRUE(node.IsMap());
   EXPECT_EQ(node.size(), 2u);
   EXPECT_TRUE(node["num_heads"] && node["expand_v"]);
-  modules::MixerConfig back;
+  modules::GlaConfig back;
   read_config(parse_yaml(to_yaml_string(node), "mixer"), back, "mixer", &keys);
   EXPECT_EQ(back.num_heads, 7);
   EXPECT_EQ(back.expand_v, 1.0 / 3);
-  EXPECT_EQ(back.expand_k, modules::MixerConfig{}.expand_k);
+  EXPECT_EQ(back.expand_k, modules::GlaConfig{}.expand_k);
 }
 
 TEST(Config, AcceptedScalarForms) {
@@ -158,15 +169,15 @@ TEST(Config, UnknownKeyNamesKeyPositionAndValidKeys) {
       << e;
   // Flow maps: the column is the key's.
   EXPECT_NE(error_for("{count: 2, cuont: 3}").find("line 1, column 12: unknown key 'cuont'"), std::string::npos);
-  // MixerConfig: the list is its fields in order.
-  modules::MixerConfig m;
+  // A mixer's config: the list is its fields in order.
+  modules::GlaConfig m;
   const std::string me = error_of<ValueError>(
-      [&] { read_config(parse_yaml("num_heads: 2\nnm_heads: 4\n", "model.yaml"), m, "model.yaml: mixers.attention"); });
-  EXPECT_NE(me.find("model.yaml: mixers.attention line 2, column 1: unknown key 'nm_heads'; valid keys: num_heads, "
+      [&] { read_config(parse_yaml("num_heads: 2\nnm_heads: 4\n", "model.yaml"), m, "model.yaml: layers.gla"); });
+  EXPECT_NE(me.find("model.yaml: layers.gla line 2, column 1: unknown key 'nm_heads'; valid keys: num_heads, "
                     "head_dim, expand_k"),
             std::string::npos)
       << me;
-  EXPECT_NE(me.find("chunk_size, use_mlp"), std::string::npos);
+  EXPECT_NE(me.find("gate_logit_normalizer, chunk_size"), std::string::npos);
 }
 
 TEST(Config, AllowedKeysRestrictAndAdmit) {

@@ -11,6 +11,7 @@
 #include "models/checkpoint.h"
 #include "models/lm_model.h"
 #include "models/presets.h"
+#include "modules/attention/attention.h"
 #include "numeric.h"
 #include "tensor/ops.h"
 
@@ -46,9 +47,10 @@ TEST(ModelConfigYaml, MixerOptionsOverrideTheMixersDefaults) {
       "d_model: 32\nn_layer: 3\nblock_pattern: [gated_deltanet, attention]\n"
       "mixers:\n  attention: {num_heads: 4, num_kv_heads: 2}\n");
   EXPECT_EQ(c.layer_mixers(), (std::vector<std::string>{"gated_deltanet", "attention", "gated_deltanet"}));
-  EXPECT_EQ(c.mixer_config("attention").num_heads, 4);
-  EXPECT_EQ(c.mixer_config("attention").num_kv_heads, 2);
-  EXPECT_EQ(c.mixer_config("gated_deltanet").num_heads, modules::mixer_spec("gated_deltanet").defaults.num_heads);
+  EXPECT_EQ(c.layer("attention").options.as<modules::AttentionConfig>().num_heads, 4);
+  EXPECT_EQ(c.layer("attention").options.as<modules::AttentionConfig>().num_kv_heads, 2);
+  EXPECT_EQ(c.layer("gated_deltanet").options.get("num_heads"),
+            modules::mixer_spec("gated_deltanet").defaults.get("num_heads"));
 }
 
 TEST(ModelConfigYaml, BadConfigsGiveClearErrors) {
@@ -123,16 +125,17 @@ TEST(ModelGradients, HybridModelMatchesFiniteDifferencesInF64) {
   c.d_model = 16;
   c.vocab_size = 11;
   c.mlp_hidden = 24;
-  for (auto& [name, mc] : c.mixers) {
-    mc.num_heads = 2;
-    mc.chunk_size = 4;
+  for (auto& [name, layer] : c.layers) {
+    modules::MixerConfig& mc = layer.options;
+    if (mc.has("num_heads")) mc.set("num_heads", 2);
+    mc.set("chunk_size", 4);
     if (name == "mamba2") {
-      mc.head_dim = 8;
-      mc.state_size = 4;
+      mc.set("head_dim", 8);
+      mc.set("state_size", 4);
     } else {
-      mc.head_dim = 8;
+      mc.set("head_dim", 8);
     }
-    if (name == "attention") mc.num_kv_heads = 1;
+    if (name == "attention") mc.set("num_kv_heads", 1);
   }
   LMModel m(c, 2);
   m.to(DType::f64);
@@ -215,11 +218,12 @@ TEST(ModelConfigYaml, PresetKeyStartsFromThePresetAndKeysOverride) {
   const ModelConfig p = preset_config("hybrid-tiny");
   EXPECT_EQ(c.d_model, 96);
   EXPECT_EQ(c.block_pattern, p.block_pattern);
-  EXPECT_EQ(c.mixer_config("attention").window, 16);
-  EXPECT_EQ(c.mixer_config("attention").num_heads, p.mixer_config("attention").num_heads);
+  EXPECT_EQ(c.layer("attention").options.as<modules::AttentionConfig>().window, 16);
+  EXPECT_EQ(c.layer("attention").options.as<modules::AttentionConfig>().num_heads,
+            p.layer("attention").options.as<modules::AttentionConfig>().num_heads);
   // Changing the pattern drops the preset's options for mixers no longer used.
   c = from_text("preset: hybrid-tiny\nblock_pattern: [mamba2]\n");
-  EXPECT_EQ(c.mixers.count("attention"), 0u);
+  EXPECT_EQ(c.layers.count("attention"), 0u);
   EXPECT_NE(error_of([] { from_text("preset: no-such\n"); }).find("unknown preset"), std::string::npos);
 }
 

@@ -26,7 +26,7 @@ class PresetModelTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<LMModel> make(DType dtype = DType::f64) {
     ModelConfig c = preset_config(GetParam());
     c.vocab_size = 37;
-    for (auto& [name, mc] : c.mixers) mc.chunk_size = 16;  // several chunks in a short test
+    for (auto& [name, layer] : c.layers) layer.options.set("chunk_size", 16);  // several chunks in a short test
     auto m = std::make_unique<LMModel>(c, 3);
     m->to(dtype);
     return m;

@@ -14,8 +14,8 @@ namespace {
 
 using Vec = std::vector<double>;
 
-MixerConfig config(int64_t H, int64_t HK, int64_t window) {
-  MixerConfig c = mixer_spec("attention").defaults;
+AttentionConfig config(int64_t H, int64_t HK, int64_t window) {
+  AttentionConfig c;
   c.num_heads = H;
   c.num_kv_heads = HK;
   c.window = window;
@@ -85,7 +85,7 @@ TEST(AttentionMixer, ParameterNamesAndShapes) {
   EXPECT_EQ(p.at("k_proj.weight").shape(), (Shape{16, 32}));  // 2 kv heads of 8
   EXPECT_EQ(p.at("v_proj.weight").shape(), (Shape{16, 32}));
   EXPECT_EQ(p.at("o_proj.weight").shape(), (Shape{32, 32}));
-  EXPECT_TRUE(mixer_spec("attention").defaults.use_mlp);
+  EXPECT_TRUE(mixer_spec("attention").block_mlp);
 }
 
 // Whole sequences against the hand computation, for both kernel forms, with and without a
@@ -95,7 +95,7 @@ TEST(AttentionMixer, MatchesHandComputationAndResumes) {
     Generator gen(7 + window);
     ModelDims dims;
     dims.d_model = 16;
-    MixerConfig c = config(4, 2, window);
+    AttentionConfig c = config(4, 2, window);
     c.rope_theta = 500.0;
     auto mixer = make_mixer("attention", c, dims, gen);
     mixer->to(DType::f64);
@@ -219,14 +219,16 @@ TEST(AttentionMixer, RejectsBadConfigs) {
   Generator gen(3);
   ModelDims dims;
   dims.d_model = 32;
-  auto err = [&](MixerConfig c) { return error_of<ValueError>([&] { make_mixer("attention", c, dims, gen); }); };
+  auto err = [&](const AttentionConfig& c) {
+    return error_of<ValueError>([&] { make_mixer("attention", c, dims, gen); });
+  };
   EXPECT_NE(err(config(4, 3, 0)).find("num_kv_heads = 3 does not divide num_heads = 4"), std::string::npos);
   EXPECT_NE(err(config(3, 0, 0)).find("num_heads = 3 does not divide d_model = 32"), std::string::npos);
-  MixerConfig odd = config(4, 0, 0);
+  AttentionConfig odd = config(4, 0, 0);
   odd.head_dim = 5;
   EXPECT_NE(err(odd).find("head_dim = 5"), std::string::npos);
   EXPECT_NE(err(config(4, 0, -1)).find("window = -1"), std::string::npos);
-  MixerConfig chunk = config(4, 0, 0);
+  AttentionConfig chunk = config(4, 0, 0);
   chunk.chunk_size = 48;
   EXPECT_NE(err(chunk).find("chunk_size = 48"), std::string::npos);
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <ostream>
+#include <variant>
 
 #include "kernels/mechanism.h"
 #include "modules/linear_attn/gated_deltanet.h"
@@ -33,11 +34,13 @@ ModelDims dims_of(int64_t d_model = kD) {
 // The spec's defaults with 2 heads of key dim 8 and chunk 16.
 MixerConfig config_of(const std::string& name) {
   MixerConfig c = mixer_spec(name).defaults;
-  c.num_heads = 2;
-  c.head_dim = 8;
-  c.chunk_size = 16;
+  c.set("num_heads", 2);
+  c.set("head_dim", 8);
+  c.set("chunk_size", 16);
   return c;
 }
+
+bool flag(const MixerConfig& c, const char* key) { return std::get<bool>(c.get(key)); }
 
 std::map<std::string, Shape> shapes_of(const Module& m) {
   std::map<std::string, Shape> out;
@@ -49,7 +52,7 @@ std::map<std::string, Shape> shapes_of(const Module& m) {
 
 TEST(DeltaMixers, DeltaNetParameters) {
   Generator gen(1);
-  MixerConfig c = config_of("deltanet");  // K = V = 8, no output gate (fla's default)
+  auto c = config_of("deltanet").as<DeltaNetConfig>();  // K = V = 8, no output gate (fla's default)
   auto m = make_mixer("deltanet", c, dims_of(), gen);
   std::map<std::string, Shape> want = {
       {"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {16, 16}},
@@ -67,7 +70,7 @@ TEST(DeltaMixers, DeltaNetParameters) {
 
 TEST(DeltaMixers, GatedDeltaNetParameters) {
   Generator gen(1);
-  MixerConfig c = config_of("gated_deltanet");  // K = 8, V = 16 (expand_v 2)
+  auto c = config_of("gated_deltanet").as<GatedDeltaNetConfig>();  // K = 8, V = 16 (expand_v 2)
   auto m = make_mixer("gated_deltanet", c, dims_of(), gen);
   std::map<std::string, Shape> want = {
       {"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {32, 16}},
@@ -84,7 +87,7 @@ TEST(DeltaMixers, GatedDeltaNetParameters) {
 
 TEST(DeltaMixers, KdaParameters) {
   Generator gen(1);
-  MixerConfig c = config_of("kda");  // K = V = 8; gate rank 0 = V as fla
+  auto c = config_of("kda").as<KdaConfig>();  // K = V = 8; gate rank 0 = V as fla
   auto m = make_mixer("kda", c, dims_of(), gen);
   std::map<std::string, Shape> want = {
       {"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {16, 16}},
@@ -108,7 +111,7 @@ TEST(DeltaMixers, KdaParameters) {
 
 TEST(DeltaMixers, HeadDimZeroMeansModelWidthOverHeads) {
   Generator gen(1);
-  MixerConfig c = mixer_spec("gated_deltanet").defaults;
+  GatedDeltaNetConfig c;
   c.num_heads = 4;
   auto m = make_mixer("gated_deltanet", c, dims_of(32), gen);
   const DeltaDims& d = dynamic_cast<const GatedDeltaNet&>(*m).sizes();
@@ -134,7 +137,7 @@ double std_of(const Tensor& t) {
 
 TEST(DeltaMixers, InitialisationsFollowTheRecipes) {
   Generator gen(3);
-  MixerConfig c = mixer_spec("gated_deltanet").defaults;
+  GatedDeltaNetConfig c;
   c.num_heads = 64;
   c.head_dim = 8;
   ModelDims d = dims_of(64);
@@ -158,10 +161,10 @@ TEST(DeltaMixers, InitialisationsFollowTheRecipes) {
   // fla's _init_weights gives the short convs N(0, init_std²) too (not PyTorch's U(±1/√W)).
   EXPECT_NEAR(std_of(p.at("q_conv1d.weight")), 0.02, 0.004);
 
-  c = mixer_spec("kda").defaults;
-  c.num_heads = 64;
-  c.head_dim = 8;
-  auto kda = make_mixer("kda", c, d, gen);
+  KdaConfig k;
+  k.num_heads = 64;
+  k.head_dim = 8;
+  auto kda = make_mixer("kda", k, d, gen);
   p = kda->parameters();
   A = exp(p.at("A_log"));  // log U(1, 16)
   EXPECT_GE(min_of(A), 1.0 - 1e-6);
@@ -206,7 +209,7 @@ Recomputed recompute(const std::string& name, const Mixer& m, const MixerConfig&
   auto p = [&](const char* n) { return P.at(n); };
   const int64_t B = x.size(0), T = x.size(1), H = d.H, K = d.K, V = d.V;
   Tensor q = lin(x, p("q_proj.weight")), k = lin(x, p("k_proj.weight")), v = lin(x, p("v_proj.weight"));
-  if (c.use_short_conv) {
+  if (flag(c, "use_short_conv")) {
     q = conv_silu(q, p("q_conv1d.weight"));
     k = conv_silu(k, p("k_conv1d.weight"));
     v = conv_silu(v, p("v_conv1d.weight"));
@@ -231,7 +234,7 @@ Recomputed recompute(const std::string& name, const Mixer& m, const MixerConfig&
   opt.output_final_state = true;
   kernels::MechanismOutputs out = kernels::run(kernel, kernels::Form::reference, in, opt);
   Tensor o = rmsnorm(out.o, p("o_norm.weight"), eps);  // [B, T, H, V]
-  if (c.use_output_gate) {
+  if (flag(c, "use_output_gate")) {
     if (name == "kda") {
       Tensor gate = add(lin(lin(x, p("g_proj.0.weight")), p("g_proj.1.weight")), p("g_proj.1.bias"));
       o = mul(o, sigmoid(reshape(gate, {B, T, H, V})));
@@ -260,10 +263,10 @@ class DeltaRecipe : public ::testing::TestWithParam<Variant> {};
 TEST_P(DeltaRecipe, LayerEqualsTheRecipeThroughTheReferenceKernel) {
   const Variant& var = GetParam();
   MixerConfig c = config_of(var.mixer);
-  c.use_output_gate = var.gate;
-  c.use_short_conv = var.conv;
-  c.expand_v = var.expand_v;
-  c.gate_low_rank_dim = var.rank;
+  c.set("use_output_gate", var.gate);
+  c.set("use_short_conv", var.conv);
+  c.set("expand_v", var.expand_v);
+  if (c.has("gate_low_rank_dim")) c.set("gate_low_rank_dim", var.rank);  // kda's
   Generator gen(21);
   ModelDims dims = dims_of();
   auto m = make_mixer(var.mixer, c, dims, gen);
@@ -323,7 +326,7 @@ TEST(DeltaMixers, StateHoldsTheRecurrentStateAndTheConvCaches) {
     EXPECT_EQ(out.state.get("conv_q").shape(), (Shape{3, 3, d.H * d.K})) << name;
     EXPECT_EQ(out.state.get("conv_k").shape(), (Shape{3, 3, d.H * d.K})) << name;
     EXPECT_EQ(out.state.get("conv_v").shape(), (Shape{3, 3, d.H * d.V})) << name;
-    c.use_short_conv = false;
+    c.set("use_short_conv", false);
     m = make_mixer(name, c, dims_of(), gen);
     out = m->forward(in);
     EXPECT_EQ(out.state.tensors.size(), 1u) << name;
@@ -339,7 +342,7 @@ TEST(DeltaMixers, FlopsCountEveryWeightAndTheKernel) {
     for (bool gate : {false, true}) {
       Generator gen(2);
       MixerConfig c = config_of(name);
-      c.use_output_gate = gate;
+      c.set("use_output_gate", gate);
       auto m = make_mixer(name, c, dims_of(), gen);
       const DeltaDims& d = dynamic_cast<const DeltaFamilyMixer&>(*m).sizes();
       double want = (std::string(name) == "deltanet" ? 6.0 : 7.0) * static_cast<double>(d.H * d.K * d.V);
@@ -358,29 +361,29 @@ TEST(DeltaMixers, BadConfigurationsNameTheMixerAndTheValue) {
     return error_of<ValueError>([&] { make_mixer(name, c, dims_of(), gen); });
   };
   MixerConfig c = config_of("gated_deltanet");
-  c.num_heads = 3;
-  c.head_dim = 0;
+  c.set("num_heads", 3);
+  c.set("head_dim", 0);
   EXPECT_NE(error("gated_deltanet", c).find("[gated_deltanet] num_heads = 3 does not divide d_model = 16"),
             std::string::npos);
   c = config_of("deltanet");
-  c.num_heads = 0;
+  c.set("num_heads", 0);
   EXPECT_NE(error("deltanet", c).find("[deltanet] num_heads = 0 must be positive"), std::string::npos);
   c = config_of("kda");
-  c.expand_v = 0.3;  // 2.4 values per head
+  c.set("expand_v", 0.3);  // 2.4 values per head
   EXPECT_NE(error("kda", c).find("[kda] expand_v = 0.3 times head_dim = 8"), std::string::npos);
   c = config_of("kda");
-  c.gate_low_rank_dim = -1;
+  c.set("gate_low_rank_dim", -1);
   EXPECT_NE(error("kda", c).find("[kda] gate_low_rank_dim = -1"), std::string::npos);
   c = config_of("deltanet");
-  c.chunk_size = 24;
+  c.set("chunk_size", 24);
   EXPECT_NE(error("deltanet", c).find("[deltanet] chunk_size = 24: expected a power of two"), std::string::npos);
   c = config_of("gated_deltanet");
-  c.conv_size = 0;
+  c.set("conv_size", 0);
   EXPECT_NE(error("gated_deltanet", c).find("[gated_deltanet] conv_size = 0"), std::string::npos);
-  c.use_short_conv = false;  // the conv size does not matter then
+  c.set("use_short_conv", false);  // the conv size does not matter then
   EXPECT_EQ(error("gated_deltanet", c), "<no error>");
   c = config_of("gated_deltanet");
-  c.head_dim = -2;
+  c.set("head_dim", -2);
   EXPECT_NE(error("gated_deltanet", c).find("head_dim = -2"), std::string::npos);
 }
 

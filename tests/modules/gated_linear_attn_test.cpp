@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "linear_attn_test_util.h"
+#include "modules/linear_attn/gla.h"
 #include "modules/linear_attn/hgrn2.h"
+#include "modules/linear_attn/retnet.h"
 #include "modules/rope.h"
 #include "numeric.h"
 #include "tensor/ops.h"
@@ -19,7 +21,7 @@ using namespace la_test;
 // fla MultiScaleRetention: RoPE on q, k at positions from `seen`, retention, gated RMSNorm, o_proj.
 TEST(LinearAttnMixers, RetNetMatchesRecipe) {
   for (bool gate : {true, false}) {
-    MixerConfig c = config_of("retnet");
+    auto c = config_of<RetNetConfig>("retnet");
     c.use_output_gate = gate;
     auto m = make64("retnet", c);
     TensorDict p = m->parameters();
@@ -42,7 +44,7 @@ TEST(LinearAttnMixers, RetNetMatchesRecipe) {
 // gla, gated RMSNorm, o_proj.
 TEST(LinearAttnMixers, GlaMatchesRecipe) {
   for (bool conv : {false, true}) {
-    MixerConfig c = config_of("gla");
+    auto c = config_of<GlaConfig>("gla");
     c.use_short_conv = conv;
     c.gate_logit_normalizer = 4.0;
     auto m = make64("gla", c);
@@ -71,7 +73,7 @@ TEST(LinearAttnMixers, GlaMatchesRecipe) {
 // v = i_proj x, RMSNorm over all heads, o_proj.
 TEST(LinearAttnMixers, Hgrn2MatchesRecipeWithLowerBound) {
   for (int64_t layer : {0, 3}) {
-    MixerConfig c = config_of("hgrn2");
+    auto c = config_of<Hgrn2Config>("hgrn2");
     c.head_dim = 4;
     auto m = make64("hgrn2", c, dims_of(kD, layer, 4));
     const double lb = static_cast<const HGRN2Attention&>(*m).lower_bound();
@@ -93,7 +95,7 @@ TEST(LinearAttnMixers, Hgrn2MatchesRecipeWithLowerBound) {
 TEST(LinearAttnMixers, ShortConvCachesResume) {
   for (const char* name : {"gla", "hgrn2"}) {
     MixerConfig c = config_of(name);
-    c.use_short_conv = true;
+    c.set("use_short_conv", true);
     auto m = make64(name, c);
     const Tensor x = input(2, 30);
     MixerOutput whole = run(*m, x);

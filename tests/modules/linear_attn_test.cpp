@@ -39,7 +39,7 @@ TEST(LinearAttnMixers, Parameters) {
                 {"g_proj.weight", {32, 16}}, {"g_norm_swish_gate.weight", {16}}, {"o_proj.weight", {16, 32}}};
   MixerConfig c = config_of("retnet");
   EXPECT_EQ(shapes_of(*make_mixer("retnet", c, dims_of(), gen)), retnet);
-  c.use_output_gate = false;
+  c.set("use_output_gate", false);
   retnet.erase("g_proj.weight");
   retnet.erase("g_norm_swish_gate.weight");
   retnet["g_norm.weight"] = {16};
@@ -50,8 +50,8 @@ TEST(LinearAttnMixers, Parameters) {
              {"gk_proj.1.bias", {8}},      {"o_proj.weight", {16, 16}},  {"g_norm_swish_gate.weight", {8}}};
   c = config_of("gla");
   EXPECT_EQ(shapes_of(*make_mixer("gla", c, dims_of(), gen)), gla);
-  c.use_short_conv = true;
-  c.gate_low_rank_dim = 3;
+  c.set("use_short_conv", true);
+  c.set("gate_low_rank_dim", 3);
   gla["q_conv1d.weight"] = {8, 4};
   gla["k_conv1d.weight"] = {8, 4};
   gla["v_conv1d.weight"] = {16, 4};
@@ -60,15 +60,15 @@ TEST(LinearAttnMixers, Parameters) {
   EXPECT_EQ(shapes_of(*make_mixer("gla", c, dims_of(), gen)), gla);
   // hgrn2: K = head_dim 8 per head (fla's expand_ratio), V = D / H = 8.
   c = config_of("hgrn2");
-  c.head_dim = 8;
+  c.set("head_dim", 8);
   EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)),
             (Shapes{{"q_proj.weight", {16, 16}},
                     {"f_proj.weight", {16, 16}},
                     {"i_proj.weight", {16, 16}},
                     {"g_norm.weight", {16}},
                     {"o_proj.weight", {16, 16}}}));
-  c.head_dim = 4;
-  c.use_short_conv = true;
+  c.set("head_dim", 4);
+  c.set("use_short_conv", true);
   EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)),
             (Shapes{{"q_proj.weight", {8, 16}},
                     {"f_proj.weight", {8, 16}},
@@ -105,7 +105,7 @@ TEST(LinearAttnMixers, InitialValues) {
 // ---- each layer against its recipe, recomputed in f64 through the reference kernel ----
 
 // fla LinearAttention: φ(q), φ(k), linear_attn (optionally normalised), per-head RMSNorm, o_proj.
-Tensor recompute_linear_attention(const Mixer& m, const MixerConfig& c, const Tensor& x) {
+Tensor recompute_linear_attention(const Mixer& m, const LinearAttentionConfig& c, const Tensor& x) {
   TensorDict p = m.parameters();
   const int64_t H = c.num_heads;
   Tensor q = linear_attention_feature_map(c.feature_map, heads(lin(x, p.at("q_proj.weight")), H));
@@ -120,7 +120,7 @@ TEST(LinearAttnMixers, LinearAttentionMatchesRecipeForEveryFeatureMap) {
   for (const char* fm : {"identity", "relu", "elu_plus_one", "silu"})
     for (bool normalize : {false, true}) {
       if (normalize && std::string(fm) == "identity") continue;  // q·z may vanish: not a well-posed case
-      MixerConfig c = config_of("linear_attention");
+      auto c = config_of<LinearAttentionConfig>("linear_attention");
       c.feature_map = fm;
       c.normalize = normalize;
       auto m = make64("linear_attention", c);
@@ -131,7 +131,7 @@ TEST(LinearAttnMixers, LinearAttentionMatchesRecipeForEveryFeatureMap) {
 }
 
 TEST(LinearAttnMixers, LinearAttentionNormalisationSurvivesSplitAndPacking) {
-  MixerConfig c = config_of("linear_attention");
+  auto c = config_of<LinearAttentionConfig>("linear_attention");
   c.feature_map = "elu_plus_one";
   c.normalize = true;
   auto m = make64("linear_attention", c);
@@ -165,7 +165,7 @@ TEST(LinearAttnMixers, LinearAttentionNormalisationSurvivesSplitAndPacking) {
 }
 
 TEST(LinearAttnMixers, LinearAttentionNormalisedGradients) {
-  MixerConfig c = config_of("linear_attention");
+  auto c = config_of<LinearAttentionConfig>("linear_attention");
   c.feature_map = "elu_plus_one";
   c.normalize = true;
   auto m = make64("linear_attention", c);
@@ -216,22 +216,22 @@ TEST(LinearAttnMixers, BadConfigsNameTheProblem) {
     return error_of<ValueError>([&] { make_mixer(name, c, d, gen); });
   };
   MixerConfig c = config_of("linear_attention");
-  c.feature_map = "hedgehog";
+  c.set("feature_map", "hedgehog");
   EXPECT_NE(err("linear_attention", c).find("unknown feature_map 'hedgehog'"), std::string::npos);
   c = config_of("linear_attention");
-  c.num_heads = 3;
+  c.set("num_heads", 3);
   EXPECT_NE(err("linear_attention", c).find("[linear_attention] num_heads = 3 does not divide"), std::string::npos);
   c = config_of("retnet");
-  c.head_dim = 3;
+  c.set("head_dim", 3);
   EXPECT_NE(err("retnet", c).find("must be even for RoPE"), std::string::npos);
   c = config_of("gla");
-  c.expand_k = 0.3;
+  c.set("expand_k", 0.3);
   EXPECT_NE(err("gla", c).find("[gla] num_heads = 2 does not divide the key width"), std::string::npos);
   c = config_of("gla");
-  c.gate_low_rank_dim = 0;
+  c.set("gate_low_rank_dim", 0);
   EXPECT_NE(err("gla", c).find("gate_low_rank_dim"), std::string::npos);
   c = config_of("hgrn2");
-  c.num_heads = 3;
+  c.set("num_heads", 3);
   EXPECT_NE(err("hgrn2", c).find("[hgrn2] num_heads = 3 does not divide d_model = 16"), std::string::npos);
   EXPECT_NE(err("hgrn2", config_of("hgrn2"), dims_of(kD, 4, 4)).find("layer_idx"), std::string::npos);
 }

@@ -29,9 +29,14 @@ inline ModelDims dims_of(int64_t d_model = kD, int64_t layer_idx = 0, int64_t n_
 // The spec's defaults with 2 heads and chunk 16 (head_dim 0: K, V from expand_k, expand_v).
 inline MixerConfig config_of(const std::string& name) {
   MixerConfig c = mixer_spec(name).defaults;
-  c.num_heads = 2;
-  c.chunk_size = 16;
+  c.set("num_heads", 2);
+  c.set("chunk_size", 16);
   return c;
+}
+// The same, typed (C: the mixer's config struct, e.g. RetNetConfig).
+template <class C>
+C config_of(const std::string& name) {
+  return config_of(name).as<C>();
 }
 
 inline std::map<std::string, Shape> shapes_of(const Module& m) {

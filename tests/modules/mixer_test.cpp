@@ -4,9 +4,15 @@
 //  - a padded batch with a mask = the unpadded sequences run one by one;
 //  - split-and-resume through the returned state = one call;
 //  - finite-difference gradients (f64) of x, the incoming state and every parameter;
-//  - bad configurations give clear errors.
+//  - bad configurations give clear errors;
+//  - each mixer's own config (its typed struct behind MixerConfig) round-trips YAML with its
+//    own keys only, rejects other mixers' keys, and its bounds errors name the mixer and key.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <variant>
+
+#include "core/config.h"
 #include "gradcheck.h"
 #include "mixer_test_util.h"
 #include "numeric.h"
@@ -182,8 +188,8 @@ TEST_P(MixerTest, BadConfigurationsAreRejected) {
   Generator gen(1);
   if (testing::accepts(spec, "num_heads") || testing::accepts(spec, "head_dim")) {
     MixerConfig c = tiny_config(spec);
-    c.num_heads = 0;
-    c.head_dim = -1;
+    if (c.has("num_heads")) c.set("num_heads", 0);
+    if (c.has("head_dim")) c.set("head_dim", -1);
     try {
       make_mixer(GetParam(), c, tiny_dims(), gen);
       ADD_FAILURE() << "no error";
@@ -192,13 +198,17 @@ TEST_P(MixerTest, BadConfigurationsAreRejected) {
       EXPECT_TRUE(m.find("num_heads") != std::string::npos || m.find("head_dim") != std::string::npos) << m;
       EXPECT_NE(m.find(GetParam()), std::string::npos) << m;
     }
-    c = tiny_config(spec);
-    c.expand_v = INFINITY;  // configs come from files: no width computed from inf
-    EXPECT_THROW(make_mixer(GetParam(), c, tiny_dims(), gen), ValueError);
+  }
+  // Configs come from files: no width computed from inf (every real option is bounded).
+  for (const core::FieldInfo& f : spec.defaults.fields()) {
+    if (f.type != "float") continue;
+    MixerConfig c = tiny_config(spec);
+    c.set(f.name, INFINITY);
+    EXPECT_THROW(make_mixer(GetParam(), c, tiny_dims(), gen), ValueError) << f.name;
   }
   MixerConfig c = tiny_config(spec);
-  c.chunk_size = 24;  // not a power of two
   if (testing::accepts(spec, "chunk_size")) {
+    c.set("chunk_size", 24);  // not a power of two
     EXPECT_THROW(
       {
         auto m = spec.make(c, tiny_dims(), gen);
@@ -213,6 +223,95 @@ TEST_P(MixerTest, BadConfigurationsAreRejected) {
   MixerInput in;
   in.x = randn({1, 5, testing::kTestDModel + 1}, gen);  // wrong width
   EXPECT_THROW(m->forward(in), Error);
+}
+
+// ---- the mixer's own config: declared once, read and written with its keys only ----
+
+// Every field's value as text, in declaration order.
+std::vector<std::string> texts(const MixerConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& f : c.fields()) out.push_back(f.name + "=" + f.default_value);
+  return out;
+}
+
+TEST_P(MixerTest, ConfigRoundTripsYamlWithItsOwnKeysOnly) {
+  const MixerSpec& spec = mixer_spec(GetParam());
+  ASSERT_FALSE(spec.defaults.empty());
+  // Every field changed from its default, written and read back over the defaults.
+  MixerConfig c = spec.defaults;
+  for (const core::FieldInfo& f : c.fields()) {
+    EXPECT_FALSE(f.help.empty()) << f.name;
+    if (f.type == "bool") c.set(f.name, !std::get<bool>(c.get(f.name)));
+    else if (f.type == "int") c.set(f.name, std::get<int64_t>(c.get(f.name)) + 3);
+    else if (f.type == "float") c.set(f.name, std::get<double>(c.get(f.name)) + 0.25);
+    else if (f.type == "string") c.set(f.name, "x_" + std::get<std::string>(c.get(f.name)));
+  }
+  EXPECT_NE(texts(c), texts(spec.defaults));
+  const YAML::Node written = c.to_yaml();
+  std::vector<std::string> written_keys;
+  for (const auto& item : written) written_keys.push_back(item.first.Scalar());
+  EXPECT_EQ(written_keys, c.keys());  // its own keys, each once, in declaration order
+  MixerConfig back = spec.defaults;
+  back.read_yaml(core::parse_yaml(core::to_yaml_string(written), "round trip"), "round trip");
+  EXPECT_EQ(texts(back), texts(c));
+  EXPECT_TRUE(back.same_type(spec.defaults));
+  // A key of any other mixer that this one does not take is an error naming it and the keys.
+  for (const auto& other : mixer_names())
+    for (const auto& key : mixer_spec(other).defaults.keys()) {
+      if (spec.defaults.has(key)) continue;
+      MixerConfig d = spec.defaults;
+      const std::string e = error_of<ValueError>(
+          [&] { d.read_yaml(core::parse_yaml(key + ": 1\n", "t.yaml"), "t.yaml: layers." + GetParam()); });
+      EXPECT_NE(e.find("unknown key '" + key + "'"), std::string::npos) << e;
+      EXPECT_NE(e.find("valid keys: " + spec.defaults.keys()[0]), std::string::npos) << e;
+    }
+}
+
+TEST_P(MixerTest, BoundsErrorsNameTheMixerAndTheKey) {
+  const MixerSpec& spec = mixer_spec(GetParam());
+  Generator gen(1);
+  check_mixer_config(GetParam(), spec.defaults);  // the defaults are within bounds
+  for (const core::FieldInfo& f : spec.defaults.fields()) {
+    if (!f.bounds) continue;
+    for (double bad : {f.bounds->lo - 1, f.bounds->hi * 2 + 1, double(NAN)}) {
+      if (f.type == "int" && std::isnan(bad)) continue;
+      MixerConfig c = tiny_config(spec);
+      if (f.type == "int") c.set(f.name, static_cast<int64_t>(bad));
+      else c.set(f.name, bad);
+      const std::string e = error_of<ValueError>([&] { make_mixer(GetParam(), c, tiny_dims(), gen); });
+      EXPECT_NE(e.find("[" + GetParam() + "] " + f.name + " = "), std::string::npos) << e;
+      EXPECT_NE(e.find("expected"), std::string::npos) << e;
+    }
+  }
+}
+
+TEST(MixerConfigHandle, TypedAccessNamesAndTypes) {
+  MixerConfig c = mixer_spec("attention").defaults;
+  EXPECT_EQ(c.type_name(), "AttentionConfig");
+  EXPECT_EQ(c.keys(), (std::vector<std::string>{"num_heads", "head_dim", "num_kv_heads", "rope_theta", "window",
+                                                "chunk_size"}));
+  c.set("window", 512);
+  c.set("rope_theta", 500000);  // an integer sets a real field
+  EXPECT_EQ(std::get<int64_t>(c.get("window")), 512);
+  EXPECT_EQ(std::get<double>(c.get("rope_theta")), 500000.0);
+  std::string e = error_of<ValueError>([&] { c.set("state_size", 4); });  // mamba's, not attention's
+  EXPECT_NE(e.find("unknown option 'state_size'"), std::string::npos) << e;
+  EXPECT_NE(e.find("num_heads, head_dim, num_kv_heads"), std::string::npos) << e;
+  e = error_of<ValueError>([&] { c.set("window", 1.5); });
+  EXPECT_NE(e.find("'window' must be int, got 1.5"), std::string::npos) << e;
+  // A config of another mixer: typed access and building name both types.
+  const MixerConfig gla = mixer_spec("gla").defaults;
+  e = error_of<ValueError>([&] { (void)gla.get("window"); });
+  EXPECT_NE(e.find("GlaConfig"), std::string::npos) << e;
+  Generator gen(1);
+  e = error_of<ValueError>([&] { make_mixer("attention", gla, testing::tiny_dims(), gen); });
+  EXPECT_NE(e.find("[attention] the options are GlaConfig, not AttentionConfig"), std::string::npos) << e;
+  EXPECT_TRUE(MixerConfig().empty());
+  EXPECT_THROW(MixerConfig().keys(), ValueError);
+  // Copies are deep.
+  MixerConfig copy = c;
+  copy.set("window", 3);
+  EXPECT_EQ(std::get<int64_t>(c.get("window")), 512);
 }
 
 TEST(MixerRegistry, UnknownMixerNamesTheRegisteredOnes) {

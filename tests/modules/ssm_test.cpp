@@ -66,8 +66,8 @@ void expect_layer(const Mixer& m, const Tensor& x, const Tensor& expected, int64
 
 // ---------------------------------------------------------------- mamba
 
-MixerConfig mamba_config() {
-  MixerConfig c = mixer_spec("mamba").defaults;
+MambaConfig mamba_config() {
+  MambaConfig c;
   c.state_size = 4;
   c.dt_rank = 3;
   c.chunk_size = 4;
@@ -126,7 +126,7 @@ TEST(MambaMixer, ParametersAndInitialValues) {
     EXPECT_GE(softplus1(b), 1e-3 * (1 - 1e-4));
     EXPECT_LE(softplus1(b), 0.1 * (1 + 1e-4));
   }
-  EXPECT_FALSE(mixer_spec("mamba").defaults.use_mlp);
+  EXPECT_FALSE(mixer_spec("mamba").block_mlp);
   EXPECT_EQ(make_mixer("mamba", mixer_spec("mamba").defaults, dims, gen)->parameters().at("dt_proj.weight").size(1), 1);
 }
 
@@ -151,8 +151,8 @@ TEST(MambaMixer, RejectsBadConfigs) {
   Generator gen(3);
   ModelDims dims;
   dims.d_model = 16;
-  auto err = [&](MixerConfig c) { return error_of<ValueError>([&] { make_mixer("mamba", c, dims, gen); }); };
-  MixerConfig c = mamba_config();
+  auto err = [&](const MambaConfig& c) { return error_of<ValueError>([&] { make_mixer("mamba", c, dims, gen); }); };
+  MambaConfig c = mamba_config();
   c.expand = 1.03;
   EXPECT_NE(err(c).find("[mamba] expand = 1.03"), std::string::npos);
   c = mamba_config();
@@ -168,8 +168,8 @@ TEST(MambaMixer, RejectsBadConfigs) {
 
 // ---------------------------------------------------------------- mamba2
 
-MixerConfig mamba2_config(int64_t groups) {
-  MixerConfig c = mixer_spec("mamba2").defaults;
+Mamba2Config mamba2_config(int64_t groups) {
+  Mamba2Config c;
   c.head_dim = 8;
   c.state_size = 4;
   c.n_groups = groups;
@@ -238,7 +238,7 @@ TEST(Mamba2Mixer, ParametersAndInitialValues) {
   }
   for (double d : p.at("D").to_vector<double>()) EXPECT_EQ(d, 1.0);
   for (double w : p.at("norm.weight").to_vector<double>()) EXPECT_EQ(w, 1.0);
-  EXPECT_FALSE(mixer_spec("mamba2").defaults.use_mlp);
+  EXPECT_FALSE(mixer_spec("mamba2").block_mlp);
   // head_dim 0: 64 as mamba_ssm, or d_inner when narrower.
   auto wide = make_mixer("mamba2", mixer_spec("mamba2").defaults, ModelDims{64}, gen);
   EXPECT_EQ(dynamic_cast<const Mamba2&>(*wide).sizes().H, 2);
@@ -277,8 +277,8 @@ TEST(Mamba2Mixer, RejectsBadConfigs) {
   Generator gen(3);
   ModelDims dims;
   dims.d_model = 16;
-  auto err = [&](MixerConfig c) { return error_of<ValueError>([&] { make_mixer("mamba2", c, dims, gen); }); };
-  MixerConfig c = mamba2_config(1);
+  auto err = [&](const Mamba2Config& c) { return error_of<ValueError>([&] { make_mixer("mamba2", c, dims, gen); }); };
+  Mamba2Config c = mamba2_config(1);
   c.head_dim = 5;
   EXPECT_NE(err(c).find("[mamba2] head_dim = 5 does not divide d_inner = 32"), std::string::npos);
   c = mamba2_config(3);

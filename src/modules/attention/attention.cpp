@@ -16,7 +16,7 @@ namespace lnx::modules {
 namespace {
 
 // The checked sizes of a config (ValueError naming the offending key otherwise).
-Attention::Sizes attention_sizes(const MixerConfig& c, const ModelDims& dims) {
+Attention::Sizes attention_sizes(const AttentionConfig& c, const ModelDims& dims) {
   Attention::Sizes s;
   s.D = dims.d_model;
   LNX_CHECK(s.D >= 1, ValueError, "[attention] d_model = {}: expected >= 1", s.D);
@@ -80,7 +80,7 @@ void trim_to_window(core::LayerState& state, std::vector<int64_t>& lengths, int6
 }  // namespace
 
 // Projections as fla's Attention (no biases); weights N(0, init_std²) as fla's _init_weights.
-Attention::Attention(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator& gen)
     : sizes_(attention_sizes(c, dims)),
       q_proj(add_module("q_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, false, gen,
                                                            dims.init_std))),
@@ -227,16 +227,18 @@ MixerSpec attention_mixer() {
       "Llama-style causal softmax attention (fla attn layer): q/k/v projections, grouped KV heads, "
       "RoPE, optional sliding window, o_proj; KV cache state";
   s.kernel = "softmax_attention";
-  s.keys = {"num_heads", "num_kv_heads", "head_dim", "rope_theta", "window", "chunk_size", "use_mlp"};
-  s.defaults.num_heads = 4;
-  s.defaults.num_kv_heads = 0;
-  s.defaults.head_dim = 0;
-  s.defaults.rope_theta = 10000.0;
-  s.defaults.window = 0;
-  s.defaults.chunk_size = 64;
-  s.defaults.use_mlp = true;
+  s.defaults = AttentionConfig{};
+  s.block_mlp = true;
+  // Presets: heads of 32 (tiny) or 64 (small) dims, half as many KV heads when even.
+  s.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    AttentionConfig c;
+    c.num_heads = preset_num_heads(d, scale);
+    if (c.num_heads % 2 == 0) c.num_kv_heads = c.num_heads / 2;
+    c.head_dim = preset_head_dim(scale);
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<Attention>(c, dims, gen);
+    return std::make_unique<Attention>(c.as<AttentionConfig>(), dims, gen);
   };
   return s;
 }

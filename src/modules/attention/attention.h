@@ -15,6 +15,27 @@
 
 namespace lnx::modules {
 
+// The attention mixer's options (defaults: fla's Attention layer without qk-norm).
+struct AttentionConfig {
+  int64_t num_heads = 4;
+  int64_t head_dim = 0;
+  int64_t num_kv_heads = 0;
+  double rope_theta = 10000.0;
+  int64_t window = 0;
+  int64_t chunk_size = 64;
+
+  template <class V>
+  void visit(V&& v) {
+    v("num_heads", num_heads, "query heads", mixer_bounds::heads);
+    v("head_dim", head_dim, "dim per head (0 = d_model / num_heads; even, for RoPE)", mixer_bounds::dim);
+    v("num_kv_heads", num_kv_heads, "grouped key/value heads, dividing num_heads (0 = num_heads)",
+      mixer_bounds::heads);
+    v("rope_theta", rope_theta, "RoPE base", mixer_bounds::rope_theta);
+    v("window", window, "sliding attention window (0 = unlimited)", core::Bounds{0, 1099511627776.0});
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
 class Attention : public Mixer {
  public:
   struct Sizes {
@@ -25,7 +46,7 @@ class Attention : public Mixer {
   Sizes sizes_;  // first: the projections below are built from it
 
  public:
-  Attention(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  Attention(const AttentionConfig& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   // 2 per projection weight, plus 4·Dh per query head and attended key (2·Dh for q·k, 2·Dh
   // for p·v), averaged over the positions 1 … context of a causal sequence (about context/2

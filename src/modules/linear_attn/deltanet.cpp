@@ -9,7 +9,7 @@
 
 namespace lnx::modules {
 
-DeltaDims delta_dims(const char* mixer, const MixerConfig& c, const ModelDims& dims) {
+DeltaDims delta_dims(const char* mixer, const DeltaFamilyConfig& c, const ModelDims& dims) {
   DeltaDims d;
   d.D = dims.d_model;
   d.H = c.num_heads;
@@ -39,7 +39,7 @@ DeltaDims delta_dims(const char* mixer, const MixerConfig& c, const ModelDims& d
 
 // ---- the shared parts ----
 
-DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const MixerConfig& c, double norm_eps, Generator& gen,
+DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const DeltaFamilyConfig& c, double norm_eps, Generator& gen,
                                    double init_std)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
       k_proj(add_module("k_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
@@ -120,7 +120,7 @@ double DeltaFamilyMixer::shared_flops() const {
 
 // ---- DeltaNet ----
 
-DeltaNet::DeltaNet(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+DeltaNet::DeltaNet(const DeltaNetConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
       b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))) {
   add_gated_output(c.use_output_gate, gen, dims.init_std);
@@ -140,6 +140,11 @@ double DeltaNet::flops_per_token(int64_t) const {
   return shared_flops() + 2.0 * D * static_cast<double>(dims_.H) + gated_output_flops();
 }
 
+void set_delta_preset_sizes(DeltaFamilyConfig& c, int64_t d, PresetScale scale) {
+  c.num_heads = preset_num_heads(d, scale);
+  c.head_dim = preset_head_dim(scale);
+}
+
 MixerSpec deltanet_mixer() {
   MixerSpec s;
   s.name = "deltanet";
@@ -147,16 +152,14 @@ MixerSpec deltanet_mixer() {
       "DeltaNet (Yang et al. 2024): q/k/v proj -> short conv + SiLU -> L2-norm q, k; beta = sigmoid(b_proj x); "
       "delta rule; (gated) RMSNorm; o_proj";
   s.kernel = "delta_rule";
-  s.keys = {"num_heads", "head_dim", "expand_v", "use_short_conv", "conv_size", "use_output_gate", "chunk_size",
-            "use_mlp"};
-  s.defaults.head_dim = 0;
-  s.defaults.expand_v = 1.0;
-  s.defaults.use_output_gate = false;  // fla's DeltaNet: use_gate=False
-  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
-  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
-  s.defaults.chunk_size = 32;
+  s.defaults = DeltaNetConfig{};
+  s.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    DeltaNetConfig c;
+    set_delta_preset_sizes(c, d, scale);
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<DeltaNet>(c, d, gen);
+    return std::make_unique<DeltaNet>(c.as<DeltaNetConfig>(), d, gen);
   };
   return s;
 }

@@ -21,12 +21,40 @@
 
 namespace lnx::modules {
 
+// Options of the delta-rule mixers (DeltaNet, Gated DeltaNet, KDA), with DeltaNet's defaults
+// (fla's DeltaNet: expand_v 1, no output gate). Chunk size 32, not 64: on CPU the intra-chunk
+// work (∝ chunk size) outweighs the state products at these head sizes; a training step of the
+// -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
+struct DeltaFamilyConfig {
+  int64_t num_heads = 4;
+  int64_t head_dim = 0;
+  double expand_v = 1.0;
+  bool use_short_conv = true;
+  int64_t conv_size = 4;
+  bool use_output_gate = false;
+  int64_t chunk_size = 32;
+
+  template <class V>
+  void visit(V&& v) {
+    v("num_heads", num_heads, "heads", mixer_bounds::heads);
+    v("head_dim", head_dim, "key dim per head (0 = d_model / num_heads)", mixer_bounds::dim);
+    v("expand_v", expand_v, "value dim over key dim per head", mixer_bounds::ratio);
+    v("use_short_conv", use_short_conv, "short causal conv (+ SiLU) on q, k, v");
+    v("conv_size", conv_size, "short conv kernel width", mixer_bounds::conv);
+    v("use_output_gate", use_output_gate, "gated RMSNorm on the output");
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
+// DeltaNet's options: the family's, with its defaults.
+struct DeltaNetConfig : DeltaFamilyConfig {};
+
 // Head sizes of a delta-family layer, validated from its config (ValueError naming `mixer`):
 // K = head_dim (0 = D / H, H must divide D), V = expand_v · K (a positive integer).
 struct DeltaDims {
   int64_t D = 0, H = 0, K = 0, V = 0;
 };
-DeltaDims delta_dims(const char* mixer, const MixerConfig& config, const ModelDims& dims);
+DeltaDims delta_dims(const char* mixer, const DeltaFamilyConfig& config, const ModelDims& dims);
 
 // Base of the delta-rule mixers: owns q_proj, k_proj, v_proj and the short convs (fla's
 // names), reads and writes the "conv_q", "conv_k", "conv_v" and "recurrent" state entries.
@@ -42,7 +70,7 @@ class DeltaFamilyMixer : public Mixer {
 
  protected:
   // Linear weights ~ N(0, init_std²) as fla's _init_weights; convs PyTorch's default (ShortConv).
-  DeltaFamilyMixer(const DeltaDims& dims, const MixerConfig& config, double norm_eps, Generator& gen,
+  DeltaFamilyMixer(const DeltaDims& dims, const DeltaFamilyConfig& config, double norm_eps, Generator& gen,
                    double init_std);
 
   struct QKV {
@@ -81,7 +109,7 @@ class DeltaFamilyMixer : public Mixer {
 
 class DeltaNet : public DeltaFamilyMixer {
  public:
-  DeltaNet(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  DeltaNet(const DeltaNetConfig& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
@@ -89,5 +117,7 @@ class DeltaNet : public DeltaFamilyMixer {
 };
 
 MixerSpec deltanet_mixer();
+// The delta family's preset sizes: heads of 32 (tiny) or 64 (small) dims.
+void set_delta_preset_sizes(DeltaFamilyConfig& c, int64_t d_model, PresetScale scale);
 
 }  // namespace lnx::modules

@@ -11,7 +11,7 @@ namespace lnx::modules {
 // Initialisations of fla's GatedDeltaNet: Linear weights N(0, init_std²) (the models'
 // _init_weights), A_log = log U(0, 16), dt_bias = softplus⁻¹(dt) with dt log-uniform in
 // [0.001, 0.1] clamped at 1e-4 (Mamba's), norm weights 1.
-GatedDeltaNet::GatedDeltaNet(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+GatedDeltaNet::GatedDeltaNet(const GatedDeltaNetConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("gated_deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
       a_proj(add_module("a_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
       b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
@@ -44,16 +44,14 @@ MixerSpec gated_deltanet_mixer() {
       "Gated DeltaNet (Yang et al. 2024): q/k/v proj -> short conv + SiLU -> L2-norm q, k; beta = sigmoid(b_proj x); "
       "g = -exp(A_log) softplus(a_proj x + dt_bias); gated delta rule; RMSNorm gated by silu(g_proj x); o_proj";
   s.kernel = "gated_delta_rule";
-  s.keys = {"num_heads", "head_dim", "expand_v", "use_short_conv", "conv_size", "use_output_gate", "chunk_size",
-            "use_mlp"};
-  s.defaults.head_dim = 0;
-  s.defaults.expand_v = 2.0;  // fla's GatedDeltaNet default
-  s.defaults.use_output_gate = true;
-  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
-  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
-  s.defaults.chunk_size = 32;
+  s.defaults = GatedDeltaNetConfig{};
+  s.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    GatedDeltaNetConfig c;
+    set_delta_preset_sizes(c, d, scale);
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<GatedDeltaNet>(c, d, gen);
+    return std::make_unique<GatedDeltaNet>(c.as<GatedDeltaNetConfig>(), d, gen);
   };
   return s;
 }

@@ -15,9 +15,18 @@
 
 namespace lnx::modules {
 
+// Gated DeltaNet's options: the delta family's, with fla's GatedDeltaNet defaults (expand_v 2,
+// output gate).
+struct GatedDeltaNetConfig : DeltaFamilyConfig {
+  GatedDeltaNetConfig() {
+    expand_v = 2.0;
+    use_output_gate = true;
+  }
+};
+
 class GatedDeltaNet : public DeltaFamilyMixer {
  public:
-  GatedDeltaNet(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  GatedDeltaNet(const GatedDeltaNetConfig& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 

@@ -10,7 +10,7 @@ namespace lnx::modules {
 
 // Parameters in fla's order; Linear weights ~ N(0, init_std²) with zero biases, norm weights 1
 // (fla's _init_weights), conv weights PyTorch's Conv1d default (ShortConv).
-GatedLinearAttention::GatedLinearAttention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V,
+GatedLinearAttention::GatedLinearAttention(const GlaConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                            Generator& gen)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
@@ -77,18 +77,18 @@ MixerSpec gla_mixer() {
       "Gated linear attention (Yang et al. 2023; fla GatedLinearAttention): q/k/v proj, optional short convs, "
       "low-rank gk_proj with logsigmoid/normalizer gate, gla kernel, swish-gated RMSNorm (g_proj), o_proj";
   spec.kernel = "gla";
-  spec.keys = {"num_heads", "head_dim", "expand_k", "expand_v", "use_short_conv", "conv_size", "use_output_gate",
-               "gate_low_rank_dim", "gate_logit_normalizer", "chunk_size", "use_mlp"};
-  spec.defaults.num_heads = 4;
-  spec.defaults.expand_k = 0.5;  // fla: key_dim = D/2, value_dim = D
-  spec.defaults.expand_v = 1.0;
-  spec.defaults.use_short_conv = false;
-  spec.defaults.use_output_gate = true;
-  spec.defaults.gate_low_rank_dim = 16;
-  spec.defaults.gate_logit_normalizer = 16.0;
-  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+  spec.defaults = GlaConfig{};
+  // Presets: heads of 32 (tiny) or 64 (small) dims of the model width; keys of expand_k · d
+  // (0.5 in fla), so head_dim stays 0.
+  spec.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    GlaConfig c;
+    c.num_heads = preset_num_heads(d, scale);
+    return c;
+  };
+  spec.make = [](const MixerConfig& config, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    const auto& c = config.as<GlaConfig>();
     int64_t K = 0, V = 0;
-    linear_attn_head_dims("gla", c, dims.d_model, K, V);
+    linear_attn_head_dims("gla", c.num_heads, c.head_dim, c.expand_k, c.expand_v, dims.d_model, K, V);
     LNX_CHECK(c.gate_low_rank_dim > 0, ValueError, "[gla] gate_low_rank_dim = {} must be positive",
               c.gate_low_rank_dim);
     LNX_CHECK(c.gate_logit_normalizer > 0, ValueError, "[gla] gate_logit_normalizer = {} must be positive",

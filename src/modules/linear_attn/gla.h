@@ -14,10 +14,39 @@
 
 namespace lnx::modules {
 
+// The gla mixer's options (defaults: fla's GatedLinearAttention, key_dim = D/2, value_dim = D).
+struct GlaConfig {
+  int64_t num_heads = 4;
+  int64_t head_dim = 0;
+  double expand_k = 0.5;
+  double expand_v = 1.0;
+  bool use_short_conv = false;
+  int64_t conv_size = 4;
+  bool use_output_gate = true;
+  int64_t gate_low_rank_dim = 16;
+  double gate_logit_normalizer = 16.0;
+  int64_t chunk_size = 64;
+
+  template <class V>
+  void visit(V&& v) {
+    v("num_heads", num_heads, "heads", mixer_bounds::heads);
+    v("head_dim", head_dim, "key dim per head (0 = expand_k * d_model / num_heads)", mixer_bounds::dim);
+    v("expand_k", expand_k, "key width over d_model (with head_dim 0)", mixer_bounds::ratio);
+    v("expand_v", expand_v, "value width over d_model (over head_dim * num_heads when head_dim is set)",
+      mixer_bounds::ratio);
+    v("use_short_conv", use_short_conv, "short causal conv (+ SiLU) on q, k, v");
+    v("conv_size", conv_size, "short conv kernel width", mixer_bounds::conv);
+    v("use_output_gate", use_output_gate, "swish-gated RMSNorm on the output (g_proj)");
+    v("gate_low_rank_dim", gate_low_rank_dim, "rank of the gate projection gk_proj", mixer_bounds::dim);
+    v("gate_logit_normalizer", gate_logit_normalizer, "divides logsigmoid of the gate", core::Bounds{0, 1e6});
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
 class GatedLinearAttention : public Mixer {
  public:
   // Built through gla_mixer().make, which validates config and resolves K, V.
-  GatedLinearAttention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V, Generator& gen);
+  GatedLinearAttention(const GlaConfig& config, const ModelDims& dims, int64_t K, int64_t V, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
@@ -34,7 +63,7 @@ class GatedLinearAttention : public Mixer {
   RMSNorm* g_norm = nullptr;                  // [V] without
 
  private:
-  MixerConfig config_;
+  GlaConfig config_;
   int64_t H_, K_, V_;
 };
 

@@ -10,7 +10,7 @@ namespace lnx::modules {
 
 // Linear weights ~ N(0, init_std²), g_norm weight 1 (fla's _init_weights), conv weights
 // PyTorch's Conv1d default (ShortConv).
-HGRN2Attention::HGRN2Attention(const MixerConfig& config, const ModelDims& dims, int64_t K, Generator& gen)
+HGRN2Attention::HGRN2Attention(const Hgrn2Config& config, const ModelDims& dims, int64_t K, Generator& gen)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       f_proj(add_module("f_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       i_proj(add_module("i_proj", std::make_unique<Linear>(dims.d_model, dims.d_model, false, gen, dims.init_std))),
@@ -74,11 +74,15 @@ MixerSpec hgrn2_mixer() {
       "HGRN2 (Qin et al. 2024; fla HGRN2Attention): q/f/i proj, q = swish, forget gate with a fixed per-layer "
       "lower bound layer_idx/n_layer, k = 1 - f, gla kernel, RMSNorm, o_proj";
   spec.kernel = "gla";
-  spec.keys = {"num_heads", "head_dim", "expand_k", "use_short_conv", "conv_size", "chunk_size", "use_mlp"};
-  spec.defaults.num_heads = 4;
-  spec.defaults.expand_k = 1.0;  // K = head_dim, or expand_k·D / H (fla's expand_ratio = 128 with H = D/128)
-  spec.defaults.use_short_conv = false;
-  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+  spec.defaults = Hgrn2Config{};
+  spec.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    Hgrn2Config c;
+    c.num_heads = preset_num_heads(d, scale);
+    c.head_dim = preset_head_dim(scale);
+    return c;
+  };
+  spec.make = [](const MixerConfig& config, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    const auto& c = config.as<Hgrn2Config>();
     const int64_t D = dims.d_model, H = c.num_heads;
     LNX_CHECK(H > 0, ValueError, "[hgrn2] num_heads = {} must be positive", H);
     LNX_CHECK(D > 0 && D % H == 0, ValueError, "[hgrn2] num_heads = {} does not divide d_model = {}", H, D);

@@ -19,10 +19,31 @@
 
 namespace lnx::modules {
 
+// The hgrn2 mixer's options (K = head_dim, or expand_k·D / H: fla's expand_ratio = 128 with
+// H = D/128).
+struct Hgrn2Config {
+  int64_t num_heads = 4;
+  int64_t head_dim = 0;
+  double expand_k = 1.0;
+  bool use_short_conv = false;
+  int64_t conv_size = 4;
+  int64_t chunk_size = 64;
+
+  template <class V>
+  void visit(V&& v) {
+    v("num_heads", num_heads, "heads (dividing d_model)", mixer_bounds::heads);
+    v("head_dim", head_dim, "forget/key dim per head (0 = expand_k * d_model / num_heads)", mixer_bounds::dim);
+    v("expand_k", expand_k, "forget width over d_model (with head_dim 0)", mixer_bounds::ratio);
+    v("use_short_conv", use_short_conv, "short causal conv (no activation) on q, f, i");
+    v("conv_size", conv_size, "short conv kernel width", mixer_bounds::conv);
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
 class HGRN2Attention : public Mixer {
  public:
   // Built through hgrn2_mixer().make, which validates config and resolves K.
-  HGRN2Attention(const MixerConfig& config, const ModelDims& dims, int64_t K, Generator& gen);
+  HGRN2Attention(const Hgrn2Config& config, const ModelDims& dims, int64_t K, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
   double lower_bound() const { return lower_bound_; }
@@ -37,7 +58,7 @@ class HGRN2Attention : public Mixer {
   Linear* o_proj = nullptr;       // [D, D]
 
  private:
-  MixerConfig config_;
+  Hgrn2Config config_;
   int64_t H_, K_, V_;
   double lower_bound_;
 };

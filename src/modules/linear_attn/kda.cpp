@@ -11,7 +11,7 @@ namespace lnx::modules {
 
 namespace {
 // The rank of f_proj and g_proj: gate_low_rank_dim, 0 = V (fla uses head_v_dim).
-int64_t gate_rank(const MixerConfig& c, const DeltaDims& d) {
+int64_t gate_rank(const KdaConfig& c, const DeltaDims& d) {
   LNX_CHECK(c.gate_low_rank_dim >= 0, ValueError,
             "[kda] gate_low_rank_dim = {} must be positive (or 0 = the value dim per head)", c.gate_low_rank_dim);
   return c.gate_low_rank_dim == 0 ? d.V : c.gate_low_rank_dim;
@@ -21,7 +21,7 @@ int64_t gate_rank(const MixerConfig& c, const DeltaDims& d) {
 // Initialisations of fla's KDA model (_init_weights of KDAPreTrainedModel): Linear weights
 // N(0, init_std²) and biases 0, A_log = log U(1, 16), dt_bias = softplus⁻¹(dt) with dt
 // log-uniform in [0.001, 0.1] clamped at 1e-4 (Mamba's), norm weight 1.
-KimiDeltaAttention::KimiDeltaAttention(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+KimiDeltaAttention::KimiDeltaAttention(const KdaConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("kda", c, dims), c, dims.norm_eps, gen, dims.init_std),
       f_proj(add_module("f_proj", std::make_unique<LowRankLinear>(dims_.D, gate_rank(c, dims_), dims_.H * dims_.K,
                                                                   false, gen, dims.init_std))),
@@ -68,17 +68,14 @@ MixerSpec kda_mixer() {
       "sigmoid(b_proj x); per-key-dim g = -exp(A_log) softplus(f_proj x + dt_bias) (low rank); kda; RMSNorm "
       "gated by sigmoid(g_proj x); o_proj";
   s.kernel = "kda";
-  s.keys = {"num_heads", "head_dim", "expand_v", "use_short_conv", "conv_size", "use_output_gate", "chunk_size",
-            "use_mlp", "gate_low_rank_dim"};
-  s.defaults.head_dim = 0;
-  s.defaults.expand_v = 1.0;  // fla's KimiDeltaAttention default
-  s.defaults.use_output_gate = true;
-  s.defaults.gate_low_rank_dim = 0;  // = V, as fla (head_v_dim)
-  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
-  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
-  s.defaults.chunk_size = 32;
+  s.defaults = KdaConfig{};
+  s.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    KdaConfig c;
+    set_delta_preset_sizes(c, d, scale);
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& d, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<KimiDeltaAttention>(c, d, gen);
+    return std::make_unique<KimiDeltaAttention>(c.as<KdaConfig>(), d, gen);
   };
   return s;
 }

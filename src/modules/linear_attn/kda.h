@@ -18,9 +18,23 @@
 
 namespace lnx::modules {
 
+// KDA's options: the delta family's (fla's KimiDeltaAttention defaults: expand_v 1, output gate)
+// and the rank of its low-rank gate projections.
+struct KdaConfig : DeltaFamilyConfig {
+  int64_t gate_low_rank_dim = 0;
+
+  KdaConfig() { use_output_gate = true; }
+  template <class V>
+  void visit(V&& v) {
+    DeltaFamilyConfig::visit(v);
+    v("gate_low_rank_dim", gate_low_rank_dim, "rank of f_proj and g_proj (0 = the value dim per head, as fla)",
+      mixer_bounds::dim);
+  }
+};
+
 class KimiDeltaAttention : public DeltaFamilyMixer {
  public:
-  KimiDeltaAttention(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  KimiDeltaAttention(const KdaConfig& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 

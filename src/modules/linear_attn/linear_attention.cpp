@@ -38,22 +38,23 @@ std::pair<Tensor, Tensor> key_sums(const Tensor& k, const Tensor& z_prev, const 
 
 }  // namespace
 
-void linear_attn_head_dims(const char* who, const MixerConfig& c, int64_t D, int64_t& K, int64_t& V) {
+void linear_attn_head_dims(const char* who, int64_t num_heads, int64_t head_dim, double expand_k, double expand_v,
+                           int64_t D, int64_t& K, int64_t& V) {
   LNX_CHECK(D > 0, ValueError, "[{}] d_model = {} must be positive", who, D);
-  LNX_CHECK(c.num_heads > 0, ValueError, "[{}] num_heads = {} must be positive", who, c.num_heads);
-  LNX_CHECK(c.head_dim >= 0, ValueError, "[{}] head_dim = {} must be >= 0", who, c.head_dim);
-  const double key_width = c.head_dim > 0 ? static_cast<double>(c.head_dim * c.num_heads) : c.expand_k * D;
-  const double base = c.head_dim > 0 ? static_cast<double>(c.head_dim * c.num_heads) : static_cast<double>(D);
-  const double value_width = c.expand_v * base;
+  LNX_CHECK(num_heads > 0, ValueError, "[{}] num_heads = {} must be positive", who, num_heads);
+  LNX_CHECK(head_dim >= 0, ValueError, "[{}] head_dim = {} must be >= 0", who, head_dim);
+  const double key_width = head_dim > 0 ? static_cast<double>(head_dim * num_heads) : expand_k * D;
+  const double base = head_dim > 0 ? static_cast<double>(head_dim * num_heads) : static_cast<double>(D);
+  const double value_width = expand_v * base;
   for (auto [what, w] : {std::pair{"key width", key_width}, std::pair{"value width", value_width}}) {
     const int64_t r = std::llround(w);
-    LNX_CHECK(w > 0 && std::abs(w - static_cast<double>(r)) < 1e-9 && r % c.num_heads == 0, ValueError,
+    LNX_CHECK(w > 0 && std::abs(w - static_cast<double>(r)) < 1e-9 && r % num_heads == 0, ValueError,
               "[{}] num_heads = {} does not divide the {} {} (d_model = {}, head_dim = {}, expand_k = {}, "
               "expand_v = {})",
-              who, c.num_heads, what, w, D, c.head_dim, c.expand_k, c.expand_v);
+              who, num_heads, what, w, D, head_dim, expand_k, expand_v);
   }
-  K = std::llround(key_width) / c.num_heads;
-  V = std::llround(value_width) / c.num_heads;
+  K = std::llround(key_width) / num_heads;
+  V = std::llround(value_width) / num_heads;
 }
 
 Tensor linear_attention_feature_map(const std::string& name, const Tensor& x) {
@@ -66,7 +67,7 @@ Tensor linear_attention_feature_map(const std::string& name, const Tensor& x) {
 }
 
 // Linear weights ~ N(0, init_std²) and the norm's weight 1, as fla's _init_weights does.
-LinearAttention::LinearAttention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V,
+LinearAttention::LinearAttention(const LinearAttentionConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                  Generator& gen)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
@@ -121,15 +122,17 @@ MixerSpec linear_attention_mixer() {
       "Linear attention (Katharopoulos et al. 2020; fla LinearAttention): q/k/v proj, feature map on q, k, "
       "linear_attn kernel, optional q.z normalisation, per-head RMSNorm, o_proj";
   spec.kernel = "linear_attn";
-  spec.keys = {"num_heads", "head_dim", "expand_k", "expand_v", "feature_map", "normalize", "chunk_size", "use_mlp"};
-  spec.defaults.num_heads = 4;
-  spec.defaults.expand_k = 1.0;
-  spec.defaults.expand_v = 1.0;
-  spec.defaults.feature_map = "identity";
-  spec.defaults.normalize = false;
-  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+  spec.defaults = LinearAttentionConfig{};
+  spec.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    LinearAttentionConfig c;
+    c.num_heads = preset_num_heads(d, scale);
+    c.head_dim = preset_head_dim(scale);
+    return c;
+  };
+  spec.make = [](const MixerConfig& config, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    const auto& c = config.as<LinearAttentionConfig>();
     int64_t K = 0, V = 0;
-    linear_attn_head_dims("linear_attention", c, dims.d_model, K, V);
+    linear_attn_head_dims("linear_attention", c.num_heads, c.head_dim, c.expand_k, c.expand_v, dims.d_model, K, V);
     linear_attention_feature_map(c.feature_map, zeros({1}));  // rejects unknown names
     check_chunk_size("linear_attention", c.chunk_size);
     return std::make_unique<LinearAttention>(c, dims, K, V, gen);

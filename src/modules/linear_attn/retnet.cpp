@@ -9,7 +9,7 @@
 namespace lnx::modules {
 
 // Linear weights ~ N(0, init_std²), norm weights 1 (fla's _init_weights).
-MultiScaleRetention::MultiScaleRetention(const MixerConfig& config, const ModelDims& dims, int64_t K, int64_t V,
+MultiScaleRetention::MultiScaleRetention(const RetNetConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                          Generator& gen)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
@@ -61,15 +61,17 @@ MixerSpec retnet_mixer() {
       "RetNet multi-scale retention (Sun et al. 2023; fla MultiScaleRetention): q/k/v proj, RoPE on q, k, "
       "retention kernel with fixed per-head decays, swish-gated RMSNorm (g_proj), o_proj";
   spec.kernel = "retention";
-  spec.keys = {"num_heads", "head_dim", "expand_k", "expand_v", "use_output_gate", "rope_theta", "chunk_size",
-               "use_mlp"};
-  spec.defaults.num_heads = 4;
-  spec.defaults.expand_k = 1.0;  // fla: key_dim = D, value_dim = 2·D
-  spec.defaults.expand_v = 2.0;
-  spec.defaults.use_output_gate = true;
-  spec.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+  spec.defaults = RetNetConfig{};
+  spec.preset_options = [](int64_t d, PresetScale scale) -> MixerConfig {
+    RetNetConfig c;
+    c.num_heads = preset_num_heads(d, scale);
+    c.head_dim = preset_head_dim(scale);
+    return c;
+  };
+  spec.make = [](const MixerConfig& config, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
+    const auto& c = config.as<RetNetConfig>();
     int64_t K = 0, V = 0;
-    linear_attn_head_dims("retnet", c, dims.d_model, K, V);
+    linear_attn_head_dims("retnet", c.num_heads, c.head_dim, c.expand_k, c.expand_v, dims.d_model, K, V);
     LNX_CHECK(K % 2 == 0, ValueError, "[retnet] the key dim per head {} must be even for RoPE", K);
     LNX_CHECK(c.rope_theta > 0, ValueError, "[retnet] rope_theta = {} must be positive", c.rope_theta);
     check_chunk_size("retnet", c.chunk_size);

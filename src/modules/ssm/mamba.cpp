@@ -13,7 +13,7 @@ namespace lnx::modules {
 
 namespace {
 
-Mamba::Sizes mamba_sizes(const MixerConfig& c, const ModelDims& dims) {
+Mamba::Sizes mamba_sizes(const MambaConfig& c, const ModelDims& dims) {
   Mamba::Sizes s;
   s.D = dims.d_model;
   LNX_CHECK(s.D >= 1, ValueError, "[mamba] d_model = {}: expected >= 1", s.D);
@@ -44,7 +44,7 @@ Tensor a_log_init(int64_t E, int64_t S) {
 // PyTorch's default Linear init); conv1d U(±1/√W) (PyTorch's Conv1d default, as mamba_ssm);
 // dt_proj as mamba_ssm's dt_init = "random": weight U(±R^−1/2), bias softplus⁻¹ of a
 // log-uniform dt in [1e-3, 0.1] (floor 1e-4); A_log S4D-real; D ones.
-Mamba::Mamba(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+Mamba::Mamba(const MambaConfig& c, const ModelDims& dims, Generator& gen)
     : sizes_(mamba_sizes(c, dims)),
       in_proj(add_module("in_proj", std::make_unique<Linear>(sizes_.D, 2 * sizes_.E, false, gen, dims.init_std))),
       conv1d(add_module("conv1d", std::make_unique<ShortConv>(sizes_.E, sizes_.W, true, true, gen))),
@@ -111,15 +111,16 @@ MixerSpec mamba_mixer() {
       "Mamba-1 layer (Gu & Dao 2023, mamba_ssm): in_proj to (x, z), causal conv + SiLU, x_proj to "
       "(dt, B, C), dt_proj, selective scan with S4D-real A, y * silu(z), out_proj";
   s.kernel = "mamba";
-  s.keys = {"state_size", "expand", "dt_rank", "conv_size", "chunk_size", "use_mlp"};
-  s.defaults.state_size = 16;
-  s.defaults.expand = 2.0;
-  s.defaults.dt_rank = 0;
-  s.defaults.conv_size = 4;
-  s.defaults.chunk_size = 64;
-  s.defaults.use_mlp = false;  // Mamba blocks are mixer-only
+  s.defaults = MambaConfig{};
+  s.block_mlp = false;  // Mamba blocks are mixer-only
+  // Presets: state 16 at every scale.
+  s.preset_options = [](int64_t, PresetScale) -> MixerConfig {
+    MambaConfig c;
+    c.state_size = 16;
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<Mamba>(c, dims, gen);
+    return std::make_unique<Mamba>(c.as<MambaConfig>(), dims, gen);
   };
   return s;
 }

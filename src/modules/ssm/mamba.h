@@ -16,6 +16,24 @@
 
 namespace lnx::modules {
 
+// The mamba mixer's options (defaults: mamba_ssm's Mamba).
+struct MambaConfig {
+  int64_t state_size = 16;
+  double expand = 2.0;
+  int64_t dt_rank = 0;
+  int64_t conv_size = 4;
+  int64_t chunk_size = 64;
+
+  template <class V>
+  void visit(V&& v) {
+    v("state_size", state_size, "SSM state size per channel (d_state)", mixer_bounds::dim);
+    v("expand", expand, "inner width over d_model", mixer_bounds::ratio);
+    v("dt_rank", dt_rank, "rank of the dt projection (0 = ceil(d_model / 16))", mixer_bounds::dim);
+    v("conv_size", conv_size, "causal conv kernel width (>= 2)", mixer_bounds::conv);
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
 class Mamba : public Mixer {
  public:
   struct Sizes {
@@ -26,7 +44,7 @@ class Mamba : public Mixer {
   Sizes sizes_;  // first: the parameters below are built from it
 
  public:
-  Mamba(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  Mamba(const MambaConfig& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   // 2 per weight (projections and conv taps) plus the scan: per state element and token the
   // decay argument Δ·A (1), exp (1), the update (2) and the read (2).

@@ -17,7 +17,7 @@ namespace {
 // mamba_ssm's RMSNormGated eps in Mamba2 (fixed there, not the model's norm eps).
 constexpr double kNormEps = 1e-5;
 
-Mamba2::Sizes mamba2_sizes(const MixerConfig& c, const ModelDims& dims) {
+Mamba2::Sizes mamba2_sizes(const Mamba2Config& c, const ModelDims& dims) {
   Mamba2::Sizes s;
   s.D = dims.d_model;
   LNX_CHECK(s.D >= 1, ValueError, "[mamba2] d_model = {}: expected >= 1", s.D);
@@ -56,7 +56,7 @@ Tensor to_heads(const Tensor& x, int64_t H) {
 // PyTorch's default Linear init); conv1d U(±1/√W) (PyTorch's Conv1d default); dt_bias
 // softplus⁻¹ of a log-uniform dt in [1e-3, 0.1] (floor 1e-4); A_log = log U(1, 16); D ones;
 // norm weight ones — all as mamba_ssm's Mamba2.
-Mamba2::Mamba2(const MixerConfig& c, const ModelDims& dims, Generator& gen)
+Mamba2::Mamba2(const Mamba2Config& c, const ModelDims& dims, Generator& gen)
     : sizes_(mamba2_sizes(c, dims)),
       in_proj(add_module("in_proj", std::make_unique<Linear>(sizes_.D, sizes_.E + sizes_.conv_dim() + sizes_.H,
                                                              false, gen, dims.init_std))),
@@ -116,18 +116,17 @@ MixerSpec mamba2_mixer() {
       "Mamba-2 layer (Dao & Gu 2024, mamba_ssm): in_proj to (z, xBC, dt), causal conv + SiLU, SSD scan "
       "with scalar A per head and grouped B/C, gated RMSNorm, out_proj";
   s.kernel = "mamba2";
-  s.keys = {"head_dim", "state_size", "expand", "n_groups", "conv_size", "chunk_size", "use_mlp"};
-  s.defaults.head_dim = 0;  // 64 (mamba_ssm), or d_inner when narrower
-  s.defaults.state_size = 128;  // mamba_ssm's and fla's d_state (presets choose smaller)
-  s.defaults.expand = 2.0;
-  s.defaults.n_groups = 1;
-  s.defaults.conv_size = 4;
-  // 32, not 64: on CPU the intra-chunk work (∝ chunk size) outweighs the state products at
-  // these head sizes; a training step of the -small/-tiny presets is 2–10% faster (BENCHMARKS.md).
-  s.defaults.chunk_size = 32;
-  s.defaults.use_mlp = false;  // Mamba blocks are mixer-only
+  s.defaults = Mamba2Config{};
+  s.block_mlp = false;  // Mamba blocks are mixer-only
+  // Presets: heads of 16 channels and state 16 (tiny), 64 and 64 (small).
+  s.preset_options = [](int64_t, PresetScale scale) -> MixerConfig {
+    Mamba2Config c;
+    c.head_dim = scale == PresetScale::small ? 64 : 16;
+    c.state_size = scale == PresetScale::small ? 64 : 16;
+    return c;
+  };
   s.make = [](const MixerConfig& c, const ModelDims& dims, Generator& gen) -> std::unique_ptr<Mixer> {
-    return std::make_unique<Mamba2>(c, dims, gen);
+    return std::make_unique<Mamba2>(c.as<Mamba2Config>(), dims, gen);
   };
   return s;
 }

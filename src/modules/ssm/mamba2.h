@@ -16,6 +16,30 @@
 
 namespace lnx::modules {
 
+// The mamba2 mixer's options (defaults: mamba_ssm's Mamba2; d_state 128 as mamba_ssm and fla,
+// presets choose smaller). Chunk size 32, not 64: on CPU the intra-chunk work (∝ chunk size)
+// outweighs the state products at these head sizes; a training step of the -small/-tiny
+// presets is 2–10% faster (BENCHMARKS.md).
+struct Mamba2Config {
+  int64_t head_dim = 0;
+  int64_t state_size = 128;
+  double expand = 2.0;
+  int64_t n_groups = 1;
+  int64_t conv_size = 4;
+  int64_t chunk_size = 32;
+
+  template <class V>
+  void visit(V&& v) {
+    v("head_dim", head_dim, "channels per head (0 = 64, as mamba_ssm, or d_inner when narrower)",
+      mixer_bounds::dim);
+    v("state_size", state_size, "SSM state size per head (d_state)", mixer_bounds::dim);
+    v("expand", expand, "inner width over d_model", mixer_bounds::ratio);
+    v("n_groups", n_groups, "groups of the B/C projections (dividing the heads)", mixer_bounds::heads);
+    v("conv_size", conv_size, "causal conv kernel width (>= 2)", mixer_bounds::conv);
+    v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+  }
+};
+
 class Mamba2 : public Mixer {
  public:
   struct Sizes {
@@ -27,7 +51,7 @@ class Mamba2 : public Mixer {
   Sizes sizes_;  // first: the parameters below are built from it
 
  public:
-  Mamba2(const MixerConfig& config, const ModelDims& dims, Generator& gen);
+  Mamba2(const Mamba2Config& config, const ModelDims& dims, Generator& gen);
   MixerOutput forward(const MixerInput& in) const override;
   // 2 per weight (projections and conv taps) plus the scan: 4·S·P per head (update and read).
   double flops_per_token(int64_t context) const override;

@@ -13,9 +13,13 @@ Mechanism simple_gla_mechanism();
 Mechanism retention_mechanism();
 Mechanism linear_attn_mechanism();
 Mechanism mamba2_mechanism();
+Mechanism delta_rule_mechanism();
+Mechanism gated_delta_rule_mechanism();
+Mechanism kda_mechanism();
 
 inline std::vector<Mechanism> builtin_mechanisms() {
-  return {simple_gla_mechanism(), retention_mechanism(), linear_attn_mechanism(), mamba2_mechanism()};
+  return {simple_gla_mechanism(), retention_mechanism(),        linear_attn_mechanism(), mamba2_mechanism(),
+          delta_rule_mechanism(),  gated_delta_rule_mechanism(), kda_mechanism()};
 }
 
 }  // namespace lnx::kernels

@@ -9,29 +9,16 @@
 
 namespace lnx::kernels {
 
-namespace {
-
 using namespace delta_detail;
 
-// The definition: S' = exp(g_t) S_{t−1} in the family's reference recurrence.
-MechanismOutputs reference(const Call& c) {
-  const SequenceLayout& L = c.layout;
-  Tensor gf = reshape(c["g"], {L.B * L.T, L.H, 1, 1});  // [B·T, H, 1, 1]
-  return delta_reference(c, [&](int64_t t, const Tensor& S) { return mul(S, exp(select(gf, 0, t))); });
-}
-
-MechanismOutputs chunk(const Call& c) { return run_delta_primitive(scalar_gate_chunk_primitive(Gate::scalar), c); }
-
-}  // namespace
-
 Mechanism gated_delta_rule_mechanism() {
-  Mechanism m = family_declaration(Gate::scalar);
-  m.name = "gated_delta_rule";
-  m.description = "Gated DeltaNet: the delta rule with a scalar decay per token and head (q, k L2-normalised)";
-  m.equation = "S' = exp(g_t) S_{t-1},  S_t = S' + beta_t k_t (v_t - S'^T k_t)^T,  o_t = S_t^T (scale q_t)";
-  m.forms[Form::reference] = reference;
-  m.forms[Form::chunk] = chunk;
-  return m;
+  // The definition: the family's recurrence with S' = exp(g_t) S_{t−1}, one gate per head.
+  FormFn reference = [](const Call& c) {
+    return delta_reference(c, reshape(c["g"], {c.layout.B * c.layout.T, c.layout.H, 1, 1}));
+  };
+  return family_mechanism({"gated_delta_rule", "Gated DeltaNet: the delta rule with a scalar decay per token and head",
+                           "S' = exp(g_t) S_{t-1},  S_t = S' + beta_t k_t (v_t - S'^T k_t)^T,  o_t = S_t^T (scale q_t)",
+                           Gate::scalar, reference, &scalar_gate_chunk_primitive(Gate::scalar)});
 }
 
 }  // namespace lnx::kernels

@@ -28,14 +28,19 @@ std::vector<InputSpec> input_specs(Gate gate) {
   return s;
 }
 
-Mechanism family_declaration(Gate gate) {
+Mechanism family_mechanism(const Member& member) {
   Mechanism m;
-  m.inputs = input_specs(gate);
+  m.name = member.name;
+  m.description = member.description;
+  m.equation = member.equation;
+  m.inputs = input_specs(member.gate);
   m.options = options_schema<DeltaRuleOptions>();
-  const Primitive* recurrent = &recurrent_primitive(gate);
-  m.forms[Form::recurrent] = [recurrent](const Call& c) { return run_delta_primitive(*recurrent, c); };
+  const Primitive *recurrent = &recurrent_primitive(member.gate), *chunk = member.chunk;
+  m.forms = {{Form::reference, member.reference},
+             {Form::recurrent, [recurrent](const Call& c) { return run_delta_primitive(*recurrent, c); }},
+             {Form::chunk, [chunk](const Call& c) { return run_delta_primitive(*chunk, c); }}};
   // Keys and queries of norm 1 and β = sigmoid(randn) keep the recurrence a contraction.
-  m.make_inputs = [gate](const ProblemSize& s, Generator& gen, DType dtype) {
+  m.make_inputs = [gate = member.gate](const ProblemSize& s, Generator& gen, DType dtype) {
     TensorDict d = random_qkv(s, gen, dtype, /*unit_norm_qk=*/true);
     d.insert("beta", sigmoid(randn({s.B, s.T, s.H}, gen, dtype)));
     if (gate == Gate::scalar) d.insert("g", random_log_gates({s.B, s.T, s.H}, gen, dtype));
@@ -46,15 +51,15 @@ Mechanism family_declaration(Gate gate) {
   return m;
 }
 
-MechanismOutputs delta_reference(const Call& c, const ReferenceDecay& decay) {
+MechanismOutputs delta_reference(const Call& c, const Tensor& log_gates) {
   const bool norm = l2norm(c);
   Tensor q = norm ? l2_normalize(c["q"], -1, kL2NormEps) : c["q"];
   Tensor k = norm ? l2_normalize(c["k"], -1, kL2NormEps) : c["k"];
   Tensor qf = mul(token_rows(q), c.scale), kf = token_rows(k), vf = token_rows(c["v"]);  // [B·T, H, ·]
   Tensor bf = reshape(c["beta"], {c.layout.B * c.layout.T, c.layout.H, 1});             // [B·T, H, 1]
   return reference_scan(c, [&](int64_t t, const Tensor& S0) {
-    Tensor S = decay(t, S0);                                       // S' [H, K, V]
-    Tensor kt = unsqueeze(select(kf, 0, t), 2);                    // [H, K, 1]
+    Tensor S = log_gates.defined() ? mul(S0, exp(select(log_gates, 0, t))) : S0;  // S' [H, K, V]
+    Tensor kt = unsqueeze(select(kf, 0, t), 2);                                      // [H, K, 1]
     Tensor u = mul(select(bf, 0, t), sub(select(vf, 0, t), sum(mul(S, kt), {1})));  // β (v − S'ᵀk) [H, V]
     S = add(S, mul(kt, unsqueeze(u, 1)));
     Tensor o = sum(mul(S, unsqueeze(select(qf, 0, t), 2)), {1});  // [H, V]
@@ -68,6 +73,18 @@ MechanismOutputs run_delta_primitive(const Primitive& p, const Call& c) {
   in.set("q", l2_normalize(c["q"], -1, kL2NormEps));
   in.set("k", l2_normalize(c["k"], -1, kL2NormEps));
   return run_primitive(p, c.form, in, c.forward_options());
+}
+
+KernelOutputs empty_outputs(const KernelArgs& a) {
+  const SequenceLayout& L = a.L;
+  return {Tensor::empty({L.B, L.T, L.H, L.V}, a.dtype), Tensor::empty({L.N, L.H, L.K, L.V}, a.dtype)};
+}
+
+TensorDict empty_gradients(const KernelArgs& a) {
+  TensorDict g;
+  for (const char* name : {"q", "k", "v", "beta", "g", "initial_state"})
+    if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
+  return g;
 }
 
 }  // namespace lnx::kernels::delta_detail

@@ -9,7 +9,6 @@
 // (scalar_gate_chunk.cpp) and kda's per-key one in kda/.
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "kernels/primitive.h"
@@ -31,20 +30,34 @@ struct DeltaRuleOptions {
 // q, k, v, beta, g (unless gate is none), initial_state.
 std::vector<InputSpec> input_specs(Gate gate);
 
-// What the three declarations share: inputs, options, random inputs (unit q and k,
-// β = sigmoid(randn), log gates), the delta-rule FLOP count and the recurrent form. The
-// mechanism adds its name, description, equation, reference and chunk forms.
-Mechanism family_declaration(Gate gate);
+// A member of the family as it declares itself.
+struct Member {
+  const char* name;
+  const char* description;  // one line
+  const char* equation;     // the recurrence per head, plain text
+  Gate gate;
+  FormFn reference;
+  const Primitive* chunk;   // the chunk form's primitive (inputs: the mechanism's)
+};
+
+// The member's declaration: its inputs (with the gate's g), the options, random inputs (unit
+// q and k, β = sigmoid(randn), log gates), the delta-rule FLOP count, its reference and chunk
+// forms and the family's recurrent form.
+Mechanism family_mechanism(const Member& member);
 
 // The reference form: the recurrence token by token with tensor ops, after the in-kernel
-// L2 norm when asked. decay(row, S) is S' = the state before token `row` decayed by its gate
-// (S [H, K, V]; row indexes the flat token axis [B·T]).
-using ReferenceDecay = std::function<Tensor(int64_t row, const Tensor& S)>;
-MechanismOutputs delta_reference(const Call& c, const ReferenceDecay& decay);
+// L2 norm when asked. log_gates [B·T, H, K or 1, 1] (undefined: no gate) decays the state
+// before token t: S' = exp(log_gates[t]) ⊙ S.
+MechanismOutputs delta_reference(const Call& c, const Tensor& log_gates);
 
 // Runs p (whose inputs are the mechanism's) on the call, q and k L2-normalised first when
 // use_qk_l2norm asks for it.
 MechanismOutputs run_delta_primitive(const Primitive& p, const Call& c);
+
+// o [B,T,H,V] and final_state [N,H,K,V], uninitialised (the kernels write all of them).
+KernelOutputs empty_outputs(const KernelArgs& a);
+// The gradient of every input given, uninitialised (the kernels write every row of them).
+TensorDict empty_gradients(const KernelArgs& a);
 
 // The fused token loop (recurrent.cpp), named after the mechanism of the gate.
 const Primitive& recurrent_primitive(Gate gate);

@@ -226,21 +226,18 @@ struct Recurrent {
   template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
     const SequenceLayout& L = a.L;
     const Inputs<T> in(a);
-    Tensor o = Tensor::empty({L.B, L.T, L.H, L.V}, a.dtype), fin = Tensor::empty({L.N, L.H, L.K, L.V}, a.dtype);
+    KernelOutputs out = empty_outputs(a);
     Tensor kept = saved ? Tensor::empty({in.segments.total(), L.H, L.K, L.V}, a.dtype) : Tensor();
-    T* kp = saved ? kept.data<T>() : nullptr;
+    T *op = out.o.data<T>(), *fin = out.final_state.data<T>(), *kp = saved ? kept.data<T>() : nullptr;
     parallel_for(L.N * L.H, 1, [&](int64_t b, int64_t e) {
-      for (int64_t pair = b; pair < e; ++pair) forward_pair(in, L, pair, o.data<T>(), fin.data<T>(), kp);
+      for (int64_t pair = b; pair < e; ++pair) forward_pair(in, L, pair, op, fin, kp);
     });
     if (saved) saved->insert("segment_states", kept);
-    return {o, fin};
+    return out;
   }
   template <typename T>
   static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final) {
-    // Every token row of every sequence is written: no zero fill.
-    TensorDict g;
-    for (const char* name : {"q", "k", "v", "beta", "g", "initial_state"})
-      if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
+    TensorDict g = empty_gradients(a);
     const Inputs<T> in(a);
     parallel_for(a.L.N * a.L.H, 1, [&](int64_t b, int64_t e) {
       Backward<T> w(in, a, saved, d_o, d_final, g);

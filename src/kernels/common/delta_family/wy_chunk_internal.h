@@ -32,8 +32,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/common/delta_family/delta_family_internal.h"
 #include "kernels/common/kernel_math.h"
-#include "kernels/primitive.h"
 #include "tensor/cpu/parallel.h"
 
 namespace lnx::kernels::delta_detail {
@@ -274,23 +274,21 @@ template <template <typename> class Gate> struct WyChunkForm {
   template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
     const SequenceLayout& L = a.L;
     const ChunkPlan& plan = a.chunks();
-    Tensor o = Tensor::empty({L.B, L.T, L.H, L.V}, a.dtype), fin = Tensor::empty({L.N, L.H, L.K, L.V}, a.dtype);
+    KernelOutputs out = empty_outputs(a);
+    T *op = out.o.data<T>(), *fin = out.final_state.data<T>();
     const int64_t block = ChunkWork<T>::block_size(plan.size, L.K, L.V, Gate<T>::block_extra(plan.size));
     Tensor blocks = saved ? Tensor::empty({plan.total(), L.H, block}, a.dtype) : Tensor();
     T* kept = saved ? blocks.data<T>() : nullptr;
     parallel_for(L.N * L.H, 1, [&](int64_t b, int64_t e) {
       WyChunk<T, Gate<T>> kernel(a);
-      for (int64_t pair = b; pair < e; ++pair) kernel.forward_pair(pair, o.data<T>(), fin.data<T>(), kept);
+      for (int64_t pair = b; pair < e; ++pair) kernel.forward_pair(pair, op, fin, kept);
     });
     if (saved) saved->insert("blocks", blocks);
-    return {o, fin};
+    return out;
   }
   template <typename T>
   static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final) {
-    // Every token row of every sequence is written: no zero fill.
-    TensorDict g;
-    for (const char* name : {"q", "k", "v", "beta", "g", "initial_state"})
-      if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
+    TensorDict g = empty_gradients(a);
     auto ptr = [&](const char* name) { return g.contains(name) ? g.at(name).data<T>() : nullptr; };
     const ChunkGradients<T> out{saved.at("blocks").data<T>(), d_o.data<T>(),
                                 d_final.defined() ? d_final.data<T>() : nullptr,

@@ -25,7 +25,9 @@ constexpr int64_t kSegment = 64;  // tokens between kept states
 
 // The inputs and the segment plan (the states kept per segment: slot plan.index(n, c)).
 template <typename T> struct Inputs {
-  const T *q, *k, *v, *beta, *g, *h0;
+  const T *q, *k, *v;  // [B, T, H, K], [B, T, H, K], [B, T, H, V]
+  const T *beta, *g;   // [B, T, H]; [B, T, H] or [B, T, H, K] (null without gates)
+  const T* h0;         // [N, H, K, V] or null
   const int64_t H, K, V, KV;
   const bool per_key;  // g is [B,T,H,K]
   const T scale;
@@ -109,10 +111,14 @@ void forward_pair(const Inputs<T>& in, const SequenceLayout& L, int64_t pair, T*
 template <typename T> struct Backward {
   const Inputs<T>& in;
   const SequenceLayout& L;
-  const T *kept, *dop, *dfin;
-  T *dq, *dk, *dv, *dbeta, *dg, *dh0;
-  // seg[s]: the state before token s of the segment; w, u of its tokens.
-  std::vector<T> seg, useg, wseg, dS, du, dkv, dk_state, decay;
+  const T* kept;              // [segments, H, K, V]: the state before every segment
+  const T *dop, *dfin;        // do [B, T, H, V]; dfinal [N, H, K, V] or null
+  T *dq, *dk, *dv, *dbeta;    // like q, k, v, beta
+  T *dg, *dh0;                // like g, initial_state; null when they are not inputs
+  std::vector<T> seg;         // [kSegment + 1, K, V]: seg[s] = the state before token s of the segment
+  std::vector<T> useg, wseg;  // [kSegment, V]: u and w of the segment's tokens
+  std::vector<T> dS;          // [K, V]: the gradient of the state after the current token
+  std::vector<T> du, dkv, dk_state, decay;  // [V], [V], [K], [K]
 
   Backward(const Inputs<T>& in_, const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final,
            TensorDict& g)

@@ -51,15 +51,16 @@ template <typename T> struct ChunkRows {
 template <typename T> struct ChunkWork {
   const int64_t C, K, V;
   // Row terms (filled by the gate's row_terms): Q̃ = scale·Q, Q̃ ⊙ e^b, diag(β)(K ⊙ e^b),
-  // K ⊙ e^{b_L − b}, diag(β) V, and decay = e^{b_L} per key row of the state.
+  // K ⊙ e^{b_L − b} [C, K] each; diag(β) V [C, V]; decay = e^{b_L} per key row of the state [K].
   std::vector<T> qs, qe, kb, kd, vb, decay;
-  std::vector<T> A, dP, dT, dA, tmp;  // C×C
-  std::vector<T> dQ, dK, dKb, dVb;    // C×K, C×K, C×K, C×V
-  std::vector<T> dbeta;               // C
-  // Backward stacks: G2 = [dO; dU] (2C×V), L2 = [Q̃ ⊙ e^b; −W] and X2 = G2 S0ᵀ (2C×K), so
+  std::vector<T> A, dP, dT, dA, tmp;  // [C, C]
+  std::vector<T> dQ, dK, dKb, dVb;    // [C, K], [C, K], [C, K], [C, V]
+  std::vector<T> dbeta;               // [C]
+  // Backward stacks: G2 = [dO; dU] [2C, V], L2 = [Q̃ ⊙ e^b; −W] and X2 = G2 S0ᵀ [2C, K], so
   // products sharing an operand run as one GEMM.
   std::vector<T> G2, L2, X2;
   std::vector<T> scratch;  // the block of a forward that keeps none
+  // The chunk's block: S0 [K, V], W [C, K], U [C, V], T, M, P [C, C], the gate's own.
   T *S0 = nullptr, *W = nullptr, *U = nullptr, *Tm = nullptr, *M = nullptr, *P = nullptr, *extra = nullptr;
 
   ChunkWork(int64_t C_, int64_t K_, int64_t V_, int64_t extra_size)
@@ -76,8 +77,10 @@ template <typename T> struct ChunkWork {
 
 // Where the backward reads and writes.
 template <typename T> struct ChunkGradients {
-  const T *blocks, *dop, *dfin;        // saved blocks; do [B,T,H,V]; dfinal [N,H,K,V] or null
-  T *dq, *dk, *dv, *dbeta, *dg, *dh0;  // dg, dh0 null when g, initial_state are not inputs
+  const T* blocks;            // [chunks, H, block]: what the forward kept
+  const T *dop, *dfin;        // do [B, T, H, V]; dfinal [N, H, K, V] or null
+  T *dq, *dk, *dv, *dbeta;    // like q, k, v, beta
+  T *dg, *dh0;                // like g, initial_state; null when they are not inputs
 };
 
 // The chunk loops of one thread: the inputs, the plan, the shared phases and the gate.
@@ -85,7 +88,9 @@ template <typename T, class Gate> struct WyChunk {
   const ChunkPlan& plan;
   const int64_t H, K, V, KV, C, block;
   const T scale;
-  const T *q, *k, *v, *beta, *g, *h0;
+  const T *q, *k, *v;  // [B, T, H, K], [B, T, H, K], [B, T, H, V]
+  const T *beta, *g;   // [B, T, H]; [B, T, H] or [B, T, H, K] (null without gates)
+  const T* h0;         // [N, H, K, V] or null
   ChunkWork<T> w;
   Gate gate;
 

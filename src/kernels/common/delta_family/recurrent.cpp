@@ -61,6 +61,7 @@ template <typename T> struct Inputs {
   // u and, when o is given, o = scale · Sᵀ q.
   void token(T* S, int64_t r, const T* decay, T* w, T* u, T* o) const {
     const T *kr = k + r * K, *vr = v + r * V, *qr = q + r * K;
+    const T b = beta[r];  // a local: the stores to w and u below could alias beta
     std::fill(w, w + V, T(0));
     for (int64_t i = 0; i < K; ++i) {
       const T ki = decay[i] * kr[i];
@@ -70,7 +71,7 @@ template <typename T> struct Inputs {
     }
     for (int64_t j = 0; j < V; ++j) {
       w[j] = vr[j] - w[j];
-      u[j] = beta[r] * w[j];
+      u[j] = b * w[j];
     }
     if (o) std::fill(o, o + V, T(0));
     for (int64_t i = 0; i < K; ++i) {

@@ -63,7 +63,7 @@ TEST(DeltaRule, InKernelL2NormMatchesReferenceWithGradients) {
     in.set("q", mul(randn({s.B, s.T, s.H, s.K}, gen, DType::f64), 3.0));
     in.set("k", mul(randn({s.B, s.T, s.H, s.K}, gen, DType::f64), 0.5));
     MechanismOptions opt;
-    opt.use_qk_l2norm = true;
+    opt.set("use_qk_l2norm", true);
     opt.chunk_size = 32;
     Result ref = run_grads(name, Form::reference, in, opt, 9);
     for (Form f : {Form::recurrent, Form::chunk}) {
@@ -150,8 +150,8 @@ TEST(GatedDeltaRule, ZeroGatesEqualDeltaRule) {
 TEST(DeltaRule, RegistryListsTheOption) {
   for (const char* name : kDeltaRules) {
     const Mechanism& m = mechanism(name);
-    ASSERT_EQ(m.options.size(), 1u);
-    EXPECT_EQ(m.options[0], "use_qk_l2norm");
+    ASSERT_EQ(m.options.fields.size(), 1u);
+    EXPECT_EQ(m.options.fields[0].name, "use_qk_l2norm");
     ASSERT_TRUE(static_cast<bool>(m.flops));
     EXPECT_GT(m.flops({1, 64, 1, 16, 16}, Form::chunk, 64),
               m.flops({1, 64, 1, 16, 16}, Form::recurrent, 64));

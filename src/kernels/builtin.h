@@ -13,9 +13,11 @@ Mechanism simple_gla_mechanism();
 Mechanism retention_mechanism();
 Mechanism linear_attn_mechanism();
 Mechanism mamba2_mechanism();
+Mechanism mamba_mechanism();
 
 inline std::vector<Mechanism> builtin_mechanisms() {
-  return {simple_gla_mechanism(), retention_mechanism(), linear_attn_mechanism(), mamba2_mechanism()};
+  return {simple_gla_mechanism(), retention_mechanism(), linear_attn_mechanism(), mamba2_mechanism(),
+          mamba_mechanism()};
 }
 
 }  // namespace lnx::kernels

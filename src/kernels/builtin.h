@@ -14,10 +14,11 @@ Mechanism retention_mechanism();
 Mechanism linear_attn_mechanism();
 Mechanism mamba2_mechanism();
 Mechanism mamba_mechanism();
+Mechanism softmax_attention_mechanism();
 
 inline std::vector<Mechanism> builtin_mechanisms() {
   return {simple_gla_mechanism(), retention_mechanism(), linear_attn_mechanism(), mamba2_mechanism(),
-          mamba_mechanism()};
+          mamba_mechanism(), softmax_attention_mechanism()};
 }
 
 }  // namespace lnx::kernels

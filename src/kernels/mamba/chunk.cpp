@@ -39,130 +39,123 @@ template <typename T> inline void decay_chunk(const Lane<T>& ln, const T* dsum, 
 // [chunks, H, K, V]) and time-step sum (dsum [chunks, H, V]), kept for the backward.
 // Chunk tasks are (chunk, group, lane); sequence tasks (sequence, group, lane).
 template <typename T> struct ChunkScan {
+  using Chunk = ChunkPlan::Chunk;
+  // Two lane buffers [K, kLane] of one thread: a state (or state gradient) and a second one.
+  struct Buffers {
+    std::vector<T> S, X;
+    explicit Buffers(int64_t K) : S(static_cast<size_t>(K * kLane)), X(static_cast<size_t>(K * kLane)) {}
+  };
+
   const KernelArgs& a;
   const ChunkPlan& plan;
   const ScanInputs<T> in;
-  const int64_t H, K, V, nl, lane_state;  // lane_state: K · kLane, one lane's state buffer
+  const int64_t H, K, V, nl;
   Tensor ins, dsum;
 
   ChunkScan(const KernelArgs& a_, const Tensor& delta)
-      : a(a_), plan(a_.chunks()), in(a_, delta), H(a_.L.H), K(a_.L.K), V(a_.L.V), nl(lanes(V)),
-        lane_state(K * kLane) {}
-  int64_t chunk_tasks() const { return plan.total() * H * nl; }
-  int64_t sequence_tasks() const { return a.L.N * H * nl; }
+      : a(a_), plan(a_.chunks()), in(a_, delta), H(a_.L.H), K(a_.L.K), V(a_.L.V), nl(lanes(V)) {}
   T* dsum_of(const Lane<T>& ln, int64_t ci) const { return dsum.data<T>() + (ci * H + ln.h) * V + ln.d0; }
+  T* ins_of(const Lane<T>& ln, int64_t ci) const { return ins.data<T>() + ln.kv(ci); }
+
+  // f(scratch, ci, chunk ci, lane) for every chunk task, in parallel; scratch = Scratch(args…) per thread.
+  template <class Scratch, class F, class... Args> void each_chunk_task(F&& f, Args... args) const {
+    parallel_for_dynamic(plan.total() * H * nl, 1, [&](int64_t b, int64_t e) {
+      Scratch scratch(args...);
+      for (int64_t task = b; task < e; ++task) {
+        const int64_t ci = task / (H * nl);
+        f(scratch, ci, plan.chunks[ci], Lane<T>::of_task(in, task));
+      }
+    });
+  }
+  // f(buffers, n, lane) for every sequence task, in parallel.
+  template <class F> void each_sequence_task(F&& f) const {
+    parallel_for_dynamic(a.L.N * H * nl, 1, [&](int64_t b, int64_t e) {
+      Buffers buffers(K);
+      for (int64_t task = b; task < e; ++task) f(buffers, task / (H * nl), Lane<T>::of_task(in, task));
+    });
+  }
 
   // ---- forward ----
 
   // Phase 1: each chunk's scan from zero into ends; its time-step sum into dsum.
   void local_scans(T* ends) const {
-    parallel_for_dynamic(chunk_tasks(), 1, [&](int64_t b, int64_t e) {
-      std::vector<T> S(static_cast<size_t>(lane_state)), dlx(kLane);
-      for (int64_t task = b; task < e; ++task) {
-        const ChunkPlan::Chunk& ch = plan.chunks[task / (H * nl)];
-        const auto ln = Lane<T>::of_task(in, task);
-        std::fill(S.begin(), S.end(), T(0));
-        T* ds = dsum_of(ln, task / (H * nl));
-        std::fill(ds, ds + ln.w, T(0));
-        for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r) {
-          step<T, false, false>(ln, r, S.data(), nullptr, nullptr, dlx.data());
-          const T* dl = ln.dl + ln.rv(r);
-          for (int64_t d = 0; d < ln.w; ++d) ds[d] += dl[d];
-        }
-        store(S.data(), ends + ln.kv(task / (H * nl)), ln);
+    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+      std::fill(s.S.begin(), s.S.end(), T(0));
+      T* ds = dsum_of(ln, ci);
+      std::fill(ds, ds + ln.w, T(0));
+      for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r) {
+        step<T, false, false>(ln, r, s.S.data(), nullptr, nullptr, s.X.data());
+        const T* dl = ln.dl + ln.rv(r);
+        for (int64_t d = 0; d < ln.w; ++d) ds[d] += dl[d];
       }
-    });
+      store(s.S.data(), ends + ln.kv(ci), ln);
+    }, K);
   }
   // Phase 2: the incoming state of every chunk, and the final states.
   void carry_states(const T* ends, T* final_state) const {
-    parallel_for_dynamic(sequence_tasks(), 1, [&](int64_t b, int64_t e) {
-      std::vector<T> S(static_cast<size_t>(lane_state)), E(static_cast<size_t>(lane_state));
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t n = task / (H * nl);
-        const auto ln = Lane<T>::of_task(in, task);
-        load_or_zero(S.data(), in.h0 ? in.h0 + ln.kv(n) : nullptr, ln);
-        for (int64_t ci = plan.first[n]; ci < plan.first[n + 1]; ++ci) {
-          store(S.data(), ins.data<T>() + ln.kv(ci), ln);
-          decay_chunk(ln, dsum_of(ln, ci), S.data());
-          load(E.data(), ends + ln.kv(ci), ln);
-          for (size_t i = 0; i < S.size(); ++i) S[i] += E[i];
-        }
-        store(S.data(), final_state + ln.kv(n), ln);
+    each_sequence_task([&](Buffers& s, int64_t n, const Lane<T>& ln) {
+      load_or_zero(s.S.data(), in.h0 ? in.h0 + ln.kv(n) : nullptr, ln);
+      for (int64_t ci = plan.first[n]; ci < plan.first[n + 1]; ++ci) {
+        store(s.S.data(), ins_of(ln, ci), ln);
+        decay_chunk(ln, dsum_of(ln, ci), s.S.data());
+        load(s.X.data(), ends + ln.kv(ci), ln);
+        for (size_t i = 0; i < s.S.size(); ++i) s.S[i] += s.X[i];
       }
+      store(s.S.data(), final_state + ln.kv(n), ln);
     });
   }
   // Phase 3: the outputs, each chunk's scan again from its incoming state.
   void outputs(T* o) const {
-    parallel_for_dynamic(chunk_tasks(), 1, [&](int64_t b, int64_t e) {
-      std::vector<T> S(static_cast<size_t>(lane_state)), dlx(kLane);
-      for (int64_t task = b; task < e; ++task) {
-        const ChunkPlan::Chunk& ch = plan.chunks[task / (H * nl)];
-        const auto ln = Lane<T>::of_task(in, task);
-        load(S.data(), ins.data<T>() + ln.kv(task / (H * nl)), ln);
-        for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r)
-          step<T, true, false>(ln, r, S.data(), o + ln.rv(r), nullptr, dlx.data());
-      }
-    });
+    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+      load(s.S.data(), ins_of(ln, ci), ln);
+      for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r)
+        step<T, true, false>(ln, r, s.S.data(), o + ln.rv(r), nullptr, s.X.data());
+    }, K);
   }
 
   // ---- backward ----
 
   // Phase 1: G_c, the gradient each chunk's own outputs send to its incoming state, into G.
   void state_gradients(const T* dop, T* G) const {
-    parallel_for_dynamic(chunk_tasks(), 1, [&](int64_t b, int64_t e) {
-      std::vector<T> dS(static_cast<size_t>(lane_state));
-      for (int64_t task = b; task < e; ++task) {
-        const ChunkPlan::Chunk& ch = plan.chunks[task / (H * nl)];
-        const auto ln = Lane<T>::of_task(in, task);
-        const T* A = ln.Ah();
-        std::fill(dS.begin(), dS.end(), T(0));
-        for (int64_t r = ch.row0 + ch.len - 1; r >= ch.row0; --r) {
-          const T *dy = dop + ln.rv(r), *dl = ln.dl + ln.rv(r), *Cv = ln.C + ln.rk(r);
-          for (int64_t n = 0; n < K; ++n) {
-            T* dSn = dS.data() + n * ln.w;
-            const T* An = A + n * V;
-            const T cn = ln.scale * Cv[n];
+    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+      T* dS = s.S.data();
+      const T* A = ln.Ah();
+      std::fill(s.S.begin(), s.S.end(), T(0));
+      for (int64_t r = ch.row0 + ch.len - 1; r >= ch.row0; --r) {
+        const T *dy = dop + ln.rv(r), *dl = ln.dl + ln.rv(r), *Cv = ln.C + ln.rk(r);
+        for (int64_t n = 0; n < K; ++n) {
+          T* dSn = dS + n * ln.w;
+          const T* An = A + n * V;
+          const T cn = ln.scale * Cv[n];
 #pragma omp simd
-            for (int64_t d = 0; d < ln.w; ++d) dSn[d] = (dSn[d] + cn * dy[d]) * fast_exp(dl[d] * An[d]);
-          }
+          for (int64_t d = 0; d < ln.w; ++d) dSn[d] = (dSn[d] + cn * dy[d]) * fast_exp(dl[d] * An[d]);
         }
-        store(dS.data(), G + ln.kv(task / (H * nl)), ln);
       }
-    });
+      store(dS, G + ln.kv(ci), ln);
+    }, K);
   }
   // Phase 2, in reverse: G_c becomes dS at chunk c's end; dh0 after the first chunk.
   void carry_gradients(const T* dF, T* G, const ScanGrads<T>& grads) const {
-    parallel_for_dynamic(sequence_tasks(), 1, [&](int64_t b, int64_t e) {
-      std::vector<T> dS(static_cast<size_t>(lane_state)), Gc(static_cast<size_t>(lane_state));
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t n = task / (H * nl);
-        const auto ln = Lane<T>::of_task(in, task);
-        load_or_zero(dS.data(), dF ? dF + ln.kv(n) : nullptr, ln);
-        for (int64_t ci = plan.first[n + 1] - 1; ci >= plan.first[n]; --ci) {
-          load(Gc.data(), G + ln.kv(ci), ln);
-          store(dS.data(), G + ln.kv(ci), ln);
-          decay_chunk(ln, dsum_of(ln, ci), dS.data());
-          for (size_t i = 0; i < dS.size(); ++i) dS[i] += Gc[i];
-        }
-        if (T* dh0 = grads.dh0_of(ln, n)) store(dS.data(), dh0, ln);
+    each_sequence_task([&](Buffers& s, int64_t n, const Lane<T>& ln) {
+      load_or_zero(s.S.data(), dF ? dF + ln.kv(n) : nullptr, ln);
+      for (int64_t ci = plan.first[n + 1] - 1; ci >= plan.first[n]; --ci) {
+        load(s.X.data(), G + ln.kv(ci), ln);
+        store(s.S.data(), G + ln.kv(ci), ln);
+        decay_chunk(ln, dsum_of(ln, ci), s.S.data());
+        for (size_t i = 0; i < s.S.size(); ++i) s.S[i] += s.X[i];
       }
+      if (T* dh0 = grads.dh0_of(ln, n)) store(s.S.data(), dh0, ln);
     });
   }
   // Phase 3: each chunk's token gradients, from its incoming state and dS at its end (in G).
   void token_gradients(const T* dop, const T* G, const ScanGrads<T>& grads) const {
-    parallel_for_dynamic(chunk_tasks(), 1, [&](int64_t b, int64_t e) {
-      BackScratch<T> sc(plan.longest, K);
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t ci = task / (H * nl);
-        const ChunkPlan::Chunk& ch = plan.chunks[ci];
-        const auto ln = Lane<T>::of_task(in, task);
-        load(sc.dS.data(), G + ln.kv(ci), ln);
-        load(sc.S0.data(), ins.data<T>() + ln.kv(ci), ln);
-        std::fill(sc.dA.begin(), sc.dA.end(), T(0));
-        block_backward(ln, ch.row0, ch.len, dop, grads.lane(task % nl), sc);
-        store(sc.dA.data(), grads.dA(ln, ci), ln);
-      }
-    });
+    each_chunk_task<BackScratch<T>>([&](BackScratch<T>& sc, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+      load(sc.dS.data(), G + ln.kv(ci), ln);
+      load(sc.S0.data(), ins_of(ln, ci), ln);
+      std::fill(sc.dA.begin(), sc.dA.end(), T(0));
+      block_backward(ln, ch.row0, ch.len, dop, grads.lane(ln.index()), sc);
+      store(sc.dA.data(), grads.dA(ln, ci), ln);
+    }, plan.longest, K);
   }
 };
 

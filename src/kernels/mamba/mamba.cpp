@@ -23,6 +23,7 @@ namespace lnx::kernels {
 
 namespace mamba_detail {
 
+// The core scan's inputs (mamba_internal.h).
 std::vector<InputSpec> scan_specs() {
   return {InputSpec::required_input("x", {"B", "T", "H", "V"}, "inputs"),
           InputSpec::required_input("dt", {"B", "T", "H", "V"}, "time steps before the softplus (dt + dt_bias)"),
@@ -37,6 +38,19 @@ std::vector<InputSpec> scan_specs() {
 namespace {
 
 using namespace mamba_detail;
+
+// The mechanism's inputs: x, dt, A_log, dt_bias, B, C, D, initial_state.
+std::vector<InputSpec> mechanism_specs() {
+  return {InputSpec::required_input("x", {"B", "T", "H", "V"}, "inputs (the channels of group h)"),
+          InputSpec::required_input("dt", {"B", "T", "H", "V"}, "raw time steps per channel (before softplus)"),
+          InputSpec::required_input("A_log", {"H", "V", "K"}, "log of -A (A = -exp(A_log)); mamba_ssm's "
+                                                              "[d_inner, d_state]"),
+          InputSpec::optional_input("dt_bias", {"H", "V"}, "added to dt before softplus"),
+          InputSpec::required_input("B", {"B", "T", "H", "K"}, "input projection, shared by a group's channels"),
+          InputSpec::required_input("C", {"B", "T", "H", "K"}, "output projection, shared by a group's channels"),
+          InputSpec::optional_input("D", {"H", "V"}, "skip: y += D x"),
+          initial_state_spec()};
+}
 
 // dt + dt_bias: the time steps before the softplus, [B, T, H, V].
 Tensor raw_time_steps(const Call& c) {
@@ -88,15 +102,7 @@ Mechanism mamba_mechanism() {
   m.description = "Mamba-1 selective scan: a decay per channel and state index, dt = softplus(dt_raw + dt_bias), "
                   "A = -exp(A_log); heads are the groups of grouped B/C";
   m.equation = "h_t = exp(dt_t[d] A[d,:]) h_{t-1} + dt_t[d] B_t x_t[d] per channel d,  y_t = scale C_t . h_t + D x_t";
-  m.inputs = {InputSpec::required_input("x", {"B", "T", "H", "V"}, "inputs (the channels of group h)"),
-              InputSpec::required_input("dt", {"B", "T", "H", "V"}, "raw time steps per channel (before softplus)"),
-              InputSpec::required_input("A_log", {"H", "V", "K"}, "log of -A (A = -exp(A_log)); mamba_ssm's "
-                                                                  "[d_inner, d_state]"),
-              InputSpec::optional_input("dt_bias", {"H", "V"}, "added to dt before softplus"),
-              InputSpec::required_input("B", {"B", "T", "H", "K"}, "input projection, shared by a group's channels"),
-              InputSpec::required_input("C", {"B", "T", "H", "K"}, "output projection, shared by a group's channels"),
-              InputSpec::optional_input("D", {"H", "V"}, "skip: y += D x"),
-              initial_state_spec()};
+  m.inputs = mechanism_specs();
   m.default_scale = DefaultScale::one;
   // (move-assigned: copy-assigning a one-letter literal trips GCC 12's -Wrestrict false positive)
   m.key_input = std::string("B");

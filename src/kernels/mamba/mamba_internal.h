@@ -116,6 +116,7 @@ template <typename T> struct Lane {
     const int64_t nl = lanes(in.V);
     return Lane(in, (task / nl) % in.H, task % nl);
   }
+  int64_t index() const { return d0 / kLane; }                   // the lane's index in its group
   int64_t rv(int64_t r) const { return (r * H + h) * V + d0; }  // offset of row r in [.., H, V]
   int64_t rk(int64_t r) const { return (r * H + h) * K; }       // offset of row r in [.., H, K]
   int64_t kv(int64_t slot) const { return (slot * H + h) * K * V + d0; }  // in [slots, H, K, V]

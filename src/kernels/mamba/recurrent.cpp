@@ -69,7 +69,7 @@ struct RecurrentScan {
       for (int64_t task = b; task < e; ++task) {
         const int64_t n = task / (H * nl);
         const auto ln = Lane<T>::of_task(in, task);
-        const LaneGrads<T> out = grads.lane(task % nl);
+        const LaneGrads<T> out = grads.lane(ln.index());
         load_or_zero(sc.dS.data(), dF ? dF + ln.kv(n) : nullptr, ln);
         std::fill(sc.dA.begin(), sc.dA.end(), T(0));
         const int64_t r0 = L.offsets[n], len = L.length(n);

@@ -194,28 +194,21 @@ struct TiledAttention {
   // Saved: "o" and "lse" (f64 [B·T, H]).
   template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
     const Tiles<T> w(a);
-    Tensor o = Tensor::empty({a.L.B, a.L.T, w.H, w.V}, a.dtype);
-    Tensor lse = Tensor::empty({a.L.B * a.L.T, w.H}, DType::f64);
-    T* op = o.data<T>();
-    double* lp = lse.data<double>();
+    const RowOutputs out(a);
+    T* o = out.o.data<T>();
+    double* lse = out.lse.data<double>();
     parallel_for_dynamic(w.plan.total() * w.H, 1, [&](int64_t b, int64_t e) {
       Tile<T> t(w.bs, w.V);
-      for (int64_t it = b; it < e; ++it) w.query_block(t, w.plan.chunks[it / w.H], it % w.H, op, lp);
+      for (int64_t it = b; it < e; ++it) w.query_block(t, w.plan.chunks[it / w.H], it % w.H, o, lse);
     });
-    if (saved) {
-      saved->insert("o", o);
-      saved->insert("lse", lse);
-    }
-    return {o, Tensor()};
+    return out.keep(saved);
   }
   template <typename T>
   static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor&) {
     Tiles<T> w(a);
     const std::vector<T> D = output_dots(d_o.data<T>(), saved.at("o").data<T>(), a.L.B * a.L.T * w.H, w.V);
     w.dop = d_o.data<T>(), w.D = D.data(), w.lse = saved.at("lse").data<double>();
-    TensorDict g{{"q", zeros(a["q"].shape(), a.dtype)},
-                 {"keys", zeros(a["keys"].shape(), a.dtype)},
-                 {"values", zeros(a["values"].shape(), a.dtype)}};
+    TensorDict g = zero_grads(a);
     T *dq = g["q"].data<T>(), *dk = g["keys"].data<T>(), *dv = g["values"].data<T>();
     parallel_for_dynamic(w.plan.total() * w.H, 1, [&](int64_t b, int64_t e) {
       Tile<T> t(w.bs, w.V);

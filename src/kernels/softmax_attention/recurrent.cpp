@@ -96,31 +96,24 @@ struct RowByRow {
   // Saved: "o" and "lse" (f64 [B·T, H]).
   template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
     const Rows<T> w(a);
-    Tensor o = Tensor::empty({a.L.B, a.L.T, w.H, w.V}, a.dtype);
-    Tensor lse = Tensor::empty({a.L.B * a.L.T, w.H}, DType::f64);
-    T* op = o.data<T>();
-    double* lp = lse.data<double>();
+    const RowOutputs out(a);
+    T* o = out.o.data<T>();
+    double* lse = out.lse.data<double>();
     const auto rows = query_rows(w.L);
     parallel_for_dynamic(static_cast<int64_t>(rows.size()) * w.H, 16, [&](int64_t b, int64_t e) {
       std::vector<double> s, acc(w.V);
       for (int64_t it = b; it < e; ++it) {
         const auto [n, i] = rows[it / w.H];
         const int64_t h = it % w.H;
-        lp[(w.L.qoff[n] + i) * w.H + h] = w.row(n, i, h, op, s, acc);
+        lse[(w.L.qoff[n] + i) * w.H + h] = w.row(n, i, h, o, s, acc);
       }
     });
-    if (saved) {
-      saved->insert("o", o);
-      saved->insert("lse", lse);
-    }
-    return {o, Tensor()};
+    return out.keep(saved);
   }
   template <typename T>
   static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor&) {
     const Rows<T> w(a);
-    TensorDict g{{"q", zeros(a["q"].shape(), a.dtype)},
-                 {"keys", zeros(a["keys"].shape(), a.dtype)},
-                 {"values", zeros(a["values"].shape(), a.dtype)}};
+    const TensorDict g = zero_grads(a);
     T *dq = g["q"].data<T>(), *dk = g["keys"].data<T>(), *dv = g["values"].data<T>();
     const T *dop = d_o.data<T>(), *o = saved.at("o").data<T>();
     const double* lse = saved.at("lse").data<double>();

@@ -25,6 +25,29 @@ std::vector<InputSpec> kernel_specs();
 const Primitive& recurrent_primitive();
 const Primitive& chunk_primitive();
 
+// What both forwards write: o [B,T,H,V] and the log-sum-exp of every query row (f64
+// [B·T, H]); keep() hands them to the backward.
+struct RowOutputs {
+  Tensor o, lse;
+  explicit RowOutputs(const KernelArgs& a)
+      : o(Tensor::empty({a.L.B, a.L.T, a.L.H, a.L.V}, a.dtype)),
+        lse(Tensor::empty({a.L.B * a.L.T, a.L.H}, DType::f64)) {}
+  KernelOutputs keep(Saved* saved) const {
+    if (saved) {
+      saved->insert("o", o);
+      saved->insert("lse", lse);
+    }
+    return {o, Tensor()};
+  }
+};
+
+// Zero gradients of q, keys and values, for the backwards to accumulate into.
+inline TensorDict zero_grads(const KernelArgs& a) {
+  TensorDict g;
+  for (const char* name : {"q", "keys", "values"}) g.insert(name, zeros(a[name].shape(), a.dtype));
+  return g;
+}
+
 // Where the queries and keys of each sequence live. Query rows index the flat token axis
 // [B·T] of q; key rows index the key buffer, where sequence n owns rows koff[n] .. koff[n+1]:
 // its Tc cached keys, then its new ones. Query i of sequence n is at position Tc + i.

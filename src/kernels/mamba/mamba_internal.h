@@ -96,7 +96,10 @@ inline int64_t lanes(int64_t V) { return (V + kLane - 1) / kLane; }
 
 // Raw pointers to the scan's inputs, Δ in place of dt.
 template <typename T> struct ScanInputs {
-  const T *x, *delta, *A, *B, *C, *h0;  // h0 may be null
+  const T *x, *delta;  // [B, T, H, V]
+  const T* A;          // [H, K, V]
+  const T *B, *C;      // [B, T, H, K]
+  const T* h0;         // [N, H, K, V]; null without an initial state
   int64_t H, K, V;
   T scale;
   ScanInputs(const KernelArgs& a, const Tensor& delta_)
@@ -104,8 +107,9 @@ template <typename T> struct ScanInputs {
         h0(a.ptr<T>("initial_state")), H(a.L.H), K(a.L.K), V(a.L.V), scale(static_cast<T>(a.scale)) {}
 };
 
+// One lane: group h, channels d0 … d0 + w − 1, over the scan's inputs (dl = Δ).
 template <typename T> struct Lane {
-  const T *x, *dl, *A, *B, *C;
+  const T *x, *dl, *A, *B, *C;  // as ScanInputs
   int64_t H, K, V, h, d0, w;
   T scale;
   Lane(const ScanInputs<T>& in, int64_t h_, int64_t lane)
@@ -116,7 +120,7 @@ template <typename T> struct Lane {
     const int64_t nl = lanes(in.V);
     return Lane(in, (task / nl) % in.H, task % nl);
   }
-  int64_t index() const { return d0 / kLane; }                   // the lane's index in its group
+  int64_t index() const { return d0 / kLane; }                  // the lane's index in its group
   int64_t rv(int64_t r) const { return (r * H + h) * V + d0; }  // offset of row r in [.., H, V]
   int64_t rk(int64_t r) const { return (r * H + h) * K; }       // offset of row r in [.., H, K]
   int64_t kv(int64_t slot) const { return (slot * H + h) * K * V + d0; }  // in [slots, H, K, V]

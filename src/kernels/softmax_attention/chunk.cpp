@@ -67,7 +67,7 @@ template <typename T> struct Tiles {
   std::pair<int64_t, int64_t> key_band(int64_t i0, int64_t ilen) const {
     return {L.keys_of(i0).first, L.keys_of(i0 + ilen - 1).second};
   }
-  // t.S = scale·Q Kᵀ for query rows r0 .. r0 + ilen of head h and key rows kr0 .. of kv head hk.
+  // t.S = scale·Q Kᵀ for query rows r0 .. r0 + ilen of head h and key rows kr0 .. kr0 + jlen of its kv head.
   void scores(Tile<T>& t, int64_t r0, int64_t h, int64_t ilen, int64_t kr0, int64_t jlen) const {
     gemm(N_, T_, ilen, jlen, K, scale, q + (r0 * H + h) * K, ldq, k + (kr0 * HK + h / G) * K, ldk, T(0), t.S.data(),
          jlen);

@@ -58,9 +58,10 @@ void check_heads_and_caches(const Call& c) {
 // extra state (the buffer as [N, Tc + T, HK, ·]) when asked for and every sequence has the
 // same length.
 struct Buffer {
-  Tensor keys, values;
+  Tensor keys;    // [R, HK, K], R = N·Tc + B·T
+  Tensor values;  // [R, HK, V]
   KeyBuffer options;
-  TensorDict extra_state;
+  TensorDict extra_state;  // k_cache [N, Tc + T, HK, K], v_cache [N, Tc + T, HK, V]; or empty
 };
 
 Buffer key_buffer(const Call& c) {

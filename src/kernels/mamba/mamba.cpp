@@ -103,11 +103,11 @@ Mechanism mamba_mechanism() {
                   "A = -exp(A_log); heads are the groups of grouped B/C";
   m.equation = "h_t = exp(dt_t[d] A[d,:]) h_{t-1} + dt_t[d] B_t x_t[d] per channel d,  y_t = scale C_t . h_t + D x_t";
   m.inputs = mechanism_specs();
+  m.forms = {{Form::reference, reference}, {Form::recurrent, fast}, {Form::chunk, fast}};
   m.default_scale = DefaultScale::one;
   // (move-assigned: copy-assigning a one-letter literal trips GCC 12's -Wrestrict false positive)
   m.key_input = std::string("B");
   m.value_input = std::string("x");
-  m.forms = {{Form::reference, reference}, {Form::recurrent, fast}, {Form::chunk, fast}};
   // As mamba_ssm initialises them: A = -(1 … K) along the state dim (S4D-real), here with a
   // random spread of a factor e^{±0.5}; dt = N(0,1)·0.5 − 1 with a small bias, so Δ is about
   // 0.1 … 1 and the log decays Δ·A run from about −0.05 to −K.

@@ -55,7 +55,7 @@ TEST(SoftmaxAttention, WindowOfOneAndFirstTokenReturnV) {
   // Query head h reads kv head h / 2: v repeated per group.
   Tensor v_rep = reshape(expand(unsqueeze(in.at("v"), 3), {2, 9, 2, 2, 3}), {2, 9, 4, 3});
   MechanismOptions opt;
-  opt.window = 1;
+  opt.set("window", int64_t{1});
   for (Form f : kAllForms) {
     EXPECT_TRUE(all_close(run(kName, f, in, opt).o, v_rep, 1e-12)) << form_name(f);
     Tensor o = run(kName, f, in).o;
@@ -67,7 +67,7 @@ TEST(SoftmaxAttention, SlidingWindowMatchesReference) {
   for (int64_t window : {1, 5, 33, 100}) {
     TensorDict in = problem(2, 90, 3, 3, 8, 6, 0, 2, 10 + window);
     MechanismOptions opt;
-    opt.window = window;
+    opt.set("window", window);
     opt.chunk_size = 16;
     check_against_reference(in, opt, fmt::format("window={}", window));
   }
@@ -94,7 +94,7 @@ TEST(SoftmaxAttention, CacheWithWindowAndVarlenMatchesReference) {
   for (int64_t window : {0, 7, 40}) {
     TensorDict in = problem(2, 50, 4, 2, 5, 6, 23, 2, 30 + window);
     MechanismOptions opt;
-    opt.window = window;
+    opt.set("window", window);
     opt.chunk_size = 16;
     check_against_reference(in, opt, fmt::format("cache, window={}", window));
     // Packed sequences of 0, 17, 33 tokens, each after its own cache.
@@ -111,7 +111,7 @@ TEST(SoftmaxAttention, DecodingTokenByTokenEqualsPrefill) {
   for (int64_t window : {0, 12}) {
     TensorDict in = problem(2, 30, 2, 1, 6, 5, 9, 2, 50 + window);
     MechanismOptions opt;
-    opt.window = window;
+    opt.set("window", window);
     TensorDict f32;
     for (const auto& [n, t] : in) f32.insert(n, t.to(DType::f32));
     MechanismOutputs whole = run(kName, Form::chunk, f32, opt);
@@ -198,7 +198,7 @@ TEST(SoftmaxAttention, BadInputsGiveClearErrors) {
     EXPECT_THROW(run(kName, f, with("v_cache", zeros({2, 5, 2, 3}, DType::f64))), ShapeError);
     EXPECT_THROW(run(kName, f, with("v_cache", zeros({2, 4, 2, 3}, DType::f32))), DTypeError);
     MechanismOptions opt;
-    opt.window = -1;
+    opt.set("window", int64_t{-1});
     EXPECT_THROW(run(kName, f, in, opt), ValueError);
   }
 }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "kernels/describe.h"
+#include "modules/describe.h"
 #include "tensor/error.h"
 
 namespace lnx::cli {
@@ -29,12 +30,15 @@ int run_list(const ListOptions& o) {
   if (o.format == "json") {
     nlohmann::json doc;
     if (all || what == "mechanisms") doc["mechanisms"] = kernels::mechanisms_json();
+    if (all || what == "mixers") doc["mixers"] = modules::mixers_json();
     fmt::print("{}\n", doc.dump(2));
     return 0;
   }
   if (o.format == "markdown" || o.format == "table") {
     const bool table = o.format == "table";
-    if (all || what == "mechanisms") fmt::print("{}", table ? kernels::mechanisms_table_markdown() : kernels::mechanisms_markdown());
+    if (all || what == "mechanisms")
+      fmt::print("{}", table ? kernels::mechanisms_table_markdown() : kernels::mechanisms_markdown());
+    if (all || what == "mixers") fmt::print("{}", table ? modules::mixers_table_markdown() : modules::mixers_markdown());
     return 0;
   }
   if (all || what == "mechanisms") {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/config.h"
+#include "io/atomic_file.h"
 #include "models/checkpoint.h"
 #include "models/lm_model.h"
 #include "models/presets.h"
@@ -176,7 +177,7 @@ mixers:
   std::filesystem::remove_all(dir);
   LMModel m(preset_config("hybrid3-tiny"), 4);
   save_model(m, dir);
-  write_file_atomic(dir + "/config.yaml", old_config);
+  io::write_file_atomic("test", dir + "/config.yaml", old_config);
   auto back = load_model(dir);
   EXPECT_EQ(core::to_yaml_string(model_config_to_yaml(back->config())),
             core::to_yaml_string(model_config_to_yaml(preset_config("hybrid3-tiny"))));

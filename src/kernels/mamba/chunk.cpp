@@ -42,7 +42,7 @@ template <typename T> struct ChunkScan {
   using Chunk = ChunkPlan::Chunk;
   // Two lane buffers [K, kLane] of one thread: a state (or state gradient) and a second one.
   struct Buffers {
-    std::vector<T> S, X;
+    LaneVector<T> S, X;
     explicit Buffers(int64_t K) : S(static_cast<size_t>(K * kLane)), X(static_cast<size_t>(K * kLane)) {}
   };
 

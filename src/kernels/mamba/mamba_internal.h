@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "kernels/common/kernel_math.h"
@@ -91,6 +92,18 @@ template <class Scan> struct WithSoftplus {
 // ---- lane kernels ----
 
 constexpr int64_t kLane = 32;  // channels per lane
+
+// Scratch of the lane kernels, 64-byte aligned: a lane's rows (32 channels) are then whole
+// cache lines, and vector loads and stores do not straddle two (malloc aligns to 16 only).
+template <typename T> struct CacheAligned {
+  using value_type = T;
+  CacheAligned() = default;
+  template <class U> CacheAligned(const CacheAligned<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <class U> bool operator==(const CacheAligned<U>&) const { return true; }
+};
+template <typename T> using LaneVector = std::vector<T, CacheAligned<T>>;
 
 inline int64_t lanes(int64_t V) { return (V + kLane - 1) / kLane; }
 
@@ -219,7 +232,7 @@ inline void step_back(const Lane<T>& ln, int64_t r, const T* Sprev, const T* Scu
 // Per-thread scratch of the backward: block_backward over up to m tokens, and three lane
 // states: the state gradient dS, the lane's dA and a state S0.
 template <typename T> struct BackScratch {
-  std::vector<T> St, a, u, g, dlx, dS, dA, S0;
+  LaneVector<T> St, a, u, g, dlx, dS, dA, S0;
   BackScratch(int64_t m, int64_t K)
       : St(static_cast<size_t>((m + 1) * K * kLane)), a(static_cast<size_t>(m * K * kLane)), u(kLane), g(kLane),
         dlx(kLane), dS(static_cast<size_t>(K * kLane)), dA(static_cast<size_t>(K * kLane)),

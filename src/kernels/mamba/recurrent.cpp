@@ -37,7 +37,7 @@ struct RecurrentScan {
     T *op = o.data<T>(), *Fp = F.data<T>();
     T* ck = saved ? checkpoints.data<T>() : nullptr;
     parallel_for_dynamic(L.N * H * nl, 1, [&](int64_t b, int64_t e) {
-      std::vector<T> S(static_cast<size_t>(K * kLane)), dlx(kLane);
+      LaneVector<T> S(static_cast<size_t>(K * kLane)), dlx(kLane);
       for (int64_t task = b; task < e; ++task) {
         const int64_t n = task / (H * nl);
         const auto ln = Lane<T>::of_task(in, task);

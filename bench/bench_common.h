@@ -17,8 +17,7 @@
 namespace lnx::bench {
 
 // Best-of-n seconds of f().
-template <typename F>
-double best_seconds(int reps, F&& f) {
+template <typename F> double best_seconds(int reps, F&& f) {
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     auto t0 = std::chrono::steady_clock::now();
@@ -45,8 +44,7 @@ inline double copy_gbps(size_t bytes) {
 #pragma omp parallel
     {
       size_t nt = omp_get_num_threads(), it = omp_get_thread_num();
-      size_t chunk = (bytes + nt - 1) / nt, b = std::min(bytes, it * chunk),
-             e = std::min(bytes, b + chunk);
+      size_t chunk = (bytes + nt - 1) / nt, b = std::min(bytes, it * chunk), e = std::min(bytes, b + chunk);
       std::memcpy(dst.data() + b, src.data() + b, e - b);
     }
   };
@@ -68,12 +66,12 @@ inline void add_sgemm_context() {
 
 }  // namespace lnx::bench
 
-#define LNX_BENCHMARK_MAIN()                                    \
-  int main(int argc, char** argv) {                             \
-    benchmark::Initialize(&argc, argv);                         \
+#define LNX_BENCHMARK_MAIN()                                          \
+  int main(int argc, char** argv) {                                   \
+    benchmark::Initialize(&argc, argv);                               \
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
-    lnx::bench::add_context();                                  \
-    benchmark::RunSpecifiedBenchmarks();                        \
-    benchmark::Shutdown();                                      \
-    return 0;                                                   \
+    lnx::bench::add_context();                                        \
+    benchmark::RunSpecifiedBenchmarks();                              \
+    benchmark::Shutdown();                                            \
+    return 0;                                                         \
   }

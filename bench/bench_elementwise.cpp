@@ -61,22 +61,40 @@ void BM_Copy(benchmark::State& st) {  // the ceiling itself, as a row of the tab
   st.counters["GB/s"] = benchmark::Counter(2 * kBytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_Clone(benchmark::State& st) { run_op(st, 2, [](const Tensor& x, const Tensor&) { return clone(x); }); }
-void BM_Add(benchmark::State& st) { run_op(st, 3, [](const Tensor& x, const Tensor& y) { return add(x, y); }); }
-void BM_MulScalar(benchmark::State& st) { run_op(st, 2, [](const Tensor& x, const Tensor&) { return mul(x, 1.5); }); }
+void BM_Clone(benchmark::State& st) {
+  run_op(st, 2, [](const Tensor& x, const Tensor&) { return clone(x); });
+}
+void BM_Add(benchmark::State& st) {
+  run_op(st, 3, [](const Tensor& x, const Tensor& y) { return add(x, y); });
+}
+void BM_MulScalar(benchmark::State& st) {
+  run_op(st, 2, [](const Tensor& x, const Tensor&) { return mul(x, 1.5); });
+}
 void BM_AddRowBroadcast(benchmark::State& st) {
   Tensor bias = ones({kCols});
   run_op(st, 2, [bias](const Tensor& x, const Tensor&) { return add(x, bias); });
 }
-void BM_Exp(benchmark::State& st) { run_op(st, 2, [](const Tensor& x, const Tensor&) { return exp(x); }); }
-void BM_Silu(benchmark::State& st) { run_op(st, 2, [](const Tensor& x, const Tensor&) { return silu(x); }); }
+void BM_Exp(benchmark::State& st) {
+  run_op(st, 2, [](const Tensor& x, const Tensor&) { return exp(x); });
+}
+void BM_Silu(benchmark::State& st) {
+  run_op(st, 2, [](const Tensor& x, const Tensor&) { return silu(x); });
+}
 void BM_Transpose2D(benchmark::State& st) {
   run_op(st, 2, [](const Tensor& x, const Tensor&) { return contiguous(transpose(x, 0, 1)); });
 }
-void BM_SumAll(benchmark::State& st) { run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x); }); }
-void BM_SumRows(benchmark::State& st) { run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x, {-1}); }); }
-void BM_SumCols(benchmark::State& st) { run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x, {0}); }); }
-void BM_Softmax(benchmark::State& st) { run_op(st, 2, [](const Tensor& x, const Tensor&) { return softmax(x, -1); }); }
+void BM_SumAll(benchmark::State& st) {
+  run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x); });
+}
+void BM_SumRows(benchmark::State& st) {
+  run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x, {-1}); });
+}
+void BM_SumCols(benchmark::State& st) {
+  run_op(st, 1, [](const Tensor& x, const Tensor&) { return sum(x, {0}); });
+}
+void BM_Softmax(benchmark::State& st) {
+  run_op(st, 2, [](const Tensor& x, const Tensor&) { return softmax(x, -1); });
+}
 void BM_RmsNorm(benchmark::State& st) {
   Tensor w = ones({kCols});
   run_op(st, 2, [w](const Tensor& x, const Tensor&) { return rms_norm(x, w); });

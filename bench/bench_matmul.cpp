@@ -13,8 +13,8 @@ namespace {
 double raw_seconds(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int reps) {
   std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
   auto run = [&] {
-    gemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f,
-         a.data(), ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
+    gemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(), ta ? M : K,
+         b.data(), tb ? K : N, 0.0f, c.data(), N);
   };
   run();
   auto t0 = std::chrono::steady_clock::now();
@@ -27,10 +27,9 @@ void BM_RawSgemm(benchmark::State& st) {
   const bool ta = st.range(3), tb = st.range(4);
   std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
   for (auto _ : st)
-    gemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f,
-         a.data(), ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9,
-                                              benchmark::Counter::kIsIterationInvariantRate);
+    gemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(), ta ? M : K,
+         b.data(), tb ? K : N, 0.0f, c.data(), N);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // lnx::matmul on tensors (transposed operands are transposed views, not copies). The raw
@@ -51,8 +50,7 @@ void BM_Matmul(benchmark::State& st) {
   lib /= static_cast<double>(st.iterations());
   const int reps = static_cast<int>(std::clamp<int64_t>(st.iterations(), 3, 50));
   const double raw = raw_seconds(M, N, K, ta, tb, reps);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9,
-                                              benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["sgemm_GFLOP/s"] = 2.0 * M * N * K / raw / 1e9;
   st.counters["ratio_to_sgemm"] = raw / lib;
 }
@@ -65,18 +63,26 @@ void square_shapes(benchmark::internal::Benchmark* b) {
 void projection_shapes(benchmark::internal::Benchmark* b) {
   const int64_t T = 4096, d = 512;
   for (int64_t out : {512, 1536, 2048}) {
-    b->Args({T, out, d, 0, 0});   // forward
-    b->Args({T, d, out, 0, 1});   // dX = dY · Wᵀ
-    b->Args({d, out, T, 1, 0});   // dW = Xᵀ · dY
+    b->Args({T, out, d, 0, 0});  // forward
+    b->Args({T, d, out, 0, 1});  // dX = dY · Wᵀ
+    b->Args({d, out, T, 1, 0});  // dW = Xᵀ · dY
   }
 }
 
 }  // namespace
 }  // namespace lnx::bench
 
-BENCHMARK(lnx::bench::BM_RawSgemm)->Apply(lnx::bench::square_shapes)->Apply(lnx::bench::projection_shapes)
-    ->ArgNames({"M", "N", "K", "tA", "tB"})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(lnx::bench::BM_Matmul)->Apply(lnx::bench::square_shapes)->Apply(lnx::bench::projection_shapes)
-    ->ArgNames({"M", "N", "K", "tA", "tB"})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(lnx::bench::BM_RawSgemm)
+    ->Apply(lnx::bench::square_shapes)
+    ->Apply(lnx::bench::projection_shapes)
+    ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(lnx::bench::BM_Matmul)
+    ->Apply(lnx::bench::square_shapes)
+    ->Apply(lnx::bench::projection_shapes)
+    ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 LNX_BENCHMARK_MAIN();

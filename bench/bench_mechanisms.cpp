@@ -6,8 +6,8 @@
 // GFLOP/s over the sgemm rate measured at the start of this run (1024³, same BLAS, all
 // threads), and blas_ms: per iteration, the time spent inside BLAS calls summed over threads
 // and divided by the thread count — what the form would take if all its work but the GEMMs
-// were free — and blas_GFLOP, the FLOPs of those calls per iteration. The backward is seeded with a random do (o.backward(do)), so only the form's
-// own forward and vjp are timed.
+// were free — and blas_GFLOP, the FLOPs of those calls per iteration. The backward is seeded with a random do
+// (o.backward(do)), so only the form's own forward and vjp are timed.
 #include "bench_common.h"
 #include "kernels/mechanism.h"
 #include "tensor/ops.h"
@@ -48,8 +48,8 @@ void run_mechanism_unchecked(benchmark::State& st, const std::string& name, kern
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["sgemm_GFLOP/s"] = sgemm_ceiling();
   const ProfileTotals prof = profile_totals();
-  st.counters["blas_ms"] = prof.blas_thread_seconds * 1e3 /
-                           static_cast<double>(num_threads() * std::max<int64_t>(st.iterations(), 1));
+  st.counters["blas_ms"] =
+      prof.blas_thread_seconds * 1e3 / static_cast<double>(num_threads() * std::max<int64_t>(st.iterations(), 1));
   st.counters["blas_GFLOP"] = prof.blas_flops / 1e9 / static_cast<double>(std::max<int64_t>(st.iterations(), 1));
 }
 
@@ -74,9 +74,8 @@ int main(int argc, char** argv) {
     for (auto form : {lnx::kernels::Form::recurrent, lnx::kernels::Form::chunk})
       for (bool backward : {false, true}) {
         std::string label = fmt::format("{}/{}/{}", name, lnx::kernels::form_name(form), backward ? "fwd+bwd" : "fwd");
-        auto* b = benchmark::RegisterBenchmark(label.c_str(), [=](benchmark::State& st) {
-          lnx::bench::run_mechanism(st, name, form, backward);
-        });
+        auto* b = benchmark::RegisterBenchmark(
+            label.c_str(), [=](benchmark::State& st) { lnx::bench::run_mechanism(st, name, form, backward); });
         b->ArgNames({"T", "D"})->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
         for (int64_t T : {512, 2048, 8192})
           for (int64_t D : {64, 128}) b->Args({T, D});

@@ -46,7 +46,8 @@ void run_model(benchmark::State& st, const std::string& preset) {
   profile_enable(false);
   const ProfileTotals p = profile_totals();
   const double flops = 3.0 * model.flops_per_token(T) * static_cast<double>(B * T);
-  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["sgemm_GFLOP/s"] = sgemm_ceiling();
   st.counters["params_M"] = static_cast<double>(model.num_parameters()) / 1e6;

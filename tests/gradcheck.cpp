@@ -22,8 +22,7 @@ namespace lnx {
   }
 
   Tensor out = c.fn(inputs);
-  if (!out.requires_grad())
-    return ::testing::AssertionFailure() << c.name << ": output does not require a gradient";
+  if (!out.requires_grad()) return ::testing::AssertionFailure() << c.name << ": output does not require a gradient";
   Tensor w = randn(out.shape(), gen, out.dtype());
   Tensor loss = sum(mul(out, w));
   loss.backward();
@@ -49,9 +48,8 @@ namespace lnx {
       double numeric = (fp - fm) / (2 * c.eps);
       double analytic = gv[j];
       if (!(std::abs(analytic - numeric) <= c.atol + c.rtol * std::abs(numeric)))
-        return ::testing::AssertionFailure()
-               << c.name << ": input " << i << " " << shape_str(x.shape()) << " element " << j
-               << ": autodiff " << analytic << " vs finite differences " << numeric;
+        return ::testing::AssertionFailure() << c.name << ": input " << i << " " << shape_str(x.shape()) << " element "
+                                             << j << ": autodiff " << analytic << " vs finite differences " << numeric;
     }
   }
   return ::testing::AssertionSuccess();

@@ -34,8 +34,6 @@ struct GradCase {
 
 class GradCheck : public ::testing::TestWithParam<GradCase> {};
 
-inline std::string case_name(const ::testing::TestParamInfo<GradCase>& info) {
-  return info.param.name;
-}
+inline std::string case_name(const ::testing::TestParamInfo<GradCase>& info) { return info.param.name; }
 
 }  // namespace lnx

@@ -37,18 +37,16 @@ inline double max_abs_error(const Tensor& a, const Tensor& b) {
 inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double rel_rms,
                                             double max_abs = INFINITY) {
   if (a.shape() != b.shape())
-    return ::testing::AssertionFailure()
-           << "shapes differ: " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
+    return ::testing::AssertionFailure() << "shapes differ: " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
   double r = rel_rms_error(a, b), m = max_abs_error(a, b);
   if (r <= rel_rms && m <= max_abs) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "relative RMS error " << r << " (limit " << rel_rms
-                                       << "), max abs error " << m << " (limit " << max_abs << ")";
+  return ::testing::AssertionFailure() << "relative RMS error " << r << " (limit " << rel_rms << "), max abs error "
+                                       << m << " (limit " << max_abs << ")";
 }
 
 // The exception's message when f throws E, "<no error>" when it throws nothing (another
 // exception type propagates and fails the test).
-template <typename E, typename F>
-std::string error_of(F&& f) {
+template <typename E, typename F> std::string error_of(F&& f) {
   try {
     f();
   } catch (const E& e) {

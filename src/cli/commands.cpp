@@ -27,20 +27,20 @@ int run_info();
 
 void add_demo_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<DemoOptions>();
-  auto* demo = app.add_subcommand(
-      "demo", "Train a small two-layer classifier with autodiff and check its gradient "
-              "(a check of the autodiff engine)");
+  auto* demo = app.add_subcommand("demo",
+                                  "Train a small two-layer classifier with autodiff and check its gradient "
+                                  "(a check of the autodiff engine)");
   demo->add_option("--steps", opt->steps, "gradient steps")->check(CLI::Range(1, 100000));
   demo->add_option("--seed", opt->seed, "random seed");
-  demo->add_option("--threads", opt->threads, "threads (default: all cores)")
-      ->check(CLI::Range(0, 1024));
+  demo->add_option("--threads", opt->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
   demo->callback([opt, &action] { action = [opt] { return run_demo(*opt); }; });
 }
 
 void add_info_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<ModelInfoOptions>();
-  auto* info = app.add_subcommand("info", "Show the CPU features, BLAS kernels and thread count in use; with "
-                                          "--preset or --config, a model's layer table, parameters and FLOPs/token");
+  auto* info = app.add_subcommand("info",
+                                  "Show the CPU features, BLAS kernels and thread count in use; with "
+                                  "--preset or --config, a model's layer table, parameters and FLOPs/token");
   info->add_option("--preset", opt->preset, "a preset name (see `linearnexus list presets`)");
   info->add_option("--config", opt->config, "a model config YAML file");
   info->add_option("--context", opt->context, "context length for the FLOPs count")->capture_default_str();
@@ -52,14 +52,13 @@ void add_info_command(CLI::App& app, Action& action) {
   });
 }
 
-
 namespace {
 
 int run_info() {
   const auto& cpu = cpu_features();
   const auto& b = blas_info();
-  fmt::print("cpu:     avx2={} fma={} avx512f={} avx512bw={} avx512_bf16={}\n", cpu.avx2, cpu.fma,
-             cpu.avx512f, cpu.avx512bw, cpu.avx512_bf16);
+  fmt::print("cpu:     avx2={} fma={} avx512f={} avx512bw={} avx512_bf16={}\n", cpu.avx2, cpu.fma, cpu.avx512f,
+             cpu.avx512bw, cpu.avx512_bf16);
   fmt::print("blas:    {} (core {}, {} threading){}\n", b.library, b.core, b.threading,
              b.overridden ? ", OPENBLAS_CORETYPE overridden" : "");
   fmt::print("config:  {}\n", b.config);
@@ -121,8 +120,8 @@ int run_demo(const DemoOptions& opt) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Tensor pred = argmax(forward(params, x), -1);
   double acc = mean(equal(pred, y).to(DType::f32)).item();
-  fmt::print("trained {} steps in {:.2f}s: loss {:.4f} -> {:.4f}, accuracy {:.1f}% (chance 33.3%)\n",
-             opt.steps, secs, first, last, acc * 100);
+  fmt::print("trained {} steps in {:.2f}s: loss {:.4f} -> {:.4f}, accuracy {:.1f}% (chance 33.3%)\n", opt.steps, secs,
+             first, last, acc * 100);
 
   // Gradient check of d loss / d fc2.bias in f64: autodiff vs central differences.
   TensorDict p64;
@@ -140,12 +139,10 @@ int run_demo(const DemoOptions& opt) {
     double fm = loss64(p64).item();
     bias.set({k}, orig);
     double numeric = (fp - fm) / (2 * eps), analytic = r.grads["fc2.bias"].at({k});
-    fmt::print("d loss / d fc2.bias[{}]: autodiff {:+.10f}  finite differences {:+.10f}\n", k,
-               analytic, numeric);
+    fmt::print("d loss / d fc2.bias[{}]: autodiff {:+.10f}  finite differences {:+.10f}\n", k, analytic, numeric);
     worst = std::max(worst, std::abs(analytic - numeric));
   }
-  fmt::print("gradient check: max abs difference {:.2e} ({})\n", worst,
-             worst < 1e-6 ? "ok" : "MISMATCH");
+  fmt::print("gradient check: max abs difference {:.2e} ({})\n", worst, worst < 1e-6 ? "ok" : "MISMATCH");
   return worst < 1e-6 ? 0 : 1;
 }
 

@@ -124,9 +124,10 @@ int run_chat(ChatOptions c) {
     return content != std::string::npos && text.find('\n', content) != std::string::npos;
   };
   generate::Session session(*model);
-  fmt::print("chat with {} ({} parameters); the state carries the whole conversation. /reset starts over, "
-             "/save FILE saves the state, an empty line or end of input quits.\n",
-             model->config().name, model->num_parameters());
+  fmt::print(
+      "chat with {} ({} parameters); the state carries the whole conversation. /reset starts over, "
+      "/save FILE saves the state, an empty line or end of input quits.\n",
+      model->config().name, model->num_parameters());
   std::string line;
   bool started = false;
   while (true) {
@@ -146,8 +147,10 @@ int run_chat(ChatOptions c) {
     }
     const std::vector<int32_t> turn = tok->encode(line + "\n");
     if (turn.empty()) continue;
-    if (!started) session.prefill(turn);
-    else for (int32_t t : turn) session.step(t);  // only the new turn is fed: no re-prefill
+    if (!started)
+      session.prefill(turn);
+    else
+      for (int32_t t : turn) session.step(t);  // only the new turn is fed: no re-prefill
     started = true;
     const std::string reply = stream(session, o, *tok, end_of_line);
     if (reply.empty() || reply.back() != '\n') fmt::print("\n");
@@ -163,8 +166,10 @@ struct BenchOptions {
 
 int run_bench_generate(const BenchOptions& b) {
   std::unique_ptr<models::LMModel> owned;
-  if (!b.checkpoint.empty()) owned = models::load_model(b.checkpoint);
-  else owned = std::make_unique<models::LMModel>(models::preset_config(b.preset));
+  if (!b.checkpoint.empty())
+    owned = models::load_model(b.checkpoint);
+  else
+    owned = std::make_unique<models::LMModel>(models::preset_config(b.preset));
   const models::LMModel& model = *owned;
   const int64_t V = model.config().vocab_size;
   Generator gen(0);
@@ -187,10 +192,11 @@ int run_bench_generate(const BenchOptions& b) {
   for (size_t i = 1; i < prompt.size(); ++i) stepped.step(prompt[i]);
   const double step_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const double flops = model.flops_per_token(b.prefill) * static_cast<double>(b.prefill);
-  fmt::print("prefill {} tokens: chunk {:.0f} tokens/s ({:.0f} GFLOP/s, {:.2f} of sgemm), token by token {:.0f} "
-             "tokens/s: {:.1f}x\n",
-             b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
-             static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
+  fmt::print(
+      "prefill {} tokens: chunk {:.0f} tokens/s ({:.0f} GFLOP/s, {:.2f} of sgemm), token by token {:.0f} "
+      "tokens/s: {:.1f}x\n",
+      b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
+      static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
   fmt::print("{:>8}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s");
   for (int64_t context : b.contexts) {
     generate::Session s(model);
@@ -199,7 +205,8 @@ int run_bench_generate(const BenchOptions& b) {
     s.step(next[0]);  // warm-up
     t0 = Clock::now();
     for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
-    const double per = std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
+    const double per =
+        std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
     fmt::print("{:>8}  {:>12.2f}  {:>12.1f}\n", context, per * 1e3, 1.0 / per);
   }
   return 0;

@@ -20,8 +20,7 @@ void print_mechanisms() {
     for (const auto& [form, fn] : m.forms) forms.push_back(kernels::form_name(form));
     fmt::print("{}\n  {}\n  forms:   {}\n", m.name, m.description, fmt::join(forms, ", "));
     for (const auto& in : m.inputs)
-      fmt::print("  {:<14} {:<12} {}{}\n", in.name, in.shape(), in.required ? "" : "(optional) ",
-                 in.description);
+      fmt::print("  {:<14} {:<12} {}{}\n", in.name, in.shape(), in.required ? "" : "(optional) ", in.description);
     fmt::print("  options: scale, chunk_size, cu_seqlens (every mechanism)\n");
     for (const auto& f : m.options.fields)
       fmt::print("  --{:<12} {} = {}: {}\n", f.name, f.type, f.default_value, f.help);
@@ -84,10 +83,14 @@ int run_op(const OpOptions& o) {
   TensorDict inputs;
   Tensor d_o, d_final;
   for (const auto& [name, t] : file.tensors) {
-    if (name == kGradO) d_o = t;
-    else if (name == kGradFinal) d_final = t;
-    else if (name == kCuSeqlens) opt.cu_seqlens = t;
-    else inputs.insert(name, is_floating(t.dtype()) ? t.detach().clone() : t);
+    if (name == kGradO)
+      d_o = t;
+    else if (name == kGradFinal)
+      d_final = t;
+    else if (name == kCuSeqlens)
+      opt.cu_seqlens = t;
+    else
+      inputs.insert(name, is_floating(t.dtype()) ? t.detach().clone() : t);
   }
   const bool backward = d_o.defined() || d_final.defined();
   if (backward)
@@ -104,8 +107,8 @@ int run_op(const OpOptions& o) {
     auto add_term = [&](const Tensor& y, const Tensor& dy, const std::string& what, const std::string& of) {
       LNX_CHECK(y.defined(), ValueError, "[op] {} was given but the run has no {}{}", what, of,
                 of == "final_state" ? " (drop --no-final-state)" : "");
-      LNX_CHECK(dy.shape() == y.shape(), ShapeError, "[op] {} is {} but {} is {}", what,
-                shape_str(dy.shape()), of, shape_str(y.shape()));
+      LNX_CHECK(dy.shape() == y.shape(), ShapeError, "[op] {} is {} but {} is {}", what, shape_str(dy.shape()), of,
+                shape_str(y.shape()));
       Tensor term = sum(mul(y, dy.to(y.dtype())));
       loss = loss.defined() ? add(loss, term) : term;
     };
@@ -124,16 +127,17 @@ int run_op(const OpOptions& o) {
 
 void add_op_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<OpOptions>();
-  auto* op = app.add_subcommand(
-      "op", "Run one mechanism on tensors from a safetensors file (q, k, v, …, optional "
-            "initial_state, cu_seqlens, and upstream gradients do, dfinal_state) and write o, "
-            "final_state and the input gradients (d<name>) to a safetensors file");
+  auto* op = app.add_subcommand("op",
+                                "Run one mechanism on tensors from a safetensors file (q, k, v, …, optional "
+                                "initial_state, cu_seqlens, and upstream gradients do, dfinal_state) and write o, "
+                                "final_state and the input gradients (d<name>) to a safetensors file");
   op->add_option("mechanism", o->mechanism, "mechanism name (see `linearnexus list`)")->required();
   op->add_option("--form", o->form, "reference | recurrent | chunk")->capture_default_str();
   op->add_option("--input,-i", o->input, "input safetensors file")->required();
   op->add_option("--output,-o", o->output, "output safetensors file")->required();
-  op->add_option("--scale", o->scale, "query scale (default K^-1/2)")
-      ->each([o](const std::string&) { o->has_scale = true; });
+  op->add_option("--scale", o->scale, "query scale (default K^-1/2)")->each([o](const std::string&) {
+    o->has_scale = true;
+  });
   op->add_option("--chunk-size", o->chunk_size, "chunk size of the chunk form")->capture_default_str();
   op->add_flag("--no-final-state", o->no_final_state, "do not return the final state");
   // The mechanisms' own options, from their declarations: --name value (a bool: --name alone
@@ -144,12 +148,15 @@ void add_op_command(CLI::App& app, Action& action) {
       if (ch == '_') ch = '-';
     const std::string help = fmt::format("{} ({}, default {})", info.help, info.type, info.default_value);
     if (info.type == "bool")
-      op->add_flag_function(flag, [o, name = name](int64_t) { o->own[name] = "true"; }, help);
+      op->add_flag_function(
+          flag, [o, name = name](int64_t) { o->own[name] = "true"; }, help);
     else
-      op->add_option_function<std::string>(flag, [o, name = name](const std::string& v) { o->own[name] = v; }, help);
+      op->add_option_function<std::string>(
+          flag, [o, name = name](const std::string& v) { o->own[name] = v; }, help);
   }
   op->add_option_function<std::vector<std::string>>(
-      "--option", [o](const std::vector<std::string>& items) {
+      "--option",
+      [o](const std::vector<std::string>& items) {
         for (const auto& item : items) {
           const auto eq = item.find('=');
           LNX_CHECK(eq != std::string::npos && eq > 0, ValueError, "[op] --option {}: expected name=value", item);

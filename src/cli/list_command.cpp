@@ -38,7 +38,8 @@ int run_list(const ListOptions& o) {
     const bool table = o.format == "table";
     if (all || what == "mechanisms")
       fmt::print("{}", table ? kernels::mechanisms_table_markdown() : kernels::mechanisms_markdown());
-    if (all || what == "mixers") fmt::print("{}", table ? modules::mixers_table_markdown() : modules::mixers_markdown());
+    if (all || what == "mixers")
+      fmt::print("{}", table ? modules::mixers_table_markdown() : modules::mixers_markdown());
     return 0;
   }
   if (all || what == "mechanisms") {
@@ -60,8 +61,9 @@ int run_list(const ListOptions& o) {
 
 void add_list_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<ListOptions>();
-  auto* list = app.add_subcommand("list", "List the registered mechanisms (forms, inputs, options), mixers and "
-                                          "model presets");
+  auto* list = app.add_subcommand("list",
+                                  "List the registered mechanisms (forms, inputs, options), mixers and "
+                                  "model presets");
   list->add_option("section", o->section, "mechanisms | mixers | presets (default: all)");
   list->add_option("--format", o->format,
                    "text | markdown (the docs/ pages) | table (the README's summary table) | json")

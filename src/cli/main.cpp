@@ -1,7 +1,7 @@
 // linearnexus: the command-line tool. Thin: parses arguments and calls the library.
 // Every library error is caught here and printed as one line; the exit code is non-zero.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -12,8 +12,9 @@
 int main(int argc, char** argv) {
   CLI::App app{"LinearNexus: linear-attention, state-space and hybrid language models on CPU"};
   app.require_subcommand(0, 1);
-  app.footer("Without a subcommand: the default job — train the default hybrid model on the built-in corpus, save a "
-             "checkpoint under runs/default and print a generated sample.");
+  app.footer(
+      "Without a subcommand: the default job — train the default hybrid model on the built-in corpus, save a "
+      "checkpoint under runs/default and print a generated sample.");
   lnx::cli::Action action;
   lnx::cli::add_demo_command(app, action);
   lnx::cli::add_info_command(app, action);

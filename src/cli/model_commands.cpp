@@ -17,9 +17,7 @@ namespace {
 // "[lo … hi]" in the field's type (integers without a fraction).
 std::string bounds_text(const core::FieldInfo& f) {
   if (!f.bounds) return "";
-  auto num = [&](double x) {
-    return f.type == "int" ? std::to_string(static_cast<int64_t>(x)) : fmt::format("{}", x);
-  };
+  auto num = [&](double x) { return f.type == "int" ? std::to_string(static_cast<int64_t>(x)) : fmt::format("{}", x); };
   return fmt::format("[{} … {}]", num(f.bounds->lo), num(f.bounds->hi));
 }
 

@@ -97,8 +97,9 @@ std::string training_sample(const train::TrainResult& r, const train::TrainConfi
 
 void add_train_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<TrainOptions>();
-  auto* cmd = app.add_subcommand("train", "Train a model: --config FILE.yaml and/or --preset NAME with --data FILE.txt "
-                                          "or --task mqar; section.key=value overrides any setting");
+  auto* cmd = app.add_subcommand("train",
+                                 "Train a model: --config FILE.yaml and/or --preset NAME with --data FILE.txt "
+                                 "or --task mqar; section.key=value overrides any setting");
   cmd->add_option("--config,-c", o->config, "training config (YAML: model, data, optimizer, schedule, train)");
   cmd->add_option("--preset", o->preset, "model preset (see `linearnexus list presets`)");
   cmd->add_option("--data", o->data, "a UTF-8 text file to train on");
@@ -122,16 +123,17 @@ void add_eval_command(CLI::App& app, Action& action) {
 }
 
 int run_default_job() {
-  fmt::print("linearnexus: training the default model ({}) on the built-in corpus; "
-             "`linearnexus train --help` for more\n",
-             train::kDefaultPreset);
+  fmt::print(
+      "linearnexus: training the default model ({}) on the built-in corpus; "
+      "`linearnexus train --help` for more\n",
+      train::kDefaultPreset);
   TrainOptions o;
   o.out = "runs/default";
   // About 8M tokens: under two minutes on 2 cores, enough for the loss to fall far below the
   // corpus's unigram entropy and for the sample to read like the corpus.
-  o.overrides = {"train.steps=2000", "train.batch_size=16", "train.seq_len=256", "train.eval_every=500",
-                 "train.save_every=500", "optimizer.lr=3e-3", "schedule.warmup_steps=100", "schedule.total_steps=0",
-                 "train.sample_prompt=The "};
+  o.overrides = {"train.steps=2000",          "train.batch_size=16",    "train.seq_len=256",
+                 "train.eval_every=500",      "train.save_every=500",   "optimizer.lr=3e-3",
+                 "schedule.warmup_steps=100", "schedule.total_steps=0", "train.sample_prompt=The "};
   return run_train(o);
 }
 

@@ -27,19 +27,24 @@ std::string at(const std::string& where, const YAML::Mark& mark) {
 // What a non-scalar node is, for "got …" in messages.
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "an empty value";
-    case YAML::NodeType::Undefined: return "nothing";
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "an empty value";
+    case YAML::NodeType::Undefined:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "'" + node.Scalar() + "'";
   }
   return "?";
 }
 
 [[noreturn]] void wrong_type(const YAML::Node& node, const std::string& key, const char* expected,
                              const std::string& where) {
-  throw ValueError(fmt::format("[config] {}: '{}' must be {}, got {}", at(where, node.Mark()), key, expected,
-                               describe(node)));
+  throw ValueError(
+      fmt::format("[config] {}: '{}' must be {}, got {}", at(where, node.Mark()), key, expected, describe(node)));
 }
 
 // The scalar text of node, or a wrong-type error.
@@ -141,9 +146,8 @@ void read_value(const YAML::Node& node, std::string& out, const std::string& key
 
 // Lists: a sequence whose elements convert like the scalar fields (each error names the
 // element as key[i] with its own position).
-template <typename T>
-void read_list(const YAML::Node& node, std::vector<T>& out, const std::string& key, const char* expected,
-               const std::string& where) {
+template <typename T> void read_list(const YAML::Node& node, std::vector<T>& out, const std::string& key,
+                                     const char* expected, const std::string& where) {
   if (!node.IsSequence()) wrong_type(node, key, expected, where);
   std::vector<T> v(node.size());
   for (size_t i = 0; i < node.size(); ++i) read_value(node[i], v[i], fmt::format("{}[{}]", key, i), where);
@@ -191,8 +195,7 @@ YAML::Node write_value(const std::string& v) {
   return node;
 }
 
-template <typename T>
-YAML::Node write_list(const std::vector<T>& v) {
+template <typename T> YAML::Node write_list(const std::vector<T>& v) {
   YAML::Node node(YAML::NodeType::Sequence);
   for (const T& x : v) node.push_back(write_value(x));
   node.SetStyle(YAML::EmitterStyle::Flow);
@@ -205,8 +208,8 @@ YAML::Node write_value(const std::vector<int64_t>& v) { return write_list(v); }
 bool check_section(const YAML::Node& map, const std::string& where) {
   if (!map.IsDefined() || map.IsNull()) return false;
   if (!map.IsMap())
-    throw ValueError(fmt::format("[config] {}: expected a map of key: value, got {}", at(where, map.Mark()),
-                                 describe(map)));
+    throw ValueError(
+        fmt::format("[config] {}: expected a map of key: value, got {}", at(where, map.Mark()), describe(map)));
   return true;
 }
 

@@ -75,9 +75,8 @@ bool contains(const std::vector<std::string>& keys, const std::string& key);
 // The valid keys are allowed_keys when given (e.g. the options one mixer accepts), else all of
 // cfg's fields. A valid key that is not a field is skipped: the caller reads it (e.g. a nested
 // section) — so allowed_keys can both narrow the fields and admit extra keys.
-template <class C>
-void read_config(const YAML::Node& map, C& cfg, const std::string& where,
-                 const std::vector<std::string>* allowed_keys = nullptr) {
+template <class C> void read_config(const YAML::Node& map, C& cfg, const std::string& where,
+                                    const std::vector<std::string>* allowed_keys = nullptr) {
   if (!config_detail::check_section(map, where)) return;
   std::vector<std::string> fields;
   cfg.visit([&](const char* name, auto&, const char*, const auto&...) { fields.emplace_back(name); });
@@ -92,8 +91,7 @@ void read_config(const YAML::Node& map, C& cfg, const std::string& where,
 }
 
 // cfg as a map of its fields, in visit order (only those named in keys when given).
-template <class C>
-YAML::Node write_config(const C& cfg, const std::vector<std::string>* keys = nullptr) {
+template <class C> YAML::Node write_config(const C& cfg, const std::vector<std::string>* keys = nullptr) {
   C copy = cfg;  // visit is not const (one method serves reading and writing)
   YAML::Node node(YAML::NodeType::Map);
   copy.visit([&](const char* name, auto& field, const char*, const auto&...) {

@@ -39,20 +39,19 @@ namespace {
 // until every thread has work. The block width does not change any result.
 constexpr int64_t kMaxChannelBlock = 512;  // accumulators of one row: 2–4 KiB, in L1
 constexpr int64_t kMinChannelBlock = 64;
-constexpr int64_t kItemGrain = 1 << 15;    // multiply-adds below which a work item is not split off
-constexpr int64_t kMaxWeightGroups = 64;   // sequence groups of the dweight/dbias partials
+constexpr int64_t kItemGrain = 1 << 15;   // multiply-adds below which a work item is not split off
+constexpr int64_t kMaxWeightGroups = 64;  // sequence groups of the dweight/dbias partials
 
 // Everything the kernels need about the call, fixed at forward time.
 struct Plan {
   int64_t D = 0, W = 0, N = 0, cb = 0, nblk = 0;  // cb: channels per block, nblk: blocks
-  std::vector<int64_t> start, len;  // per sequence: first row in x viewed as [rows, D], length
+  std::vector<int64_t> start, len;                // per sequence: first row in x viewed as [rows, D], length
   bool silu = false;
-  Tensor x, wt, bias, cache;        // detached, contiguous; wt is weight transposed to [W, D]
+  Tensor x, wt, bias, cache;  // detached, contiguous; wt is weight transposed to [W, D]
 };
 
 // Row i of sequence n's extended input (a pointer to D values).
-template <typename T>
-const T* xp_row(const Plan& p, const T* x, const T* cache, const T* zero, int64_t n, int64_t i) {
+template <typename T> const T* xp_row(const Plan& p, const T* x, const T* cache, const T* zero, int64_t n, int64_t i) {
   const int64_t K = p.W - 1;
   if (i >= K) return x + (p.start[static_cast<size_t>(n)] + i - K) * p.D;
   return cache ? cache + (n * K + i) * p.D : zero;
@@ -67,9 +66,9 @@ int64_t item_grain(const Plan& p, int64_t items) {
 }
 
 // pre-activation of row t of sequence n, channels [d0, d0 + nd), into acc.
-template <typename T>
-void pre_activation(const Plan& p, const T* x, const T* cache, const T* zero, const T* wt, const T* bias, int64_t n,
-                    int64_t t, int64_t d0, int64_t nd, T* __restrict acc) {
+template <typename T> void pre_activation(const Plan& p, const T* x, const T* cache, const T* zero, const T* wt,
+                                          const T* bias, int64_t n, int64_t t, int64_t d0, int64_t nd,
+                                          T* __restrict acc) {
   for (int64_t d = 0; d < nd; ++d) acc[d] = bias ? bias[d0 + d] : T(0);
   for (int64_t w = 0; w < p.W; ++w) {
     const T* __restrict r = xp_row(p, x, cache, zero, n, t + w) + d0;
@@ -78,8 +77,7 @@ void pre_activation(const Plan& p, const T* x, const T* cache, const T* zero, co
   }
 }
 
-template <typename T>
-void conv_forward(const Plan& p, Tensor& y, Tensor& cache_out) {
+template <typename T> void conv_forward(const Plan& p, Tensor& y, Tensor& cache_out) {
   const T* x = p.x.data<T>();
   const T* wt = p.wt.data<T>();
   const T* bias = p.bias.defined() ? p.bias.data<T>() : nullptr;
@@ -112,9 +110,8 @@ struct ConvGrads {
   Tensor dx, dweight, dbias, dcache;
 };
 
-template <typename T>
-ConvGrads conv_backward(const Plan& p, const Tensor& gy_t, const Tensor& gc_t, bool want_x, bool want_w,
-                        bool want_b, bool want_c) {
+template <typename T> ConvGrads conv_backward(const Plan& p, const Tensor& gy_t, const Tensor& gc_t, bool want_x,
+                                              bool want_w, bool want_b, bool want_c) {
   const T* x = p.x.data<T>();
   const T* wt = p.wt.data<T>();
   const T* bias = p.bias.defined() ? p.bias.data<T>() : nullptr;

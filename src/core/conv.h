@@ -25,8 +25,8 @@ ConvOutput causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bi
                          const Tensor& cache, const Tensor& cu_seqlens);
 
 // The same, composed of tensor ops (the definition the fused kernel is tested against).
-ConvOutput causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                   bool silu_activation, const Tensor& cache, const Tensor& cu_seqlens);
+ConvOutput causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, bool silu_activation,
+                                   const Tensor& cache, const Tensor& cu_seqlens);
 
 namespace detail {
 // The argument checks both forms share (one place, so the two raise the same errors): throws

@@ -39,10 +39,10 @@ std::vector<int64_t> check_causal_conv1d_args(const Tensor& x, const Tensor& wei
               x.size(1));
   }
   const int64_t N = static_cast<int64_t>(lengths.size()), W = weight.size(1);
-  LNX_CHECK(!cache.defined() || (cache.dim() == 3 && cache.size(0) == N && cache.size(1) == W - 1 &&
-                                 cache.size(2) == D),
-            ShapeError, "[causal_conv1d] cache must be [N={}, W-1={}, D={}] {}, got {} {}", N, W - 1, D,
-            dtype_name(x.dtype()), shape_str(cache.shape()), dtype_name(cache.dtype()));
+  LNX_CHECK(
+      !cache.defined() || (cache.dim() == 3 && cache.size(0) == N && cache.size(1) == W - 1 && cache.size(2) == D),
+      ShapeError, "[causal_conv1d] cache must be [N={}, W-1={}, D={}] {}, got {} {}", N, W - 1, D,
+      dtype_name(x.dtype()), shape_str(cache.shape()), dtype_name(cache.dtype()));
   LNX_CHECK(!cache.defined() || cache.dtype() == x.dtype(), DTypeError,
             "[causal_conv1d] cache must be [N={}, W-1={}, D={}] {}, got {} {}", N, W - 1, D, dtype_name(x.dtype()),
             shape_str(cache.shape()), dtype_name(cache.dtype()));
@@ -71,8 +71,8 @@ ConvOutput conv_dense(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 }  // namespace
 
-ConvOutput causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                   bool silu_activation, const Tensor& cache, const Tensor& cu_seqlens) {
+ConvOutput causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, bool silu_activation,
+                                   const Tensor& cache, const Tensor& cu_seqlens) {
   const std::vector<int64_t> lengths = detail::check_causal_conv1d_args(x, weight, bias, cache, cu_seqlens);
   if (!cu_seqlens.defined()) return conv_dense(x, weight, bias, silu_activation, cache);
   const int64_t N = static_cast<int64_t>(lengths.size());

@@ -51,21 +51,33 @@ using FieldValues = std::map<std::string, FieldValue>;
 namespace fields_detail {
 
 template <class T> constexpr const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "bool";
-  else if constexpr (std::is_same_v<T, int64_t>) return "int";
-  else if constexpr (std::is_same_v<T, double>) return "float";
-  else if constexpr (std::is_same_v<T, std::string>) return "string";
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "list of strings";
-  else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "list of ints";
-  else static_assert(!sizeof(T), "unsupported field type");
+  if constexpr (std::is_same_v<T, bool>)
+    return "bool";
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return "int";
+  else if constexpr (std::is_same_v<T, double>)
+    return "float";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return "string";
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    return "list of strings";
+  else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+    return "list of ints";
+  else
+    static_assert(!sizeof(T), "unsupported field type");
 }
 
 template <class T> std::string text(const T& v) {
-  if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-  else if constexpr (std::is_same_v<T, std::string>) return v;
-  else if constexpr (std::is_same_v<T, double>) return fmt::format("{}", v);
-  else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(v);
-  else return fmt::format("[{}]", fmt::join(v, ", "));
+  if constexpr (std::is_same_v<T, bool>)
+    return v ? "true" : "false";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return v;
+  else if constexpr (std::is_same_v<T, double>)
+    return fmt::format("{}", v);
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return std::to_string(v);
+  else
+    return fmt::format("[{}]", fmt::join(v, ", "));
 }
 
 inline std::string value_text(const FieldValue& v) {
@@ -138,9 +150,9 @@ template <class C> void assign_fields(C& cfg, const FieldValues& values, const s
                   fields_detail::type_name<T>(), fields_detail::value_text(value));
       }
     });
-    LNX_CHECK(known, ValueError, "[{}] unknown option '{}'; {}", where, key,
-              names.empty() ? std::string("it takes no options")
-                            : fmt::format("options are {}", fmt::join(names, ", ")));
+    LNX_CHECK(
+        known, ValueError, "[{}] unknown option '{}'; {}", where, key,
+        names.empty() ? std::string("it takes no options") : fmt::format("options are {}", fmt::join(names, ", ")));
   }
   check_bounds(cfg, where);
 }

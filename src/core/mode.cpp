@@ -6,9 +6,12 @@ namespace lnx::core {
 
 const char* mode_name(Mode mode) {
   switch (mode) {
-    case Mode::automatic: return "auto";
-    case Mode::chunk: return "chunk";
-    case Mode::recurrent: return "recurrent";
+    case Mode::automatic:
+      return "auto";
+    case Mode::chunk:
+      return "chunk";
+    case Mode::recurrent:
+      return "recurrent";
   }
   return "?";
 }

@@ -56,8 +56,7 @@ std::vector<int64_t> lengths_from_cu_seqlens(const Tensor& cu_seqlens, const cha
   LNX_CHECK(cu[0] == 0, ValueError, "[{}] cu_seqlens must start at 0, got {}", op, cu[0]);
   std::vector<int64_t> lengths;
   for (size_t i = 1; i < cu.size(); ++i) {
-    LNX_CHECK(cu[i] >= cu[i - 1], ValueError, "[{}] cu_seqlens must not decrease ({} after {})", op, cu[i],
-              cu[i - 1]);
+    LNX_CHECK(cu[i] >= cu[i - 1], ValueError, "[{}] cu_seqlens must not decrease ({} after {})", op, cu[i], cu[i - 1]);
     lengths.push_back(cu[i] - cu[i - 1]);
   }
   return lengths;

@@ -12,9 +12,9 @@
 namespace lnx::core {
 
 struct Packing {
-  Tensor cu_seqlens;             // [N + 1] i64, N = B
-  Tensor gather_index;           // [P] i64: packed token p comes from flat row gather_index[p]
-  Tensor scatter_index;          // [B·T] i64: flat row r is packed token scatter_index[r], or P (pad)
+  Tensor cu_seqlens;     // [N + 1] i64, N = B
+  Tensor gather_index;   // [P] i64: packed token p comes from flat row gather_index[p]
+  Tensor scatter_index;  // [B·T] i64: flat row r is packed token scatter_index[r], or P (pad)
   int64_t B = 0, T = 0, P = 0;
   std::vector<int64_t> lengths;  // [N] tokens per sequence
 };

@@ -14,11 +14,11 @@ namespace {
 
 using namespace world;
 
-constexpr std::array<W, 20> kUnits = {"zero",    "one",     "two",       "three",    "four",
-                                      "five",    "six",     "seven",     "eight",    "nine",
-                                      "ten",     "eleven",  "twelve",    "thirteen", "fourteen",
-                                      "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
-constexpr std::array<W, 10> kTens = {"", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
+constexpr std::array<W, 20> kUnits = {"zero",     "one",     "two",     "three",     "four",     "five",    "six",
+                                      "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",  "thirteen",
+                                      "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
+constexpr std::array<W, 10> kTens = {"",      "",      "twenty",  "thirty", "forty",
+                                     "fifty", "sixty", "seventy", "eighty", "ninety"};
 
 std::string capitalized(std::string s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
@@ -33,13 +33,20 @@ class StoryWriter {
 
   void story() {
     const int64_t kind = below(100);
-    if (kind < 24) daily();
-    else if (kind < 40) counting();
-    else if (kind < 56) lesson();
-    else if (kind < 66) facts();
-    else if (kind < 74) calendar();
-    else if (kind < 90) recall();
-    else colors();
+    if (kind < 24)
+      daily();
+    else if (kind < 40)
+      counting();
+    else if (kind < 56)
+      lesson();
+    else if (kind < 66)
+      facts();
+    else if (kind < 74)
+      calendar();
+    else if (kind < 90)
+      recall();
+    else
+      colors();
     out_ += "\n\n";
   }
 
@@ -47,8 +54,7 @@ class StoryWriter {
   int64_t below(int64_t n) { return static_cast<int64_t>(gen_.next_u64() % static_cast<uint64_t>(n)); }
   int64_t between(int64_t lo, int64_t hi) { return lo + below(hi - lo + 1); }  // inclusive
   bool chance(int64_t percent) { return below(100) < percent; }
-  template <class A>
-  const typename A::value_type& pick(const A& table) {
+  template <class A> const typename A::value_type& pick(const A& table) {
     return table[static_cast<size_t>(below(static_cast<int64_t>(table.size())))];
   }
   int64_t person() { return below(static_cast<int64_t>(kPeople.size())); }
@@ -67,8 +73,7 @@ class StoryWriter {
     if (!out_.empty() && out_.back() != '\n') out_ += ' ';
     out_ += capitalized(sentence);
   }
-  template <class... Args>
-  void sayf(fmt::format_string<Args...> f, Args&&... args) {
+  template <class... Args> void sayf(fmt::format_string<Args...> f, Args&&... args) {
     say(fmt::format(f, std::forward<Args>(args)...));
   }
 
@@ -116,12 +121,16 @@ class StoryWriter {
   std::string arithmetic(bool digits, bool question) {
     const int64_t op = below(3);
     int64_t a, b, c;
-    if (op == 0) a = between(0, 20), b = between(0, 20), c = a + b;
-    else if (op == 1) a = between(0, 20), b = between(0, a), c = a - b;
-    else a = between(0, 10), b = between(0, 10), c = a * b;
+    if (op == 0)
+      a = between(0, 20), b = between(0, 20), c = a + b;
+    else if (op == 1)
+      a = between(0, 20), b = between(0, a), c = a - b;
+    else
+      a = between(0, 10), b = between(0, 10), c = a * b;
     static constexpr std::array<W, 3> kWordOps = {"plus", "minus", "times"}, kSymbolOps = {"+", "-", "x"};
     if (digits) return fmt::format("{} {} {} = {}", a, kSymbolOps[op], b, c);
-    if (question) return fmt::format("what is {} {} {}?|{}", number_words(a), kWordOps[op], number_words(b), number_words(c));
+    if (question)
+      return fmt::format("what is {} {} {}?|{}", number_words(a), kWordOps[op], number_words(b), number_words(c));
     return fmt::format("{} {} {} is {}", number_words(a), kWordOps[op], number_words(b), number_words(c));
   }
 
@@ -130,7 +139,8 @@ class StoryWriter {
     const int64_t teacher = chance(50) ? 7 : 19, student = other_than(teacher);
     const std::string qa = arithmetic(false, true);
     const size_t bar = qa.find('|');
-    sayf("in the school of {}, {} asked the class, \"{}\"", kTowns[town_of(teacher)], name(teacher), capitalized(qa.substr(0, bar)));
+    sayf("in the school of {}, {} asked the class, \"{}\"", kTowns[town_of(teacher)], name(teacher),
+         capitalized(qa.substr(0, bar)));
     sayf("\"{},\" said {}.", capitalized(qa.substr(bar + 1)), name(student));
     sayf("\"Well done,\" said {}.", name(teacher));
     const int64_t facts = between(2, 5);
@@ -172,8 +182,10 @@ class StoryWriter {
     while (object2 == object) object2 = pick(kObjects);
     while (container2 == container) container2 = pick(kContainers);
     const bool two = chance(60), ask_second = two && chance(50);
-    if (two) sayf("{} put the {} in the {} and the {} in the {}.", name(p), object, container, object2, container2);
-    else sayf("{} put the {} in the {}.", name(p), object, container);
+    if (two)
+      sayf("{} put the {} in the {} and the {} in the {}.", name(p), object, container, object2, container2);
+    else
+      sayf("{} put the {} in the {}.", name(p), object, container);
     sayf("then {} {} to the {}.", he(p), pick(kMoves), pick(kPlaces));
     if (chance(50)) sayf("{} was {}.", he(p), pick(kFeelings));
     const W asked = ask_second ? object2 : object, where = ask_second ? container2 : container;

@@ -110,7 +110,7 @@ class Loader {
   std::condition_variable changed_;  // queue gained or lost an item, or stopping_ was set
   std::deque<Item> queue_;
   bool stopping_ = false;
-  std::exception_ptr failed_;   // the error next() has already rethrown once
+  std::exception_ptr failed_;  // the error next() has already rethrown once
   int64_t next_index_ = 0;
   std::thread thread_;
 };

@@ -58,8 +58,7 @@ void validate(const MqarConfig& c) {
   LNX_CHECK(c.vocab_size >= 4 && c.num_kv_pairs < c.vocab_size / 2, ValueError,
             "[mqar] vocab_size {} leaves {} keys in [1, vocab_size / 2), fewer than num_kv_pairs = {}", c.vocab_size,
             c.vocab_size / 2 - 1, c.num_kv_pairs);
-  LNX_CHECK(c.power_a > 0.0 && std::isfinite(c.power_a), ValueError, "[mqar] power_a must be > 0, got {}",
-            c.power_a);
+  LNX_CHECK(c.power_a > 0.0 && std::isfinite(c.power_a), ValueError, "[mqar] power_a must be > 0, got {}", c.power_a);
 }
 
 Batch mqar_batch(const MqarConfig& cfg, int64_t batch_size, uint64_t seed, int64_t index) {

@@ -40,8 +40,7 @@ struct MqarConfig {
   int64_t num_kv_pairs = 4;
   double power_a = 0.01;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("vocab_size", vocab_size, "tokens in the vocabulary: keys from the first half, values from the second");
     v("seq_len", seq_len, "tokens per sequence (even)");
     v("num_kv_pairs", num_kv_pairs, "key-value pairs at the start, each queried once later");

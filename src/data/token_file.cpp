@@ -38,8 +38,8 @@ struct Fd {
 };
 
 void check_vocab(int64_t vocab_size, const char* op) {
-  LNX_CHECK(vocab_size >= 1 && vocab_size <= kMaxTokenVocab, ValueError,
-            "[{}] vocab_size must be in [1, {}], got {}", op, kMaxTokenVocab, vocab_size);
+  LNX_CHECK(vocab_size >= 1 && vocab_size <= kMaxTokenVocab, ValueError, "[{}] vocab_size must be in [1, {}], got {}",
+            op, kMaxTokenVocab, vocab_size);
 }
 
 // The file's bytes, in memory; built fully before any file is touched so bad ids fail early.
@@ -119,7 +119,8 @@ TokenFile::TokenFile(const std::string& path) {
   std::memcpy(&vocab, h + 16, 8);
   std::memcpy(&count, h + 24, 8);
   if (std::memcmp(h, kTokenFileMagic, 8) != 0) fail(path, "not a token file (magic bytes are not 'LNXTOKEN')");
-  if (version != kTokenFileVersion) fail(path, "format version is {}, this reader knows version {}", version, kTokenFileVersion);
+  if (version != kTokenFileVersion)
+    fail(path, "format version is {}, this reader knows version {}", version, kTokenFileVersion);
   if (vocab < 1 || vocab > kMaxTokenVocab) fail(path, "vocab_size {} is outside [1, {}]", vocab, kMaxTokenVocab);
   if (width != 2 && width != 4) fail(path, "id width is {} bytes, expected 2 (uint16) or 4 (uint32)", width);
   if (width == 2 && vocab > 65536) fail(path, "vocab_size {} does not fit 2-byte ids", vocab);

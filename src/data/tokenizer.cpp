@@ -24,16 +24,14 @@ std::optional<int32_t> Tokenizer::special_token(std::string_view name) const {
 
 namespace detail {
 
-SpecialMatcher::SpecialMatcher(const std::vector<std::pair<std::string, int32_t>>& specials)
-    : by_length_(specials) {
+SpecialMatcher::SpecialMatcher(const std::vector<std::pair<std::string, int32_t>>& specials) : by_length_(specials) {
   std::stable_sort(by_length_.begin(), by_length_.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   for (const auto& [text, id] : by_length_)
     if (!text.empty()) starts_special_[static_cast<uint8_t>(text[0])] = true;
 }
 
-void SpecialMatcher::split(std::string_view text,
-                           const std::function<void(std::string_view)>& on_text,
+void SpecialMatcher::split(std::string_view text, const std::function<void(std::string_view)>& on_text,
                            const std::function<void(int32_t)>& on_special) const {
   size_t plain_start = 0;
   for (size_t pos = 0; pos < text.size();) {
@@ -62,8 +60,8 @@ void check_specials(const std::vector<std::string>& specials, const char* compon
   std::set<std::string> seen;
   for (const std::string& s : specials) {
     LNX_CHECK(!s.empty(), ValueError, "[{}] special tokens must be non-empty strings", component);
-    LNX_CHECK(seen.insert(s).second, ValueError,
-              "[{}] special tokens must be distinct, but '{}' is given twice", component, s);
+    LNX_CHECK(seen.insert(s).second, ValueError, "[{}] special tokens must be distinct, but '{}' is given twice",
+              component, s);
   }
 }
 
@@ -74,16 +72,14 @@ nlohmann::json read_json_file(const std::string& path) {
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(path, ec);
   LNX_CHECK(!ec, IOError, "[tokenizer] cannot read '{}': {}", path, ec.message());
-  LNX_CHECK(size <= kMaxBytes, IOError, "[tokenizer] '{}' is {} bytes; at most {} are accepted",
-            path, size, kMaxBytes);
+  LNX_CHECK(size <= kMaxBytes, IOError, "[tokenizer] '{}' is {} bytes; at most {} are accepted", path, size, kMaxBytes);
   std::ifstream in(path, std::ios::binary);
   LNX_CHECK(in.good(), IOError, "[tokenizer] cannot open '{}'", path);
   std::ostringstream text;
   text << in.rdbuf();
   nlohmann::json doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   LNX_CHECK(!doc.is_discarded(), IOError, "[tokenizer] '{}' is not valid JSON", path);
-  LNX_CHECK(doc.is_object(), IOError, "[tokenizer] '{}' must hold a JSON object, got {}", path,
-            doc.type_name());
+  LNX_CHECK(doc.is_object(), IOError, "[tokenizer] '{}' must hold a JSON object, got {}", path, doc.type_name());
   return doc;
 }
 

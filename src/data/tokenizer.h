@@ -52,8 +52,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 // Char tokenizer over the distinct code points of corpus (invalid UTF-8 bytes are skipped).
 // "<unk>" is added first among the specials unless specials already names it.
-std::unique_ptr<Tokenizer> train_char_tokenizer(std::string_view corpus,
-                                                const std::vector<std::string>& specials = {});
+std::unique_ptr<Tokenizer> train_char_tokenizer(std::string_view corpus, const std::vector<std::string>& specials = {});
 
 // Byte-level BPE with vocab_size = 256 byte tokens + merges + specials. Occurrences of the
 // specials in corpus are cut out before training. Training stops early when no adjacent pair

@@ -52,27 +52,25 @@ std::optional<std::string> gpt2_text_to_bytes(std::string_view text) {
 }
 
 BpeTokenizer::BpeTokenizer(std::vector<std::string> token_bytes, std::array<int32_t, 256> byte_ids,
-                           const std::vector<BpeMerge>& merges,
-                           std::vector<std::pair<std::string, int32_t>> specials, bool ignore_merges)
+                           const std::vector<BpeMerge>& merges, std::vector<std::pair<std::string, int32_t>> specials,
+                           bool ignore_merges)
     : token_bytes_(std::move(token_bytes)),
       byte_ids_(byte_ids),
       merges_(merges),
       is_special_(token_bytes_.size(), false),
       ignore_merges_(ignore_merges) {
   specials_ = std::move(specials);
-  std::sort(specials_.begin(), specials_.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::sort(specials_.begin(), specials_.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   for (const auto& [text, id] : specials_) is_special_.at(static_cast<size_t>(id)) = true;
   for (size_t id = 0; id < token_bytes_.size(); ++id)
     if (!is_special_[id]) id_of_bytes_.emplace(token_bytes_[id], static_cast<int32_t>(id));
   merge_of_pair_.reserve(merges_.size());
   for (size_t rank = 0; rank < merges_.size(); ++rank) {
     const BpeMerge& m = merges_[rank];
-    const std::string merged = token_bytes_.at(static_cast<size_t>(m.left)) +
-                               token_bytes_.at(static_cast<size_t>(m.right));
+    const std::string merged =
+        token_bytes_.at(static_cast<size_t>(m.left)) + token_bytes_.at(static_cast<size_t>(m.right));
     const int32_t result = id_of_bytes_.at(merged);
-    merge_of_pair_.emplace(pair_key(m.left, m.right),
-                           RankAndResult{static_cast<int32_t>(rank), result});
+    merge_of_pair_.emplace(pair_key(m.left, m.right), RankAndResult{static_cast<int32_t>(rank), result});
   }
   matcher_ = detail::SpecialMatcher(specials_);
 }
@@ -93,9 +91,9 @@ void BpeTokenizer::merge_piece(std::string_view piece, std::vector<int32_t>& out
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
   const auto consider = [&](int32_t left) {
     if (left < 0 || symbols[static_cast<size_t>(left)].next < 0) return;
-    const auto it = merge_of_pair_.find(pair_key(
-        symbols[static_cast<size_t>(left)].id,
-        symbols[static_cast<size_t>(symbols[static_cast<size_t>(left)].next)].id));
+    const auto it =
+        merge_of_pair_.find(pair_key(symbols[static_cast<size_t>(left)].id,
+                                     symbols[static_cast<size_t>(symbols[static_cast<size_t>(left)].next)].id));
     if (it != merge_of_pair_.end()) heap.emplace(it->second.rank, left);
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(piece.size()); ++i) consider(i);
@@ -169,8 +167,8 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string text;
   for (const int32_t id : ids) {
-    LNX_CHECK(id >= 0 && id < vocab_size(), ValueError,
-              "[bpe_tokenizer] token id {} is outside the vocabulary [0, {})", id, vocab_size());
+    LNX_CHECK(id >= 0 && id < vocab_size(), ValueError, "[bpe_tokenizer] token id {} is outside the vocabulary [0, {})",
+              id, vocab_size());
     text += token_bytes_[static_cast<size_t>(id)];
   }
   return text;

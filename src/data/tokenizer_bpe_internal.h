@@ -34,8 +34,8 @@ class BpeTokenizer final : public Tokenizer {
   // ignore_merges: a pre-token that is itself in the vocabulary becomes that one id (the
   // Hugging Face option of the same name).
   BpeTokenizer(std::vector<std::string> token_bytes, std::array<int32_t, 256> byte_ids,
-               const std::vector<BpeMerge>& merges,
-               std::vector<std::pair<std::string, int32_t>> specials, bool ignore_merges = false);
+               const std::vector<BpeMerge>& merges, std::vector<std::pair<std::string, int32_t>> specials,
+               bool ignore_merges = false);
 
   std::vector<int32_t> encode(std::string_view text) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;

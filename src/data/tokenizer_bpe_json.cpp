@@ -25,13 +25,18 @@ void BpeTokenizer::save(const std::string& path) const {
   doc["padding"] = nullptr;
   ordered_json added = ordered_json::array();
   for (const auto& [text, id] : specials_) {
-    added.push_back({{"id", id}, {"content", text}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+    added.push_back({{"id", id},
+                     {"content", text},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
   doc["added_tokens"] = std::move(added);
   doc["normalizer"] = nullptr;
-  const ordered_json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false},
-                                   {"trim_offsets", true}, {"use_regex", true}};
+  const ordered_json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   doc["pre_tokenizer"] = byte_level;
   doc["post_processor"] = nullptr;
   doc["decoder"] = byte_level;
@@ -45,11 +50,16 @@ void BpeTokenizer::save(const std::string& path) const {
     merges.push_back(bytes_to_gpt2_text(token_bytes_[static_cast<size_t>(m.left)]) + " " +
                      bytes_to_gpt2_text(token_bytes_[static_cast<size_t>(m.right)]));
   }
-  doc["model"] = {{"type", "BPE"},          {"dropout", nullptr},
-                  {"unk_token", nullptr},   {"continuing_subword_prefix", nullptr},
-                  {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                  {"byte_fallback", false}, {"ignore_merges", ignore_merges_},
-                  {"vocab", std::move(vocab)}, {"merges", std::move(merges)}};
+  doc["model"] = {{"type", "BPE"},
+                  {"dropout", nullptr},
+                  {"unk_token", nullptr},
+                  {"continuing_subword_prefix", nullptr},
+                  {"end_of_word_suffix", nullptr},
+                  {"fuse_unk", false},
+                  {"byte_fallback", false},
+                  {"ignore_merges", ignore_merges_},
+                  {"vocab", std::move(vocab)},
+                  {"merges", std::move(merges)}};
   detail::write_text_atomic(path, doc.dump(1) + "\n");
 }
 
@@ -72,8 +82,7 @@ class Reader {
   // a string, also "" or null).
   void require_default(const json& obj, const char* where, const char* key, const json& allowed) const {
     if (!obj.contains(key) || obj[key].is_null() || obj[key] == allowed) return;
-    fail(fmt::format("unsupported {}.{} = {} (only {} is implemented)", where, key, obj[key].dump(),
-                     allowed.dump()));
+    fail(fmt::format("unsupported {}.{} = {} (only {} is implemented)", where, key, obj[key].dump(), allowed.dump()));
   }
   void require_byte_level(const json& doc, const char* key, bool allow_null) const {
     require(doc.contains(key), fmt::format("missing \"{}\"", key));
@@ -156,11 +165,11 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const json& doc, const std::string
     r.require(t.is_object() && t.contains("id") && t["id"].is_number_integer() && t.contains("content") &&
                   t["content"].is_string() && !t["content"].get<std::string>().empty(),
               fmt::format("added token {} needs an integer \"id\" and a non-empty \"content\"", t.dump()));
-    for (const char* flag : {"single_word", "lstrip", "rstrip"})
-      r.require_default(t, "added_tokens[]", flag, false);
+    for (const char* flag : {"single_word", "lstrip", "rstrip"}) r.require_default(t, "added_tokens[]", flag, false);
     const int64_t id = t["id"].get<int64_t>();
     const std::string content = t["content"].get<std::string>();
-    r.require(id >= 0 && id < max_ids, fmt::format("added token \"{}\" has id {} outside [0, {})", content, id, max_ids));
+    r.require(id >= 0 && id < max_ids,
+              fmt::format("added token \"{}\" has id {} outside [0, {})", content, id, max_ids));
     if (static_cast<size_t>(id) >= spelled_of_id.size()) spelled_of_id.resize(static_cast<size_t>(id) + 1, nullptr);
     const std::string* in_vocab = spelled_of_id[static_cast<size_t>(id)];
     r.require(in_vocab == nullptr || *in_vocab == content,
@@ -219,15 +228,15 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const json& doc, const std::string
     r.require(l != id_of_spelled.end() && rt != id_of_spelled.end() && !is_special[static_cast<size_t>(l->second)] &&
                   !is_special[static_cast<size_t>(rt->second)],
               fmt::format("merge \"{} {}\" references a token not in the vocab", left, right));
-    const std::string merged = token_bytes[static_cast<size_t>(l->second)] + token_bytes[static_cast<size_t>(rt->second)];
+    const std::string merged =
+        token_bytes[static_cast<size_t>(l->second)] + token_bytes[static_cast<size_t>(rt->second)];
     r.require(id_of_bytes.count(merged) > 0,
               fmt::format("merge \"{} {}\" makes \"{}{}\", which is not in the vocab", left, right, left, right));
     const uint64_t key = (static_cast<uint64_t>(l->second) << 32) | static_cast<uint32_t>(rt->second);
     r.require(seen_pairs.insert(key).second, fmt::format("merge \"{} {}\" is listed twice", left, right));
     merges.push_back({l->second, rt->second});
   }
-  return std::make_unique<BpeTokenizer>(std::move(token_bytes), byte_ids, merges, std::move(specials),
-                                        ignore_merges);
+  return std::make_unique<BpeTokenizer>(std::move(token_bytes), byte_ids, merges, std::move(specials), ignore_merges);
 }
 
 }  // namespace detail

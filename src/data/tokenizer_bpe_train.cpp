@@ -151,8 +151,7 @@ std::unique_ptr<Tokenizer> train_bpe_tokenizer(std::string_view corpus, int64_t 
   detail::check_specials(specials, "bpe_train");
   const int64_t n_specials = static_cast<int64_t>(specials.size());
   LNX_CHECK(vocab_size >= 256 + n_specials && vocab_size <= (int64_t{1} << 24), ValueError,
-            "[bpe_train] vocab_size must be in [256 + {} specials, 2^24], got {}", n_specials,
-            vocab_size);
+            "[bpe_train] vocab_size must be in [256 + {} specials, 2^24], got {}", n_specials, vocab_size);
   std::vector<std::pair<std::string, int32_t>> unnumbered;
   for (const std::string& s : specials) unnumbered.emplace_back(s, 0);
   const detail::SpecialMatcher matcher(unnumbered);

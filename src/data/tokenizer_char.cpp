@@ -64,9 +64,7 @@ std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
-int64_t CharTokenizer::vocab_size() const {
-  return static_cast<int64_t>(chars_.size() + specials_.size());
-}
+int64_t CharTokenizer::vocab_size() const { return static_cast<int64_t>(chars_.size() + specials_.size()); }
 
 void CharTokenizer::save(const std::string& path) const {
   nlohmann::json doc;
@@ -81,8 +79,7 @@ void CharTokenizer::save(const std::string& path) const {
   detail::write_text_atomic(path, doc.dump(1) + "\n");
 }
 
-std::unique_ptr<Tokenizer> train_char_tokenizer(std::string_view corpus,
-                                                const std::vector<std::string>& specials) {
+std::unique_ptr<Tokenizer> train_char_tokenizer(std::string_view corpus, const std::vector<std::string>& specials) {
   detail::check_specials(specials, "char_tokenizer");
   std::set<char32_t> seen;
   for (size_t pos = 0; pos < corpus.size();) {
@@ -90,35 +87,34 @@ std::unique_ptr<Tokenizer> train_char_tokenizer(std::string_view corpus,
     pos += c.length;
     if (c.valid) seen.insert(c.code_point);
   }
-  return std::make_unique<CharTokenizer>(std::vector<char32_t>(seen.begin(), seen.end()),
-                                         specials_with_unk(specials));
+  return std::make_unique<CharTokenizer>(std::vector<char32_t>(seen.begin(), seen.end()), specials_with_unk(specials));
 }
 
 namespace detail {
 
 std::unique_ptr<Tokenizer> load_char_tokenizer(const nlohmann::json& doc, const std::string& path) {
-  LNX_CHECK(doc.contains("version") && doc["version"].is_number_integer() && doc["version"] == 1,
-            IOError, "[char_tokenizer] '{}': \"version\" must be 1", path);
+  LNX_CHECK(doc.contains("version") && doc["version"].is_number_integer() && doc["version"] == 1, IOError,
+            "[char_tokenizer] '{}': \"version\" must be 1", path);
   LNX_CHECK(doc.contains("chars") && doc["chars"].is_array(), IOError,
             "[char_tokenizer] '{}': \"chars\" must be an array of code points", path);
   LNX_CHECK(doc.contains("specials") && doc["specials"].is_array(), IOError,
             "[char_tokenizer] '{}': \"specials\" must be an array of strings", path);
   std::vector<char32_t> chars;
   for (const nlohmann::json& c : doc["chars"]) {
-    LNX_CHECK(c.is_number_unsigned(), IOError,
-              "[char_tokenizer] '{}': \"chars\" holds {}, expected a code point", path, c.dump());
+    LNX_CHECK(c.is_number_unsigned(), IOError, "[char_tokenizer] '{}': \"chars\" holds {}, expected a code point", path,
+              c.dump());
     const uint64_t cp = c.get<uint64_t>();
     LNX_CHECK(cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF), IOError,
               "[char_tokenizer] '{}': {} is not a Unicode scalar value", path, cp);
     LNX_CHECK(chars.empty() || chars.back() < cp, IOError,
-              "[char_tokenizer] '{}': \"chars\" must be strictly ascending, but {} follows {}",
-              path, cp, chars.empty() ? 0u : static_cast<uint32_t>(chars.back()));
+              "[char_tokenizer] '{}': \"chars\" must be strictly ascending, but {} follows {}", path, cp,
+              chars.empty() ? 0u : static_cast<uint32_t>(chars.back()));
     chars.push_back(static_cast<char32_t>(cp));
   }
   std::vector<std::string> specials;
   for (const nlohmann::json& s : doc["specials"]) {
-    LNX_CHECK(s.is_string(), IOError, "[char_tokenizer] '{}': \"specials\" holds {}, expected a string",
-              path, s.dump());
+    LNX_CHECK(s.is_string(), IOError, "[char_tokenizer] '{}': \"specials\" holds {}, expected a string", path,
+              s.dump());
     specials.push_back(s.get<std::string>());
   }
   try {
@@ -129,9 +125,8 @@ std::unique_ptr<Tokenizer> load_char_tokenizer(const nlohmann::json& doc, const 
   LNX_CHECK(std::find(specials.begin(), specials.end(), kUnkToken) != specials.end(), IOError,
             "[char_tokenizer] '{}': \"specials\" must include {}", path, kUnkToken);
   constexpr size_t kMaxVocab = size_t{1} << 24;
-  LNX_CHECK(chars.size() + specials.size() <= kMaxVocab, IOError,
-            "[char_tokenizer] '{}': vocabulary of {} exceeds {}", path,
-            chars.size() + specials.size(), kMaxVocab);
+  LNX_CHECK(chars.size() + specials.size() <= kMaxVocab, IOError, "[char_tokenizer] '{}': vocabulary of {} exceeds {}",
+            path, chars.size() + specials.size(), kMaxVocab);
   return std::make_unique<CharTokenizer>(std::move(chars), specials);
 }
 

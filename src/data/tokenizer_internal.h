@@ -27,7 +27,7 @@ class SpecialMatcher {
 
  private:
   std::vector<std::pair<std::string, int32_t>> by_length_;  // longest first
-  std::array<bool, 256> starts_special_{};                 // first bytes of any special
+  std::array<bool, 256> starts_special_{};                  // first bytes of any special
 };
 
 // Throws ValueError unless every special is non-empty and distinct.

@@ -11,8 +11,8 @@ namespace {
 bool in_ranges(char32_t cp, const CodePointRange* ranges, size_t count) {
   const CodePointRange* end = ranges + count;
   // First range whose last >= cp; cp is inside when that range also starts at or before it.
-  const CodePointRange* it = std::lower_bound(
-      ranges, end, cp, [](const CodePointRange& r, char32_t value) { return r.last < value; });
+  const CodePointRange* it =
+      std::lower_bound(ranges, end, cp, [](const CodePointRange& r, char32_t value) { return r.last < value; });
   return it != end && it->first <= cp;
 }
 
@@ -20,16 +20,14 @@ bool in_ranges(char32_t cp, const CodePointRange* ranges, size_t count) {
 bool is_white_space(char32_t cp) {
   if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0) return true;
   if (cp < 0x1680) return false;
-  return cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
 CharClass classify_slow(char32_t cp) {
   if (is_white_space(cp)) return CharClass::Whitespace;
-  if (in_ranges(cp, unicode_tables::kLetterRanges, unicode_tables::kLetterRangesCount))
-    return CharClass::Letter;
-  if (in_ranges(cp, unicode_tables::kNumberRanges, unicode_tables::kNumberRangesCount))
-    return CharClass::Number;
+  if (in_ranges(cp, unicode_tables::kLetterRanges, unicode_tables::kLetterRangesCount)) return CharClass::Letter;
+  if (in_ranges(cp, unicode_tables::kNumberRanges, unicode_tables::kNumberRangesCount)) return CharClass::Number;
   return CharClass::Other;
 }
 

@@ -19,8 +19,7 @@ namespace lnx::generate {
 // returning false stops generation (that token is still returned). Draws from a Generator
 // seeded with options.seed.
 std::vector<int32_t> generate(const models::LMModel& model, const std::vector<int32_t>& prompt,
-                              const SamplingOptions& options,
-                              const std::function<bool(int32_t)>& on_token = {});
+                              const SamplingOptions& options, const std::function<bool(int32_t)>& on_token = {});
 
 // Several prompts of different lengths: one padded chunk-mode prefill (mask), then one
 // recurrent step per token for all unfinished sequences together ([B', 1] ids with their state
@@ -30,8 +29,9 @@ std::vector<int32_t> generate(const models::LMModel& model, const std::vector<in
 // finished (stop token or string, max_new_tokens, on_token false) is dropped from the batch:
 // it is neither computed nor reported any more. on_token(seq, token) is called per token, in
 // sequence order within a step.
-std::vector<std::vector<int32_t>> generate_batch(
-    const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts, const SamplingOptions& options,
-    const std::function<bool(int64_t seq, int32_t token)>& on_token = {});
+std::vector<std::vector<int32_t>> generate_batch(const models::LMModel& model,
+                                                 const std::vector<std::vector<int32_t>>& prompts,
+                                                 const SamplingOptions& options,
+                                                 const std::function<bool(int64_t seq, int32_t token)>& on_token = {});
 
 }  // namespace lnx::generate

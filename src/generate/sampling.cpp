@@ -49,8 +49,7 @@ int32_t sample_token(const Tensor& logits, const SamplingOptions& o, Generator& 
   std::vector<double> z = to_dtype(logits, DType::f64).to_vector<double>();
   apply_repetition_penalty(z, history, o.repetition_penalty);
   const int64_t V = static_cast<int64_t>(z.size());
-  if (o.temperature == 0)
-    return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());
+  if (o.temperature == 0) return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());
   // Candidates by decreasing logit (ties: lower id first, so results are reproducible).
   std::vector<int32_t> order(static_cast<size_t>(V));
   std::iota(order.begin(), order.end(), 0);

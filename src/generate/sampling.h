@@ -29,8 +29,8 @@ struct SamplingOptions {
   // Sequence i of a batch (or of a Session) draws from its own Generator seeded with
   // seed + i when it first samples.
   uint64_t seed = 0;
-  std::vector<int32_t> stop_tokens;        // generation ends after emitting one of these
-  std::vector<std::string> stop_strings;   // … or once the generated text contains one
+  std::vector<int32_t> stop_tokens;            // generation ends after emitting one of these
+  std::vector<std::string> stop_strings;       // … or once the generated text contains one
   const data::Tokenizer* tokenizer = nullptr;  // needed by stop_strings (not owned)
 };
 

@@ -11,8 +11,7 @@
 namespace lnx::generate {
 
 Session::Session(const models::LMModel& model, int64_t num_sequences) : model_(&model) {
-  LNX_CHECK(num_sequences >= 1, ValueError, "[generate] a session needs at least one sequence, got {}",
-            num_sequences);
+  LNX_CHECK(num_sequences >= 1, ValueError, "[generate] a session needs at least one sequence, got {}", num_sequences);
   logits_.resize(static_cast<size_t>(num_sequences));
   tokens_.resize(static_cast<size_t>(num_sequences));
   samplers_.resize(static_cast<size_t>(num_sequences));
@@ -37,8 +36,7 @@ void Session::check_token(int32_t t) const {
   LNX_CHECK(t >= 0 && t < V, ValueError, "[generate] token {} is outside the vocabulary [0, {})", t, V);
 }
 
-void Session::feed(const std::vector<int64_t>& rows, const std::vector<std::vector<int32_t>>& tokens,
-                   core::Mode mode) {
+void Session::feed(const std::vector<int64_t>& rows, const std::vector<std::vector<int32_t>>& tokens, core::Mode mode) {
   NoGradGuard no_grad;
   const int64_t N = num_sequences(), B = static_cast<int64_t>(rows.size());
   bool all = B == N;
@@ -93,8 +91,7 @@ Tensor Session::prefill(const std::vector<int32_t>& tokens) {
 
 Tensor Session::step(int32_t token) {
   LNX_CHECK(num_sequences() == 1, ValueError,
-            "[generate] step(token) is for a one-sequence session; this one has {} (use step_batch)",
-            num_sequences());
+            "[generate] step(token) is for a one-sequence session; this one has {} (use step_batch)", num_sequences());
   LNX_CHECK(!state_.empty(), ValueError, "[generate] step before any prefill: prefill the prompt first");
   feed({0}, {{token}}, core::Mode::recurrent);
   return logits_[0];
@@ -177,8 +174,8 @@ std::vector<std::vector<int32_t>> Session::run(const SamplingOptions& options,
       auto& mine = produced[static_cast<size_t>(n)];
       mine.push_back(token);
       bool done = on_token && !on_token(n, token);
-      done = std::find(options.stop_tokens.begin(), options.stop_tokens.end(), token) != options.stop_tokens.end() ||
-             done;
+      done =
+          std::find(options.stop_tokens.begin(), options.stop_tokens.end(), token) != options.stop_tokens.end() || done;
       done = matchers[static_cast<size_t>(n)].push(token) || done;
       done = done || static_cast<int64_t>(mine.size()) >= options.max_new_tokens;
       if (!done) still.push_back(n);

@@ -13,8 +13,8 @@
 // "token_counts" [N], and the generators as "generator_seeds" / "generator_draws" /
 // "generator_seeded" [N] (a generator is restored by replaying its draws from its seed), plus
 // metadata: format, version, the model fingerprint (model_fingerprint), layer count, mixers,
-// vocabulary, dtype, config and a checksum of the tensors. A file from another model → ValueError naming the mismatch; a
-// truncated or corrupted file → IOError.
+// vocabulary, dtype, config and a checksum of the tensors. A file from another model → ValueError naming the mismatch;
+// a truncated or corrupted file → IOError.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +37,7 @@ class Session {
   const models::LMModel& model() const { return *model_; }
   const core::ModelState& state() const { return state_; }
   const std::vector<int32_t>& tokens(int64_t seq = 0) const;  // prompt + generated so far
-  Tensor logits(int64_t seq = 0) const;                        // [V] after its last token
+  Tensor logits(int64_t seq = 0) const;                       // [V] after its last token
 
   // ---- one sequence (num_sequences() == 1) ----
   // Feeds tokens (chunk mode); returns the logits [V] after the last one.
@@ -96,7 +96,6 @@ class Session {
   std::vector<Tensor> logits_;                // [V] per sequence (undefined before its prefill)
   std::vector<std::vector<int32_t>> tokens_;  // per sequence
   std::vector<Sampler> samplers_;
-
 };
 
 // A hash (FNV-1a 64, hex) of the model's config YAML and its parameter names and shapes (not

@@ -110,7 +110,8 @@ void Session::save(const std::string& path) const {
   const int64_t N = num_sequences();
   TensorDict tensors;
   for (size_t i = 0; i < state_.layers.size(); ++i)
-    for (const auto& [name, t] : state_.layers[i].tensors) tensors.insert("layers." + std::to_string(i) + "." + name, t);
+    for (const auto& [name, t] : state_.layers[i].tensors)
+      tensors.insert("layers." + std::to_string(i) + "." + name, t);
   tensors.insert("seen", from_vector(state_.seen, {N}));
   TensorList rows;
   for (const Tensor& l : logits_) rows.push_back(unsqueeze(l, 0));
@@ -216,10 +217,11 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
   const std::vector<int64_t> seeds = ints(f, path, "generator_seeds", N), draws = ints(f, path, "generator_draws", N),
                              seeded = ints(f, path, "generator_seeded", N);
   for (int64_t n = 0; n < N; ++n)
-    LNX_CHECK(seen[n] == counts[n], IOError, "[generate] {}: sequence {} has seen {} tokens but the file lists {}", path,
-              n, seen[n], counts[n]);
+    LNX_CHECK(seen[n] == counts[n], IOError, "[generate] {}: sequence {} has seen {} tokens but the file lists {}",
+              path, n, seen[n], counts[n]);
   for (size_t i = 0; i < s.state_.layers.size(); ++i)
-    LNX_CHECK(!s.state_.layers[i].empty(), IOError, "[generate] {}: the state file has no tensors for layer {}", path, i);
+    LNX_CHECK(!s.state_.layers[i].empty(), IOError, "[generate] {}: the state file has no tensors for layer {}", path,
+              i);
   int64_t at = 0;
   for (int64_t n = 0; n < N; ++n) {
     s.logits_[static_cast<size_t>(n)] = clone(select(logits, 0, n));

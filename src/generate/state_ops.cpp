@@ -41,8 +41,7 @@ core::ModelState stack_states(const std::vector<core::ModelState>& parts) {
   core::ModelState out;
   const size_t L = parts[0].layers.size();
   for (const auto& p : parts) {
-    LNX_CHECK(p.layers.size() == L, ValueError, "[generate] states to stack have {} and {} layers", L,
-              p.layers.size());
+    LNX_CHECK(p.layers.size() == L, ValueError, "[generate] states to stack have {} and {} layers", L, p.layers.size());
     out.seen.insert(out.seen.end(), p.seen.begin(), p.seen.end());
   }
   out.layers.resize(L);

@@ -25,8 +25,8 @@ TokenStream::TokenStream(const models::LMModel& model, const std::vector<int32_t
 TokenStream::TokenStream(Session session, const SamplingOptions& options)
     : session_(std::move(session)), options_(options), matcher_(options) {
   check_options(options_);
-  LNX_CHECK(session_.num_sequences() == 1, ValueError,
-            "[generate] a TokenStream runs one sequence; the session has {}", session_.num_sequences());
+  LNX_CHECK(session_.num_sequences() == 1, ValueError, "[generate] a TokenStream runs one sequence; the session has {}",
+            session_.num_sequences());
   (void)session_.logits(0);  // must be prefilled
   done_ = options_.max_new_tokens == 0;
 }

@@ -50,7 +50,8 @@ void write_file_atomic(const std::string& op, const std::string& path,
   for (int attempt = 0; fd < 0; ++attempt) {
     tmp = fmt::format("{}.tmp.{}.{}", path, static_cast<long>(::getpid()), g_tmp_counter.fetch_add(1));
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt > 100)) fail(op, path, fmt::format("creating temporary file '{}'", tmp), errno);
+    if (fd < 0 && (errno != EEXIST || attempt > 100))
+      fail(op, path, fmt::format("creating temporary file '{}'", tmp), errno);
   }
   try {
     AtomicFileSink sink(fd, op, path, tmp);

@@ -17,8 +17,7 @@ class AtomicFileSink {
   void write(const void* data, size_t n);
 
  private:
-  friend void write_file_atomic(const std::string&, const std::string&,
-                                const std::function<void(AtomicFileSink&)>&);
+  friend void write_file_atomic(const std::string&, const std::string&, const std::function<void(AtomicFileSink&)>&);
   AtomicFileSink(int fd, const std::string& op, const std::string& path, const std::string& tmp)
       : fd_(fd), op_(op), path_(path), tmp_(tmp) {}
   int fd_;

@@ -30,7 +30,7 @@ using json = nlohmann::json;
 
 // Limits that keep a hostile file from making us allocate or work without bound.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // as the reference implementation
-constexpr int kMaxJsonDepth = 4;    // {name: {"shape": [dim]}} needs 3 levels
+constexpr int kMaxJsonDepth = 4;                   // {name: {"shape": [dim]}} needs 3 levels
 constexpr size_t kMaxDims = 1024;
 
 constexpr const char* kMetadataKey = "__metadata__";
@@ -40,8 +40,7 @@ std::string errno_text(int err) { return std::system_category().message(err); }
 
 template <typename... Args>
 [[noreturn]] void fail(const std::string& file, fmt::format_string<Args...> f, Args&&... args) {
-  throw IOError(fmt::format("[safetensors] {}: {}", file,
-                            fmt::format(f, std::forward<Args>(args)...)));
+  throw IOError(fmt::format("[safetensors] {}: {}", file, fmt::format(f, std::forward<Args>(args)...)));
 }
 
 // ---- dtypes as stored in files ----
@@ -50,9 +49,15 @@ enum class FileDType { f32, f64, i32, i64, bf16, f16 };
 
 size_t file_dtype_size(FileDType d) {
   switch (d) {
-    case FileDType::f32: case FileDType::i32: return 4;
-    case FileDType::f64: case FileDType::i64: return 8;
-    case FileDType::bf16: case FileDType::f16: return 2;
+    case FileDType::f32:
+    case FileDType::i32:
+      return 4;
+    case FileDType::f64:
+    case FileDType::i64:
+      return 8;
+    case FileDType::bf16:
+    case FileDType::f16:
+      return 2;
   }
   return 1;
 }
@@ -60,10 +65,14 @@ size_t file_dtype_size(FileDType d) {
 // The dtype the tensor has once loaded.
 DType loaded_dtype(FileDType d) {
   switch (d) {
-    case FileDType::f64: return DType::f64;
-    case FileDType::i32: return DType::i32;
-    case FileDType::i64: return DType::i64;
-    default: return DType::f32;
+    case FileDType::f64:
+      return DType::f64;
+    case FileDType::i32:
+      return DType::i32;
+    case FileDType::i64:
+      return DType::i64;
+    default:
+      return DType::f32;
   }
 }
 
@@ -71,10 +80,14 @@ bool is_native(FileDType d) { return d != FileDType::bf16 && d != FileDType::f16
 
 const char* file_dtype_name(DType d) {
   switch (d) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
+    case DType::i32:
+      return "I32";
+    case DType::i64:
+      return "I64";
   }
   return "?";
 }
@@ -86,9 +99,8 @@ FileDType parse_dtype(const std::string& file, const std::string& tensor, const 
   if (s == "I64") return FileDType::i64;
   if (s == "BF16") return FileDType::bf16;
   if (s == "F16") return FileDType::f16;
-  static const char* const kKnown[] = {"BOOL", "U8",  "I8",  "U16", "I16",  "U32",
-                                       "U64",  "C64", "F4",  "F6_E2M3", "F6_E3M2",
-                                       "F8_E5M2", "F8_E4M3", "F8_E8M0"};
+  static const char* const kKnown[] = {"BOOL", "U8", "I8",      "U16",     "I16",     "U32",     "U64",
+                                       "C64",  "F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0"};
   for (const char* k : kKnown)
     if (s == k)
       fail(file,
@@ -125,7 +137,7 @@ struct Entry {
 struct Header {
   std::vector<Entry> entries;  // header order
   std::map<std::string, std::string> metadata;
-  uint64_t data_start = 0;     // offset of the data buffer in the file
+  uint64_t data_start = 0;  // offset of the data buffer in the file
 };
 
 uint64_t read_u64_le(const uint8_t* p) {
@@ -136,8 +148,7 @@ uint64_t read_u64_le(const uint8_t* p) {
 
 // Parses the JSON text, rejecting duplicate keys (at any level) and deep nesting; returns the
 // document and its top-level keys in order.
-json parse_json(const std::string& file, const char* text, size_t n,
-                std::vector<std::string>& top_keys) {
+json parse_json(const std::string& file, const char* text, size_t n, std::vector<std::string>& top_keys) {
   std::vector<std::unordered_set<std::string>> open_objects;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     switch (event) {
@@ -168,11 +179,9 @@ json parse_json(const std::string& file, const char* text, size_t n,
   }
 }
 
-Shape parse_shape(const std::string& file, const std::string& name, const json& j,
-                  uint64_t& numel) {
+Shape parse_shape(const std::string& file, const std::string& name, const json& j, uint64_t& numel) {
   if (!j.is_array()) fail(file, "tensor '{}': shape must be an array of integers", name);
-  if (j.size() > kMaxDims)
-    fail(file, "tensor '{}': shape has {} dims, more than {}", name, j.size(), kMaxDims);
+  if (j.size() > kMaxDims) fail(file, "tensor '{}': shape has {} dims, more than {}", name, j.size(), kMaxDims);
   Shape shape;
   shape.reserve(j.size());
   // Product of the nonzero dims must fit int64 (strides are computed from it); numel is 0 if
@@ -184,7 +193,8 @@ Shape parse_shape(const std::string& file, const std::string& name, const json& 
       const uint64_t v = d.get<uint64_t>();
       if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         fail(file, "tensor '{}': shape dim {} is too large (overflow)", name, v);
-      if (v == 0) any_zero = true;
+      if (v == 0)
+        any_zero = true;
       else if (__builtin_mul_overflow(extent, v, &extent) ||
                extent > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         fail(file, "tensor '{}': shape {} overflows the element count", name, j.dump());
@@ -202,18 +212,13 @@ Shape parse_shape(const std::string& file, const std::string& name, const json& 
 }
 
 Header parse_header(const std::string& file, const uint8_t* base, size_t size) {
-  if (size < 8)
-    fail(file, "file is {} bytes, shorter than the 8-byte header length", size);
+  if (size < 8) fail(file, "file is {} bytes, shorter than the 8-byte header length", size);
   const uint64_t n = read_u64_le(base);
-  if (n > kMaxHeaderBytes)
-    fail(file, "header length {} exceeds the limit of {} bytes", n, kMaxHeaderBytes);
-  if (n > size - 8)
-    fail(file, "header length {} is larger than the {} bytes that follow it", n, size - 8);
+  if (n > kMaxHeaderBytes) fail(file, "header length {} exceeds the limit of {} bytes", n, kMaxHeaderBytes);
+  if (n > size - 8) fail(file, "header length {} is larger than the {} bytes that follow it", n, size - 8);
   const char* text = reinterpret_cast<const char*>(base + 8);
-  if (n == 0 || text[0] != '{')
-    fail(file, "header must be a JSON object starting with '{{'");
-  if (std::memchr(text, '\0', n) != nullptr)
-    fail(file, "header is not valid JSON: it contains a NUL byte");
+  if (n == 0 || text[0] != '{') fail(file, "header must be a JSON object starting with '{{'");
+  if (std::memchr(text, '\0', n) != nullptr) fail(file, "header is not valid JSON: it contains a NUL byte");
 
   std::vector<std::string> top_keys;
   const json doc = parse_json(file, text, n, top_keys);
@@ -227,15 +232,12 @@ Header parse_header(const std::string& file, const uint8_t* base, size_t size) {
     if (name == kMetadataKey) {
       if (!v.is_object()) fail(file, "__metadata__ must be an object of strings");
       for (const auto& [k, mv] : v.items()) {
-        if (!mv.is_string())
-          fail(file, "__metadata__ value of '{}' must be a string, is {}", k, mv.type_name());
+        if (!mv.is_string()) fail(file, "__metadata__ value of '{}' must be a string, is {}", k, mv.type_name());
         h.metadata.emplace(k, mv.get<std::string>());
       }
       continue;
     }
-    if (!v.is_object())
-      fail(file, "tensor '{}': entry must be an object with dtype, shape and data_offsets",
-           name);
+    if (!v.is_object()) fail(file, "tensor '{}': entry must be an object with dtype, shape and data_offsets", name);
     const auto dt = v.find("dtype");
     const auto sh = v.find("shape");
     const auto off = v.find("data_offsets");
@@ -250,25 +252,19 @@ Header parse_header(const std::string& file, const uint8_t* base, size_t size) {
     uint64_t numel = 0;
     e.shape = parse_shape(file, name, *sh, numel);
 
-    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
-        !(*off)[1].is_number_unsigned())
-      fail(file, "tensor '{}': data_offsets must be [begin, end] with non-negative integers",
-           name);
+    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
+      fail(file, "tensor '{}': data_offsets must be [begin, end] with non-negative integers", name);
     e.begin = (*off)[0].get<uint64_t>();
     e.end = (*off)[1].get<uint64_t>();
-    if (e.begin > e.end)
-      fail(file, "tensor '{}': data_offsets begin {} is after end {}", name, e.begin, e.end);
+    if (e.begin > e.end) fail(file, "tensor '{}': data_offsets begin {} is after end {}", name, e.begin, e.end);
     if (e.end > buffer)
-      fail(file, "tensor '{}': data_offsets end {} is beyond the data buffer of {} bytes", name,
-           e.end, buffer);
+      fail(file, "tensor '{}': data_offsets end {} is beyond the data buffer of {} bytes", name, e.end, buffer);
     uint64_t nbytes = 0;
-    if (__builtin_mul_overflow(numel, file_dtype_size(e.dtype), &nbytes) ||
-        nbytes != e.end - e.begin)
+    if (__builtin_mul_overflow(numel, file_dtype_size(e.dtype), &nbytes) || nbytes != e.end - e.begin)
       fail(file,
            "tensor '{}': size mismatch: shape {} of {} needs {} elements but data_offsets "
            "[{}, {}] hold {} bytes",
-           name, shape_str(e.shape), dt->get<std::string>(), numel, e.begin, e.end,
-           e.end - e.begin);
+           name, shape_str(e.shape), dt->get<std::string>(), numel, e.begin, e.end, e.end - e.begin);
     h.entries.push_back(std::move(e));
   }
 
@@ -285,15 +281,13 @@ Header parse_header(const std::string& file, const uint8_t* base, size_t size) {
   for (size_t i : order) {
     const Entry& e = h.entries[i];
     if (e.begin < expect)
-      fail(file, "tensor '{}' (bytes [{}, {})) overlaps tensor '{}' (bytes [{}, {}))", e.name,
-           e.begin, e.end, prev->name, prev->begin, prev->end);
-    if (e.begin > expect)
-      fail(file, "data buffer has a hole: bytes [{}, {}) belong to no tensor", expect, e.begin);
+      fail(file, "tensor '{}' (bytes [{}, {})) overlaps tensor '{}' (bytes [{}, {}))", e.name, e.begin, e.end,
+           prev->name, prev->begin, prev->end);
+    if (e.begin > expect) fail(file, "data buffer has a hole: bytes [{}, {}) belong to no tensor", expect, e.begin);
     expect = e.end;
     prev = &e;
   }
-  if (expect != buffer)
-    fail(file, "data buffer has {} trailing bytes not covered by any tensor", buffer - expect);
+  if (expect != buffer) fail(file, "data buffer has {} trailing bytes not covered by any tensor", buffer - expect);
   return h;
 }
 
@@ -319,8 +313,7 @@ Tensor copy_tensor(const Entry& e, const uint8_t* data) {
 }
 
 // Builds the tensors; with a mapping (whose data() is base) aligned native tensors view it.
-SafetensorsFile build(const Header& h, const uint8_t* base,
-                      const std::shared_ptr<Storage>& mapping) {
+SafetensorsFile build(const Header& h, const uint8_t* base, const std::shared_ptr<Storage>& mapping) {
   SafetensorsFile out;
   out.metadata = h.metadata;
   for (const Entry& e : h.entries) {
@@ -367,8 +360,7 @@ void save_safetensors(const std::string& path, const TensorDict& tensors,
       header += ':';
       header += value.dump();
     } catch (const json::exception& e) {
-      throw ValueError(fmt::format(
-          "[save_safetensors] '{}': name or metadata is not valid UTF-8: {}", path, e.what()));
+      throw ValueError(fmt::format("[save_safetensors] '{}': name or metadata is not valid UTF-8: {}", path, e.what()));
     }
   };
   if (!metadata.empty()) {
@@ -378,10 +370,9 @@ void save_safetensors(const std::string& path, const TensorDict& tensors,
   }
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    LNX_CHECK(t.defined(), ValueError, "[save_safetensors] '{}': tensor '{}' is undefined",
+    LNX_CHECK(t.defined(), ValueError, "[save_safetensors] '{}': tensor '{}' is undefined", path, name);
+    LNX_CHECK(name != kMetadataKey, ValueError, "[save_safetensors] '{}': '{}' is reserved and cannot name a tensor",
               path, name);
-    LNX_CHECK(name != kMetadataKey, ValueError,
-              "[save_safetensors] '{}': '{}' is reserved and cannot name a tensor", path, name);
     Tensor c = t.detach().contiguous();
     const uint64_t nbytes = c.nbytes();
     json entry = json::object();
@@ -395,8 +386,8 @@ void save_safetensors(const std::string& path, const TensorDict& tensors,
   header += '}';
   header.append((8 - (8 + header.size()) % 8) % 8, ' ');
   LNX_CHECK(header.size() <= kMaxHeaderBytes, ValueError,
-            "[save_safetensors] '{}': header would be {} bytes, over the {} byte limit", path,
-            header.size(), kMaxHeaderBytes);
+            "[save_safetensors] '{}': header would be {} bytes, over the {} byte limit", path, header.size(),
+            kMaxHeaderBytes);
 
   io::write_file_atomic("safetensors", path, [&](io::AtomicFileSink& out) {
     uint8_t len[8];

@@ -21,7 +21,7 @@
 namespace lnx {
 
 struct SafetensorsFile {
-  TensorDict tensors;                          // in the order the header lists them
+  TensorDict tensors;                           // in the order the header lists them
   std::map<std::string, std::string> metadata;  // the "__metadata__" object, if any
 };
 

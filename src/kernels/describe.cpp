@@ -19,9 +19,7 @@ std::string bounds_text(const core::FieldInfo& f) {
   return f.bounds ? fmt::format("{} … {}", f.bounds->lo, f.bounds->hi) : std::string();
 }
 
-std::string state_text(const Mechanism& m) {
-  return m.has_recurrent_state ? "[N,H,K,V]" : "KV cache (extra_state)";
-}
+std::string state_text(const Mechanism& m) { return m.has_recurrent_state ? "[N,H,K,V]" : "KV cache (extra_state)"; }
 
 std::string scale_text(const Mechanism& m) { return m.default_scale == DefaultScale::one ? "1" : "K^-1/2"; }
 
@@ -46,8 +44,8 @@ nlohmann::json mechanisms_json() {
     j["state"] = state_text(m);
     j["inputs"] = nlohmann::json::array();
     for (const auto& in : m.inputs)
-      j["inputs"].push_back({{"name", in.name}, {"shape", in.shape()}, {"required", in.required},
-                             {"description", in.description}});
+      j["inputs"].push_back(
+          {{"name", in.name}, {"shape", in.shape()}, {"required", in.required}, {"description", in.description}});
     j["options"] = nlohmann::json::array();
     for (const auto& f : m.options.fields) {
       nlohmann::json o{{"name", f.name}, {"type", f.type}, {"default", f.default_value}, {"help", f.help}};

@@ -47,9 +47,9 @@ void check_shapes(const std::string& op, const std::vector<InputSpec>& specs, co
         bound_by[d] = spec.name;
         continue;
       }
-      LNX_CHECK(it->second == x.size(static_cast<int64_t>(a)), ShapeError, "[{}] {} is {}: expected {} = {} ({} from {})",
-                op, spec.name, shape_str(x.shape()), spec.shape(), shape_with_sizes(spec, sizes), d,
-                bound_by.count(d) ? bound_by.at(d) : std::string("the sequences"));
+      LNX_CHECK(it->second == x.size(static_cast<int64_t>(a)), ShapeError,
+                "[{}] {} is {}: expected {} = {} ({} from {})", op, spec.name, shape_str(x.shape()), spec.shape(),
+                shape_with_sizes(spec, sizes), d, bound_by.count(d) ? bound_by.at(d) : std::string("the sequences"));
     }
   }
 }
@@ -62,8 +62,7 @@ void check_dtypes(const std::string& op, const std::vector<InputSpec>& specs, co
     if (!first) {
       first = &spec;
       dtype = x.dtype();
-      LNX_CHECK(is_floating(dtype), DTypeError, "[{}] {} is {}: expected f32 or f64", op, spec.name,
-                dtype_name(dtype));
+      LNX_CHECK(is_floating(dtype), DTypeError, "[{}] {} is {}: expected f32 or f64", op, spec.name, dtype_name(dtype));
       continue;
     }
     LNX_CHECK(x.dtype() == dtype, DTypeError, "[{}] {} is {} but {} is {}: all inputs must have one dtype", op,
@@ -88,8 +87,8 @@ std::vector<int64_t> sequence_offsets(const std::string& op, int64_t B, int64_t 
   for (size_t n = 0; n + 1 < off.size(); ++n)
     LNX_CHECK(off[n + 1] >= off[n], ValueError, "[{}] cu_seqlens is not non-decreasing: entry {} is {} after {}", op,
               n + 1, off[n + 1], off[n]);
-  LNX_CHECK(off.back() == T, ValueError, "[{}] cu_seqlens ends at {} but the inputs have T = {} tokens", op,
-            off.back(), T);
+  LNX_CHECK(off.back() == T, ValueError, "[{}] cu_seqlens ends at {} but the inputs have T = {} tokens", op, off.back(),
+            T);
   return off;
 }
 
@@ -126,9 +125,12 @@ KernelArgs kernel_args(const Primitive& p, const Call& call) {
 
 const char* form_name(Form form) {
   switch (form) {
-    case Form::reference: return "reference";
-    case Form::recurrent: return "recurrent";
-    case Form::chunk: return "chunk";
+    case Form::reference:
+      return "reference";
+    case Form::recurrent:
+      return "recurrent";
+    case Form::chunk:
+      return "chunk";
   }
   return "?";
 }
@@ -196,9 +198,11 @@ Call make_call(const std::string& op, Form form, const std::vector<InputSpec>& s
               "[{}] chunk_size is {}: expected a power of two", op, options.chunk_size);
   const double fallback = default_scale == DefaultScale::one ? 1.0 : 1.0 / std::sqrt(static_cast<double>(L.K));
   c.scale = options.scale ? *options.scale : fallback;
-  if (schema) c.own = schema->decode(options.own, op);
-  else LNX_CHECK(options.own.empty(), ValueError, "[{}] unknown option '{}'; it takes no options", op,
-                 options.own.begin()->first);
+  if (schema)
+    c.own = schema->decode(options.own, op);
+  else
+    LNX_CHECK(options.own.empty(), ValueError, "[{}] unknown option '{}'; it takes no options", op,
+              options.own.begin()->first);
   return c;
 }
 
@@ -206,8 +210,8 @@ MechanismOutputs run(const std::string& name, Form form, const TensorDict& input
   const Mechanism& m = mechanism(name);
   auto it = m.forms.find(form);
   LNX_CHECK(it != m.forms.end(), ValueError, "[{}] has no {} form", name, form_name(form));
-  const Call call =
-      make_call(fmt::format("{}_{}", name, form_name(form)), form, m.inputs, inputs, options, m.default_scale, &m.options);
+  const Call call = make_call(fmt::format("{}_{}", name, form_name(form)), form, m.inputs, inputs, options,
+                              m.default_scale, &m.options);
   ProfileScope profile(ProfileCategory::kernel);
   return it->second(call);
 }

@@ -41,8 +41,8 @@ struct MechanismOptions {
   std::optional<double> scale;  // default: the mechanism's (K^-1/2 unless it says otherwise)
   int64_t chunk_size = 64;      // chunk form: a power of two
   bool output_final_state = true;
-  Tensor cu_seqlens;            // [N+1] i32/i64 offsets of packed sequences; needs B = 1
-  core::FieldValues own;        // the mechanism's own options, checked against its declaration
+  Tensor cu_seqlens;      // [N+1] i32/i64 offsets of packed sequences; needs B = 1
+  core::FieldValues own;  // the mechanism's own options, checked against its declaration
 
   MechanismOptions& set(const std::string& name, core::FieldValue value) {
     own[name] = std::move(value);
@@ -72,8 +72,8 @@ struct MechanismOutputs {
 // against every later one; N is bound by the layout (B, or the packed sequences).
 // Every input is floating (the dtype of the first one), and differentiable.
 struct InputSpec {
-  std::string name;                // "q", "g", "initial_state", …
-  std::vector<std::string> dims;   // e.g. {"B", "T", "H", "K"}
+  std::string name;               // "q", "g", "initial_state", …
+  std::vector<std::string> dims;  // e.g. {"B", "T", "H", "K"}
   bool required = true;
   std::string description;
 
@@ -116,15 +116,15 @@ struct ProblemSize {
 
 // A call after validation: what a form runs on.
 struct Call {
-  std::string op;                       // "<mechanism>_<form>": names the call in messages and nodes
+  std::string op;  // "<mechanism>_<form>": names the call in messages and nodes
   Form form = Form::reference;
-  TensorDict inputs;                    // as given, with their autodiff history
-  SequenceLayout layout;                // B, T, H, K, V, N and the sequences' row offsets
-  std::map<std::string, int64_t> sizes; // every bound size letter (H, K, V, HK, Tc, …)
-  DType dtype = DType::f32;             // of the floating inputs
-  double scale = 1.0;                   // options.scale or the mechanism's default
-  MechanismOptions options;             // as given (own: the named values)
-  std::any own;                         // the decoded options struct
+  TensorDict inputs;                     // as given, with their autodiff history
+  SequenceLayout layout;                 // B, T, H, K, V, N and the sequences' row offsets
+  std::map<std::string, int64_t> sizes;  // every bound size letter (H, K, V, HK, Tc, …)
+  DType dtype = DType::f32;              // of the floating inputs
+  double scale = 1.0;                    // options.scale or the mechanism's default
+  MechanismOptions options;              // as given (own: the named values)
+  std::any own;                          // the decoded options struct
 
   bool has(const std::string& name) const { return inputs.contains(name); }
   // The input, or an undefined tensor for an optional input that was not given.

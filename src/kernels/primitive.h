@@ -32,15 +32,15 @@ namespace lnx::kernels {
 
 // What a fused kernel reads: the call's inputs, checked, detached and contiguous.
 struct KernelArgs {
-  std::string op;              // the primitive's name, for messages
-  SequenceLayout L;            // B, T, H, K, V, N, sequence offsets
-  std::map<std::string, int64_t> sizes;  // every bound size letter
-  std::shared_ptr<const ChunkPlan> plan; // chunked primitives: the chunks of every sequence
+  std::string op;                         // the primitive's name, for messages
+  SequenceLayout L;                       // B, T, H, K, V, N, sequence offsets
+  std::map<std::string, int64_t> sizes;   // every bound size letter
+  std::shared_ptr<const ChunkPlan> plan;  // chunked primitives: the chunks of every sequence
   DType dtype = DType::f32;
   double scale = 1.0;
   bool output_final_state = true;
-  TensorDict in;               // by input name; optional inputs not given are absent
-  std::any own;                // the options struct, as the mechanism declared it
+  TensorDict in;  // by input name; optional inputs not given are absent
+  std::any own;   // the options struct, as the mechanism declared it
 
   bool has(const std::string& name) const { return in.contains(name); }
   Tensor operator[](const std::string& name) const { return has(name) ? in.at(name) : Tensor(); }
@@ -77,8 +77,7 @@ struct Primitive {
 
 // The CPU kernels of Impl (static member templates forward<T> / backward<T>, T = float or
 // double), dispatched by the inputs' dtype.
-template <class Impl>
-Primitive make_primitive(std::string name, std::vector<InputSpec> inputs, bool chunked) {
+template <class Impl> Primitive make_primitive(std::string name, std::vector<InputSpec> inputs, bool chunked) {
   Primitive p{std::move(name), std::move(inputs), chunked, {}};
   DeviceKernels cpu;
   cpu.forward = [](const KernelArgs& a, Saved* saved) {
@@ -98,8 +97,8 @@ MechanismOutputs run_primitive(const Primitive& p, const Call& call);
 
 // Validates inputs against p.inputs, then runs it (for forms that hand derived inputs to a
 // primitive; own: the options struct the kernels read, if any).
-MechanismOutputs run_primitive(const Primitive& p, Form form, const TensorDict& inputs,
-                               const MechanismOptions& options, std::any own = {});
+MechanismOutputs run_primitive(const Primitive& p, Form form, const TensorDict& inputs, const MechanismOptions& options,
+                               std::any own = {});
 
 // A form that is the primitive itself, on the mechanism's own inputs.
 FormFn primitive_form(std::shared_ptr<const Primitive> p);

@@ -92,7 +92,8 @@ void load_weights(modules::Module& module, const std::string& path) {
   std::vector<std::string> problems;
   TensorDict expected = module.parameters();
   for (const auto& [name, t] : file.tensors)
-    if (!expected.contains(name)) problems.push_back(fmt::format("unexpected tensor '{}' {}", name, shape_str(t.shape())));
+    if (!expected.contains(name))
+      problems.push_back(fmt::format("unexpected tensor '{}' {}", name, shape_str(t.shape())));
   for (const auto& [name, p] : expected) {
     if (!file.tensors.contains(name)) {
       problems.push_back(fmt::format("missing '{}' {}", name, shape_str(p.shape())));
@@ -100,8 +101,8 @@ void load_weights(modules::Module& module, const std::string& path) {
     }
     const Tensor& t = file.tensors.at(name);
     if (t.shape() != p.shape())
-      problems.push_back(fmt::format("'{}' is {} in the file but {} in the model", name, shape_str(t.shape()),
-                                     shape_str(p.shape())));
+      problems.push_back(
+          fmt::format("'{}' is {} in the file but {} in the model", name, shape_str(t.shape()), shape_str(p.shape())));
     else if (t.dtype() != p.dtype())
       problems.push_back(fmt::format("'{}' is {} in the file but {} in the model", name, dtype_name(t.dtype()),
                                      dtype_name(p.dtype())));

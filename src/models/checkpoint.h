@@ -15,8 +15,7 @@ namespace lnx::models {
 
 // extra_files(tmp_dir) may write more files into the checkpoint before it is swapped in (a
 // trainer's optimizer state, tokenizer, …), so they are replaced atomically together.
-void save_model(const LMModel& model, const std::string& dir,
-                const std::map<std::string, std::string>& metadata = {},
+void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata = {},
                 const std::function<void(const std::string& tmp_dir)>& extra_files = {});
 std::unique_ptr<LMModel> load_model(const std::string& dir);
 

@@ -55,15 +55,14 @@ struct ModelConfig {
   int64_t d_model = 64;
   int64_t n_layer = 2;
   std::vector<std::string> block_pattern = {"gated_deltanet"};
-  double mlp_ratio = 4.0;   // SwiGLU hidden width from this (modules::swiglu_hidden)…
-  int64_t mlp_hidden = 0;   // …unless set here
+  double mlp_ratio = 4.0;  // SwiGLU hidden width from this (modules::swiglu_hidden)…
+  int64_t mlp_hidden = 0;  // …unless set here
   bool tie_embeddings = true;
   double norm_eps = 1e-6;
   double init_std = 0.02;
   std::map<std::string, LayerSpec> layers;  // named layers (block_pattern's names)
 
-  template <class Visitor>
-  void visit(Visitor&& v) {
+  template <class Visitor> void visit(Visitor&& v) {
     v("name", name, "a label for the model");
     v("vocab_size", vocab_size, "tokens in the vocabulary");
     v("d_model", d_model, "model width");

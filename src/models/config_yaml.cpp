@@ -20,8 +20,7 @@ namespace lnx::models {
 namespace {
 
 // Runs fn; a ValueError it throws gets the file and position in front of its message.
-template <class F>
-auto at_position(const std::string& where, const YAML::Mark& at, F&& fn) -> decltype(fn()) {
+template <class F> auto at_position(const std::string& where, const YAML::Mark& at, F&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const ValueError& e) {
@@ -54,8 +53,8 @@ void read_layer(ModelConfig& c, const std::string& name, const YAML::Node& entry
     mixer = name;
   }
   // Over the existing entry when it is of the same mixer, else over the mixer's defaults.
-  LayerSpec spec = existing != c.layers.end() && existing->second.mixer == mixer ? existing->second
-                                                                                  : LayerSpec::of(mixer);
+  LayerSpec spec =
+      existing != c.layers.end() && existing->second.mixer == mixer ? existing->second : LayerSpec::of(mixer);
   const std::vector<std::string> extra =
       old_form ? std::vector<std::string>{"use_mlp"} : std::vector<std::string>{"mixer", "mlp"};
   spec.options.read_yaml(entry, section, extra);

@@ -27,20 +27,22 @@ bool is_residual_output(const std::string& name) {
 LMModel::LMModel(const ModelConfig& config, uint64_t seed) : config_(config) {
   config_.validate();
   Generator gen(seed);
-  embeddings = &add_module("embeddings",
-                           std::make_unique<modules::Embedding>(config_.vocab_size, config_.d_model, gen, config_.init_std));
+  embeddings = &add_module(
+      "embeddings", std::make_unique<modules::Embedding>(config_.vocab_size, config_.d_model, gen, config_.init_std));
   // A config that would not fit in memory stops with an error, not with the OOM killer: first
   // a lower bound (every mixer projects d_model to at least d_model twice), then each block's
   // actual size times the number of blocks.
   const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
   const double d = static_cast<double>(config_.d_model);
-  const double lower_bound = (2.0 * d * d * static_cast<double>(config_.n_layer) + d * static_cast<double>(config_.vocab_size)) * 4.0;
+  const double lower_bound =
+      (2.0 * d * d * static_cast<double>(config_.n_layer) + d * static_cast<double>(config_.vocab_size)) * 4.0;
   LNX_CHECK(physical <= 0 || lower_bound < 0.8 * physical, ValueError,
             "[LMModel] {} blocks of width {} need at least {:.1f} GiB, more than this machine's {:.1f} GiB",
             config_.n_layer, config_.d_model, lower_bound / (1 << 30), physical / (1 << 30));
   for (int64_t i = 0; i < config_.n_layer; ++i) {
     blocks_.push_back(&add_module("blocks." + std::to_string(i), std::make_unique<Block>(config_, i, gen)));
-    const double bytes = static_cast<double>(blocks_.back()->num_parameters()) * 4.0 * static_cast<double>(config_.n_layer);
+    const double bytes =
+        static_cast<double>(blocks_.back()->num_parameters()) * 4.0 * static_cast<double>(config_.n_layer);
     LNX_CHECK(physical <= 0 || bytes < 0.8 * physical, ValueError,
               "[LMModel] {} blocks of {:.1f}M parameters need about {:.1f} GiB, more than this machine's {:.1f} GiB",
               config_.n_layer, static_cast<double>(blocks_.back()->num_parameters()) / 1e6, bytes / (1 << 30),
@@ -62,9 +64,10 @@ LMModel::LMModel(const ModelConfig& config, uint64_t seed) : config_(config) {
 }
 
 ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, const ForwardOptions& options) const {
-  LNX_CHECK(ids.defined() && ids.dim() == 2 && !is_floating(ids.dtype()), ShapeError,
-            "[LMModel] ids must be integer [B, T], got {}",
-            ids.defined() ? dtype_name(ids.dtype()) + std::string(" ") + shape_str(ids.shape()) : "an undefined tensor");
+  LNX_CHECK(
+      ids.defined() && ids.dim() == 2 && !is_floating(ids.dtype()), ShapeError,
+      "[LMModel] ids must be integer [B, T], got {}",
+      ids.defined() ? dtype_name(ids.dtype()) + std::string(" ") + shape_str(ids.shape()) : "an undefined tensor");
   LNX_CHECK(!(options.mask.defined() && options.cu_seqlens.defined()), ValueError,
             "[LMModel] give a mask (padded batch) or cu_seqlens (packed sequences), not both");
   const bool fresh = state == nullptr || state->empty();
@@ -94,13 +97,17 @@ ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, c
   }
   // Tokens each sequence has seen after this call.
   std::vector<int64_t> lengths;
-  if (in.cu_seqlens.defined()) lengths = core::lengths_from_cu_seqlens(in.cu_seqlens, "LMModel");
-  else lengths.assign(static_cast<size_t>(N), ids.size(1));
+  if (in.cu_seqlens.defined())
+    lengths = core::lengths_from_cu_seqlens(in.cu_seqlens, "LMModel");
+  else
+    lengths.assign(static_cast<size_t>(N), ids.size(1));
   out.state.seen.resize(static_cast<size_t>(N));
   for (int64_t n = 0; n < N; ++n)
-    out.state.seen[static_cast<size_t>(n)] = (in.seen.empty() ? 0 : in.seen[static_cast<size_t>(n)]) + lengths[static_cast<size_t>(n)];
+    out.state.seen[static_cast<size_t>(n)] =
+        (in.seen.empty() ? 0 : in.seen[static_cast<size_t>(n)]) + lengths[static_cast<size_t>(n)];
 
-  LNX_CHECK(!options.remat || fresh, ValueError, "[LMModel] remat is for training from fresh sequences, not with a state");
+  LNX_CHECK(!options.remat || fresh, ValueError,
+            "[LMModel] remat is for training from fresh sequences, not with a state");
   for (size_t i = 0; i < blocks_.size(); ++i) {
     in.state = fresh ? nullptr : &state->layers[i];
     if (options.remat && grad_enabled()) {

@@ -18,8 +18,8 @@
 namespace lnx::models {
 
 struct ForwardOptions {
-  Tensor mask;                             // [B, T] 1 = real token (padded batch)
-  Tensor cu_seqlens;                       // [N + 1] packed sequences (ids [1, P])
+  Tensor mask;        // [B, T] 1 = real token (padded batch)
+  Tensor cu_seqlens;  // [N + 1] packed sequences (ids [1, P])
   core::Mode mode = core::Mode::automatic;
   // Rematerialisation for training: each block's activations are recomputed in backward
   // instead of kept (less memory, ~1 more forward). The returned state is empty.
@@ -27,8 +27,8 @@ struct ForwardOptions {
 };
 
 struct ModelOutput {
-  Tensor logits;            // [B, T, V]
-  core::ModelState state;   // after the call's tokens
+  Tensor logits;           // [B, T, V]
+  core::ModelState state;  // after the call's tokens
 };
 
 class LMModel : public modules::Module {

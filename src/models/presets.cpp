@@ -11,8 +11,7 @@ namespace {
 
 // A model of width 64 (tiny) or 384 (small) whose layers are the pattern's mixers, each sized
 // by its own MixerSpec::preset_options.
-ModelConfig make_config(const std::string& name, const std::vector<std::string>& pattern, bool small,
-                        int64_t n_layer) {
+ModelConfig make_config(const std::string& name, const std::vector<std::string>& pattern, bool small, int64_t n_layer) {
   const modules::PresetScale scale = small ? modules::PresetScale::small : modules::PresetScale::tiny;
   ModelConfig c;
   c.name = name;

@@ -21,8 +21,11 @@ nlohmann::json mixers_json() {
   nlohmann::json all = nlohmann::json::array();
   for (const auto& name : mixer_names()) {
     const MixerSpec& s = mixer_spec(name);
-    nlohmann::json j{{"name", s.name}, {"description", s.description}, {"mechanism", s.kernel},
-                     {"block_mlp", s.block_mlp}, {"config", s.defaults.type_name()}};
+    nlohmann::json j{{"name", s.name},
+                     {"description", s.description},
+                     {"mechanism", s.kernel},
+                     {"block_mlp", s.block_mlp},
+                     {"config", s.defaults.type_name()}};
     j["options"] = nlohmann::json::array();
     for (const auto& f : s.defaults.fields()) {
       nlohmann::json o{{"name", f.name}, {"type", f.type}, {"default", f.default_value}, {"help", f.help}};

@@ -27,8 +27,7 @@ Embedding::Embedding(int64_t vocab, int64_t dim, Generator& gen, double std)
     : weight(add_parameter("weight", init_normal({vocab, dim}, std, gen))) {}
 
 Tensor Embedding::forward(const Tensor& ids) const {
-  LNX_CHECK(!is_floating(ids.dtype()), DTypeError, "[Embedding] ids must be integers, got {}",
-            dtype_name(ids.dtype()));
+  LNX_CHECK(!is_floating(ids.dtype()), DTypeError, "[Embedding] ids must be integers, got {}", dtype_name(ids.dtype()));
   return embedding(weight, ids);
 }
 

@@ -13,7 +13,7 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) const;
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
-  Tensor& weight;  // [O, I]
+  Tensor& weight;          // [O, I]
   Tensor* bias = nullptr;  // [O] when present
 
  private:
@@ -34,7 +34,7 @@ class Embedding : public Module {
  public:
   Embedding(int64_t vocab, int64_t dim, Generator& gen, double std = 0.02);
   Tensor forward(const Tensor& ids) const;  // ids integer [...] in [0, V)
-  Tensor& weight;  // [V, D]
+  Tensor& weight;                           // [V, D]
 };
 
 }  // namespace lnx::modules

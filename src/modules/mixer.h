@@ -49,8 +49,8 @@ class MixerConfig {
   MixerConfig() = default;  // holds nothing (empty())
   // Any typed mixer config (a struct with a visit method as above).
   template <class C>
-    requires(!std::is_same_v<std::decay_t<C>, MixerConfig>)
-  MixerConfig(C config) : impl_(std::make_unique<Impl<std::decay_t<C>>>(std::move(config))) {}
+  requires(!std::is_same_v<std::decay_t<C>, MixerConfig>) MixerConfig(C config)
+      : impl_(std::make_unique<Impl<std::decay_t<C>>>(std::move(config))) {}
   MixerConfig(const MixerConfig& o) : impl_(o.impl_ ? o.impl_->clone() : nullptr) {}
   MixerConfig& operator=(const MixerConfig& o) {
     impl_ = o.impl_ ? o.impl_->clone() : nullptr;
@@ -84,11 +84,16 @@ class MixerConfig {
   // (an integer may set a real field). ValueError for an unknown key (listing the keys) or a
   // value of another type. Bounds are checked by check_bounds (make_mixer checks them).
   template <class T> void set(const std::string& key, const T& value) {
-    if constexpr (std::is_same_v<T, core::FieldValue>) set_value(key, value);
-    else if constexpr (std::is_same_v<T, bool>) set_value(key, core::FieldValue(value));
-    else if constexpr (std::is_integral_v<T>) set_value(key, core::FieldValue(static_cast<int64_t>(value)));
-    else if constexpr (std::is_floating_point_v<T>) set_value(key, core::FieldValue(static_cast<double>(value)));
-    else set_value(key, core::FieldValue(std::string(value)));
+    if constexpr (std::is_same_v<T, core::FieldValue>)
+      set_value(key, value);
+    else if constexpr (std::is_same_v<T, bool>)
+      set_value(key, core::FieldValue(value));
+    else if constexpr (std::is_integral_v<T>)
+      set_value(key, core::FieldValue(static_cast<int64_t>(value)));
+    else if constexpr (std::is_floating_point_v<T>)
+      set_value(key, core::FieldValue(static_cast<double>(value)));
+    else
+      set_value(key, core::FieldValue(std::string(value)));
   }
   // ValueError "[where] window = -1: expected 0 … 1e12" for a field outside its bounds.
   void check_bounds(const std::string& where) const;
@@ -100,19 +105,17 @@ class MixerConfig {
   YAML::Node to_yaml() const;
 
  private:
-  template <class T>
-  static constexpr bool is_scalar = std::is_same_v<T, bool> || std::is_same_v<T, int64_t> ||
-                                    std::is_same_v<T, double> || std::is_same_v<T, std::string>;
+  template <class T> static constexpr bool is_scalar = std::is_same_v<T, bool> || std::is_same_v<T, int64_t> ||
+                                                       std::is_same_v<T, double> || std::is_same_v<T, std::string>;
   struct Model {
     virtual ~Model() = default;
     virtual std::unique_ptr<Model> clone() const = 0;
     virtual const std::type_info& type() const = 0;
     virtual std::vector<core::FieldInfo> fields() const = 0;
-    virtual core::FieldValue get(const std::string& key) const = 0;  // key is a scalar field
+    virtual core::FieldValue get(const std::string& key) const = 0;               // key is a scalar field
     virtual bool set(const std::string& key, const core::FieldValue& value) = 0;  // false: wrong type
     virtual void check_bounds(const std::string& where) const = 0;
-    virtual void read_yaml(const YAML::Node& map, const std::string& where,
-                           const std::vector<std::string>& valid) = 0;
+    virtual void read_yaml(const YAML::Node& map, const std::string& where, const std::vector<std::string>& valid) = 0;
     virtual YAML::Node to_yaml() const = 0;
   };
   template <class C> struct Impl final : Model {
@@ -134,8 +137,10 @@ class MixerConfig {
       bool ok = true;
       value.visit([&](const char* name, auto& field, const char*, const auto&...) {
         if (key != name) return;
-        if constexpr (is_scalar<std::decay_t<decltype(field)>>) ok = core::fields_detail::assign(field, v);
-        else ok = false;
+        if constexpr (is_scalar<std::decay_t<decltype(field)>>)
+          ok = core::fields_detail::assign(field, v);
+        else
+          ok = false;
       });
       return ok;
     }
@@ -154,11 +159,11 @@ class MixerConfig {
 // Bounds the built-in mixers' fields share (configs come from files: every size is bounded and
 // every real finite before a width is computed from it). A mixer may use its own.
 namespace mixer_bounds {
-inline constexpr core::Bounds heads{0, 1 << 14};       // num_heads, num_kv_heads, n_groups
-inline constexpr core::Bounds dim{0, 1 << 16};         // head_dim, state_size, ranks
-inline constexpr core::Bounds ratio{0, 64};            // expand, expand_k, expand_v
-inline constexpr core::Bounds conv{0, 1 << 10};        // conv_size
-inline constexpr core::Bounds chunk{0, 1 << 16};       // chunk_size (a power of two: the mixer checks)
+inline constexpr core::Bounds heads{0, 1 << 14};  // num_heads, num_kv_heads, n_groups
+inline constexpr core::Bounds dim{0, 1 << 16};    // head_dim, state_size, ranks
+inline constexpr core::Bounds ratio{0, 64};       // expand, expand_k, expand_v
+inline constexpr core::Bounds conv{0, 1 << 10};   // conv_size
+inline constexpr core::Bounds chunk{0, 1 << 16};  // chunk_size (a power of two: the mixer checks)
 inline constexpr core::Bounds rope_theta{0, 1e12};
 }  // namespace mixer_bounds
 
@@ -179,10 +184,10 @@ struct ModelDims {
 };
 
 struct MixerInput {
-  Tensor x;                                  // [B, T, D]
-  const core::LayerState* state = nullptr;   // null or empty: fresh sequences
-  Tensor cu_seqlens;                         // [N + 1] when packed (B = 1)
-  std::vector<int64_t> seen;                 // [N] tokens each sequence has seen (RoPE); empty = 0
+  Tensor x;                                 // [B, T, D]
+  const core::LayerState* state = nullptr;  // null or empty: fresh sequences
+  Tensor cu_seqlens;                        // [N + 1] when packed (B = 1)
+  std::vector<int64_t> seen;                // [N] tokens each sequence has seen (RoPE); empty = 0
   core::Mode mode = core::Mode::automatic;
 };
 

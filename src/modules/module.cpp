@@ -4,8 +4,7 @@
 
 namespace lnx::modules {
 
-void Module::for_each_parameter(const std::function<void(const std::string&, Tensor&)>& fn,
-                                const std::string& prefix) {
+void Module::for_each_parameter(const std::function<void(const std::string&, Tensor&)>& fn, const std::string& prefix) {
   for (auto& [name, slot] : params_) fn(prefix + name, *slot);
   for (auto& [name, child] : children_) child->for_each_parameter(fn, prefix + name + ".");
 }

@@ -27,8 +27,7 @@ class Module {
   TensorDict parameters() const;
   int64_t num_parameters() const;
   // Calls fn(dotted name, slot) for every parameter; assigning to the slot replaces it.
-  void for_each_parameter(const std::function<void(const std::string&, Tensor&)>& fn,
-                          const std::string& prefix = "");
+  void for_each_parameter(const std::function<void(const std::string&, Tensor&)>& fn, const std::string& prefix = "");
   // Converts every parameter (a new leaf of the given dtype, e.g. f64 for gradient checks).
   void to(DType dtype);
   DType dtype() const;  // of the first parameter (f32 for a module without any)
@@ -36,8 +35,7 @@ class Module {
  protected:
   // The slot stays valid for the module's lifetime; keep a reference to it.
   Tensor& add_parameter(const std::string& name, const Tensor& value);
-  template <class M>
-  M& add_module(const std::string& name, std::unique_ptr<M> m) {
+  template <class M> M& add_module(const std::string& name, std::unique_ptr<M> m) {
     M& ref = *m;
     children_.emplace_back(name, std::move(m));
     return ref;

@@ -18,7 +18,8 @@ Tensor apply_rope(const Tensor& x, const Tensor& positions, double theta) {
   std::vector<double> c(static_cast<size_t>(B * T * half)), s(c.size());
   for (size_t r = 0; r < pos.size(); ++r)
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = static_cast<double>(pos[r]) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+      const double angle =
+          static_cast<double>(pos[r]) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
       c[r * static_cast<size_t>(half) + static_cast<size_t>(i)] = std::cos(angle);
       s[r * static_cast<size_t>(half) + static_cast<size_t>(i)] = std::sin(angle);
     }

@@ -7,8 +7,9 @@
 namespace lnx::modules {
 
 ShortConv::ShortConv(int64_t dim, int64_t width, bool bias, bool silu_activation_, Generator& gen, double std)
-    : weight(add_parameter("weight", std > 0 ? init_normal({dim, width}, std, gen)
-                                             : init_uniform({dim, width}, 1.0 / std::sqrt(static_cast<double>(width)), gen))),
+    : weight(add_parameter("weight",
+                           std > 0 ? init_normal({dim, width}, std, gen)
+                                   : init_uniform({dim, width}, 1.0 / std::sqrt(static_cast<double>(width)), gen))),
       silu_activation(silu_activation_) {
   if (!bias) return;
   this->bias = &add_parameter(

@@ -47,8 +47,7 @@ bool needs_grad(std::initializer_list<Tensor> inputs) {
   return false;
 }
 
-void record(const std::string& name, const TensorList& inputs, const std::vector<Tensor*>& outputs,
-            VjpFn vjp) {
+void record(const std::string& name, const TensorList& inputs, const std::vector<Tensor*>& outputs, VjpFn vjp) {
   auto node = std::make_shared<Node>();
   node->name = name;
   node->sequence = g_node_sequence.fetch_add(1);
@@ -82,28 +81,22 @@ void record(const std::string& name, const TensorList& inputs, const std::vector
   node->vjp = std::move(vjp);
 }
 
-void record(const std::string& name, const TensorList& inputs,
-            std::initializer_list<Tensor*> outputs, VjpFn vjp) {
+void record(const std::string& name, const TensorList& inputs, std::initializer_list<Tensor*> outputs, VjpFn vjp) {
   record(name, inputs, std::vector<Tensor*>(outputs), std::move(vjp));
 }
 
 namespace {
 
-Tensor accumulate(const Tensor& acc, const Tensor& g) {
-  return acc.defined() ? add(acc, g) : g;
-}
+Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
 
 // A leaf's gradient always owns its storage: a vjp may pass one gradient to several inputs
 // (add does), and the caller's seed gradient may be returned as is; optimizers that update
 // gradients in place must not change each other's or the caller's tensors.
-Tensor accumulate_leaf(const Tensor& acc, const Tensor& g) {
-  return acc.defined() ? add(acc, g) : clone(g);
-}
+Tensor accumulate_leaf(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : clone(g); }
 
 // Runs backward from roots; nodes older than min_sequence are outside the region being
 // differentiated (used by checkpoint) and meeting one is an error.
-void run_backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph,
-                  uint64_t min_sequence) {
+void run_backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph, uint64_t min_sequence) {
   LNX_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), AutogradError,
             "[backward] {} outputs but {} gradients", outputs.size(), grad_outputs.size());
   NoGradGuard no_grad;
@@ -123,13 +116,13 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       g = ones_like(out);
     }
     LNX_CHECK(g.shape() == out.shape() && g.dtype() == out.dtype(), AutogradError,
-              "[backward] gradient {} is {} {} but the output is {} {}", i, dtype_name(g.dtype()),
-              shape_str(g.shape()), dtype_name(out.dtype()), shape_str(out.shape()));
+              "[backward] gradient {} is {} {} but the output is {} {}", i, dtype_name(g.dtype()), shape_str(g.shape()),
+              dtype_name(out.dtype()), shape_str(out.shape()));
     if (!out.requires_grad()) {
-      throw AutogradError(fmt::format(
-          "[backward] output {} does not require a gradient: no input of the computation "
-          "was marked with set_requires_grad (or it ran under no_grad)",
-          i));
+      throw AutogradError(
+          fmt::format("[backward] output {} does not require a gradient: no input of the computation "
+                      "was marked with set_requires_grad (or it ran under no_grad)",
+                      i));
     }
     if (out.is_leaf()) {
       out.impl()->grad = accumulate_leaf(out.grad(), g).impl_ptr();
@@ -153,10 +146,10 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       if (!e.fn) continue;
       Node* p = e.fn.get();
       if (p->sequence < min_sequence)
-        throw AutogradError(fmt::format(
-            "[checkpoint] the block uses a tensor made by '{}' outside it; pass every tensor "
-            "with gradient history into checkpoint through its inputs",
-            p->name));
+        throw AutogradError(
+            fmt::format("[checkpoint] the block uses a tensor made by '{}' outside it; pass every tensor "
+                        "with gradient history into checkpoint through its inputs",
+                        p->name));
       pending[p]++;
       if (seen.insert(p).second) stack.push_back(p);
     }
@@ -197,8 +190,8 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
         input_grads = n->vjp(VjpContext{node_grads, n->needs});
       }
       LNX_CHECK(input_grads.size() == n->inputs.size(), AutogradError,
-                "[backward] vjp of '{}' returned {} gradients for {} inputs", n->name,
-                input_grads.size(), n->inputs.size());
+                "[backward] vjp of '{}' returned {} gradients for {} inputs", n->name, input_grads.size(),
+                n->inputs.size());
     }
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const auto& e = n->inputs[i];
@@ -208,8 +201,8 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
           Node* p = e.fn.get();
           const Shape& want = p->output_shapes[e.index];
           LNX_CHECK(g.shape() == want, AutogradError,
-                    "[backward] vjp of '{}' gave a gradient {} for input {} of shape {}", n->name,
-                    shape_str(g.shape()), i, shape_str(want));
+                    "[backward] vjp of '{}' gave a gradient {} for input {} of shape {}", n->name, shape_str(g.shape()),
+                    i, shape_str(want));
           auto& slot = grads[p];
           if (slot.empty()) slot.resize(p->output_shapes.size());
           slot[e.index] = accumulate(slot[e.index], g);
@@ -218,8 +211,8 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
         if (--pending[e.fn.get()] == 0) ready.push(e.fn.get());
       } else if (e.leaf && g.defined()) {
         LNX_CHECK(g.shape() == e.leaf->shape, AutogradError,
-                  "[backward] vjp of '{}' gave a gradient {} for a leaf of shape {}", n->name,
-                  shape_str(g.shape()), shape_str(e.leaf->shape));
+                  "[backward] vjp of '{}' gave a gradient {} for a leaf of shape {}", n->name, shape_str(g.shape()),
+                  shape_str(e.leaf->shape));
         Tensor acc = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
         Tensor gc = g.dtype() == e.leaf->dtype ? g : g.to(e.leaf->dtype);
         e.leaf->grad = accumulate_leaf(acc, gc).impl_ptr();
@@ -242,8 +235,7 @@ std::function<ValueAndGrad(const TensorDict&)> value_and_grad(LossFn fn) {
     TensorDict leaves;
     for (const auto& [name, p] : params) {
       LNX_CHECK(is_floating(p.dtype()), DTypeError,
-                "[value_and_grad] parameter '{}' is {}; parameters must be floating", name,
-                dtype_name(p.dtype()));
+                "[value_and_grad] parameter '{}' is {}; parameters must be floating", name, dtype_name(p.dtype()));
       Tensor leaf = p.detach();
       leaf.set_requires_grad(true);
       leaves.insert(name, leaf);
@@ -274,8 +266,7 @@ TensorList custom_vjp(const std::string& name, const TensorList& inputs, CustomF
     outputs = forward(inputs);
   }
   for (const auto& o : outputs)
-    LNX_CHECK(o.defined(), AutogradError, "[custom_vjp] forward of '{}' returned an undefined output",
-              name);
+    LNX_CHECK(o.defined(), AutogradError, "[custom_vjp] forward of '{}' returned an undefined output", name);
   if (!needs_grad(inputs)) return outputs;
   TensorList saved_inputs, saved_outputs;
   for (const auto& t : inputs) saved_inputs.push_back(t.defined() ? t.detach() : t);

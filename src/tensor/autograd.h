@@ -30,6 +30,7 @@ class NoGradGuard {  // RAII: grad mode off in this scope
   ~NoGradGuard() { set_grad_enabled(prev_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
  private:
   bool prev_;
 };
@@ -40,6 +41,7 @@ class EnableGradGuard {  // RAII: grad mode on in this scope
   ~EnableGradGuard() { set_grad_enabled(prev_); }
   EnableGradGuard(const EnableGradGuard&) = delete;
   EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
  private:
   bool prev_;
 };
@@ -72,9 +74,9 @@ struct Node {
   std::vector<bool> needs;  // per input: does a gradient flow there?
   std::vector<Shape> output_shapes;
   std::vector<DType> output_dtypes;
-  VjpFn vjp;  // released after backward unless retain_graph
-  bool differentiable = true;  // false: a forward-only primitive; backward through it is an error
-  uint64_t sequence = 0;  // creation order; checkpoint uses it to find its own nodes
+  VjpFn vjp;                     // released after backward unless retain_graph
+  bool differentiable = true;    // false: a forward-only primitive; backward through it is an error
+  uint64_t sequence = 0;         // creation order; checkpoint uses it to find its own nodes
   uint8_t profile_category = 0;  // ProfileCategory active when recorded (tensor/profile.h)
 };
 
@@ -86,16 +88,13 @@ bool needs_grad(const TensorList& inputs);
 // only when needs_grad(inputs); the outputs must be fresh tensors made by the op. An empty
 // vjp marks a forward-only primitive: gradients may not flow through it, and a backward that
 // reaches it raises AutogradError naming it.
-void record(const std::string& name, const TensorList& inputs,
-            std::initializer_list<Tensor*> outputs, VjpFn vjp);
-void record(const std::string& name, const TensorList& inputs, const std::vector<Tensor*>& outputs,
-            VjpFn vjp);
+void record(const std::string& name, const TensorList& inputs, std::initializer_list<Tensor*> outputs, VjpFn vjp);
+void record(const std::string& name, const TensorList& inputs, const std::vector<Tensor*>& outputs, VjpFn vjp);
 
 // ---- running backward ----
 // Accumulates d(outputs)/d(leaf) · grad_outputs into every reachable leaf's grad. An
 // undefined grad_output for a one-element output means 1.
-void backward(const TensorList& outputs, const TensorList& grad_outputs = {},
-              bool retain_graph = false);
+void backward(const TensorList& outputs, const TensorList& grad_outputs = {}, bool retain_graph = false);
 
 // ---- functional surface ----
 // The same tensor, cut from the graph: no gradient flows through it.
@@ -114,8 +113,8 @@ std::function<ValueAndGrad(const TensorDict&)> value_and_grad(LossFn fn);
 // inputs, the outputs and the output gradients and returns one gradient per input. An empty
 // backward makes a forward-only primitive (backward through it raises AutogradError).
 using CustomForward = std::function<TensorList(const TensorList& inputs)>;
-using CustomBackward = std::function<TensorList(const TensorList& inputs, const TensorList& outputs,
-                                                const TensorList& grads)>;
+using CustomBackward =
+    std::function<TensorList(const TensorList& inputs, const TensorList& outputs, const TensorList& grads)>;
 TensorList custom_vjp(const std::string& name, const TensorList& inputs, CustomForward forward,
                       CustomBackward backward);
 

@@ -13,7 +13,8 @@ enum class Device : uint8_t { cpu };
 
 inline const char* device_name(Device d) {
   switch (d) {
-    case Device::cpu: return "cpu";
+    case Device::cpu:
+      return "cpu";
   }
   return "?";
 }

@@ -16,16 +16,26 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-class ShapeError : public Error { using Error::Error; };   // shapes or axes do not fit
-class DTypeError : public Error { using Error::Error; };   // dtype not accepted by an op
-class ValueError : public Error { using Error::Error; };   // bad argument value
-class IOError : public Error { using Error::Error; };      // files: missing, malformed, unwritable
-class AutogradError : public Error { using Error::Error; };// misuse of the autodiff machinery
+class ShapeError : public Error {
+  using Error::Error;
+};  // shapes or axes do not fit
+class DTypeError : public Error {
+  using Error::Error;
+};  // dtype not accepted by an op
+class ValueError : public Error {
+  using Error::Error;
+};  // bad argument value
+class IOError : public Error {
+  using Error::Error;
+};  // files: missing, malformed, unwritable
+class AutogradError : public Error {
+  using Error::Error;
+};  // misuse of the autodiff machinery
 
 }  // namespace lnx
 
 // LNX_CHECK(cond, ErrorType, "[op] format {}", args...) throws ErrorType when cond is false.
-#define LNX_CHECK(cond, ErrorType, ...)                   \
-  do {                                                    \
+#define LNX_CHECK(cond, ErrorType, ...)                     \
+  do {                                                      \
     if (!(cond)) throw ErrorType(fmt::format(__VA_ARGS__)); \
   } while (0)

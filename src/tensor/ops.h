@@ -28,8 +28,8 @@ Tensor expand(const Tensor& x, const Shape& shape);           // broadcast view 
 Tensor broadcast_to(const Tensor& x, const Shape& shape);     // = expand
 Tensor squeeze(const Tensor& x, int64_t axis);
 Tensor unsqueeze(const Tensor& x, int64_t axis);
-Tensor contiguous(const Tensor& x);  // x itself (a new handle) if already contiguous
-Tensor clone(const Tensor& x);       // always a fresh contiguous copy
+Tensor contiguous(const Tensor& x);             // x itself (a new handle) if already contiguous
+Tensor clone(const Tensor& x);                  // always a fresh contiguous copy
 Tensor to_dtype(const Tensor& x, DType dtype);  // gradient flows between float dtypes
 // Sums x down to shape (the reverse of broadcasting); used by broadcasting vjps.
 Tensor sum_to(const Tensor& x, const Shape& shape);
@@ -38,8 +38,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor concat(const TensorList& xs, int64_t axis);
 TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis);
 // pads: (before, after) per axis from the first axis; missing trailing axes are not padded.
-Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& pads,
-           double value = 0.0);
+Tensor pad(const Tensor& x, const std::vector<std::pair<int64_t, int64_t>>& pads, double value = 0.0);
 // Keeps elements on or below (tril) / above (triu) diagonal k of the last two axes; zeros
 // the rest.
 Tensor tril(const Tensor& x, int64_t k = 0);
@@ -71,7 +70,7 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);  // a > 0 where b is differentiated
+Tensor pow(const Tensor& a, const Tensor& b);      // a > 0 where b is differentiated
 Tensor maximum(const Tensor& a, const Tensor& b);  // ties send the gradient to a
 Tensor minimum(const Tensor& a, const Tensor& b);
 // cond (any dtype; nonzero = true) picks a, else b; all three broadcast together.

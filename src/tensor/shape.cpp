@@ -9,8 +9,8 @@ namespace lnx {
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape)
-    LNX_CHECK(!__builtin_mul_overflow(n, s, &n), ShapeError,
-              "[shape] {} has more elements than fit in 64 bits", shape_str(shape));
+    LNX_CHECK(!__builtin_mul_overflow(n, s, &n), ShapeError, "[shape] {} has more elements than fit in 64 bits",
+              shape_str(shape));
   return n;
 }
 
@@ -28,13 +28,12 @@ Strides contiguous_strides(const Shape& shape) {
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ",")); }
 
 int64_t normalize_axis(int64_t axis, int64_t ndim, std::string_view op) {
-  LNX_CHECK(axis >= -ndim && axis < ndim, ShapeError,
-            "[{}] axis {} is out of range for a tensor with {} dims", op, axis, ndim);
+  LNX_CHECK(axis >= -ndim && axis < ndim, ShapeError, "[{}] axis {} is out of range for a tensor with {} dims", op,
+            axis, ndim);
   return axis < 0 ? axis + ndim : axis;
 }
 
-std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim,
-                                    std::string_view op) {
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, std::string_view op) {
   std::vector<int64_t> out;
   if (axes.empty()) {
     for (int64_t i = 0; i < ndim; ++i) out.push_back(i);
@@ -42,8 +41,8 @@ std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t nd
   }
   for (int64_t a : axes) out.push_back(normalize_axis(a, ndim, op));
   std::sort(out.begin(), out.end());
-  LNX_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), ShapeError,
-            "[{}] axes [{}] contain a duplicate", op, fmt::join(axes, ","));
+  LNX_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), ShapeError, "[{}] axes [{}] contain a duplicate",
+            op, fmt::join(axes, ","));
   return out;
 }
 
@@ -53,9 +52,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    LNX_CHECK(da == db || da == 1 || db == 1, ShapeError,
-              "[{}] shapes {} and {} do not broadcast (dim {}: {} vs {})", op, shape_str(a),
-              shape_str(b), i, da, db);
+    LNX_CHECK(da == db || da == 1 || db == 1, ShapeError, "[{}] shapes {} and {} do not broadcast (dim {}: {} vs {})",
+              op, shape_str(a), shape_str(b), i, da, db);
     out[i] = da == 1 ? db : da;
   }
   return out;

@@ -91,8 +91,7 @@ class CachingAllocator {
  private:
   void note_in_use(size_t block) {
     stats_.bytes_in_use += block;
-    if (stats_.bytes_in_use > stats_.peak_bytes_in_use)
-      stats_.peak_bytes_in_use = stats_.bytes_in_use;
+    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
   }
 
   std::mutex mu_;

@@ -36,8 +36,8 @@ class Storage {
 
 // Statistics and control of the caching allocator.
 struct AllocatorStats {
-  size_t bytes_in_use = 0;   // held by live storages
-  size_t bytes_cached = 0;   // free blocks kept for reuse
+  size_t bytes_in_use = 0;  // held by live storages
+  size_t bytes_cached = 0;  // free blocks kept for reuse
   size_t peak_bytes_in_use = 0;
 };
 AllocatorStats allocator_stats();

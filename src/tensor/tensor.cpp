@@ -12,22 +12,19 @@
 namespace lnx {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t s : shape)
-    LNX_CHECK(s >= 0, ShapeError, "[empty] shape {} has a negative dim", shape_str(shape));
+  for (int64_t s : shape) LNX_CHECK(s >= 0, ShapeError, "[empty] shape {} has a negative dim", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   size_t nbytes = 0;
-  LNX_CHECK(!__builtin_mul_overflow(static_cast<size_t>(numel_of(shape)), dtype_size(dtype), &nbytes),
-            ShapeError, "[empty] {} {} does not fit in memory", dtype_name(dtype), shape_str(shape));
+  LNX_CHECK(!__builtin_mul_overflow(static_cast<size_t>(numel_of(shape)), dtype_size(dtype), &nbytes), ShapeError,
+            "[empty] {} {} does not fit in memory", dtype_name(dtype), shape_str(shape));
   impl->storage = std::make_shared<Storage>(nbytes);
   return Tensor(std::move(impl));
 }
 
-int64_t Tensor::size(int64_t axis) const {
-  return shape()[normalize_axis(axis, dim(), "size")];
-}
+int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -40,22 +37,20 @@ bool Tensor::is_contiguous() const {
 }
 
 void Tensor::check_dtype(DType expected, const char* op) const {
-  LNX_CHECK(dtype() == expected, DTypeError, "[{}] tensor is {}, expected {}", op,
-            dtype_name(dtype()), dtype_name(expected));
+  LNX_CHECK(dtype() == expected, DTypeError, "[{}] tensor is {}, expected {}", op, dtype_name(dtype()),
+            dtype_name(expected));
 }
 
 namespace {
 int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index) {
   LNX_CHECK(t.defined(), ValueError, "[at] the tensor is undefined");
   LNX_CHECK(static_cast<int64_t>(index.size()) == t.dim(), ShapeError,
-            "[at] index has {} entries for a tensor of shape {}", index.size(),
-            shape_str(t.shape()));
+            "[at] index has {} entries for a tensor of shape {}", index.size(), shape_str(t.shape()));
   int64_t off = t.offset();
   for (size_t i = 0; i < index.size(); ++i) {
     int64_t v = index[i] < 0 ? index[i] + t.shape()[i] : index[i];
-    LNX_CHECK(v >= 0 && v < t.shape()[i], ShapeError,
-              "[at] index {} is out of range for dim {} of shape {}", index[i], i,
-              shape_str(t.shape()));
+    LNX_CHECK(v >= 0 && v < t.shape()[i], ShapeError, "[at] index {} is out of range for dim {} of shape {}", index[i],
+              i, shape_str(t.shape()));
     off += v * t.strides()[i];
   }
   return off;
@@ -64,26 +59,22 @@ int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index) {
 
 double Tensor::at(const std::vector<int64_t>& index) const {
   int64_t off = element_offset(*this, index);
-  return dispatch_all(dtype(), [&]<typename T>() {
-    return static_cast<double>(static_cast<const T*>(storage()->data())[off]);
-  });
+  return dispatch_all(dtype(),
+                      [&]<typename T>() { return static_cast<double>(static_cast<const T*>(storage()->data())[off]); });
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) const {
   int64_t off = element_offset(*this, index);
-  dispatch_all(dtype(), [&]<typename T>() {
-    static_cast<T*>(storage()->data())[off] = static_cast<T>(value);
-  });
+  dispatch_all(dtype(), [&]<typename T>() { static_cast<T*>(storage()->data())[off] = static_cast<T>(value); });
 }
 
 double Tensor::item() const {
-  LNX_CHECK(numel() == 1, ShapeError, "[item] tensor of shape {} has {} elements, expected 1",
-            shape_str(shape()), numel());
+  LNX_CHECK(numel() == 1, ShapeError, "[item] tensor of shape {} has {} elements, expected 1", shape_str(shape()),
+            numel());
   return at(std::vector<int64_t>(dim(), 0));
 }
 
-template <typename T>
-std::vector<T> Tensor::to_vector() const {
+template <typename T> std::vector<T> Tensor::to_vector() const {
   LNX_CHECK(defined(), ValueError, "[to_vector] the tensor is undefined");
   Tensor c = Tensor::empty(shape(), dtype_v<T>);
   copy_into(*this, c);
@@ -104,8 +95,7 @@ const Tensor& Tensor::set_requires_grad(bool on) const {
             "(use detach() to make a leaf)",
             impl_->grad_fn->name);
   LNX_CHECK(!on || is_floating(dtype()), AutogradError,
-            "[set_requires_grad] only floating tensors can have gradients, this one is {}",
-            dtype_name(dtype()));
+            "[set_requires_grad] only floating tensors can have gradients, this one is {}", dtype_name(dtype()));
   impl_->requires_grad = on;
   return *this;
 }
@@ -115,8 +105,8 @@ Tensor Tensor::grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined())
     LNX_CHECK(g.shape() == shape() && g.dtype() == dtype(), ShapeError,
-              "[set_grad] gradient is {} {} but the tensor is {} {}", dtype_name(g.dtype()),
-              shape_str(g.shape()), dtype_name(dtype()), shape_str(shape()));
+              "[set_grad] gradient is {} {} but the tensor is {} {}", dtype_name(g.dtype()), shape_str(g.shape()),
+              dtype_name(dtype()), shape_str(shape()));
   impl_->grad = g.defined() ? g.impl_ptr() : nullptr;
 }
 
@@ -132,9 +122,7 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
-void Tensor::backward(const Tensor& grad, bool retain_graph) const {
-  lnx::backward({*this}, {grad}, retain_graph);
-}
+void Tensor::backward(const Tensor& grad, bool retain_graph) const { lnx::backward({*this}, {grad}, retain_graph); }
 
 Tensor Tensor::contiguous() const { return lnx::contiguous(*this); }
 Tensor Tensor::to(DType d) const { return lnx::to_dtype(*this, d); }
@@ -144,12 +132,13 @@ Tensor Tensor::permute(const std::vector<int64_t>& o) const { return lnx::permut
 Tensor Tensor::clone() const { return lnx::clone(*this); }
 
 namespace {
-void print_rec(std::ostringstream& os, const Tensor& t, std::vector<int64_t>& idx, int64_t d,
-               int64_t max_per_dim) {
+void print_rec(std::ostringstream& os, const Tensor& t, std::vector<int64_t>& idx, int64_t d, int64_t max_per_dim) {
   if (d == t.dim()) {
     double v = t.at(idx);
-    if (is_floating(t.dtype())) os << fmt::format("{:.6g}", v);
-    else os << static_cast<int64_t>(v);
+    if (is_floating(t.dtype()))
+      os << fmt::format("{:.6g}", v);
+    else
+      os << static_cast<int64_t>(v);
     return;
   }
   os << "[";
@@ -172,10 +161,14 @@ std::string Tensor::to_string(int64_t max_per_dim) const {
   std::ostringstream os;
   os << "Tensor(" << dtype_name(dtype()) << shape_str(shape()) << ", ";
   std::vector<int64_t> idx(dim(), 0);
-  if (numel() == 0) os << "[]";
-  else print_rec(os, *this, idx, 0, std::max<int64_t>(max_per_dim, 2));
-  if (impl_->grad_fn) os << ", grad_fn=" << impl_->grad_fn->name;
-  else if (impl_->requires_grad) os << ", requires_grad";
+  if (numel() == 0)
+    os << "[]";
+  else
+    print_rec(os, *this, idx, 0, std::max<int64_t>(max_per_dim, 2));
+  if (impl_->grad_fn)
+    os << ", grad_fn=" << impl_->grad_fn->name;
+  else if (impl_->requires_grad)
+    os << ", requires_grad";
   os << ")";
   return os.str();
 }
@@ -215,8 +208,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   LNX_CHECK(step != 0, ValueError, "[arange] step must be nonzero");
   const double count = std::ceil((stop - start) / step);
   LNX_CHECK(std::isfinite(count) && count < 9.0e15, ValueError,
-            "[arange] start {}, stop {}, step {} do not give a finite number of elements", start,
-            stop, step);
+            "[arange] start {}, stop {}, step {} do not give a finite number of elements", start, stop, step);
   const int64_t n = count < 0 ? 0 : static_cast<int64_t>(count);
   Tensor t = Tensor::empty({n}, dtype);
   dispatch_all(dtype, [&]<typename T>() {
@@ -227,8 +219,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 }
 Tensor arange(int64_t n, DType dtype) { return arange(0.0, static_cast<double>(n), 1.0, dtype); }
 
-template <typename T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+template <typename T> Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
   LNX_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape), ShapeError,
             "[from_vector] {} values do not fill shape {}", values.size(), shape_str(shape));
   Tensor t = Tensor::empty(shape, dtype_v<T>);
@@ -301,8 +292,7 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
   Tensor t = Tensor::empty(shape, dtype);
   dispatch_float(dtype, "uniform", [&]<typename T>() {
     T* p = t.data<T>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i)
-      p[i] = static_cast<T>(low + (high - low) * gen.uniform());
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(low + (high - low) * gen.uniform());
   });
   return t;
 }

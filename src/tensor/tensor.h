@@ -21,7 +21,7 @@ struct Node;
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
-  Strides strides;  // in elements
+  Strides strides;     // in elements
   int64_t offset = 0;  // in elements
   DType dtype = DType::f32;
 
@@ -63,16 +63,14 @@ class Tensor {
     check_dtype(dtype_v<T>, "data");
     return static_cast<T*>(impl_->storage->data()) + impl_->offset;
   }
-  void* raw_data() const {
-    return static_cast<char*>(impl_->storage->data()) + impl_->offset * dtype_size(dtype());
-  }
+  void* raw_data() const { return static_cast<char*>(impl_->storage->data()) + impl_->offset * dtype_size(dtype()); }
 
   // Element access, mostly for tests. Indices are logical (strides applied), values are
   // converted to/from double.
   double at(const std::vector<int64_t>& index) const;
   void set(const std::vector<int64_t>& index, double value) const;  // writes in place
-  double item() const;  // single-element tensors
-  template <typename T> std::vector<T> to_vector() const;  // logical (row-major) order
+  double item() const;                                              // single-element tensors
+  template <typename T> std::vector<T> to_vector() const;           // logical (row-major) order
 
   // Autodiff.
   bool requires_grad() const;  // a leaf marked for gradients, or made by a recorded op
@@ -119,10 +117,8 @@ Tensor full_like(const Tensor& t, double value);
 Tensor arange(int64_t n, DType dtype = DType::f32);  // 0, 1, …, n-1
 Tensor arange(double start, double stop, double step, DType dtype = DType::f32);
 
-template <typename T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape);
-Tensor from_list(std::initializer_list<double> values, const Shape& shape,
-                 DType dtype = DType::f32);
+template <typename T> Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+Tensor from_list(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::f32);
 
 // Seeded pseudo-random numbers (xoshiro256** seeded by splitmix64). The same seed gives the
 // same numbers on every machine and thread count.
@@ -139,8 +135,7 @@ class Generator {
 };
 
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32);
-Tensor uniform(const Shape& shape, double low, double high, Generator& gen,
-               DType dtype = DType::f32);
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype = DType::f32);
 Tensor randint(const Shape& shape, int64_t low, int64_t high, Generator& gen,
                DType dtype = DType::i64);  // [low, high)
 

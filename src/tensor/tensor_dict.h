@@ -23,16 +23,17 @@ class TensorDict {
 
   // Adds a new name; throws ValueError if it is already there.
   void insert(const std::string& name, const Tensor& t) {
-    LNX_CHECK(index_.find(name) == index_.end(), ValueError,
-              "[TensorDict] name '{}' is already present", name);
+    LNX_CHECK(index_.find(name) == index_.end(), ValueError, "[TensorDict] name '{}' is already present", name);
     index_[name] = items_.size();
     items_.emplace_back(name, t);
   }
   // Adds or replaces.
   void set(const std::string& name, const Tensor& t) {
     auto it = index_.find(name);
-    if (it == index_.end()) insert(name, t);
-    else items_[it->second].second = t;
+    if (it == index_.end())
+      insert(name, t);
+    else
+      items_[it->second].second = t;
   }
   bool contains(const std::string& name) const { return index_.count(name) > 0; }
   const Tensor& at(const std::string& name) const {

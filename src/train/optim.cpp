@@ -23,8 +23,8 @@ std::string last_component(const std::string& name) {
 
 void check_config(const OptimizerConfig& c) {
   auto in_unit = [](double b) { return b >= 0.0 && b < 1.0; };
-  LNX_CHECK(c.name == "adamw" || c.name == "muon" || c.name == "sophia" || c.name == "sgd",
-            ValueError, "[optimizer] name must be adamw, muon, sophia or sgd, got '{}'", c.name);
+  LNX_CHECK(c.name == "adamw" || c.name == "muon" || c.name == "sophia" || c.name == "sgd", ValueError,
+            "[optimizer] name must be adamw, muon, sophia or sgd, got '{}'", c.name);
   LNX_CHECK(std::isfinite(c.lr) && c.lr >= 0.0, ValueError, "[optimizer] lr must be ≥ 0, got {}", c.lr);
   LNX_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0.0, ValueError,
             "[optimizer] weight_decay must be ≥ 0, got {}", c.weight_decay);
@@ -32,10 +32,10 @@ void check_config(const OptimizerConfig& c) {
   LNX_CHECK(in_unit(c.beta2), ValueError, "[optimizer] beta2 must be in [0, 1), got {}", c.beta2);
   LNX_CHECK(std::isfinite(c.eps) && c.eps > 0.0, ValueError, "[optimizer] eps must be > 0, got {}", c.eps);
   LNX_CHECK(in_unit(c.momentum), ValueError, "[optimizer] momentum must be in [0, 1), got {}", c.momentum);
-  LNX_CHECK(c.ns_steps >= 1 && c.ns_steps <= 100, ValueError,
-            "[optimizer] ns_steps must be in [1, 100], got {}", c.ns_steps);
-  LNX_CHECK(std::isfinite(c.muon_lr) && c.muon_lr >= 0.0, ValueError,
-            "[optimizer] muon_lr must be ≥ 0, got {}", c.muon_lr);
+  LNX_CHECK(c.ns_steps >= 1 && c.ns_steps <= 100, ValueError, "[optimizer] ns_steps must be in [1, 100], got {}",
+            c.ns_steps);
+  LNX_CHECK(std::isfinite(c.muon_lr) && c.muon_lr >= 0.0, ValueError, "[optimizer] muon_lr must be ≥ 0, got {}",
+            c.muon_lr);
   LNX_CHECK(std::isfinite(c.rho) && c.rho > 0.0, ValueError, "[optimizer] rho must be > 0, got {}", c.rho);
   LNX_CHECK(c.hessian_interval >= 1, ValueError, "[optimizer] hessian_interval must be ≥ 1, got {}",
             c.hessian_interval);
@@ -44,11 +44,11 @@ void check_config(const OptimizerConfig& c) {
 void check_params(const TensorDict& params) {
   for (const auto& [name, p] : params) {
     LNX_CHECK(p.defined(), ValueError, "[optimizer] parameter '{}' is undefined", name);
-    LNX_CHECK(is_floating(p.dtype()), DTypeError, "[optimizer] parameter '{}' must be f32 or f64, got {}",
-              name, dtype_name(p.dtype()));
+    LNX_CHECK(is_floating(p.dtype()), DTypeError, "[optimizer] parameter '{}' must be f32 or f64, got {}", name,
+              dtype_name(p.dtype()));
     LNX_CHECK(p.is_contiguous(), ValueError,
-              "[optimizer] parameter '{}' must be contiguous (updates are written in place), got strides {}",
-              name, fmt::join(p.strides(), ","));
+              "[optimizer] parameter '{}' must be contiguous (updates are written in place), got strides {}", name,
+              fmt::join(p.strides(), ","));
   }
 }
 
@@ -63,9 +63,7 @@ ParamRoute route_of(const std::string& name, const Tensor& param) {
   return ParamRoute::muon_matrix;
 }
 
-bool is_decayed(const std::string& name, const Tensor& param) {
-  return route_of(name, param) != ParamRoute::gain;
-}
+bool is_decayed(const std::string& name, const Tensor& param) { return route_of(name, param) != ParamRoute::gain; }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const TensorDict& params) {
   check_config(config);
@@ -114,10 +112,9 @@ void StateReader::expect_like(const std::string& key, const Tensor& like) {
   }
   const Tensor& t = state_.at(key);
   if (!t.defined() || t.dtype() != like.dtype() || t.shape() != like.shape())
-    problems_.push_back(fmt::format("'{}' should be {} {} but is {}", key, dtype_name(like.dtype()),
-                                    shape_str(like.shape()),
-                                    t.defined() ? fmt::format("{} {}", dtype_name(t.dtype()), shape_str(t.shape()))
-                                                : std::string("undefined")));
+    problems_.push_back(fmt::format(
+        "'{}' should be {} {} but is {}", key, dtype_name(like.dtype()), shape_str(like.shape()),
+        t.defined() ? fmt::format("{} {}", dtype_name(t.dtype()), shape_str(t.shape())) : std::string("undefined")));
 }
 
 void StateReader::expect_counter(const std::string& key) {
@@ -152,8 +149,8 @@ void StateReader::copy_into(const std::string& key, const Tensor& dst) const {
 
 int64_t StateReader::counter(const std::string& key) const { return state_.at(key).to_vector<int64_t>()[0]; }
 
-void save_buffers(const std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
-                  const std::string& prefix, TensorDict& out) {
+void save_buffers(const std::vector<Tracked>& tracked, const std::vector<std::string>& slots, const std::string& prefix,
+                  TensorDict& out) {
   for (size_t s = 0; s < slots.size(); ++s)
     for (const auto& t : tracked) out.insert(prefix + slots[s] + "/" + t.name, detached_copy(t.buffers[s]));
 }
@@ -164,8 +161,8 @@ void expect_buffers(const std::vector<Tracked>& tracked, const std::vector<std::
     for (const auto& t : tracked) reader.expect_like(prefix + slots[s] + "/" + t.name, t.buffers[s]);
 }
 
-void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
-                  const std::string& prefix, const StateReader& reader) {
+void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>& slots, const std::string& prefix,
+                  const StateReader& reader) {
   for (size_t s = 0; s < slots.size(); ++s)
     for (auto& t : tracked) reader.copy_into(prefix + slots[s] + "/" + t.name, t.buffers[s]);
 }

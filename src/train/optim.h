@@ -48,16 +48,15 @@ struct OptimizerConfig {
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
-  double momentum = 0.95;  // muon's momentum; sgd's momentum (0 = plain SGD)
-  bool nesterov = true;    // muon and sgd
-  int64_t ns_steps = 5;    // muon: Newton–Schulz iterations
-  double muon_lr = 0.02;   // muon: lr of the matrices it orthogonalises (spectral-norm units)
-  double rho = 0.04;       // sophia: γ of the paper (ρ of the reference code)
+  double momentum = 0.95;         // muon's momentum; sgd's momentum (0 = plain SGD)
+  bool nesterov = true;           // muon and sgd
+  int64_t ns_steps = 5;           // muon: Newton–Schulz iterations
+  double muon_lr = 0.02;          // muon: lr of the matrices it orthogonalises (spectral-norm units)
+  double rho = 0.04;              // sophia: γ of the paper (ρ of the reference code)
   int64_t hessian_interval = 10;  // sophia: k, steps between Hessian estimates
 
   // Calls v(name, field, help) for every field, in this order (config I/O walks it).
-  template <class Visitor>
-  void visit(Visitor&& v) {
+  template <class Visitor> void visit(Visitor&& v) {
     v("name", name, "optimizer: adamw, muon, sophia or sgd");
     v("lr", lr, "peak learning rate (the schedule scales it)");
     v("weight_decay", weight_decay, "decoupled weight decay, matrices only");

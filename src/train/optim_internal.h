@@ -16,12 +16,11 @@ namespace lnx::train::detail {
 struct Tracked {
   std::string name;
   Tensor param;
-  bool decay = false;            // decoupled weight decay applies (matrices only)
-  std::vector<Tensor> buffers;   // one per slot name of the optimizer
+  bool decay = false;           // decoupled weight decay applies (matrices only)
+  std::vector<Tensor> buffers;  // one per slot name of the optimizer
 };
 
-std::vector<Tracked> track(const std::vector<std::pair<std::string, Tensor>>& params,
-                           size_t num_buffers);
+std::vector<Tracked> track(const std::vector<std::pair<std::string, Tensor>>& params, size_t num_buffers);
 
 // A contiguous copy with its own storage and no autodiff history (state() entries).
 Tensor detached_copy(const Tensor& t);
@@ -50,12 +49,12 @@ class StateReader {
 };
 
 // Saves and checks/loads the buffers of `tracked` under "<prefix><slot>/<name>".
-void save_buffers(const std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
-                  const std::string& prefix, TensorDict& out);
+void save_buffers(const std::vector<Tracked>& tracked, const std::vector<std::string>& slots, const std::string& prefix,
+                  TensorDict& out);
 void expect_buffers(const std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
                     const std::string& prefix, StateReader& reader);
-void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>& slots,
-                  const std::string& prefix, const StateReader& reader);
+void load_buffers(std::vector<Tracked>& tracked, const std::vector<std::string>& slots, const std::string& prefix,
+                  const StateReader& reader);
 
 // The whole state of an optimizer made of a step counter ("step") and per-parameter buffers
 // (SGD, Sophia): save, and check-then-load returning the counter.

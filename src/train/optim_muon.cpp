@@ -20,8 +20,7 @@ namespace lnx::train {
 Tensor newton_schulz(const Tensor& g, int64_t steps) {
   LNX_CHECK(g.defined() && g.dim() == 2, ShapeError, "[newton_schulz] expected a matrix [R, C], got {}",
             g.defined() ? shape_str(g.shape()) : std::string("an undefined tensor"));
-  LNX_CHECK(is_floating(g.dtype()), DTypeError, "[newton_schulz] expected f32 or f64, got {}",
-            dtype_name(g.dtype()));
+  LNX_CHECK(is_floating(g.dtype()), DTypeError, "[newton_schulz] expected f32 or f64, got {}", dtype_name(g.dtype()));
   LNX_CHECK(steps >= 0, ValueError, "[newton_schulz] steps must be ≥ 0, got {}", steps);
   constexpr double a = 3.4445, b = -4.7750, c = 2.0315;
   NoGradGuard no_grad;
@@ -49,7 +48,9 @@ const std::vector<std::string> kMuonSlots = {"momentum"};
 class Muon final : public Optimizer {
  public:
   Muon(const OptimizerConfig& config, const TensorDict& params)
-      : Optimizer("muon"), config_(config), matrices_(track(split(params, true), 1)),
+      : Optimizer("muon"),
+        config_(config),
+        matrices_(track(split(params, true), 1)),
         others_(config, track(split(params, false), 2), "adamw.") {}
 
   void step(double lr_scale) override {

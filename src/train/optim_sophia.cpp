@@ -63,8 +63,7 @@ class Sophia final : public Optimizer {
       const Tensor& g = sampled_grads.at(t.name);
       if (g.defined() && (g.dtype() != t.param.dtype() || g.shape() != t.param.shape()))
         problems.push_back(fmt::format("'{}' is {} {} but the parameter is {} {}", t.name, dtype_name(g.dtype()),
-                                       shape_str(g.shape()), dtype_name(t.param.dtype()),
-                                       shape_str(t.param.shape())));
+                                       shape_str(g.shape()), dtype_name(t.param.dtype()), shape_str(t.param.shape())));
     }
     LNX_CHECK(problems.empty(), ValueError, "[sophia] update_hessian: sampled gradients do not fit: {}",
               fmt::join(problems, "; "));

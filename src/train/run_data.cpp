@@ -55,20 +55,25 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
     r.val_batch = [m, b = t.batch_size, seed](int64_t i) { return data::mqar_batch(m, b, seed * 2 + 2, i); };
     r.vocab_size = m.vocab_size;
     r.mqar = true;
-    r.description = fmt::format("MQAR: vocab {}, {} key-value pairs, sequences of {}", m.vocab_size, m.num_kv_pairs,
-                                m.seq_len);
+    r.description =
+        fmt::format("MQAR: vocab {}, {} key-value pairs, sequences of {}", m.vocab_size, m.num_kv_pairs, m.seq_len);
     return r;
   }
   LNX_CHECK(d.source == "builtin" || d.source == "text", ValueError,
             "[train] data.source must be builtin, text or mqar, got '{}'", d.source);
-  LNX_CHECK(d.source != "text" || !d.path.empty(), ValueError, "[train] data.source text needs data.path (a UTF-8 file)");
+  LNX_CHECK(d.source != "text" || !d.path.empty(), ValueError,
+            "[train] data.source text needs data.path (a UTF-8 file)");
   const std::string text = d.source == "text" ? read_text_file(d.path)
                                               : data::builtin_corpus(d.builtin_bytes, static_cast<uint64_t>(t.seed));
   LNX_CHECK(!text.empty(), ValueError, "[train] the training text is empty");
-  if (!tokenizer_path.empty()) r.tokenizer = data::load_tokenizer(tokenizer_path);
-  else if (d.tokenizer == "char") r.tokenizer = data::train_char_tokenizer(text);
-  else if (d.tokenizer == "bpe") r.tokenizer = data::train_bpe_tokenizer(text, d.bpe_vocab_size);
-  else r.tokenizer = data::load_tokenizer(d.tokenizer);
+  if (!tokenizer_path.empty())
+    r.tokenizer = data::load_tokenizer(tokenizer_path);
+  else if (d.tokenizer == "char")
+    r.tokenizer = data::train_char_tokenizer(text);
+  else if (d.tokenizer == "bpe")
+    r.tokenizer = data::train_bpe_tokenizer(text, d.bpe_vocab_size);
+  else
+    r.tokenizer = data::load_tokenizer(d.tokenizer);
   const std::vector<int32_t> ids = r.tokenizer->encode(text);
   r.vocab_size = r.tokenizer->vocab_size();
   const data::TokenSplit split = data::prepare_token_files(ids, run_dir + "/data", d.val_fraction, r.vocab_size);
@@ -79,7 +84,8 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
   LNX_CHECK(r.val_tokens > t.seq_len + 1, ValueError,
             "[train] {} validation tokens (val_fraction {}) cannot fill a window of seq_len {} + 1", r.val_tokens,
             d.val_fraction, t.seq_len);
-  r.unigram_entropy = unigram_entropy_nats(std::vector<int32_t>(ids.begin(), ids.begin() + r.train_tokens), r.vocab_size);
+  r.unigram_entropy =
+      unigram_entropy_nats(std::vector<int32_t>(ids.begin(), ids.begin() + r.train_tokens), r.vocab_size);
   auto train = std::make_shared<data::WindowSource>(data::TokenFile(split.train_path), t.batch_size, t.seq_len,
                                                     static_cast<uint64_t>(t.seed));
   auto val = std::make_shared<data::WindowSource>(data::TokenFile(split.val_path), t.batch_size, t.seq_len,

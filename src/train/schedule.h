@@ -23,8 +23,7 @@ struct ScheduleConfig {
   int64_t total_steps = 1000;
   double min_ratio = 0.1;  // the factor at and after total_steps
 
-  template <class Visitor>
-  void visit(Visitor&& v) {
+  template <class Visitor> void visit(Visitor&& v) {
     v("kind", kind, "lr schedule after warmup: cosine, linear or constant");
     v("warmup_steps", warmup_steps, "steps of linear warmup (0 = none)");
     v("total_steps", total_steps, "step at which the decay reaches min_ratio");

@@ -59,10 +59,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     if (dot == std::string::npos) break;
     start = dot + 1;
   }
-  for (const auto& k : keys)
-    LNX_CHECK(!k.empty(), ValueError, "[config] override '{}' has an empty key", assignment);
-  LNX_CHECK(keys.size() >= 2, ValueError, "[config] override '{}' needs a section and a key (sections: {})",
-            assignment, fmt::join(kSections, ", "));
+  for (const auto& k : keys) LNX_CHECK(!k.empty(), ValueError, "[config] override '{}' has an empty key", assignment);
+  LNX_CHECK(keys.size() >= 2, ValueError, "[config] override '{}' needs a section and a key (sections: {})", assignment,
+            fmt::join(kSections, ", "));
   if (!root || !root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
   YAML::Node parsed = core::parse_yaml(value.empty() ? "''" : value, "override " + assignment);
   // Walk down, creating maps; yaml-cpp nodes are handles, so assigning through them edits root.

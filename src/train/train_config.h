@@ -28,17 +28,16 @@ namespace lnx::train {
 inline constexpr const char* kDefaultPreset = "hybrid-tiny";
 
 struct DataConfig {
-  std::string source = "builtin";  // builtin (generated text) | text (a UTF-8 file) | mqar (synthetic recall)
-  std::string path;                // source: text
-  std::string tokenizer = "char";  // char | bpe | a tokenizer.json path
-  int64_t bpe_vocab_size = 1024;   // tokenizer: bpe
-  int64_t builtin_bytes = 2000000; // source: builtin
-  double val_fraction = 0.05;      // the last part of the token stream is validation data
+  std::string source = "builtin";   // builtin (generated text) | text (a UTF-8 file) | mqar (synthetic recall)
+  std::string path;                 // source: text
+  std::string tokenizer = "char";   // char | bpe | a tokenizer.json path
+  int64_t bpe_vocab_size = 1024;    // tokenizer: bpe
+  int64_t builtin_bytes = 2000000;  // source: builtin
+  double val_fraction = 0.05;       // the last part of the token stream is validation data
   int64_t mqar_vocab_size = 256, mqar_num_kv_pairs = 4;  // source: mqar (sequence length = train.seq_len)
   double mqar_power_a = 0.01;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("source", source, "builtin | text | mqar");
     v("path", path, "text file (source: text)");
     v("tokenizer", tokenizer, "char | bpe | path to a tokenizer.json");
@@ -56,20 +55,19 @@ struct LoopConfig {
   int64_t batch_size = 16;
   int64_t seq_len = 256;
   int64_t grad_accum = 1;
-  double clip = 1.0;          // global gradient-norm clip (0 = off)
-  int64_t eval_every = 100;   // steps between validation passes (0 = only at the end)
+  double clip = 1.0;         // global gradient-norm clip (0 = off)
+  int64_t eval_every = 100;  // steps between validation passes (0 = only at the end)
   int64_t eval_batches = 8;
-  int64_t save_every = 200;   // steps between "last" checkpoints (0 = only at the end)
+  int64_t save_every = 200;  // steps between "last" checkpoints (0 = only at the end)
   int64_t log_every = 10;
   std::string out_dir = "runs/default";
   int64_t seed = 0;
-  bool remat = false;         // recompute each block's activations in backward
-  bool resume = true;         // continue from out_dir/last when it exists
+  bool remat = false;           // recompute each block's activations in backward
+  bool resume = true;           // continue from out_dir/last when it exists
   int64_t sample_tokens = 200;  // tokens the CLI generates after training (0 = none)
   std::string sample_prompt;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("steps", steps, "optimizer steps");
     v("batch_size", batch_size, "sequences per micro-batch");
     v("seq_len", seq_len, "tokens per sequence");

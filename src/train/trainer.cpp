@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "core/config.h"
 #include "data/loader.h"
@@ -95,7 +95,8 @@ Tensor sample_labels(const Tensor& logits, uint64_t seed) {
 }
 
 uint64_t mix_seed(int64_t seed, int64_t step) {
-  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) + 0x632BE59BD9B4E019ull;
+  uint64_t z =
+      static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) + 0x632BE59BD9B4E019ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
@@ -158,7 +159,8 @@ class Progress {
   void step(int64_t step, double loss, double tokens_per_s, double eta_s) {
     if (tty_) {
       const int width = 24;
-      const int filled = static_cast<int>(static_cast<double>(width) * static_cast<double>(step + 1) / static_cast<double>(total_));
+      const int filled =
+          static_cast<int>(static_cast<double>(width) * static_cast<double>(step + 1) / static_cast<double>(total_));
       fmt::print("\r[{}{}] step {}/{} loss {:.4f} | {:.1f}k tok/s | ETA {}   ", std::string(filled, '#'),
                  std::string(width - filled, '.'), step + 1, total_, loss, tokens_per_s / 1e3, human_duration(eta_s));
       std::fflush(stdout);
@@ -189,8 +191,8 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   fs::create_directories(t.out_dir);
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
-  const RunData data =
-      prepare_run_data(config, t.out_dir, resuming && fs::exists(last + "/tokenizer.json") ? last + "/tokenizer.json" : "");
+  const RunData data = prepare_run_data(
+      config, t.out_dir, resuming && fs::exists(last + "/tokenizer.json") ? last + "/tokenizer.json" : "");
   Progress progress(t.steps, t.log_every);
   progress.line(fmt::format("data: {}", data.description));
 
@@ -207,12 +209,14 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   }
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, model.parameters());
   if (resuming) optimizer->load_state(load_safetensors(last + "/optimizer.safetensors").tensors);
-  progress.line(fmt::format("model: {} ({} blocks [{}], d_model {}, {:.2f}M parameters); optimizer {}; {}",
-                            mc.name, mc.n_layer, fmt::join(mc.block_pattern, ", "), mc.d_model,
+  progress.line(fmt::format("model: {} ({} blocks [{}], d_model {}, {:.2f}M parameters); optimizer {}; {}", mc.name,
+                            mc.n_layer, fmt::join(mc.block_pattern, ", "), mc.d_model,
                             static_cast<double>(model.num_parameters()) / 1e6, optimizer->name(),
                             resuming ? fmt::format("resuming at step {}", state.step) : "fresh start"));
-  if (resuming) truncate_metrics(metrics_path, state.step);
-  else io::write_file_atomic("train", metrics_path, "");
+  if (resuming)
+    truncate_metrics(metrics_path, state.step);
+  else
+    io::write_file_atomic("train", metrics_path, "");
   std::ofstream metrics(metrics_path, std::ios::app);
 
   const TensorDict params = model.parameters();
@@ -262,7 +266,10 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     const double tok_s = static_cast<double>(result.tokens) / elapsed;
     const double eta = elapsed / static_cast<double>(state.step - std::max<int64_t>(result.resumed_from, 0)) *
                        static_cast<double>(t.steps - state.step);
-    metrics << nlohmann::json{{"step", step}, {"loss", loss}, {"lr_scale", lr_scale}, {"grad_norm", norm},
+    metrics << nlohmann::json{{"step", step},
+                              {"loss", loss},
+                              {"lr_scale", lr_scale},
+                              {"grad_norm", norm},
                               {"tokens_per_s", tok_s}}
                    .dump()
             << "\n";

@@ -21,20 +21,20 @@
 namespace lnx::train {
 
 struct TrainResult {
-  int64_t steps = 0;             // steps done in total (including before a resume)
-  int64_t resumed_from = -1;     // the step resumed at, or −1
-  double last_loss = 0;          // mean training loss of the last step
-  double val_loss = 0;           // of the last validation pass
+  int64_t steps = 0;          // steps done in total (including before a resume)
+  int64_t resumed_from = -1;  // the step resumed at, or −1
+  double last_loss = 0;       // mean training loss of the last step
+  double val_loss = 0;        // of the last validation pass
   double best_val_loss = 0;
-  double val_accuracy = -1;      // MQAR recall accuracy of the last pass (−1 for text)
-  double unigram_entropy = 0;    // nats/token of the training text (0 for synthetic tasks)
-  double seconds = 0;            // wall time of this process's steps
-  int64_t tokens = 0;            // tokens trained on by this process
+  double val_accuracy = -1;    // MQAR recall accuracy of the last pass (−1 for text)
+  double unigram_entropy = 0;  // nats/token of the training text (0 for synthetic tasks)
+  double seconds = 0;          // wall time of this process's steps
+  int64_t tokens = 0;          // tokens trained on by this process
   // What a caller needs to use the trained model (the CLI prints a generated sample with it):
   std::shared_ptr<models::LMModel> model;            // the final weights (those of out_dir/last)
   std::shared_ptr<const data::Tokenizer> tokenizer;  // text sources; null for synthetic tasks
-  std::vector<int32_t> sample_prompt;  // train.sample_prompt encoded, or the first validation
-                                       // token when it encodes to nothing (text sources)
+  std::vector<int32_t> sample_prompt;                // train.sample_prompt encoded, or the first validation
+                                                     // token when it encodes to nothing (text sources)
 };
 
 struct TrainHooks {

@@ -5,9 +5,9 @@
 #include <fstream>
 
 #include "cli_test_util.h"
+#include "core/fields.h"
 #include "models/lm_model.h"
 #include "models/presets.h"
-#include "core/fields.h"
 #include "modules/mixer.h"
 
 namespace lnx {
@@ -62,8 +62,10 @@ TEST(ListCommand, MixersShowTheirOptionsFromTheirDeclarations) {
     const modules::MixerSpec& spec = modules::mixer_spec(name);
     // The section starts with a line holding only the name.
     size_t at = std::string::npos;
-    if (r.output.rfind(name + "\n", 0) == 0) at = 0;
-    else if (const size_t p = r.output.find("\n" + name + "\n"); p != std::string::npos) at = p + 1;
+    if (r.output.rfind(name + "\n", 0) == 0)
+      at = 0;
+    else if (const size_t p = r.output.find("\n" + name + "\n"); p != std::string::npos)
+      at = p + 1;
     ASSERT_NE(at, std::string::npos) << name;
     const size_t end = r.output.find("\n\n", at);
     const std::string section = r.output.substr(at, end - at);
@@ -88,9 +90,9 @@ TEST(InfoCommand, NamedLayersShowTheirMixersAndOptions) {
                          "  attn_global: {mixer: attention, num_heads: 4, mlp: false}\n";
   const CommandResult r = run_cli("info --config " + path);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* s : {"attn_local: attention+mlp", "attn_global: attention ",
-                        "attn_local: mixer=attention mlp=true num_heads=4", "window=512",
-                        "attn_global: mixer=attention mlp=false"})
+  for (const char* s :
+       {"attn_local: attention+mlp", "attn_global: attention ", "attn_local: mixer=attention mlp=true num_heads=4",
+        "window=512", "attn_global: mixer=attention mlp=false"})
     EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
   const models::LMModel m(models::load_model_config(path));
   EXPECT_NE(r.output.find("parameters: " + std::to_string(m.num_parameters())), std::string::npos) << r.output;

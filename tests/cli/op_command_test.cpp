@@ -44,8 +44,7 @@ TEST_F(OpCommand, OutputsAndGradientsEqualTheLibraryAndRunsAreIdentical) {
   save_safetensors(path("in.safetensors"), file);
 
   for (const char* out : {"out1.safetensors", "out2.safetensors"}) {
-    CommandResult r = run_cli(fmt::format("op simple_gla --form chunk -i {} -o {}",
-                                          path("in.safetensors"), path(out)));
+    CommandResult r = run_cli(fmt::format("op simple_gla --form chunk -i {} -o {}", path("in.safetensors"), path(out)));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   TensorDict a = load_safetensors(path("out1.safetensors")).tensors;
@@ -62,8 +61,7 @@ TEST_F(OpCommand, OutputsAndGradientsEqualTheLibraryAndRunsAreIdentical) {
   add(sum(mul(out.o, d_o)), sum(mul(out.final_state, d_final))).backward();
   EXPECT_EQ(a.at("o").to_vector<float>(), out.o.to_vector<float>());
   EXPECT_EQ(a.at("final_state").to_vector<float>(), out.final_state.to_vector<float>());
-  for (const auto& [name, t] : leaves)
-    EXPECT_TRUE(all_close(a.at("d" + name), t.grad(), 1e-6)) << name;
+  for (const auto& [name, t] : leaves) EXPECT_TRUE(all_close(a.at("d" + name), t.grad(), 1e-6)) << name;
   EXPECT_FALSE(a.contains("dcu_seqlens"));
 }
 

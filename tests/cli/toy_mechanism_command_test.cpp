@@ -36,8 +36,7 @@ TEST(ToyMechanismCommands, ListShowsIt) {
   EXPECT_NE(run_in_process({"list", "mechanisms"}).find("toy_fixed_decay"), std::string::npos);
   EXPECT_NE(run_in_process({"list", "mechanisms", "--format", "markdown"}).find("## toy_fixed_decay"),
             std::string::npos);
-  EXPECT_NE(run_in_process({"list", "mechanisms", "--format", "json"}).find("\"toy_fixed_decay\""),
-            std::string::npos);
+  EXPECT_NE(run_in_process({"list", "mechanisms", "--format", "json"}).find("\"toy_fixed_decay\""), std::string::npos);
 }
 
 TEST(ToyMechanismCommands, OpRunsItWithItsOption) {

@@ -13,10 +13,10 @@ namespace {
 namespace fs = std::filesystem;
 
 train::TrainConfig tiny_run(const std::string& name) {
-  train::TrainConfig c = train::load_train_config(
-      "", {"model.preset=hybrid3-tiny", "model.d_model=32", "data.builtin_bytes=60000", "train.steps=4",
-           "train.batch_size=4", "train.seq_len=32", "train.eval_batches=1", "train.log_every=0",
-           "train.sample_tokens=16", "train.sample_prompt=The"});
+  train::TrainConfig c =
+      train::load_train_config("", {"model.preset=hybrid3-tiny", "model.d_model=32", "data.builtin_bytes=60000",
+                                    "train.steps=4", "train.batch_size=4", "train.seq_len=32", "train.eval_batches=1",
+                                    "train.log_every=0", "train.sample_tokens=16", "train.sample_prompt=The"});
   c.train.out_dir = ::testing::TempDir() + "lnx_cli_sample_" + name;
   fs::remove_all(c.train.out_dir);
   return c;

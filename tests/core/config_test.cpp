@@ -25,8 +25,7 @@ struct TestConfig {
   std::vector<std::string> names = {"a"};
   std::vector<int64_t> sizes = {1, 2};
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("count", count, "an integer");
     v("rate", rate, "a double");
     v("flag", flag, "a bool");
@@ -47,8 +46,7 @@ std::string error_for(const std::string& text, const std::vector<std::string>* a
   return error_of<ValueError>([&] { read_text(text, allowed); });
 }
 
-template <class C>
-C round_trip(const C& c) {
+template <class C> C round_trip(const C& c) {
   const std::string text = to_yaml_string(write_config(c));
   C back{};
   read_config(parse_yaml(text, "round trip"), back, "round trip");
@@ -91,8 +89,7 @@ TEST(Config, RoundTripEveryFieldType) {
 
 // Every field of a config as text (doubles in shortest round-trip form, so equal text means
 // equal values).
-template <class C>
-std::vector<std::string> field_texts(C c) {
+template <class C> std::vector<std::string> field_texts(C c) {
   std::vector<std::string> out;
   c.visit([&](const char* name, const auto& field, const char*, const auto&...) {
     out.push_back(fmt::format("{}={}", name, field));
@@ -141,7 +138,8 @@ TEST(Config, AcceptedScalarForms) {
   EXPECT_EQ(read_text("rate: +1.5").rate, 1.5);
   EXPECT_EQ(read_text("rate: -.inf").rate, -INFINITY);
   EXPECT_TRUE(std::isnan(read_text("rate: .NaN").rate));
-  for (const char* t : {"true", "True", "TRUE", "yes", "on", "y"}) EXPECT_TRUE(read_text(std::string("flag: ") + t).flag) << t;
+  for (const char* t : {"true", "True", "TRUE", "yes", "on", "y"})
+    EXPECT_TRUE(read_text(std::string("flag: ") + t).flag) << t;
   for (const char* t : {"false", "no", "Off", "n"}) {
     TestConfig c;
     c.flag = true;

@@ -81,13 +81,13 @@ TEST(CausalConv1d, FusedF32MatchesF64Reference) {
   for (int64_t W : {1, 2, 4})
     for (int flags = 0; flags < 8; ++flags)
       cases.push_back({2, 13, 37, W, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0});
-  cases.push_back({1, 1, 5, 4, true, true, true});        // one token: the cache is mostly the old cache
-  cases.push_back({3, 200, 131, 4, true, true, true});    // several channel blocks, split over threads
+  cases.push_back({1, 1, 5, 4, true, true, true});      // one token: the cache is mostly the old cache
+  cases.push_back({3, 200, 131, 4, true, true, true});  // several channel blocks, split over threads
   cases.push_back({2, 65, 67, 3, false, true, true});
   uint64_t seed = 1;
   for (const Case& c : cases) {
-    SCOPED_TRACE(fmt::format("B={} T={} D={} W={} bias={} silu={} cache={}", c.B, c.T, c.D, c.W, c.bias, c.silu,
-                             c.cache));
+    SCOPED_TRACE(
+        fmt::format("B={} T={} D={} W={} bias={} silu={} cache={}", c.B, c.T, c.D, c.W, c.bias, c.silu, c.cache));
     const Inputs in = make_inputs(c.B, c.T, c.D, c.W, c.B, c.bias, c.cache, seed++);
     const ConvRun want = run(causal_conv1d_reference, in, c.silu, Tensor(), DType::f64);
     expect_match(run(causal_conv1d, in, c.silu, Tensor(), DType::f32), want, 1e-5, 1e-4);

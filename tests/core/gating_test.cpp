@@ -72,9 +72,9 @@ TEST(Gating, SoftplusDecayIsNonPositiveAndMatchesFormula) {
     }
   }
   // f32 too.
-  const std::vector<float> g32 = softplus_decay(to_dtype(a, DType::f32), to_dtype(A_log, DType::f32),
-                                                to_dtype(dt_bias, DType::f32))
-                                     .to_vector<float>();
+  const std::vector<float> g32 =
+      softplus_decay(to_dtype(a, DType::f32), to_dtype(A_log, DType::f32), to_dtype(dt_bias, DType::f32))
+          .to_vector<float>();
   for (float v : g32) EXPECT_LE(v, 0.0f);
 }
 
@@ -93,9 +93,10 @@ TEST(Gating, LogsigmoidGate) {
 
 TEST(Gating, Gradients) {
   const std::vector<GradCase> cases{
-      {"softplus_decay", {{2, 3, 4}, {4}, {4}},
-       [](const TensorList& x) { return softplus_decay(x[0], x[1], x[2]); }},
-      {"softplus_decay_no_bias", {{5, 3}, {3}}, [](const TensorList& x) { return softplus_decay(x[0], x[1], Tensor()); }},
+      {"softplus_decay", {{2, 3, 4}, {4}, {4}}, [](const TensorList& x) { return softplus_decay(x[0], x[1], x[2]); }},
+      {"softplus_decay_no_bias",
+       {{5, 3}, {3}},
+       [](const TensorList& x) { return softplus_decay(x[0], x[1], Tensor()); }},
       {"logsigmoid_gate", {{4, 6}}, [](const TensorList& x) { return logsigmoid_gate(x[0], 16.0); }},
   };
   for (const GradCase& c : cases) EXPECT_TRUE(check_gradients(c));

@@ -57,18 +57,18 @@ TEST(Varlen, GradientsThroughPackAndUnpack) {
   const std::vector<GradCase> cases{
       {"pack", {{3, 5, 2}}, [p](const TensorList& x) { return pack(x[0], p); }},
       {"unpack", {{1, 8, 3}}, [p](const TensorList& x) { return unpack(x[0], p); }},
-      {"unpack_of_pack_times_x", {{3, 5, 2}},
-       [p](const TensorList& x) { return mul(unpack(pack(x[0], p), p), x[0]); }},
+      {"unpack_of_pack_times_x", {{3, 5, 2}}, [p](const TensorList& x) { return mul(unpack(pack(x[0], p), p), x[0]); }},
   };
   for (const GradCase& c : cases) EXPECT_TRUE(check_gradients(c));
 }
 
 TEST(Varlen, CuSeqlensConversions) {
   EXPECT_EQ(cu_seqlens_from_lengths({2, 0, 3}).to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 2, 5}));
-  EXPECT_EQ(lengths_from_cu_seqlens(from_vector<int32_t>({0, 2, 2, 5}, {4}), "op"),
-            (std::vector<int64_t>{2, 0, 3}));
+  EXPECT_EQ(lengths_from_cu_seqlens(from_vector<int32_t>({0, 2, 2, 5}, {4}), "op"), (std::vector<int64_t>{2, 0, 3}));
   EXPECT_TRUE(lengths_from_cu_seqlens(from_vector<int64_t>({0}, {1}), "op").empty());
-  EXPECT_NE(error_of<ValueError>([] { cu_seqlens_from_lengths({1, -1}); }).find("negative length -1"),
+  EXPECT_NE(error_of<ValueError>([] {
+              cu_seqlens_from_lengths({1, -1});
+            }).find("negative length -1"),
             std::string::npos);
   auto bad = [](const Tensor& cu) { return error_of<ValueError>([&] { lengths_from_cu_seqlens(cu, "my_op"); }); };
   EXPECT_NE(bad(from_vector<int64_t>({1, 3}, {2})).find("[my_op] cu_seqlens must start at 0, got 1"),
@@ -79,17 +79,23 @@ TEST(Varlen, CuSeqlensConversions) {
 }
 
 TEST(Varlen, BadMasksAndShapes) {
-  EXPECT_NE(error_of<ValueError>([] { packing_from_mask(from_vector<int64_t>({1, 2, 0, 1}, {2, 2})); })
-                .find("mask entries must be 0 or 1, got 2 at [0, 1]"),
+  EXPECT_NE(error_of<ValueError>([] {
+              packing_from_mask(from_vector<int64_t>({1, 2, 0, 1}, {2, 2}));
+            }).find("mask entries must be 0 or 1, got 2 at [0, 1]"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([] { packing_from_mask(from_vector<double>({1, 0.5}, {1, 2})); }).find("got 0.5"),
+  EXPECT_NE(error_of<ValueError>([] {
+              packing_from_mask(from_vector<double>({1, 0.5}, {1, 2}));
+            }).find("got 0.5"),
             std::string::npos);
-  EXPECT_NE(error_of<ShapeError>([] { packing_from_mask(from_vector<int64_t>({1, 1}, {2})); })
-                .find("mask must be [B, T], got [2]"),
+  EXPECT_NE(error_of<ShapeError>([] {
+              packing_from_mask(from_vector<int64_t>({1, 1}, {2}));
+            }).find("mask must be [B, T], got [2]"),
             std::string::npos);
   EXPECT_NE(error_of<ShapeError>([] { packing_from_mask(Tensor()); }).find("an undefined tensor"), std::string::npos);
   const Packing p = packing_from_mask(test_mask());
-  EXPECT_NE(error_of<ShapeError>([&] { pack(zeros({3, 4, 2}), p); }).find("x must be [3, 5, …] like the mask, got [3,4,2]"),
+  EXPECT_NE(error_of<ShapeError>([&] {
+              pack(zeros({3, 4, 2}), p);
+            }).find("x must be [3, 5, …] like the mask, got [3,4,2]"),
             std::string::npos);
   EXPECT_NE(error_of<ShapeError>([&] { unpack(zeros({1, 7, 2}), p); }).find("y must be [1, 8, …]"), std::string::npos);
 }
@@ -97,7 +103,9 @@ TEST(Varlen, BadMasksAndShapes) {
 TEST(Mode, NamesParseAndSelect) {
   for (Mode m : {Mode::automatic, Mode::chunk, Mode::recurrent}) EXPECT_EQ(parse_mode(mode_name(m)), m);
   EXPECT_STREQ(mode_name(Mode::automatic), "auto");
-  EXPECT_NE(error_of<ValueError>([] { parse_mode("fast"); }).find("unknown mode 'fast'; expected one of: auto, chunk, recurrent"),
+  EXPECT_NE(error_of<ValueError>([] {
+              parse_mode("fast");
+            }).find("unknown mode 'fast'; expected one of: auto, chunk, recurrent"),
             std::string::npos);
   EXPECT_EQ(select_mode(Mode::automatic, 1), Mode::recurrent);
   EXPECT_EQ(select_mode(Mode::automatic, kRecurrentMaxTokens), Mode::recurrent);

@@ -31,8 +31,8 @@ std::vector<int64_t> check_layout(const MqarConfig& c, const Batch& batch) {
     std::set<int64_t> values;
     for (int64_t i = 0; i < P; ++i) {
       EXPECT_GE(x[2 * i], 1);
-      EXPECT_LT(x[2 * i], V / 2);       // keys: first half, never token 0
-      EXPECT_GE(x[2 * i + 1], V / 2);   // values: second half
+      EXPECT_LT(x[2 * i], V / 2);      // keys: first half, never token 0
+      EXPECT_GE(x[2 * i + 1], V / 2);  // values: second half
       EXPECT_LT(x[2 * i + 1], V);
       EXPECT_TRUE(value_of.emplace(x[2 * i], x[2 * i + 1]).second) << "key repeated";
       EXPECT_TRUE(values.insert(x[2 * i + 1]).second) << "value repeated";
@@ -63,7 +63,7 @@ std::vector<int64_t> check_layout(const MqarConfig& c, const Batch& batch) {
 
 TEST(Mqar, LayoutFollowsZoology) {
   const std::vector<MqarConfig> configs = {
-      MqarConfig{},                                       // 256 tokens, T = 64, 4 pairs
+      MqarConfig{},  // 256 tokens, T = 64, 4 pairs
       MqarConfig{.vocab_size = 8192, .seq_len = 256, .num_kv_pairs = 64, .power_a = 0.01},  // every slot used
       MqarConfig{.vocab_size = 10, .seq_len = 16, .num_kv_pairs = 4, .power_a = 1.0},       // all keys used
       MqarConfig{.vocab_size = 1000, .seq_len = 128, .num_kv_pairs = 16, .power_a = 0.5},

@@ -49,10 +49,7 @@ void write_bytes(const std::string& path, const Bytes& b) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
-template <class T>
-void poke(Bytes& b, size_t offset, T value) {
-  std::memcpy(b.data() + offset, &value, sizeof(T));
-}
+template <class T> void poke(Bytes& b, size_t offset, T value) { std::memcpy(b.data() + offset, &value, sizeof(T)); }
 
 // Expects IOError whose message names the path and contains `what`.
 void expect_io_error(const std::string& path, const std::string& what) {
@@ -139,9 +136,9 @@ TEST(TokenFile, BadWritesLeaveTheOldFileAndNoLitter) {
   const std::string path = dir.file("d.bin");
   write_token_file(path, {1, 2}, 3);
   const Bytes before = read_bytes(path);
-  EXPECT_THROW(write_token_file(path, {1, 3}, 3), ValueError);   // id == vocab
-  EXPECT_THROW(write_token_file(path, {-1}, 3), ValueError);     // negative id
-  EXPECT_THROW(write_token_file(path, {0}, 0), ValueError);      // empty vocabulary
+  EXPECT_THROW(write_token_file(path, {1, 3}, 3), ValueError);              // id == vocab
+  EXPECT_THROW(write_token_file(path, {-1}, 3), ValueError);                // negative id
+  EXPECT_THROW(write_token_file(path, {0}, 0), ValueError);                 // empty vocabulary
   EXPECT_THROW(write_token_file(path, {0}, int64_t(1) << 31), ValueError);  // ids are int32
   EXPECT_EQ(read_bytes(path), before);
   EXPECT_EQ(dir.entry_count(), 1u);  // no temporary files left behind

@@ -16,9 +16,7 @@ namespace {
 using testing::kMultilingual;
 using testing::ScratchDir;
 
-const BpeTokenizer& as_bpe(const std::unique_ptr<Tokenizer>& tok) {
-  return dynamic_cast<const BpeTokenizer&>(*tok);
-}
+const BpeTokenizer& as_bpe(const std::unique_ptr<Tokenizer>& tok) { return dynamic_cast<const BpeTokenizer&>(*tok); }
 
 std::vector<std::pair<int32_t, int32_t>> merge_pairs(const BpeTokenizer& tok) {
   std::vector<std::pair<int32_t, int32_t>> pairs;
@@ -30,8 +28,8 @@ std::vector<std::pair<int32_t, int32_t>> merge_pairs(const BpeTokenizer& tok) {
 std::string sample_corpus() {
   std::string corpus;
   std::mt19937 rng(7);
-  const char* words[] = {"the", "cat", "sat", "on", "mat", "it's", "don't", "running", "2024",
-                         "日本", "語", "😀", "naïve", "  ", "\n", "x=1;", "hello", "world"};
+  const char* words[] = {"the",  "cat", "sat", "on",    "mat", "it's", "don't", "running", "2024",
+                         "日本", "語",  "😀",   "naïve", "  ",  "\n",   "x=1;",  "hello",   "world"};
   for (int i = 0; i < 4000; ++i) {
     corpus += words[rng() % std::size(words)];
     corpus += (rng() % 5 == 0) ? "\n" : " ";
@@ -57,8 +55,7 @@ TEST(BpeTrain, TiesGoToTheSmallerPairOfIds) {
   // "ab" and " cd": (' ',c), (a,b), (c,d) all occur once. The smallest pair (32,99) goes
   // first, which leaves (256,d); then (97,98) < (256,100).
   const auto tok = train_bpe_tokenizer("ab cd", 1000);
-  EXPECT_EQ(merge_pairs(as_bpe(tok)),
-            (std::vector<std::pair<int32_t, int32_t>>{{' ', 'c'}, {'a', 'b'}, {256, 'd'}}));
+  EXPECT_EQ(merge_pairs(as_bpe(tok)), (std::vector<std::pair<int32_t, int32_t>>{{' ', 'c'}, {'a', 'b'}, {256, 'd'}}));
 }
 
 TEST(BpeTrain, StopsAtTheRequestedVocabularySizeIncludingSpecials) {
@@ -160,7 +157,9 @@ TEST(BpeEncode, Gpt2ByteTableIsABijectionOntoPrintableCharacters) {
 TEST(StreamDecoder, EmitsOnlyWholeCharactersAndMatchesDecode) {
   // Byte tokens split multi-byte characters, which is what the stream decoder is for.
   const auto tok = train_bpe_tokenizer("", 256);
-  const std::string text = "a日😀b\xFF" "c\xE6\x97";  // ends with a truncated character
+  const std::string text =
+      "a日😀b\xFF"
+      "c\xE6\x97";  // ends with a truncated character
   const std::vector<int32_t> ids = tok->encode(text);
   ASSERT_EQ(ids.size(), text.size());  // no merges: one id per byte
   StreamDecoder stream(*tok);

@@ -36,7 +36,9 @@ TEST(CharTokenizer, UnknownCharactersAndInvalidBytesBecomeUnk) {
   const int32_t unk = *tok->special_token("<unk>");
   EXPECT_EQ(unk, 2);
   // 'z' unknown, "日" unknown (one id for its 3 bytes), each invalid byte one unk.
-  EXPECT_EQ(tok->encode("az日\xFF\x80" "b"), (std::vector<int32_t>{0, unk, unk, unk, unk, 1}));
+  EXPECT_EQ(tok->encode("az日\xFF\x80"
+                        "b"),
+            (std::vector<int32_t>{0, unk, unk, unk, unk, 1}));
   EXPECT_EQ(tok->decode({0, unk, 1}), "a<unk>b");
 }
 
@@ -83,11 +85,11 @@ TEST(CharTokenizer, MalformedFilesRaiseIOError) {
       R"({"type": "char", "version": 1, "chars": ["a"], "specials": ["<unk>"]})",     // wrong type
       R"({"type": "char", "version": 1, "chars": [55296], "specials": ["<unk>"]})",   // surrogate
       R"({"type": "char", "version": 1, "chars": [97], "specials": []})",             // no <unk>
-      R"({"type": "char", "version": 1, "chars": [97]})",                            // no specials
+      R"({"type": "char", "version": 1, "chars": [97]})",                             // no specials
       R"({"type": "char", "version": 2, "chars": [97], "specials": ["<unk>"]})",      // version
       R"({"type": "char", "version": 1, "chars": [97], "specials": ["<unk>", "<unk>"]})",
       R"({"type": "wordpiece"})",
-      R"({"type": "char", "version": 1, "chars": [97, 98], "speci)",                 // truncated
+      R"({"type": "char", "version": 1, "chars": [97, 98], "speci)",  // truncated
   };
   int i = 0;
   for (const std::string& text : cases) {

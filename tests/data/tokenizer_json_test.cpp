@@ -36,25 +36,34 @@ json gpt2_like() {
   const std::vector<int> order = gpt2_byte_order();
   for (size_t id = 0; id < order.size(); ++id)
     vocab[bytes_to_gpt2_text(std::string(1, static_cast<char>(order[id])))] = id;
-  vocab["\xC4\xA0t"] = 256;       // "Ġt"
+  vocab["\xC4\xA0t"] = 256;  // "Ġt"
   vocab["he"] = 257;
-  vocab["\xC4\xA0the"] = 258;     // "Ġthe"
+  vocab["\xC4\xA0the"] = 258;  // "Ġthe"
   vocab["<|endoftext|>"] = 259;
   const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}};
   return {
       {"version", "1.0"},
       {"truncation", nullptr},
       {"padding", nullptr},
-      {"added_tokens", json::array({{{"id", 259}, {"content", "<|endoftext|>"}, {"single_word", false},
-                                     {"lstrip", false}, {"rstrip", false}, {"normalized", true},
+      {"added_tokens", json::array({{{"id", 259},
+                                     {"content", "<|endoftext|>"},
+                                     {"single_word", false},
+                                     {"lstrip", false},
+                                     {"rstrip", false},
+                                     {"normalized", true},
                                      {"special", true}}})},
       {"normalizer", nullptr},
       {"pre_tokenizer", byte_level},
       {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}}},
       {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}}},
       {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-        {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"vocab", vocab},
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", ""},
+        {"end_of_word_suffix", ""},
+        {"fuse_unk", false},
+        {"vocab", vocab},
         {"merges", json::array({"\xC4\xA0 t", "h e", "\xC4\xA0t he"})}}},
   };
 }
@@ -99,18 +108,39 @@ struct BadCase {
 TEST(TokenizerJson, MalformedOrUnsupportedFilesRaiseIOError) {
   const BadCase cases[] = {
       {"wordpiece", [](json& d) { d["model"]["type"] = "WordPiece"; }, "WordPiece"},
-      {"normalizer", [](json& d) { d["normalizer"] = {{"type", "NFC"}}; }, "normalizer"},
-      {"sequence", [](json& d) { d["pre_tokenizer"] = {{"type", "Sequence"}}; }, "Sequence"},
+      {"normalizer",
+       [](json& d) {
+         d["normalizer"] = {{"type", "NFC"}};
+       },
+       "normalizer"},
+      {"sequence",
+       [](json& d) {
+         d["pre_tokenizer"] = {{"type", "Sequence"}};
+       },
+       "Sequence"},
       {"prefix", [](json& d) { d["pre_tokenizer"]["add_prefix_space"] = true; }, "add_prefix_space"},
       {"no_regex", [](json& d) { d["pre_tokenizer"]["use_regex"] = false; }, "use_regex"},
       {"decoder", [](json& d) { d["decoder"] = nullptr; }, "decoder"},
-      {"template", [](json& d) { d["post_processor"] = {{"type", "TemplateProcessing"}}; }, "TemplateProcessing"},
+      {"template",
+       [](json& d) {
+         d["post_processor"] = {{"type", "TemplateProcessing"}};
+       },
+       "TemplateProcessing"},
       {"dropout", [](json& d) { d["model"]["dropout"] = 0.1; }, "dropout"},
-      {"padding", [](json& d) { d["padding"] = {{"length", 8}}; }, "padding"},
+      {"padding",
+       [](json& d) {
+         d["padding"] = {{"length", 8}};
+       },
+       "padding"},
       {"no_vocab", [](json& d) { d["model"].erase("vocab"); }, "vocab"},
       {"vocab_type", [](json& d) { d["model"]["vocab"]["he"] = "257"; }, "he"},
       {"negative_id", [](json& d) { d["model"]["vocab"]["he"] = -1; }, "he"},
-      {"missing_byte", [](json& d) { d["model"]["vocab"].erase("A"); d["model"]["vocab"]["A!"] = 32; }, "0x41"},
+      {"missing_byte",
+       [](json& d) {
+         d["model"]["vocab"].erase("A");
+         d["model"]["vocab"]["A!"] = 32;
+       },
+       "0x41"},
       {"duplicate_id", [](json& d) { d["model"]["vocab"]["\xC4\xA0the"] = 257; }, "257"},
       {"gap", [](json& d) { d["model"]["vocab"]["\xC4\xA0the"] = 260; }, "258 is missing"},
       {"huge_id", [](json& d) { d["model"]["vocab"]["\xC4\xA0the"] = 16000000; }, "16000000"},
@@ -145,8 +175,8 @@ TEST(TokenizerJson, MalformedOrUnsupportedFilesRaiseIOError) {
 TEST(TokenizerJson, TruncatedAndNonJsonFilesRaiseIOError) {
   const ScratchDir dir;
   const std::string full = gpt2_like().dump();
-  const std::string texts[] = {full.substr(0, full.size() / 2), full.substr(0, full.size() - 1), "",
-                               "not json", "[1, 2]", "null"};
+  const std::string texts[] = {
+      full.substr(0, full.size() / 2), full.substr(0, full.size() - 1), "", "not json", "[1, 2]", "null"};
   int i = 0;
   for (const std::string& text : texts) {
     const std::string path = dir.write(fmt::format("t{}.json", i++), text);

@@ -20,8 +20,7 @@ using Pieces = std::vector<std::string>;
 
 TEST(Gpt2Pretokenize, Contractions) {
   EXPECT_EQ(split("don't we'll they're I've I'm he'd it's"),
-            (Pieces{"don", "'t", " we", "'ll", " they", "'re", " I", "'ve", " I", "'m", " he", "'d",
-                    " it", "'s"}));
+            (Pieces{"don", "'t", " we", "'ll", " they", "'re", " I", "'ve", " I", "'m", " he", "'d", " it", "'s"}));
   // Only lower-case suffixes are contractions; "'S" is punctuation then a word.
   EXPECT_EQ(split("IT'S"), (Pieces{"IT", "'", "S"}));
   // A leading quote run swallows the apostrophe: "''s" is "''" then "s".
@@ -61,11 +60,15 @@ TEST(Gpt2Pretokenize, UnicodeCategories) {
   EXPECT_EQ(split("שלום, עולם"), (Pieces{"שלום", ",", " עולם"}));
   EXPECT_EQ(split("hi 😀😀!"), (Pieces{"hi", " 😀😀!"}));
   // No-break space is whitespace but not " ?": it stands alone before a word.
-  EXPECT_EQ(split("a\xC2\xA0" "b"), (Pieces{"a", "\xC2\xA0", "b"}));
+  EXPECT_EQ(split("a\xC2\xA0"
+                  "b"),
+            (Pieces{"a", "\xC2\xA0", "b"}));
 }
 
 TEST(Gpt2Pretokenize, InvalidBytesAreSeparatePunctuationAndNothingIsLost) {
-  EXPECT_EQ(split("ab\xFF" "cd"), (Pieces{"ab", "\xFF", "cd"}));
+  EXPECT_EQ(split("ab\xFF"
+                  "cd"),
+            (Pieces{"ab", "\xFF", "cd"}));
   EXPECT_EQ(split(" \x80\x80x"), (Pieces{" \x80\x80", "x"}));
   const std::string messy = "a\xC3 \xE6\x97 9\xF0\x9F\x98\n\xED\xA0\x80'll";
   std::string joined;

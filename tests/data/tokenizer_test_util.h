@@ -37,8 +37,12 @@ inline std::string read_file(const std::string& path) {
 }
 
 // Text that exercises every UTF-8 length, combining marks, right-to-left scripts and emoji.
+// (clang-format measures these characters differently on each pass: left as written.)
+// clang-format off
 inline const std::string kMultilingual =
     "Hello, world! 日本語のテキスト 中文，标点。 café vs cafe\xCC\x81 (e + U+0301) "
-    "שלום עולם مرحبا بالعالم 😀👍🏽 🇯🇵 Ελληνικά кириллица ²½Ⅻ \t\n\n  end";
+    "שלום עולם مرحبا بالعالم 😀👍🏽 🇯🇵 Ελληνικά кириллица ²½Ⅻ \t\n\n  "
+    "end";
+// clang-format on
 
 }  // namespace lnx::data::testing

@@ -46,8 +46,8 @@ TEST(Unicode, RejectsInvalidSequencesOneByteAtATime) {
 }
 
 TEST(Unicode, AppendEncodesWhatDecodeReads) {
-  for (const char32_t cp : {char32_t{0x24}, char32_t{0x7FF}, char32_t{0x800}, char32_t{0xFFFD},
-                            char32_t{0x10000}, char32_t{0x10FFFF}}) {
+  for (const char32_t cp :
+       {char32_t{0x24}, char32_t{0x7FF}, char32_t{0x800}, char32_t{0xFFFD}, char32_t{0x10000}, char32_t{0x10FFFF}}) {
     std::string s;
     append_utf8(s, cp);
     const DecodedChar c = decode_utf8(s, 0);
@@ -60,20 +60,19 @@ TEST(Unicode, AppendEncodesWhatDecodeReads) {
 TEST(Unicode, CharacterClassesFollowTheGeneratedTables) {
   EXPECT_STREQ(unicode_tables::kUnicodeVersion, "14.0.0");
   // Letters: ASCII, Latin-1, CJK, Hebrew, Arabic, a modifier letter (Lm), a titlecase (Lt).
-  for (const char32_t cp : {U'a', U'Z', char32_t{0xE9}, char32_t{0x65E5}, char32_t{0x05E9},
-                            char32_t{0x0627}, char32_t{0x02B0}, char32_t{0x01C5}})
+  for (const char32_t cp : {U'a', U'Z', char32_t{0xE9}, char32_t{0x65E5}, char32_t{0x05E9}, char32_t{0x0627},
+                            char32_t{0x02B0}, char32_t{0x01C5}})
     EXPECT_EQ(char_class(cp), CharClass::Letter) << std::hex << static_cast<uint32_t>(cp);
   // Numbers: Nd, No (superscript two, vulgar half), Nl (Roman numeral twelve).
-  for (const char32_t cp : {U'0', U'9', char32_t{0xB2}, char32_t{0xBD}, char32_t{0x216B},
-                            char32_t{0x0663}})
+  for (const char32_t cp : {U'0', U'9', char32_t{0xB2}, char32_t{0xBD}, char32_t{0x216B}, char32_t{0x0663}})
     EXPECT_EQ(char_class(cp), CharClass::Number) << std::hex << static_cast<uint32_t>(cp);
   // White_Space, including NEL, NBSP and the ideographic space; not the zero-width space.
-  for (const char32_t cp : {U' ', U'\t', U'\n', U'\v', U'\f', U'\r', char32_t{0x85}, char32_t{0xA0},
-                            char32_t{0x2028}, char32_t{0x3000}})
+  for (const char32_t cp :
+       {U' ', U'\t', U'\n', U'\v', U'\f', U'\r', char32_t{0x85}, char32_t{0xA0}, char32_t{0x2028}, char32_t{0x3000}})
     EXPECT_EQ(char_class(cp), CharClass::Whitespace) << std::hex << static_cast<uint32_t>(cp);
   // Other: punctuation, symbols, combining marks (Mn), emoji, controls that are not White_Space.
-  for (const char32_t cp : {U'!', U'\'', U'_', char32_t{0x0301}, char32_t{0x1F600},
-                            char32_t{0x200B}, char32_t{0x1F}, char32_t{0x3002}})
+  for (const char32_t cp :
+       {U'!', U'\'', U'_', char32_t{0x0301}, char32_t{0x1F600}, char32_t{0x200B}, char32_t{0x1F}, char32_t{0x3002}})
     EXPECT_EQ(char_class(cp), CharClass::Other) << std::hex << static_cast<uint32_t>(cp);
 }
 

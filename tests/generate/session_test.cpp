@@ -44,7 +44,8 @@ TEST(Session, ForkIsAnIndependentDeepCopy) {
   EXPECT_EQ(f.tokens().size(), 8u);
   for (size_t i = 0; i < before.layers.size(); ++i)
     for (const auto& [name, t] : before.layers[i].tensors)
-      EXPECT_EQ(max_abs_error(to_dtype(f.state().layers[i].tensors.at(name), DType::f64), to_dtype(t, DType::f64)), 0.0);
+      EXPECT_EQ(max_abs_error(to_dtype(f.state().layers[i].tensors.at(name), DType::f64), to_dtype(t, DType::f64)),
+                0.0);
   EXPECT_EQ(f.generate(o), a);
   EXPECT_EQ(s.tokens().size(), 18u);
   // And the free function says the same.

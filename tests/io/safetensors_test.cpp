@@ -43,8 +43,7 @@ class TempDir {
   const std::string& path() const { return path_; }
   std::set<std::string> entries() const {
     std::set<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(path_))
-      out.insert(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(path_)) out.insert(e.path().filename().string());
     return out;
   }
 
@@ -76,12 +75,9 @@ Bytes image(std::string header, const Bytes& data, bool pad = true) {
   b.insert(b.end(), data.begin(), data.end());
   return b;
 }
-Bytes image(const std::string& header, size_t zero_bytes) {
-  return image(header, Bytes(zero_bytes, 0));
-}
+Bytes image(const std::string& header, size_t zero_bytes) { return image(header, Bytes(zero_bytes, 0)); }
 
-template <typename T>
-void append_values(Bytes& b, std::initializer_list<T> values) {
+template <typename T> void append_values(Bytes& b, std::initializer_list<T> values) {
   for (T v : values) {
     uint8_t raw[sizeof(T)];
     std::memcpy(raw, &v, sizeof(T));
@@ -89,8 +85,7 @@ void append_values(Bytes& b, std::initializer_list<T> values) {
   }
 }
 
-template <typename F>
-std::string io_error_of(F&& f) {
+template <typename F> std::string io_error_of(F&& f) {
   try {
     f();
   } catch (const IOError& e) {
@@ -105,9 +100,7 @@ void expect_same(const Tensor& got, const Tensor& want, const std::string& name)
   EXPECT_EQ(got.dtype(), want.dtype());
   EXPECT_EQ(got.shape(), want.shape());
   if (got.dtype() != want.dtype() || got.shape() != want.shape()) return;
-  dispatch_all(want.dtype(), [&]<typename T>() {
-    EXPECT_EQ(got.to_vector<T>(), want.to_vector<T>());
-  });
+  dispatch_all(want.dtype(), [&]<typename T>() { EXPECT_EQ(got.to_vector<T>(), want.to_vector<T>()); });
 }
 
 // Is the file mapped into this process (a line of /proc/self/maps names it)?
@@ -115,8 +108,7 @@ bool is_mapped(const std::string& path) {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line))
-    if (line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0)
-      return true;
+    if (line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0) return true;
   return false;
 }
 
@@ -148,8 +140,7 @@ TEST(Safetensors, RoundTripAllDtypesAndLayouts) {
   for (int via_buffer = 0; via_buffer < 2; ++via_buffer) {
     SCOPED_TRACE(via_buffer ? "parse_safetensors" : "load_safetensors");
     Bytes bytes = read_bytes(path);
-    SafetensorsFile f = via_buffer ? parse_safetensors(bytes.data(), bytes.size())
-                                   : load_safetensors(path);
+    SafetensorsFile f = via_buffer ? parse_safetensors(bytes.data(), bytes.size()) : load_safetensors(path);
     EXPECT_EQ(f.metadata, meta);
     ASSERT_EQ(f.tensors.size(), d.size());
     size_t i = 0;
@@ -255,10 +246,9 @@ TEST(Safetensors, MisalignedTensorsAreCopied) {
   append_values<float>(data, {1.5f});
   append_values<double>(data, {-2.25, 1e300});
   append_values<int32_t>(data, {7});
-  const std::string header =
-      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-      R"("b":{"dtype":"F64","shape":[2],"data_offsets":[4,20]},)"
-      R"("c":{"dtype":"I32","shape":[],"data_offsets":[20,24]}})";
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"F64","shape":[2],"data_offsets":[4,20]},)"
+                             R"("c":{"dtype":"I32","shape":[],"data_offsets":[20,24]}})";
   const std::string path = dir.file("misaligned.safetensors");
   write_bytes(path, image(header, data));
   SafetensorsFile f = load_safetensors(path);
@@ -304,28 +294,24 @@ TEST(Safetensors, Bf16AndF16AreConvertedToF32) {
   const float inf = std::numeric_limits<float>::infinity();
   // F16: 1, -2.5, smallest subnormal 2^-24, largest subnormal 1023·2^-24, -0, max 65504,
   // smallest normal 2^-14, inf, -inf, nan.
-  const std::vector<uint16_t> f16 = {0x3C00, 0xC100, 0x0001, 0x03FF, 0x8000,
-                                     0x7BFF, 0x0400, 0x7C00, 0xFC00, 0x7E00};
-  const std::vector<float> f16_want = {1.0f, -2.5f, 0x1p-24f, 1023 * 0x1p-24f, -0.0f,
-                                       65504.0f, 0x1p-14f, inf, -inf, NAN};
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC100, 0x0001, 0x03FF, 0x8000, 0x7BFF, 0x0400, 0x7C00, 0xFC00, 0x7E00};
+  const std::vector<float> f16_want = {1.0f, -2.5f, 0x1p-24f, 1023 * 0x1p-24f, -0.0f, 65504.0f, 0x1p-14f,
+                                       inf,  -inf,  NAN};
   // BF16: 1, -2.5, f32-subnormal 2^-133, 3.140625, -0, inf, -inf, nan, -nan.
-  const std::vector<uint16_t> bf16 = {0x3F80, 0xC020, 0x0001, 0x4049, 0x8000,
-                                      0x7F80, 0xFF80, 0x7FC0, 0xFFC1};
-  const std::vector<float> bf16_want = {1.0f, -2.5f, 0x1p-133f, 3.140625f, -0.0f,
-                                        inf, -inf, NAN, -NAN};
+  const std::vector<uint16_t> bf16 = {0x3F80, 0xC020, 0x0001, 0x4049, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1};
+  const std::vector<float> bf16_want = {1.0f, -2.5f, 0x1p-133f, 3.140625f, -0.0f, inf, -inf, NAN, -NAN};
   Bytes data;
   for (uint16_t v : f16) append_values<uint16_t>(data, {v});
   for (uint16_t v : bf16) append_values<uint16_t>(data, {v});
-  const std::string header = fmt::format(
-      R"({{"h":{{"dtype":"F16","shape":[2,5],"data_offsets":[0,20]}},)"
-      R"("b":{{"dtype":"BF16","shape":[9],"data_offsets":[20,38]}}}})");
+  const std::string header = fmt::format(R"({{"h":{{"dtype":"F16","shape":[2,5],"data_offsets":[0,20]}},)"
+                                         R"("b":{{"dtype":"BF16","shape":[9],"data_offsets":[20,38]}}}})");
   Bytes img = image(header, data);
 
   TempDir dir;
   write_bytes(dir.file("half.safetensors"), img);
   for (int via_buffer = 0; via_buffer < 2; ++via_buffer) {
-    SafetensorsFile f = via_buffer ? parse_safetensors(img.data(), img.size())
-                                   : load_safetensors(dir.file("half.safetensors"));
+    SafetensorsFile f =
+        via_buffer ? parse_safetensors(img.data(), img.size()) : load_safetensors(dir.file("half.safetensors"));
     auto check = [](const Tensor& t, const std::vector<float>& want, const char* what) {
       SCOPED_TRACE(what);
       ASSERT_EQ(t.dtype(), DType::f32);
@@ -362,8 +348,7 @@ TEST(Safetensors, F16ConversionMatchesExhaustiveReference) {
       EXPECT_TRUE(m ? std::isnan(got[h]) : std::isinf(got[h])) << h;
       continue;
     }
-    const double want = e == 0 ? sign * m * std::ldexp(1.0, -24)
-                               : sign * std::ldexp(1.0 + m / 1024.0, e - 15);
+    const double want = e == 0 ? sign * m * std::ldexp(1.0, -24) : sign * std::ldexp(1.0 + m / 1024.0, e - 15);
     ASSERT_EQ(static_cast<double>(got[h]), want) << h;
   }
 }
@@ -386,7 +371,8 @@ TEST(Safetensors, FailedWriteKeepsOldFileAndLeavesNoTemp) {
   const Bytes old = read_bytes(path);
 
   // Make the write fail midway: a file-size limit of 64 KiB against a 4 MiB tensor.
-  struct sigaction ignore {}, old_action {};
+  struct sigaction ignore {
+  }, old_action{};
   ignore.sa_handler = SIG_IGN;
   ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
   rlimit old_limit{};
@@ -394,9 +380,7 @@ TEST(Safetensors, FailedWriteKeepsOldFileAndLeavesNoTemp) {
   rlimit limit = old_limit;
   limit.rlim_cur = 64 * 1024;
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
-  std::string msg = io_error_of([&] {
-    save_safetensors(path, TensorDict{{"big", zeros({1024, 1024})}});
-  });
+  std::string msg = io_error_of([&] { save_safetensors(path, TensorDict{{"big", zeros({1024, 1024})}}); });
   setrlimit(RLIMIT_FSIZE, &old_limit);
   sigaction(SIGXFSZ, &old_action, nullptr);
 
@@ -427,8 +411,7 @@ TEST(Safetensors, OverwriteReplacesFileAndLeavesNoTemp) {
 TEST(Safetensors, WriteOntoDirectoryThrowsAndCleansUp) {
   TempDir dir;
   std::filesystem::create_directory(dir.file("target"));
-  const std::string msg =
-      io_error_of([&] { save_safetensors(dir.file("target"), sample_tensors()); });
+  const std::string msg = io_error_of([&] { save_safetensors(dir.file("target"), sample_tensors()); });
   EXPECT_NE(msg.find(dir.file("target")), std::string::npos) << msg;
   EXPECT_NE(msg.find("renaming"), std::string::npos) << msg;
   EXPECT_EQ(dir.entries(), std::set<std::string>{"target"});
@@ -470,12 +453,11 @@ TEST(Safetensors, AcceptsWhitespaceUnknownFieldsAndEmptyMetadata) {
 TEST(Safetensors, ZeroSizeTensorsAtRegionBoundaries) {
   Bytes data;
   append_values<float>(data, {1.0f, 2.0f});
-  Bytes img = image(
-      R"({"z0":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
-      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("z1":{"dtype":"I64","shape":[3,0],"data_offsets":[8,8]},)"
-      R"("big_empty":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[8,8]}})",
-      data);
+  Bytes img = image(R"({"z0":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+                    R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                    R"("z1":{"dtype":"I64","shape":[3,0],"data_offsets":[8,8]},)"
+                    R"("big_empty":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[8,8]}})",
+                    data);
   SafetensorsFile f = parse_safetensors(img.data(), img.size());
   EXPECT_EQ(f.tensors.at("z1").shape(), (Shape{3, 0}));
   EXPECT_EQ(f.tensors.at("big_empty").numel(), 0);
@@ -517,82 +499,52 @@ std::vector<Malformed> malformed_files() {
       {"header has garbage after the object", image("{} x", 0), "JSON"},
       {"header has a NUL byte", image(std::string("{}\0\0{", 5), 0), "NUL"},
       {"entry is not an object", image(R"({"a":5})", 0), "must be an object"},
-      {"missing dtype", image(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4),
-       "missing dtype"},
-      {"missing shape", image(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4),
-       "missing shape"},
-      {"missing data_offsets", image(R"({"a":{"dtype":"F32","shape":[1]}})", 4),
-       "missing data_offsets"},
+      {"missing dtype", image(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4), "missing dtype"},
+      {"missing shape", image(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4), "missing shape"},
+      {"missing data_offsets", image(R"({"a":{"dtype":"F32","shape":[1]}})", 4), "missing data_offsets"},
       {"dtype is not a string", image(R"({"a":{"dtype":32,"shape":[1],"data_offsets":[0,4]}})", 4),
        "dtype must be a string"},
-      {"shape is not an array", image("{\"a\":" + entry("F32", "1", "[0,4]") + "}", 4),
-       "shape must be an array"},
+      {"shape is not an array", image("{\"a\":" + entry("F32", "1", "[0,4]") + "}", 4), "shape must be an array"},
       {"shape has a string dim", image("{\"a\":" + entry("F32", "[\"1\"]", "[0,4]") + "}", 4),
        "shape must be an array of integers"},
       {"negative dim", image("{\"a\":" + entry("F32", "[-1]", "[0,4]") + "}", 4), "negative"},
-      {"non-integer dim", image("{\"a\":" + entry("F32", "[2.5]", "[0,4]") + "}", 4),
+      {"non-integer dim", image("{\"a\":" + entry("F32", "[2.5]", "[0,4]") + "}", 4), "non-integer"},
+      {"dim beyond int64", image("{\"a\":" + entry("F32", "[18446744073709551615]", "[0,4]") + "}", 4), "too large"},
+      {"dim beyond uint64", image("{\"a\":" + entry("F32", "[1000000000000000000000]", "[0,4]") + "}", 4),
        "non-integer"},
-      {"dim beyond int64",
-       image("{\"a\":" + entry("F32", "[18446744073709551615]", "[0,4]") + "}", 4), "too large"},
-      {"dim beyond uint64",
-       image("{\"a\":" + entry("F32", "[1000000000000000000000]", "[0,4]") + "}", 4),
-       "non-integer"},
-      {"shape product overflows",
-       image("{\"a\":" + entry("F32", "[4294967296,4294967296]", "[0,4]") + "}", 4),
+      {"shape product overflows", image("{\"a\":" + entry("F32", "[4294967296,4294967296]", "[0,4]") + "}", 4),
        "overflow"},
-      {"shape times dtype size overflows",
-       image("{\"a\":" + entry("F64", "[2305843009213693952]", "[0,8]") + "}", 8),
+      {"shape times dtype size overflows", image("{\"a\":" + entry("F64", "[2305843009213693952]", "[0,8]") + "}", 8),
        "size mismatch"},
-      {"data_offsets has one number", image("{\"a\":" + entry("F32", "[1]", "[0]") + "}", 4),
-       "data_offsets"},
-      {"data_offsets is not an array", image("{\"a\":" + entry("F32", "[1]", "4") + "}", 4),
-       "data_offsets"},
-      {"negative data_offsets", image("{\"a\":" + entry("F32", "[1]", "[-4,0]") + "}", 4),
-       "data_offsets"},
-      {"float data_offsets", image("{\"a\":" + entry("F32", "[1]", "[0,4.0]") + "}", 4),
-       "data_offsets"},
-      {"begin after end", image("{\"a\":" + entry("F32", "[0]", "[8,4]") + "}", 8),
-       "after end"},
-      {"end beyond the data", image("{\"a\":" + entry("F32", "[2]", "[0,8]") + "}", 4),
-       "beyond"},
-      {"size does not match shape", image("{\"a\":" + entry("F32", "[3]", "[0,8]") + "}", 8),
-       "size mismatch"},
+      {"data_offsets has one number", image("{\"a\":" + entry("F32", "[1]", "[0]") + "}", 4), "data_offsets"},
+      {"data_offsets is not an array", image("{\"a\":" + entry("F32", "[1]", "4") + "}", 4), "data_offsets"},
+      {"negative data_offsets", image("{\"a\":" + entry("F32", "[1]", "[-4,0]") + "}", 4), "data_offsets"},
+      {"float data_offsets", image("{\"a\":" + entry("F32", "[1]", "[0,4.0]") + "}", 4), "data_offsets"},
+      {"begin after end", image("{\"a\":" + entry("F32", "[0]", "[8,4]") + "}", 8), "after end"},
+      {"end beyond the data", image("{\"a\":" + entry("F32", "[2]", "[0,8]") + "}", 4), "beyond"},
+      {"size does not match shape", image("{\"a\":" + entry("F32", "[3]", "[0,8]") + "}", 8), "size mismatch"},
       {"overlapping regions",
-       image("{\"a\":" + entry("F32", "[2]", "[0,8]") + ",\"b\":" +
-                 entry("F32", "[2]", "[4,12]") + "}",
-             12),
+       image("{\"a\":" + entry("F32", "[2]", "[0,8]") + ",\"b\":" + entry("F32", "[2]", "[4,12]") + "}", 12),
        "overlap"},
       {"empty region inside another",
-       image("{\"a\":" + entry("F32", "[2]", "[0,8]") + ",\"z\":" +
-                 entry("F32", "[0]", "[4,4]") + "}",
-             8),
-       "overlap"},
-      {"hole between regions",
-       image("{\"a\":" + a4 + ",\"b\":" + entry("F32", "[1]", "[8,12]") + "}", 12), "hole"},
+       image("{\"a\":" + entry("F32", "[2]", "[0,8]") + ",\"z\":" + entry("F32", "[0]", "[4,4]") + "}", 8), "overlap"},
+      {"hole between regions", image("{\"a\":" + a4 + ",\"b\":" + entry("F32", "[1]", "[8,12]") + "}", 12), "hole"},
       {"hole at the start", image("{\"a\":" + entry("F32", "[1]", "[4,8]") + "}", 8), "hole"},
       {"trailing bytes", image("{\"a\":" + a4 + "}", 8), "trailing"},
       {"data but no tensors", image("{}", 8), "trailing"},
       {"duplicate tensor names", image("{\"a\":" + a4 + ",\"a\":" + a4 + "}", 4), "duplicate"},
       {"duplicate field in an entry",
-       image(R"({"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
-       "duplicate"},
-      {"duplicate metadata key", image(R"({"__metadata__":{"k":"1","k":"2"}})", 0),
-       "duplicate"},
+       image(R"({"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4), "duplicate"},
+      {"duplicate metadata key", image(R"({"__metadata__":{"k":"1","k":"2"}})", 0), "duplicate"},
       {"metadata is not an object", image(R"({"__metadata__":"x"})", 0), "__metadata__"},
-      {"metadata value is not a string", image(R"({"__metadata__":{"k":1}})", 0),
-       "__metadata__"},
+      {"metadata value is not a string", image(R"({"__metadata__":{"k":1}})", 0), "__metadata__"},
       {"unsupported dtype U8", image("{\"bytes\":" + entry("U8", "[4]", "[0,4]") + "}", 4),
        "tensor 'bytes' has dtype U8"},
-      {"unsupported dtype BOOL", image("{\"m\":" + entry("BOOL", "[4]", "[0,4]") + "}", 4),
-       "BOOL"},
-      {"unsupported dtype F8_E4M3",
-       image("{\"m\":" + entry("F8_E4M3", "[4]", "[0,4]") + "}", 4), "F8_E4M3"},
-      {"unknown dtype", image("{\"a\":" + entry("F128", "[1]", "[0,16]") + "}", 16),
-       "unknown dtype"},
-      {"nesting too deep", image("{\"a\":" + entry("F32", "[[[[1]]]]", "[0,4]") + "}", 4),
-       "nested"},
-      {"deeply nested metadata", image("{\"__metadata__\":" + std::string(5000, '[') + "}", 0),
-       "nested"},
+      {"unsupported dtype BOOL", image("{\"m\":" + entry("BOOL", "[4]", "[0,4]") + "}", 4), "BOOL"},
+      {"unsupported dtype F8_E4M3", image("{\"m\":" + entry("F8_E4M3", "[4]", "[0,4]") + "}", 4), "F8_E4M3"},
+      {"unknown dtype", image("{\"a\":" + entry("F128", "[1]", "[0,16]") + "}", 16), "unknown dtype"},
+      {"nesting too deep", image("{\"a\":" + entry("F32", "[[[[1]]]]", "[0,4]") + "}", 4), "nested"},
+      {"deeply nested metadata", image("{\"__metadata__\":" + std::string(5000, '[') + "}", 0), "nested"},
   };
 }
 
@@ -650,10 +602,10 @@ Bytes mutate(const Bytes& valid, size_t header_end, std::mt19937_64& rng) {
       case 5: {  // delete or duplicate a span
         const size_t at = pick(focus);
         const size_t len = std::min(b.size() - at, 1 + pick(16));
-        if (pick(2)) b.erase(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
+        if (pick(2))
+          b.erase(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
         else {
-          const Bytes span(b.begin() + static_cast<long>(at),
-                           b.begin() + static_cast<long>(at + len));
+          const Bytes span(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + len));
           b.insert(b.begin() + static_cast<long>(at), span.begin(), span.end());
         }
         break;
@@ -671,9 +623,8 @@ TEST(Safetensors, FuzzedFilesLoadOrThrowIOError) {
   // Append-free variant with half-precision tensors, to fuzz the conversion paths too.
   Bytes half;
   append_values<uint16_t>(half, {0x3C00, 0x7C00, 0x0001, 0x3F80});
-  Bytes valid_half = image(
-      "{\"h\":" + entry("F16", "[2]", "[0,4]") + ",\"b\":" + entry("BF16", "[1,2]", "[4,8]") + "}",
-      half);
+  Bytes valid_half =
+      image("{\"h\":" + entry("F16", "[2]", "[0,4]") + ",\"b\":" + entry("BF16", "[1,2]", "[4,8]") + "}", half);
 
   std::mt19937_64 rng(12345);
   int ok = 0, rejected = 0;

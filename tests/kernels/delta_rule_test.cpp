@@ -23,8 +23,8 @@ TensorDict cast(const TensorDict& d, DType dtype) {
 }
 
 // L = Σ o ⊙ do + Σ final ⊙ dfinal with random do, dfinal drawn from seed, in the inputs' dtype.
-Result run_grads(const std::string& name, Form form, const TensorDict& inputs,
-                 const MechanismOptions& opt, uint64_t seed) {
+Result run_grads(const std::string& name, Form form, const TensorDict& inputs, const MechanismOptions& opt,
+                 uint64_t seed) {
   const Tensor& q = inputs.at("q");
   const Tensor& v = inputs.at("v");
   const int64_t N = opt.cu_seqlens.defined() ? opt.cu_seqlens.numel() - 1 : q.size(0);
@@ -34,8 +34,7 @@ Result run_grads(const std::string& name, Form form, const TensorDict& inputs,
   return run_with_grads(name, form, inputs, inputs.at("q").dtype(), opt, d_o, d_f);
 }
 
-void expect_close(const Result& fast, const Result& ref, double out_tol, double grad_tol,
-                  const std::string& what) {
+void expect_close(const Result& fast, const Result& ref, double out_tol, double grad_tol, const std::string& what) {
   EXPECT_TRUE(all_close(fast.o, ref.o, out_tol)) << what << ": o";
   EXPECT_TRUE(all_close(fast.final_state, ref.final_state, out_tol)) << what << ": final_state";
   for (const auto& [n, g] : ref.grads) {
@@ -142,8 +141,7 @@ TEST(GatedDeltaRule, ZeroGatesEqualDeltaRule) {
     Result b = run_grads("gated_delta_rule", f, gated, opt, 36);
     EXPECT_TRUE(all_close(b.o, a.o, 1e-12)) << form_name(f);
     EXPECT_TRUE(all_close(b.final_state, a.final_state, 1e-12)) << form_name(f);
-    for (const auto& [n, g] : a.grads)
-      EXPECT_TRUE(all_close(b.grads.at(n), g, 1e-12)) << form_name(f) << " d" << n;
+    for (const auto& [n, g] : a.grads) EXPECT_TRUE(all_close(b.grads.at(n), g, 1e-12)) << form_name(f) << " d" << n;
   }
 }
 
@@ -153,8 +151,7 @@ TEST(DeltaRule, RegistryListsTheOption) {
     ASSERT_EQ(m.options.fields.size(), 1u);
     EXPECT_EQ(m.options.fields[0].name, "use_qk_l2norm");
     ASSERT_TRUE(static_cast<bool>(m.flops));
-    EXPECT_GT(m.flops({1, 64, 1, 16, 16}, Form::chunk, 64),
-              m.flops({1, 64, 1, 16, 16}, Form::recurrent, 64));
+    EXPECT_GT(m.flops({1, 64, 1, 16, 16}, Form::chunk, 64), m.flops({1, 64, 1, 16, 16}, Form::recurrent, 64));
   }
 }
 

@@ -14,14 +14,14 @@ namespace {
 
 using Result = GradRun;
 
-Result run_grads(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt,
-                 const Tensor& d_o, const Tensor& d_final) {
+Result run_grads(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt, const Tensor& d_o,
+                 const Tensor& d_final) {
   return run_with_grads("gla", form, inputs, dtype, opt, d_o, d_final);
 }
 
 // Compares the fast forms against the f64 reference on inputs whose gates are `g`.
-void check_against_reference(const Tensor& g, uint64_t seed, const std::string& what,
-                             double out_tol = 1e-5, double grad_tol = 1e-4, DType dtype = DType::f32) {
+void check_against_reference(const Tensor& g, uint64_t seed, const std::string& what, double out_tol = 1e-5,
+                             double grad_tol = 1e-4, DType dtype = DType::f32) {
   const int64_t B = g.size(0), T = g.size(1), H = g.size(2), K = g.size(3), V = 6;
   Generator gen(seed);
   TensorDict in;
@@ -68,8 +68,7 @@ TEST(Gla, MixedExtremeGates) {
   Generator gen(4);
   Tensor u = uniform({1, 200, 3, 9}, 0.0, 1.0, gen, DType::f64);
   std::vector<double> uv = u.to_vector<double>(), gv(uv.size());
-  for (size_t i = 0; i < uv.size(); ++i)
-    gv[i] = uv[i] < 0.3 ? 0.0 : uv[i] < 0.6 ? -1e-3 * uv[i] : -20.0 - 30.0 * uv[i];
+  for (size_t i = 0; i < uv.size(); ++i) gv[i] = uv[i] < 0.3 ? 0.0 : uv[i] < 0.6 ? -1e-3 * uv[i] : -20.0 - 30.0 * uv[i];
   check_against_reference(from_vector<double>(gv, u.shape()), 5, "mixed");
 }
 

@@ -18,8 +18,7 @@ struct GradRun {
 // L = Σ o ⊙ d_o + Σ final_state ⊙ d_final (the second term only when d_final is given and
 // the mechanism returned a final state).
 inline GradRun run_with_grads(const std::string& name, Form form, const TensorDict& inputs, DType dtype,
-                              const MechanismOptions& opt, const Tensor& d_o,
-                              const Tensor& d_final = Tensor()) {
+                              const MechanismOptions& opt, const Tensor& d_o, const Tensor& d_final = Tensor()) {
   TensorDict leaves;
   for (const auto& [n, t] : inputs) {
     Tensor leaf = is_floating(t.dtype()) ? t.detach().to(dtype).clone() : t;
@@ -28,7 +27,8 @@ inline GradRun run_with_grads(const std::string& name, Form form, const TensorDi
   }
   MechanismOutputs out = run(name, form, leaves, opt);
   Tensor loss = sum(mul(out.o, d_o.to(out.o.dtype())));
-  if (d_final.defined() && out.final_state.defined()) loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
+  if (d_final.defined() && out.final_state.defined())
+    loss = add(loss, sum(mul(out.final_state, d_final.to(out.o.dtype()))));
   loss.backward();
   GradRun r{out.o.detach(), out.final_state.defined() ? out.final_state.detach() : Tensor(), {}};
   for (const auto& [n, t] : leaves)

@@ -12,8 +12,8 @@ namespace {
 
 using Result = GradRun;
 
-Result run_normalized(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt,
-                      const Tensor& d_o, const Tensor& d_final) {
+Result run_normalized(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt, const Tensor& d_o,
+                      const Tensor& d_final) {
   return run_with_grads("linear_attn", form, inputs, dtype, opt, d_o, d_final);
 }
 
@@ -42,8 +42,7 @@ TEST(LinearAttnNormalize, FastFormsMatchReference) {
     opt.set("normalize", true);
     Result ref = run_normalized(Form::reference, in, DType::f64, opt, d_o, d_final);
     for (Form f : {Form::recurrent, Form::chunk})
-      expect_close(run_normalized(f, in, DType::f32, opt, d_o, d_final), ref,
-                   fmt::format("{} T={}", form_name(f), T));
+      expect_close(run_normalized(f, in, DType::f32, opt, d_o, d_final), ref, fmt::format("{} T={}", form_name(f), T));
   }
 }
 

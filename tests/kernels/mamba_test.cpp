@@ -16,8 +16,8 @@ namespace {
 
 using Result = GradRun;
 
-Result run_grads(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt,
-                 const Tensor& d_o, const Tensor& d_final) {
+Result run_grads(Form form, const TensorDict& inputs, DType dtype, const MechanismOptions& opt, const Tensor& d_o,
+                 const Tensor& d_final) {
   return run_with_grads("mamba", form, inputs, dtype, opt, d_o, d_final);
 }
 
@@ -38,8 +38,8 @@ TensorDict problem(const Tensor& dt, const Tensor& A_log, uint64_t seed) {
 }
 
 // The fast forms against the f64 reference: outputs, final state, every input's gradient.
-void check_against_reference(const TensorDict& in, uint64_t seed, const std::string& what,
-                             double out_tol = 1e-5, double grad_tol = 1e-4, DType dtype = DType::f32) {
+void check_against_reference(const TensorDict& in, uint64_t seed, const std::string& what, double out_tol = 1e-5,
+                             double grad_tol = 1e-4, DType dtype = DType::f32) {
   const Tensor& x = in.at("x");
   const Tensor& h0 = in.at("initial_state");
   Generator gen(seed);
@@ -110,8 +110,8 @@ TensorDict to_dtype_f32(const TensorDict& d) {
 
 TEST(Mamba, DAddsTheSkipAndGetsItsGradient) {
   Generator gen(13);
-  const TensorDict in = problem(randn({1, 50, 2, 5}, gen, DType::f64),
-                                uniform({2, 5, 4}, 0.0, 2.0, gen, DType::f64), 14);
+  const TensorDict in =
+      problem(randn({1, 50, 2, 5}, gen, DType::f64), uniform({2, 5, 4}, 0.0, 2.0, gen, DType::f64), 14);
   const TensorDict no_d = without(in, "D");
   const Tensor skip = mul(in.at("x"), reshape(in.at("D"), {1, 1, 2, 5}));
   Tensor d_o = randn({1, 50, 2, 5}, gen, DType::f64), d_final = randn({1, 2, 4, 5}, gen, DType::f64);
@@ -129,8 +129,8 @@ TEST(Mamba, DAddsTheSkipAndGetsItsGradient) {
 
 TEST(Mamba, DtBiasIsAddedBeforeTheSoftplus) {
   Generator gen(15);
-  const TensorDict in = problem(randn({2, 40, 2, 6}, gen, DType::f64),
-                                uniform({2, 6, 3}, 0.0, 2.0, gen, DType::f64), 16);
+  const TensorDict in =
+      problem(randn({2, 40, 2, 6}, gen, DType::f64), uniform({2, 6, 3}, 0.0, 2.0, gen, DType::f64), 16);
   TensorDict folded = without(without(in, "dt_bias"), "dt");
   folded.insert("dt", add(in.at("dt"), reshape(in.at("dt_bias"), {1, 1, 2, 6})));
   Tensor d_o = randn({2, 40, 2, 6}, gen, DType::f64), d_final = randn({2, 2, 3, 6}, gen, DType::f64);
@@ -150,8 +150,8 @@ TEST(Mamba, DtBiasIsAddedBeforeTheSoftplus) {
 
 TEST(Mamba, ParameterShapesAreCheckedByEveryForm) {
   Generator gen(17);
-  const TensorDict in = to_dtype_f32(problem(randn({1, 5, 2, 3}, gen, DType::f64),
-                                             uniform({2, 3, 4}, 0.0, 1.0, gen, DType::f64), 18));
+  const TensorDict in =
+      to_dtype_f32(problem(randn({1, 5, 2, 3}, gen, DType::f64), uniform({2, 3, 4}, 0.0, 1.0, gen, DType::f64), 18));
   auto with = [&](const std::string& key, const Tensor& t) {
     TensorDict d = without(in, key);
     d.insert(key, t);

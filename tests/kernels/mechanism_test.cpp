@@ -40,8 +40,8 @@ TensorDict to_dtype(const TensorDict& d, DType dtype) {
 using RunResult = GradRun;
 
 // run_with_grads in the inputs' own floating dtype.
-RunResult run_with_grads(const std::string& name, Form form, const TensorDict& inputs,
-                         const MechanismOptions& opt, const Tensor& d_o, const Tensor& d_final) {
+RunResult run_with_grads(const std::string& name, Form form, const TensorDict& inputs, const MechanismOptions& opt,
+                         const Tensor& d_o, const Tensor& d_final) {
   DType dtype = DType::f64;
   for (const auto& [n, t] : inputs)
     if (is_floating(t.dtype())) {
@@ -56,7 +56,8 @@ TensorDict make_problem(const Mechanism& m, const ProblemSize& s, int64_t N, uin
                         bool with_initial_state = true) {
   Generator gen(seed);
   TensorDict d = m.make_inputs(s, gen, DType::f64);
-  if (with_initial_state && m.has_recurrent_state) d.insert("initial_state", randn({N, s.H, s.K, s.V}, gen, DType::f64));
+  if (with_initial_state && m.has_recurrent_state)
+    d.insert("initial_state", randn({N, s.H, s.K, s.V}, gen, DType::f64));
   return d;
 }
 
@@ -65,8 +66,7 @@ void expect_close(const RunResult& fast, const RunResult& ref, const std::string
   if (ref.final_state.defined()) {
     EXPECT_TRUE(all_close(fast.final_state, ref.final_state, kOutputTol)) << what << ": final_state";
   }
-  for (const auto& [n, g] : ref.grads)
-    EXPECT_TRUE(all_close(fast.grads.at(n), g, kGradTol)) << what << ": d" << n;
+  for (const auto& [n, g] : ref.grads) EXPECT_TRUE(all_close(fast.grads.at(n), g, kGradTol)) << what << ": d" << n;
 }
 
 class MechanismForm : public ::testing::TestWithParam<FormCase> {};
@@ -132,15 +132,17 @@ TEST_P(MechanismForm, PackedSequencesEqualSeparateOnes) {
   for (int64_t n = 0; n < N; ++n) {
     TensorDict one;
     for (const auto& [key, t] : in) {
-      if (key == "initial_state") one.insert(key, slice(t, 0, n, n + 1));
-      else if (t.dim() >= 2 && t.size(1) == T) one.insert(key, slice(t, 1, cu[n], cu[n + 1]));
-      else one.insert(key, t);
+      if (key == "initial_state")
+        one.insert(key, slice(t, 0, n, n + 1));
+      else if (t.dim() >= 2 && t.size(1) == T)
+        one.insert(key, slice(t, 1, cu[n], cu[n + 1]));
+      else
+        one.insert(key, t);
     }
     MechanismOutputs alone = run(name, form, to_dtype(one, DType::f32));
     EXPECT_TRUE(all_close(alone.o, slice(fast.o, 1, cu[n], cu[n + 1]), kOutputTol)) << "sequence " << n;
     if (m.has_recurrent_state) {
-      EXPECT_TRUE(all_close(alone.final_state, slice(fast.final_state, 0, n, n + 1), kOutputTol))
-          << "sequence " << n;
+      EXPECT_TRUE(all_close(alone.final_state, slice(fast.final_state, 0, n, n + 1), kOutputTol)) << "sequence " << n;
     }
   }
 }
@@ -160,7 +162,8 @@ TEST_P(MechanismForm, SplitAndResumeEqualsWhole) {
         if (key == "initial_state") continue;
         d.insert(key, t.dim() >= 2 && t.size(1) == s.T ? slice(t, 1, a, b) : t);
       }
-      if (m.has_recurrent_state) d.insert("initial_state", prev ? prev->final_state : in.at("initial_state"));
+      if (m.has_recurrent_state)
+        d.insert("initial_state", prev ? prev->final_state : in.at("initial_state"));
       else if (prev)
         for (const auto& [key, t] : prev->extra_state) d.insert(key, t);
       return run(name, form, d);
@@ -263,8 +266,7 @@ TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
     TensorDict d;
     for (size_t i = 0; i < xs.size(); ++i) d.insert(names[i], xs[i]);
     MechanismOutputs out = run(name, Form::reference, d, opt);
-    return out.final_state.defined() ? concat({flatten(out.o), flatten(out.final_state)}, 0)
-                                     : flatten(out.o);
+    return out.final_state.defined() ? concat({flatten(out.o), flatten(out.final_state)}, 0) : flatten(out.o);
   };
   c.rtol = 1e-6;
   c.atol = 1e-8;
@@ -273,8 +275,7 @@ TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
 
 std::string mechanism_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
-INSTANTIATE_TEST_SUITE_P(Registry, MechanismReference, ::testing::ValuesIn(mechanism_names()),
-                         mechanism_param_name);
+INSTANTIATE_TEST_SUITE_P(Registry, MechanismReference, ::testing::ValuesIn(mechanism_names()), mechanism_param_name);
 
 TEST(Registry, UnknownNamesListTheRegisteredOnes) {
   try {

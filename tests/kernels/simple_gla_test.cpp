@@ -6,8 +6,8 @@
 // reference, for one sequence and for packed ones.
 #include <gtest/gtest.h>
 
-#include "kernels/common/gates.h"
 #include "kernel_test_util.h"
+#include "kernels/common/gates.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
 #include "tensor/cpu/parallel.h"
@@ -65,8 +65,7 @@ TEST(SimpleGla, VeryNegativeGatesStayFiniteAndAccurate) {
 }
 
 // Runs f with the thread count set to n, restoring the previous count afterwards.
-template <typename F>
-void with_threads(int n, F&& f) {
+template <typename F> void with_threads(int n, F&& f) {
   const int before = num_threads();
   set_num_threads(n);
   try {

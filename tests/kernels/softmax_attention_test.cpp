@@ -22,8 +22,8 @@ Result run_grads(Form form, const TensorDict& inputs, DType dtype, const Tensor&
 }
 
 // q [B,T,H,K], k/v [B,T,HK,·], and a cache of Tc tokens for N sequences when Tc > 0.
-TensorDict problem(int64_t B, int64_t T, int64_t H, int64_t HK, int64_t K, int64_t V, int64_t Tc,
-                   int64_t N, uint64_t seed) {
+TensorDict problem(int64_t B, int64_t T, int64_t H, int64_t HK, int64_t K, int64_t V, int64_t Tc, int64_t N,
+                   uint64_t seed) {
   Generator gen(seed);
   TensorDict d;
   d.insert("q", randn({B, T, H, K}, gen, DType::f64));
@@ -120,8 +120,11 @@ TEST(SoftmaxAttention, DecodingTokenByTokenEqualsPrefill) {
       TensorList outs;
       for (int64_t t = 0; t < 30; t += step) {
         const int64_t e = std::min<int64_t>(30, t + step);
-        TensorDict d{{"q", slice(f32.at("q"), 1, t, e)}, {"k", slice(f32.at("k"), 1, t, e)},
-                     {"v", slice(f32.at("v"), 1, t, e)}, {"k_cache", kc}, {"v_cache", vc}};
+        TensorDict d{{"q", slice(f32.at("q"), 1, t, e)},
+                     {"k", slice(f32.at("k"), 1, t, e)},
+                     {"v", slice(f32.at("v"), 1, t, e)},
+                     {"k_cache", kc},
+                     {"v_cache", vc}};
         MechanismOutputs out = run(kName, Form::recurrent, d, opt);
         outs.push_back(out.o);
         kc = out.extra_state.at("k_cache"), vc = out.extra_state.at("v_cache");
@@ -193,7 +196,7 @@ TEST(SoftmaxAttention, BadInputsGiveClearErrors) {
   };
   for (Form f : kAllForms) {
     EXPECT_THROW(run(kName, f, with("k", zeros({2, 6, 3, 3}, DType::f64))), ShapeError);  // 3 ∤ 4
-    EXPECT_THROW(run(kName, f, with("v_cache", Tensor())), ValueError);  // k_cache alone
+    EXPECT_THROW(run(kName, f, with("v_cache", Tensor())), ValueError);                   // k_cache alone
     EXPECT_THROW(run(kName, f, with("k_cache", zeros({3, 4, 2, 3}, DType::f64))), ShapeError);
     EXPECT_THROW(run(kName, f, with("v_cache", zeros({2, 5, 2, 3}, DType::f64))), ShapeError);
     EXPECT_THROW(run(kName, f, with("v_cache", zeros({2, 4, 2, 3}, DType::f32))), DTypeError);

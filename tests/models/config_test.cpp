@@ -71,9 +71,8 @@ TEST(ModelConfigYaml, BadConfigsGiveClearErrors) {
   e = error_of([] { from_text("d_model: wide\n"); });
   EXPECT_NE(e.find("d_model"), std::string::npos) << e;
   // Inconsistent dims: 5 heads of the default width do not divide d_model 32.
-  e = error_of([] {
-    LMModel m(from_text("d_model: 32\nblock_pattern: [attention]\nmixers:\n  attention: {num_heads: 5}\n"));
-  });
+  e = error_of(
+      [] { LMModel m(from_text("d_model: 32\nblock_pattern: [attention]\nmixers:\n  attention: {num_heads: 5}\n")); });
   EXPECT_NE(e.find("num_heads"), std::string::npos) << e;
   // Errors of the whole config name the file.
   e = error_of([] { from_text("block_pattern: [gated_deltanet, transformerxl]\n"); });
@@ -189,11 +188,12 @@ TEST(ModelConfigYaml, HostileSizesAreRejectedBeforeAllocating) {
   EXPECT_NE(error_of([] { from_text("mlp_ratio: .inf\n"); }).find("mlp_ratio"), std::string::npos);
   EXPECT_NE(error_of([] { from_text("d_model: 100000000\n"); }).find("d_model"), std::string::npos);
   EXPECT_NE(error_of([] { from_text("n_layer: 1000000000\n"); }).find("n_layer"), std::string::npos);
-  EXPECT_NE(error_of([] { from_text("block_pattern: [mamba]\nmixers:\n  mamba: {expand: 1.0e+300}\n"); })
-                .find("expand"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { from_text("block_pattern: [mamba]\nmixers:\n  mamba: {expand: 1.0e+300}\n"); }).find("expand"),
+      std::string::npos);
   // Within the bounds but beyond the machine: an error, not the OOM killer.
-  const std::string e = error_of([] { LMModel m(from_text("d_model: 16384\nn_layer: 4096\nblock_pattern: [attention]\n")); });
+  const std::string e =
+      error_of([] { LMModel m(from_text("d_model: 16384\nn_layer: 4096\nblock_pattern: [attention]\n")); });
   EXPECT_TRUE(e.find("GiB") != std::string::npos) << e;
 }
 

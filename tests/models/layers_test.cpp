@@ -81,7 +81,8 @@ TEST(NamedLayers, EachLayerRunsWithItsOwnWindow) {
   // One-layer models with identical weights (the window adds none), window 4 against none.
   auto one = [&](const std::string& window) {
     return LMModel(from_text("d_model: 16\nvocab_size: 11\nn_layer: 1\nblock_pattern: [a]\n"
-                             "layers:\n  a: {mixer: attention, num_heads: 2, chunk_size: 4" + window + "}\n"),
+                             "layers:\n  a: {mixer: attention, num_heads: 2, chunk_size: 4" +
+                             window + "}\n"),
                    5);
   };
   const LMModel windowed = one(", window: 4"), full = one("");
@@ -127,9 +128,8 @@ TEST(NamedLayers, OldFormWithMixersStillReads) {
   EXPECT_EQ(attention(old_form, "attention").window, 16);
   EXPECT_EQ(old_form.layer("gated_deltanet").options.type_name(), "GatedDeltaNetConfig");
   // The same name in both sections is given twice.
-  const std::string e = error_of([] {
-    from_text("block_pattern: [attention]\nmixers:\n  attention: {}\nlayers:\n  attention: {}\n");
-  });
+  const std::string e =
+      error_of([] { from_text("block_pattern: [attention]\nmixers:\n  attention: {}\nlayers:\n  attention: {}\n"); });
   EXPECT_NE(e.find("layers.attention is given twice"), std::string::npos) << e;
 }
 
@@ -195,9 +195,7 @@ mixers:
 
 TEST(NamedLayers, ErrorsAreStrictAndPositioned) {
   // An unknown key: the mixer's keys plus mixer and mlp, with the line.
-  std::string e = error_of([] {
-    from_text("block_pattern: [a]\nlayers:\n  a: {mixer: attention, windw: 8}\n");
-  });
+  std::string e = error_of([] { from_text("block_pattern: [a]\nlayers:\n  a: {mixer: attention, windw: 8}\n"); });
   EXPECT_NE(e.find("test.yaml: layers.a line 3"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown key 'windw'; valid keys: mixer, mlp, num_heads, head_dim, num_kv_heads, rope_theta, "
                    "window, chunk_size"),
@@ -269,8 +267,8 @@ TEST(NamedLayers, PresetLayersAreOverriddenByName) {
 struct PresetContent {
   std::string name;
   int64_t n_layer;
-  std::string pattern;                // names separated by spaces
-  std::vector<std::string> layers;    // "name: mlp=… key=value …"
+  std::string pattern;              // names separated by spaces
+  std::vector<std::string> layers;  // "name: mlp=… key=value …"
 };
 
 std::map<std::string, std::string> parse_options(const std::string& line) {
@@ -283,76 +281,118 @@ std::map<std::string, std::string> parse_options(const std::string& line) {
 
 TEST(Presets, ContentIsUnchanged) {
   const std::vector<PresetContent> want = {
-    {"attention-tiny", 2, "attention",
-     {"attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
-    {"attention-small", 8, "attention",
-     {"attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
-    {"deltanet-tiny", 2, "deltanet",
-     {"deltanet: mlp=true num_heads=2 head_dim=32 expand_v=1 use_short_conv=true conv_size=4 "
-      "use_output_gate=false chunk_size=32"}},
-    {"deltanet-small", 8, "deltanet",
-     {"deltanet: mlp=true num_heads=6 head_dim=64 expand_v=1 use_short_conv=true conv_size=4 "
-      "use_output_gate=false chunk_size=32"}},
-    {"gated_deltanet-tiny", 2, "gated_deltanet",
-     {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32"}},
-    {"gated_deltanet-small", 8, "gated_deltanet",
-     {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32"}},
-    {"gla-tiny", 2, "gla",
-     {"gla: mlp=true num_heads=2 head_dim=0 expand_k=0.5 expand_v=1 use_short_conv=false conv_size=4 "
-      "use_output_gate=true gate_low_rank_dim=16 gate_logit_normalizer=16 chunk_size=64"}},
-    {"gla-small", 8, "gla",
-     {"gla: mlp=true num_heads=6 head_dim=0 expand_k=0.5 expand_v=1 use_short_conv=false conv_size=4 "
-      "use_output_gate=true gate_low_rank_dim=16 gate_logit_normalizer=16 chunk_size=64"}},
-    {"hgrn2-tiny", 2, "hgrn2",
-     {"hgrn2: mlp=true num_heads=2 head_dim=32 expand_k=1 use_short_conv=false conv_size=4 chunk_size=64"}},
-    {"hgrn2-small", 8, "hgrn2",
-     {"hgrn2: mlp=true num_heads=6 head_dim=64 expand_k=1 use_short_conv=false conv_size=4 chunk_size=64"}},
-    {"kda-tiny", 2, "kda",
-     {"kda: mlp=true num_heads=2 head_dim=32 expand_v=1 use_short_conv=true conv_size=4 use_output_gate=true "
-      "gate_low_rank_dim=0 chunk_size=32"}},
-    {"kda-small", 8, "kda",
-     {"kda: mlp=true num_heads=6 head_dim=64 expand_v=1 use_short_conv=true conv_size=4 use_output_gate=true "
-      "gate_low_rank_dim=0 chunk_size=32"}},
-    {"linear_attention-tiny", 2, "linear_attention",
-     {"linear_attention: mlp=true num_heads=2 head_dim=32 expand_k=1 expand_v=1 feature_map=identity "
-      "normalize=false chunk_size=64"}},
-    {"linear_attention-small", 8, "linear_attention",
-     {"linear_attention: mlp=true num_heads=6 head_dim=64 expand_k=1 expand_v=1 feature_map=identity "
-      "normalize=false chunk_size=64"}},
-    {"mamba-tiny", 4, "mamba",
-     {"mamba: mlp=false conv_size=4 state_size=16 expand=2 dt_rank=0 chunk_size=64"}},
-    {"mamba-small", 16, "mamba",
-     {"mamba: mlp=false conv_size=4 state_size=16 expand=2 dt_rank=0 chunk_size=64"}},
-    {"mamba2-tiny", 4, "mamba2",
-     {"mamba2: mlp=false head_dim=16 conv_size=4 state_size=16 expand=2 n_groups=1 chunk_size=32"}},
-    {"mamba2-small", 16, "mamba2",
-     {"mamba2: mlp=false head_dim=64 conv_size=4 state_size=64 expand=2 n_groups=1 chunk_size=32"}},
-    {"retnet-tiny", 2, "retnet",
-     {"retnet: mlp=true num_heads=2 head_dim=32 expand_k=1 expand_v=2 use_output_gate=true rope_theta=10000 "
-      "chunk_size=64"}},
-    {"retnet-small", 8, "retnet",
-     {"retnet: mlp=true num_heads=6 head_dim=64 expand_k=1 expand_v=2 use_output_gate=true rope_theta=10000 "
-      "chunk_size=64"}},
-    {"hybrid-tiny", 3, "gated_deltanet gated_deltanet attention",
-     {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32",
-      "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
-    {"hybrid-small", 9, "gated_deltanet gated_deltanet attention",
-     {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32",
-      "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
-    {"hybrid3-tiny", 3, "gated_deltanet mamba2 attention",
-     {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32",
-      "mamba2: mlp=false head_dim=16 conv_size=4 state_size=16 expand=2 n_groups=1 chunk_size=32",
-      "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
-    {"hybrid3-small", 9, "gated_deltanet mamba2 attention",
-     {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
-      "use_output_gate=true chunk_size=32",
-      "mamba2: mlp=false head_dim=64 conv_size=4 state_size=64 expand=2 n_groups=1 chunk_size=32",
-      "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
+      {"attention-tiny",
+       2,
+       "attention",
+       {"attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
+      {"attention-small",
+       8,
+       "attention",
+       {"attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
+      {"deltanet-tiny",
+       2,
+       "deltanet",
+       {"deltanet: mlp=true num_heads=2 head_dim=32 expand_v=1 use_short_conv=true conv_size=4 "
+        "use_output_gate=false chunk_size=32"}},
+      {"deltanet-small",
+       8,
+       "deltanet",
+       {"deltanet: mlp=true num_heads=6 head_dim=64 expand_v=1 use_short_conv=true conv_size=4 "
+        "use_output_gate=false chunk_size=32"}},
+      {"gated_deltanet-tiny",
+       2,
+       "gated_deltanet",
+       {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32"}},
+      {"gated_deltanet-small",
+       8,
+       "gated_deltanet",
+       {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32"}},
+      {"gla-tiny",
+       2,
+       "gla",
+       {"gla: mlp=true num_heads=2 head_dim=0 expand_k=0.5 expand_v=1 use_short_conv=false conv_size=4 "
+        "use_output_gate=true gate_low_rank_dim=16 gate_logit_normalizer=16 chunk_size=64"}},
+      {"gla-small",
+       8,
+       "gla",
+       {"gla: mlp=true num_heads=6 head_dim=0 expand_k=0.5 expand_v=1 use_short_conv=false conv_size=4 "
+        "use_output_gate=true gate_low_rank_dim=16 gate_logit_normalizer=16 chunk_size=64"}},
+      {"hgrn2-tiny",
+       2,
+       "hgrn2",
+       {"hgrn2: mlp=true num_heads=2 head_dim=32 expand_k=1 use_short_conv=false conv_size=4 chunk_size=64"}},
+      {"hgrn2-small",
+       8,
+       "hgrn2",
+       {"hgrn2: mlp=true num_heads=6 head_dim=64 expand_k=1 use_short_conv=false conv_size=4 chunk_size=64"}},
+      {"kda-tiny",
+       2,
+       "kda",
+       {"kda: mlp=true num_heads=2 head_dim=32 expand_v=1 use_short_conv=true conv_size=4 use_output_gate=true "
+        "gate_low_rank_dim=0 chunk_size=32"}},
+      {"kda-small",
+       8,
+       "kda",
+       {"kda: mlp=true num_heads=6 head_dim=64 expand_v=1 use_short_conv=true conv_size=4 use_output_gate=true "
+        "gate_low_rank_dim=0 chunk_size=32"}},
+      {"linear_attention-tiny",
+       2,
+       "linear_attention",
+       {"linear_attention: mlp=true num_heads=2 head_dim=32 expand_k=1 expand_v=1 feature_map=identity "
+        "normalize=false chunk_size=64"}},
+      {"linear_attention-small",
+       8,
+       "linear_attention",
+       {"linear_attention: mlp=true num_heads=6 head_dim=64 expand_k=1 expand_v=1 feature_map=identity "
+        "normalize=false chunk_size=64"}},
+      {"mamba-tiny", 4, "mamba", {"mamba: mlp=false conv_size=4 state_size=16 expand=2 dt_rank=0 chunk_size=64"}},
+      {"mamba-small", 16, "mamba", {"mamba: mlp=false conv_size=4 state_size=16 expand=2 dt_rank=0 chunk_size=64"}},
+      {"mamba2-tiny",
+       4,
+       "mamba2",
+       {"mamba2: mlp=false head_dim=16 conv_size=4 state_size=16 expand=2 n_groups=1 chunk_size=32"}},
+      {"mamba2-small",
+       16,
+       "mamba2",
+       {"mamba2: mlp=false head_dim=64 conv_size=4 state_size=64 expand=2 n_groups=1 chunk_size=32"}},
+      {"retnet-tiny",
+       2,
+       "retnet",
+       {"retnet: mlp=true num_heads=2 head_dim=32 expand_k=1 expand_v=2 use_output_gate=true rope_theta=10000 "
+        "chunk_size=64"}},
+      {"retnet-small",
+       8,
+       "retnet",
+       {"retnet: mlp=true num_heads=6 head_dim=64 expand_k=1 expand_v=2 use_output_gate=true rope_theta=10000 "
+        "chunk_size=64"}},
+      {"hybrid-tiny",
+       3,
+       "gated_deltanet gated_deltanet attention",
+       {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32",
+        "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
+      {"hybrid-small",
+       9,
+       "gated_deltanet gated_deltanet attention",
+       {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32",
+        "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
+      {"hybrid3-tiny",
+       3,
+       "gated_deltanet mamba2 attention",
+       {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32",
+        "mamba2: mlp=false head_dim=16 conv_size=4 state_size=16 expand=2 n_groups=1 chunk_size=32",
+        "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64"}},
+      {"hybrid3-small",
+       9,
+       "gated_deltanet mamba2 attention",
+       {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
+        "use_output_gate=true chunk_size=32",
+        "mamba2: mlp=false head_dim=64 conv_size=4 state_size=64 expand=2 n_groups=1 chunk_size=32",
+        "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64"}},
   };
   ASSERT_EQ(presets().size(), want.size());
   for (const PresetContent& w : want) {

@@ -17,13 +17,15 @@ TEST(ReadmeExample, ModelForwardContinueLossSaveLoad) {
   // --- README ---
   Generator gen(1);
   models::LMModel model(models::preset_config("hybrid-tiny"), /*seed=*/0);
-  Tensor ids = randint({2, 128}, 0, 256, gen, DType::i64);           // [B, T]
+  Tensor ids = randint({2, 128}, 0, 256, gen, DType::i64);  // [B, T]
   Tensor targets = randint({2, 128}, 0, 256, gen, DType::i64);
-  models::ModelOutput out = model.forward(ids);                      // logits [2, 128, 256], state
+  models::ModelOutput out = model.forward(ids);  // logits [2, 128, 256], state
   Tensor next = randint({2, 1}, 0, 256, gen, DType::i64);
-  models::ModelOutput step = model.forward(next, &out.state);        // continues both sequences
-  Tensor loss = model.loss(ids, targets);  loss.backward();          // grads on model.parameters()
-  models::save_model(model, ckpt);  auto back = models::load_model(ckpt);
+  models::ModelOutput step = model.forward(next, &out.state);  // continues both sequences
+  Tensor loss = model.loss(ids, targets);
+  loss.backward();  // grads on model.parameters()
+  models::save_model(model, ckpt);
+  auto back = models::load_model(ckpt);
   // --- end ---
   EXPECT_EQ(out.logits.shape(), (Shape{2, 128, 256}));
   EXPECT_EQ(step.state.seen, (std::vector<int64_t>{129, 129}));

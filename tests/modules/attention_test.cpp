@@ -67,8 +67,7 @@ Vec attention_by_hand(const Attention& m, const Vec& x, int64_t T, double theta,
       }
       for (double& a : p) z += (a = std::exp(a - mx));
       for (int64_t j = j0; j <= i; ++j)
-        for (int64_t e = 0; e < s.Dh; ++e)
-          o[(i * s.H + h) * s.Dh + e] += p[j - j0] / z * v[(j * s.HK + hk) * s.Dh + e];
+        for (int64_t e = 0; e < s.Dh; ++e) o[(i * s.H + h) * s.Dh + e] += p[j - j0] / z * v[(j * s.HK + hk) * s.Dh + e];
     }
   }
   return project(o, m.o_proj.weight, T);

@@ -72,12 +72,19 @@ TEST(DeltaMixers, GatedDeltaNetParameters) {
   Generator gen(1);
   auto c = config_of("gated_deltanet").as<GatedDeltaNetConfig>();  // K = 8, V = 16 (expand_v 2)
   auto m = make_mixer("gated_deltanet", c, dims_of(), gen);
-  std::map<std::string, Shape> want = {
-      {"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {32, 16}},
-      {"q_conv1d.weight", {16, 4}}, {"k_conv1d.weight", {16, 4}}, {"v_conv1d.weight", {32, 4}},
-      {"a_proj.weight", {2, 16}},   {"b_proj.weight", {2, 16}},   {"A_log", {2}},
-      {"dt_bias", {2}},             {"g_proj.weight", {32, 16}},  {"o_norm.weight", {16}},
-      {"o_proj.weight", {16, 32}}};
+  std::map<std::string, Shape> want = {{"q_proj.weight", {16, 16}},
+                                       {"k_proj.weight", {16, 16}},
+                                       {"v_proj.weight", {32, 16}},
+                                       {"q_conv1d.weight", {16, 4}},
+                                       {"k_conv1d.weight", {16, 4}},
+                                       {"v_conv1d.weight", {32, 4}},
+                                       {"a_proj.weight", {2, 16}},
+                                       {"b_proj.weight", {2, 16}},
+                                       {"A_log", {2}},
+                                       {"dt_bias", {2}},
+                                       {"g_proj.weight", {32, 16}},
+                                       {"o_norm.weight", {16}},
+                                       {"o_proj.weight", {16, 32}}};
   EXPECT_EQ(shapes_of(*m), want);
   c.use_output_gate = false;
   m = make_mixer("gated_deltanet", c, dims_of(), gen);
@@ -89,22 +96,39 @@ TEST(DeltaMixers, KdaParameters) {
   Generator gen(1);
   auto c = config_of("kda").as<KdaConfig>();  // K = V = 8; gate rank 0 = V as fla
   auto m = make_mixer("kda", c, dims_of(), gen);
-  std::map<std::string, Shape> want = {
-      {"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {16, 16}},
-      {"q_conv1d.weight", {16, 4}}, {"k_conv1d.weight", {16, 4}}, {"v_conv1d.weight", {16, 4}},
-      {"f_proj.0.weight", {8, 16}}, {"f_proj.1.weight", {16, 8}}, {"b_proj.weight", {2, 16}},
-      {"A_log", {2}},               {"dt_bias", {16}},            {"g_proj.0.weight", {8, 16}},
-      {"g_proj.1.weight", {16, 8}}, {"g_proj.1.bias", {16}},      {"o_norm.weight", {8}},
-      {"o_proj.weight", {16, 16}}};
+  std::map<std::string, Shape> want = {{"q_proj.weight", {16, 16}},
+                                       {"k_proj.weight", {16, 16}},
+                                       {"v_proj.weight", {16, 16}},
+                                       {"q_conv1d.weight", {16, 4}},
+                                       {"k_conv1d.weight", {16, 4}},
+                                       {"v_conv1d.weight", {16, 4}},
+                                       {"f_proj.0.weight", {8, 16}},
+                                       {"f_proj.1.weight", {16, 8}},
+                                       {"b_proj.weight", {2, 16}},
+                                       {"A_log", {2}},
+                                       {"dt_bias", {16}},
+                                       {"g_proj.0.weight", {8, 16}},
+                                       {"g_proj.1.weight", {16, 8}},
+                                       {"g_proj.1.bias", {16}},
+                                       {"o_norm.weight", {8}},
+                                       {"o_proj.weight", {16, 16}}};
   EXPECT_EQ(shapes_of(*m), want);
   c.gate_low_rank_dim = 3;
   c.expand_v = 0.5;
   c.use_output_gate = false;
   m = make_mixer("kda", c, dims_of(), gen);
-  want = {{"q_proj.weight", {16, 16}},  {"k_proj.weight", {16, 16}},  {"v_proj.weight", {8, 16}},
-          {"q_conv1d.weight", {16, 4}}, {"k_conv1d.weight", {16, 4}}, {"v_conv1d.weight", {8, 4}},
-          {"f_proj.0.weight", {3, 16}}, {"f_proj.1.weight", {16, 3}}, {"b_proj.weight", {2, 16}},
-          {"A_log", {2}},               {"dt_bias", {16}},            {"o_norm.weight", {4}},
+  want = {{"q_proj.weight", {16, 16}},
+          {"k_proj.weight", {16, 16}},
+          {"v_proj.weight", {8, 16}},
+          {"q_conv1d.weight", {16, 4}},
+          {"k_conv1d.weight", {16, 4}},
+          {"v_conv1d.weight", {8, 4}},
+          {"f_proj.0.weight", {3, 16}},
+          {"f_proj.1.weight", {16, 3}},
+          {"b_proj.weight", {2, 16}},
+          {"A_log", {2}},
+          {"dt_bias", {16}},
+          {"o_norm.weight", {4}},
           {"o_proj.weight", {16, 8}}};
   EXPECT_EQ(shapes_of(*m), want);
 }
@@ -203,8 +227,8 @@ struct Recomputed {
 };
 
 // The recipe of fla's DeltaNet / GatedDeltaNet / KimiDeltaAttention layers, step by step.
-Recomputed recompute(const std::string& name, const Mixer& m, const MixerConfig& c, const DeltaDims& d,
-                     double eps, const Tensor& x) {
+Recomputed recompute(const std::string& name, const Mixer& m, const MixerConfig& c, const DeltaDims& d, double eps,
+                     const Tensor& x) {
   TensorDict P = m.parameters();
   auto p = [&](const char* n) { return P.at(n); };
   const int64_t B = x.size(0), T = x.size(1), H = d.H, K = d.K, V = d.V;
@@ -297,17 +321,14 @@ TEST_P(DeltaRecipe, LayerEqualsTheRecipeThroughTheReferenceKernel) {
 
 std::string variant_test_name(const ::testing::TestParamInfo<Variant>& info) { return variant_name(info.param); }
 
-INSTANTIATE_TEST_SUITE_P(Variants, DeltaRecipe,
-                         ::testing::Values(Variant{"deltanet", false, true, 1.0, 0},
-                                           Variant{"deltanet", true, true, 2.0, 0},
-                                           Variant{"deltanet", false, false, 1.0, 0},
-                                           Variant{"gated_deltanet", true, true, 2.0, 0},
-                                           Variant{"gated_deltanet", false, true, 1.0, 0},
-                                           Variant{"gated_deltanet", true, false, 1.5, 0},
-                                           Variant{"kda", true, true, 1.0, 0},
-                                           Variant{"kda", true, true, 2.0, 5},
-                                           Variant{"kda", false, false, 1.0, 3}),
-                         variant_test_name);
+INSTANTIATE_TEST_SUITE_P(
+    Variants, DeltaRecipe,
+    ::testing::Values(Variant{"deltanet", false, true, 1.0, 0}, Variant{"deltanet", true, true, 2.0, 0},
+                      Variant{"deltanet", false, false, 1.0, 0}, Variant{"gated_deltanet", true, true, 2.0, 0},
+                      Variant{"gated_deltanet", false, true, 1.0, 0}, Variant{"gated_deltanet", true, false, 1.5, 0},
+                      Variant{"kda", true, true, 1.0, 0}, Variant{"kda", true, true, 2.0, 5},
+                      Variant{"kda", false, false, 1.0, 3}),
+    variant_test_name);
 
 // ---- the state ----
 

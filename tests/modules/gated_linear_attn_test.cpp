@@ -83,7 +83,8 @@ TEST(LinearAttnMixers, Hgrn2MatchesRecipeWithLowerBound) {
     Tensor q = silu(lin(x, p.at("q_proj.weight")));
     Tensor f = add(mul(sigmoid(lin(x, p.at("f_proj.weight"))), 1.0 - lb), lb);
     Tensor i = lin(x, p.at("i_proj.weight"));
-    Tensor o = reference("gla", {{"q", heads(q, 2)}, {"k", heads(1.0 - f, 2)}, {"v", heads(i, 2)}, {"g", heads(log(f), 2)}}).o;
+    Tensor o =
+        reference("gla", {{"q", heads(q, 2)}, {"k", heads(1.0 - f, 2)}, {"v", heads(i, 2)}, {"g", heads(log(f), 2)}}).o;
     const Tensor want = lin(rmsnorm(merge(o), p.at("g_norm.weight"), 1e-5), p.at("o_proj.weight"));
     for (core::Mode mode : {core::Mode::chunk, core::Mode::recurrent})
       EXPECT_TRUE(all_close(run(*m, x, nullptr, mode).y, want, 1e-10)) << "layer " << layer;

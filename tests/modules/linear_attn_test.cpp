@@ -35,7 +35,7 @@ TEST(LinearAttnMixers, Parameters) {
                     {"norm.weight", {8}},
                     {"o_proj.weight", {16, 16}}}));
   // retnet: expand_v 2, K = 8, V = 16.
-  Shapes retnet{{"q_proj.weight", {16, 16}}, {"k_proj.weight", {16, 16}},         {"v_proj.weight", {32, 16}},
+  Shapes retnet{{"q_proj.weight", {16, 16}}, {"k_proj.weight", {16, 16}},        {"v_proj.weight", {32, 16}},
                 {"g_proj.weight", {32, 16}}, {"g_norm_swish_gate.weight", {16}}, {"o_proj.weight", {16, 32}}};
   MixerConfig c = config_of("retnet");
   EXPECT_EQ(shapes_of(*make_mixer("retnet", c, dims_of(), gen)), retnet);
@@ -45,9 +45,9 @@ TEST(LinearAttnMixers, Parameters) {
   retnet["g_norm.weight"] = {16};
   EXPECT_EQ(shapes_of(*make_mixer("retnet", c, dims_of(), gen)), retnet);
   // gla: expand_k 0.5, K = 4, V = 8, gate rank 16.
-  Shapes gla{{"q_proj.weight", {8, 16}},   {"k_proj.weight", {8, 16}},   {"v_proj.weight", {16, 16}},
-             {"g_proj.weight", {16, 16}},  {"gk_proj.0.weight", {16, 16}}, {"gk_proj.1.weight", {8, 16}},
-             {"gk_proj.1.bias", {8}},      {"o_proj.weight", {16, 16}},  {"g_norm_swish_gate.weight", {8}}};
+  Shapes gla{{"q_proj.weight", {8, 16}},  {"k_proj.weight", {8, 16}},     {"v_proj.weight", {16, 16}},
+             {"g_proj.weight", {16, 16}}, {"gk_proj.0.weight", {16, 16}}, {"gk_proj.1.weight", {8, 16}},
+             {"gk_proj.1.bias", {8}},     {"o_proj.weight", {16, 16}},    {"g_norm_swish_gate.weight", {8}}};
   c = config_of("gla");
   EXPECT_EQ(shapes_of(*make_mixer("gla", c, dims_of(), gen)), gla);
   c.set("use_short_conv", true);
@@ -61,23 +61,21 @@ TEST(LinearAttnMixers, Parameters) {
   // hgrn2: K = head_dim 8 per head (fla's expand_ratio), V = D / H = 8.
   c = config_of("hgrn2");
   c.set("head_dim", 8);
-  EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)),
-            (Shapes{{"q_proj.weight", {16, 16}},
-                    {"f_proj.weight", {16, 16}},
-                    {"i_proj.weight", {16, 16}},
-                    {"g_norm.weight", {16}},
-                    {"o_proj.weight", {16, 16}}}));
+  EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)), (Shapes{{"q_proj.weight", {16, 16}},
+                                                                        {"f_proj.weight", {16, 16}},
+                                                                        {"i_proj.weight", {16, 16}},
+                                                                        {"g_norm.weight", {16}},
+                                                                        {"o_proj.weight", {16, 16}}}));
   c.set("head_dim", 4);
   c.set("use_short_conv", true);
-  EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)),
-            (Shapes{{"q_proj.weight", {8, 16}},
-                    {"f_proj.weight", {8, 16}},
-                    {"i_proj.weight", {16, 16}},
-                    {"q_conv1d.weight", {8, 4}},
-                    {"f_conv1d.weight", {8, 4}},
-                    {"i_conv1d.weight", {16, 4}},
-                    {"g_norm.weight", {16}},
-                    {"o_proj.weight", {16, 16}}}));
+  EXPECT_EQ(shapes_of(*make_mixer("hgrn2", c, dims_of(), gen)), (Shapes{{"q_proj.weight", {8, 16}},
+                                                                        {"f_proj.weight", {8, 16}},
+                                                                        {"i_proj.weight", {16, 16}},
+                                                                        {"q_conv1d.weight", {8, 4}},
+                                                                        {"f_conv1d.weight", {8, 4}},
+                                                                        {"i_conv1d.weight", {16, 4}},
+                                                                        {"g_norm.weight", {16}},
+                                                                        {"o_proj.weight", {16, 16}}}));
 }
 
 TEST(LinearAttnMixers, InitialValues) {

@@ -34,10 +34,7 @@ inline MixerConfig config_of(const std::string& name) {
   return c;
 }
 // The same, typed (C: the mixer's config struct, e.g. RetNetConfig).
-template <class C>
-C config_of(const std::string& name) {
-  return config_of(name).as<C>();
-}
+template <class C> C config_of(const std::string& name) { return config_of(name).as<C>(); }
 
 inline std::map<std::string, Shape> shapes_of(const Module& m) {
   std::map<std::string, Shape> out;
@@ -58,7 +55,8 @@ inline std::unique_ptr<Mixer> make64(const std::string& name, const MixerConfig&
 }
 
 inline MixerOutput run(const Mixer& m, const Tensor& x, const core::LayerState* state = nullptr,
-                core::Mode mode = core::Mode::chunk, std::vector<int64_t> seen = {}, const Tensor& cu = Tensor()) {
+                       core::Mode mode = core::Mode::chunk, std::vector<int64_t> seen = {},
+                       const Tensor& cu = Tensor()) {
   MixerInput in;
   in.x = x;
   in.state = state;

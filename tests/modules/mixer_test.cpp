@@ -126,7 +126,8 @@ TEST_P(MixerTest, SplitAndResumeEqualsOneCall) {
     for (bool give_seen : {true, false}) {
       std::vector<int64_t> seen = give_seen ? std::vector<int64_t>{split, split} : std::vector<int64_t>{};
       MixerOutput second = run(*m, slice(x, 1, split, T), &first.state, core::Mode::chunk, seen);
-      EXPECT_TRUE(all_close(concat({first.y, second.y}, 1), whole.y, 1e-10)) << "split at " << split << " seen " << give_seen;
+      EXPECT_TRUE(all_close(concat({first.y, second.y}, 1), whole.y, 1e-10))
+          << "split at " << split << " seen " << give_seen;
       expect_states_close(second.state, whole.state, 1e-10);
     }
   }
@@ -210,14 +211,14 @@ TEST_P(MixerTest, BadConfigurationsAreRejected) {
   if (testing::accepts(spec, "chunk_size")) {
     c.set("chunk_size", 24);  // not a power of two
     EXPECT_THROW(
-      {
-        auto m = spec.make(c, tiny_dims(), gen);
-        MixerInput in;
-        in.x = randn({1, 70, testing::kTestDModel}, gen);
-        in.mode = core::Mode::chunk;
-        m->forward(in);
-      },
-      Error);
+        {
+          auto m = spec.make(c, tiny_dims(), gen);
+          MixerInput in;
+          in.x = randn({1, 70, testing::kTestDModel}, gen);
+          in.mode = core::Mode::chunk;
+          m->forward(in);
+        },
+        Error);
   }
   auto m = spec.make(tiny_config(spec), tiny_dims(), gen);
   MixerInput in;
@@ -241,10 +242,14 @@ TEST_P(MixerTest, ConfigRoundTripsYamlWithItsOwnKeysOnly) {
   MixerConfig c = spec.defaults;
   for (const core::FieldInfo& f : c.fields()) {
     EXPECT_FALSE(f.help.empty()) << f.name;
-    if (f.type == "bool") c.set(f.name, !std::get<bool>(c.get(f.name)));
-    else if (f.type == "int") c.set(f.name, std::get<int64_t>(c.get(f.name)) + 3);
-    else if (f.type == "float") c.set(f.name, std::get<double>(c.get(f.name)) + 0.25);
-    else if (f.type == "string") c.set(f.name, "x_" + std::get<std::string>(c.get(f.name)));
+    if (f.type == "bool")
+      c.set(f.name, !std::get<bool>(c.get(f.name)));
+    else if (f.type == "int")
+      c.set(f.name, std::get<int64_t>(c.get(f.name)) + 3);
+    else if (f.type == "float")
+      c.set(f.name, std::get<double>(c.get(f.name)) + 0.25);
+    else if (f.type == "string")
+      c.set(f.name, "x_" + std::get<std::string>(c.get(f.name)));
   }
   EXPECT_NE(texts(c), texts(spec.defaults));
   const YAML::Node written = c.to_yaml();
@@ -276,8 +281,10 @@ TEST_P(MixerTest, BoundsErrorsNameTheMixerAndTheKey) {
     for (double bad : {f.bounds->lo - 1, f.bounds->hi * 2 + 1, double(NAN)}) {
       if (f.type == "int" && std::isnan(bad)) continue;
       MixerConfig c = tiny_config(spec);
-      if (f.type == "int") c.set(f.name, static_cast<int64_t>(bad));
-      else c.set(f.name, bad);
+      if (f.type == "int")
+        c.set(f.name, static_cast<int64_t>(bad));
+      else
+        c.set(f.name, bad);
       const std::string e = error_of<ValueError>([&] { make_mixer(GetParam(), c, tiny_dims(), gen); });
       EXPECT_NE(e.find("[" + GetParam() + "] " + f.name + " = "), std::string::npos) << e;
       EXPECT_NE(e.find("expected"), std::string::npos) << e;
@@ -288,8 +295,8 @@ TEST_P(MixerTest, BoundsErrorsNameTheMixerAndTheKey) {
 TEST(MixerConfigHandle, TypedAccessNamesAndTypes) {
   MixerConfig c = mixer_spec("attention").defaults;
   EXPECT_EQ(c.type_name(), "AttentionConfig");
-  EXPECT_EQ(c.keys(), (std::vector<std::string>{"num_heads", "head_dim", "num_kv_heads", "rope_theta", "window",
-                                                "chunk_size"}));
+  EXPECT_EQ(c.keys(),
+            (std::vector<std::string>{"num_heads", "head_dim", "num_kv_heads", "rope_theta", "window", "chunk_size"}));
   c.set("window", 512);
   c.set("rope_theta", 500000);  // an integer sets a real field
   EXPECT_EQ(std::get<int64_t>(c.get("window")), 512);

@@ -17,9 +17,9 @@ inline bool accepts(const MixerSpec& spec, const std::string& key) { return spec
 // state 8, KV heads 1, chunk 16 so that ~40 tokens span several chunks).
 inline MixerConfig tiny_config(const MixerSpec& spec) {
   MixerConfig c = spec.defaults;
-  for (const auto& [key, value] : {std::pair{"num_heads", 2}, std::pair{"head_dim", 8}, std::pair{"num_kv_heads", 1},
-                                   std::pair{"state_size", 8}, std::pair{"gate_low_rank_dim", 4},
-                                   std::pair{"chunk_size", 16}})
+  for (const auto& [key, value] :
+       {std::pair{"num_heads", 2}, std::pair{"head_dim", 8}, std::pair{"num_kv_heads", 1}, std::pair{"state_size", 8},
+        std::pair{"gate_low_rank_dim", 4}, std::pair{"chunk_size", 16}})
     if (c.has(key)) c.set(key, value);
   return c;
 }

@@ -92,8 +92,7 @@ TEST(Autograd, OnlyLeavesCanBeMarked) {
 }
 
 TEST(Autograd, ValueAndGradOverNamedParameters) {
-  TensorDict params{{"w", f64_randn({3, 2}, 10)}, {"b", f64_randn({2}, 11)},
-                    {"unused", f64_randn({4}, 12)}};
+  TensorDict params{{"w", f64_randn({3, 2}, 10)}, {"b", f64_randn({2}, 11)}, {"unused", f64_randn({4}, 12)}};
   Tensor xin = f64_randn({5, 3}, 13);
   auto loss_fn = [&](const TensorDict& p) {
     // Σ tanh(x·w + b) written with elementwise ops (matmul is tested elsewhere).

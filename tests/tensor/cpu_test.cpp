@@ -73,9 +73,11 @@ TEST(Parallel, EveryIndexIsVisitedOnce) {
   parallel_for_dynamic(10007, 64, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) hits[i]++;
   });
-  parallel_for_weighted(10007, [](int64_t i) { return i % 7; }, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) hits[i]++;
-  });
+  parallel_for_weighted(
+      10007, [](int64_t i) { return i % 7; },
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
   for (int h : hits) ASSERT_EQ(h, 3);
 }
 
@@ -99,9 +101,11 @@ TEST(Parallel, WeightedRangesAreContiguousAndBalanced) {
   EXPECT_EQ(covered, 101);
   // Zero weights everywhere still visit every item.
   std::vector<int> hits(50, 0);
-  parallel_for_weighted(50, [](int64_t) { return 0.0; }, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) hits[i]++;
-  });
+  parallel_for_weighted(
+      50, [](int64_t) { return 0.0; },
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
   for (int h : hits) ASSERT_EQ(h, 1);
 }
 

@@ -5,8 +5,7 @@ namespace lnx {
 namespace {
 
 // Positive inputs in [lo, hi) for ops defined on x > 0.
-std::function<TensorList(Generator&)> positive(std::vector<Shape> shapes, double lo = 0.5,
-                                               double hi = 2.0) {
+std::function<TensorList(Generator&)> positive(std::vector<Shape> shapes, double lo = 0.5, double hi = 2.0) {
   return [shapes, lo, hi](Generator& g) {
     TensorList xs;
     for (const auto& s : shapes) xs.push_back(uniform(s, lo, hi, g, DType::f64));
@@ -48,15 +47,15 @@ std::vector<GradCase> unary_cases() {
       {"gelu_erf", {s}, [](const TensorList& x) { return gelu_erf(mul(x[0], 2.0)); }},
       {"relu", {}, [](const TensorList& x) { return relu(x[0]); }, away_from_zero({s})},
       {"elu", {}, [](const TensorList& x) { return elu(x[0], 0.7); }, away_from_zero({s})},
-      {"clamp", {}, [](const TensorList& x) { return clamp(x[0], -0.5, 0.8); },
+      {"clamp",
+       {},
+       [](const TensorList& x) { return clamp(x[0], -0.5, 0.8); },
        [](Generator& g) {
          // Values on both sides of both bounds, none within 0.05 of a bound.
-         Tensor x = from_list({-1.5, -0.7, -0.3, 0.0, 0.4, 0.7, 0.9, 1.6, -0.45, 0.75}, {2, 5},
-                              DType::f64);
+         Tensor x = from_list({-1.5, -0.7, -0.3, 0.0, 0.4, 0.7, 0.9, 1.6, -0.45, 0.75}, {2, 5}, DType::f64);
          return TensorList{add(x, mul(uniform({2, 5}, -0.02, 0.02, g, DType::f64), 1.0))};
        }},
-      {"unary_on_transposed_view", {{5, 3}},
-       [](const TensorList& x) { return exp(transpose(x[0], 0, 1)); }},
+      {"unary_on_transposed_view", {{5, 3}}, [](const TensorList& x) { return exp(transpose(x[0], 0, 1)); }},
   };
 }
 
@@ -69,22 +68,18 @@ std::vector<GradCase> binary_cases() {
       {"mul", {{3, 4}, {3, 4}}, [](const TensorList& x) { return mul(x[0], x[1]); }},
       {"mul_broadcast_scalar", {{3, 4}, {}}, [](const TensorList& x) { return mul(x[0], x[1]); }},
       {"div", {}, [](const TensorList& x) { return div(x[0], x[1]); }, positive({{3, 4}, {3, 4}})},
-      {"div_broadcast", {}, [](const TensorList& x) { return div(x[0], x[1]); },
-       positive({{2, 3, 4}, {4}})},
-      {"pow_tensor", {}, [](const TensorList& x) { return pow(x[0], x[1]); },
-       positive({{3, 4}, {3, 4}})},
-      {"maximum", {}, [](const TensorList& x) { return maximum(x[0], x[1]); },
-       away_from_zero({{3, 4}, {3, 4}})},
-      {"minimum_broadcast", {}, [](const TensorList& x) { return minimum(x[0], x[1]); },
-       away_from_zero({{3, 4}, {4}})},
-      {"where", {{3, 4}, {3, 4}, {3, 4}},
+      {"div_broadcast", {}, [](const TensorList& x) { return div(x[0], x[1]); }, positive({{2, 3, 4}, {4}})},
+      {"pow_tensor", {}, [](const TensorList& x) { return pow(x[0], x[1]); }, positive({{3, 4}, {3, 4}})},
+      {"maximum", {}, [](const TensorList& x) { return maximum(x[0], x[1]); }, away_from_zero({{3, 4}, {3, 4}})},
+      {"minimum_broadcast", {}, [](const TensorList& x) { return minimum(x[0], x[1]); }, away_from_zero({{3, 4}, {4}})},
+      {"where",
+       {{3, 4}, {3, 4}, {3, 4}},
        [](const TensorList& x) { return where(greater(x[0], zeros({}, DType::f64)), x[1], x[2]); }},
-      {"where_broadcast", {{3, 4}, {4}, {3, 1}},
+      {"where_broadcast",
+       {{3, 4}, {4}, {3, 1}},
        [](const TensorList& x) { return where(greater(x[0], zeros({}, DType::f64)), x[1], x[2]); }},
-      {"scalar_ops", {{3, 4}},
-       [](const TensorList& x) { return (2.0 - x[0]) * 3.0 / (x[0] * x[0] + 1.0) + 1.5; }},
-      {"reuse_accumulates", {{3, 4}},
-       [](const TensorList& x) { return mul(add(x[0], x[0]), exp(x[0])); }},
+      {"scalar_ops", {{3, 4}}, [](const TensorList& x) { return (2.0 - x[0]) * 3.0 / (x[0] * x[0] + 1.0) + 1.5; }},
+      {"reuse_accumulates", {{3, 4}}, [](const TensorList& x) { return mul(add(x[0], x[0]), exp(x[0])); }},
   };
 }
 

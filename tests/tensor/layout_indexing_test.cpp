@@ -12,10 +12,10 @@
 namespace lnx {
 namespace {
 
-#define EXPECT_ERROR(stmt, Type, substr)                                              \
-  do {                                                                                \
-    std::string msg_ = error_of<Type>([&] { (void)(stmt); });                         \
-    EXPECT_NE(msg_.find(substr), std::string::npos) << "message: " << msg_;           \
+#define EXPECT_ERROR(stmt, Type, substr)                                    \
+  do {                                                                      \
+    std::string msg_ = error_of<Type>([&] { (void)(stmt); });               \
+    EXPECT_NE(msg_.find(substr), std::string::npos) << "message: " << msg_; \
   } while (0)
 
 // Checks t's shape and every element (row-major) against expected.
@@ -26,25 +26,23 @@ void expect_values(const Tensor& t, const Shape& shape, const std::vector<double
   for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(v[i], expected[i]) << "element " << i;
 }
 
-Tensor iota(const Shape& shape, DType dt = DType::f32) {
-  return reshape(arange(numel_of(shape), dt), shape);
-}
+Tensor iota(const Shape& shape, DType dt = DType::f32) { return reshape(arange(numel_of(shape), dt), shape); }
 
 // ---- concat ----
 
 TEST(LayoutOps, ConcatAxis0And1) {
-  Tensor a = iota({2, 2});                                 // 0 1 / 2 3
-  Tensor b = add(iota({1, 2}), 10.0);                      // 10 11
+  Tensor a = iota({2, 2});             // 0 1 / 2 3
+  Tensor b = add(iota({1, 2}), 10.0);  // 10 11
   expect_values(concat({a, b}, 0), {3, 2}, {0, 1, 2, 3, 10, 11});
-  Tensor c = add(iota({2, 3}), 20.0);                      // 20 21 22 / 23 24 25
+  Tensor c = add(iota({2, 3}), 20.0);  // 20 21 22 / 23 24 25
   expect_values(concat({a, c}, 1), {2, 5}, {0, 1, 20, 21, 22, 2, 3, 23, 24, 25});
   expect_values(concat({c, a}, -1), {2, 5}, {20, 21, 22, 0, 1, 23, 24, 25, 2, 3});
 }
 
 TEST(LayoutOps, ConcatEmptyPiecesStridedInputsAndIntegers) {
-  Tensor a = iota({2, 3});                                   // 0 1 2 / 3 4 5
+  Tensor a = iota({2, 3});  // 0 1 2 / 3 4 5
   Tensor e = zeros({2, 0});
-  Tensor t = transpose(iota({2, 2}), 0, 1);                  // 0 2 / 1 3 (strided)
+  Tensor t = transpose(iota({2, 2}), 0, 1);  // 0 2 / 1 3 (strided)
   expect_values(concat({e, a, e, t}, 1), {2, 5}, {0, 1, 2, 0, 2, 3, 4, 5, 1, 3});
   Tensor out = concat({iota({2}, DType::i64), iota({3}, DType::i64)}, 0);
   EXPECT_EQ(out.dtype(), DType::i64);
@@ -194,8 +192,7 @@ TEST(IndexingOps, GatherValues) {
 TEST(IndexingOps, GatherBadInputs) {
   Tensor x = zeros({3, 4});
   EXPECT_THROW(gather(x, 1, from_list({0, 4}, {1, 2}, DType::i64)), ValueError);
-  EXPECT_ERROR(gather(x, 1, from_list({0, 4}, {1, 2}, DType::i64)), ValueError,
-               "[gather] index 4 at position [0,1]");
+  EXPECT_ERROR(gather(x, 1, from_list({0, 4}, {1, 2}, DType::i64)), ValueError, "[gather] index 4 at position [0,1]");
   EXPECT_THROW(gather(x, 1, from_list({0, 1}, {2}, DType::i64)), ShapeError);
   EXPECT_THROW(gather(x, 1, zeros({4, 1}, DType::i64)), ShapeError);  // dim 0: 4 > 3
   EXPECT_ERROR(gather(x, 1, zeros({4, 1}, DType::i64)), ShapeError, "[gather]");
@@ -208,8 +205,7 @@ TEST(IndexingOps, EmbeddingValues) {
   Tensor ids = from_list({3, 0, 3, 1}, {2, 2}, DType::i64);
   expect_values(embedding(w, ids), {2, 2, 3}, {9, 10, 11, 0, 1, 2, 9, 10, 11, 3, 4, 5});
   expect_values(embedding(w, from_list({2}, {1}, DType::i32)), {1, 3}, {6, 7, 8});
-  expect_values(embedding(transpose(iota({3, 4}), 0, 1), from_list({1}, {1}, DType::i64)),
-                {1, 3}, {1, 5, 9});
+  expect_values(embedding(transpose(iota({3, 4}), 0, 1), from_list({1}, {1}, DType::i64)), {1, 3}, {1, 5, 9});
 }
 
 TEST(IndexingOps, EmbeddingBadInputs) {
@@ -218,8 +214,7 @@ TEST(IndexingOps, EmbeddingBadInputs) {
   EXPECT_THROW(embedding(w, ids), ValueError);
   EXPECT_EQ(error_of<ValueError>([&] { embedding(w, ids); }),
             "[embedding] id 70000 at position 5 is out of range for a vocabulary of 50257");
-  EXPECT_ERROR(embedding(w, from_list({0, -2}, {1, 2}, DType::i32)), ValueError,
-               "id -2 at position [0,1]");
+  EXPECT_ERROR(embedding(w, from_list({0, -2}, {1, 2}, DType::i32)), ValueError, "id -2 at position [0,1]");
   EXPECT_THROW(embedding(zeros({4}), from_list({0}, {1}, DType::i64)), ShapeError);
   EXPECT_THROW(embedding(w, from_list({0}, {1}, DType::f32)), DTypeError);
 }

@@ -43,12 +43,12 @@ TEST(Matmul, MatchesNaiveOverBatchLayouts) {
       {{3, 4}, {4, 5}},
       {{1, 7}, {7, 1}},
       {{2, 3, 4}, {2, 4, 5}},
-      {{2, 1, 3, 4}, {5, 4, 2}},    // broadcast batch
-      {{6, 3, 4}, {4, 5}},          // b shared: one GEMM over 18 rows
-      {{6, 1, 4}, {1, 4, 5}},       // … with M = 1 and a size-1 batch dim on b
-      {{3, 4}, {6, 4, 5}},          // a shared
-      {{64, 8, 9}, {64, 9, 7}},     // small matrices: split over threads
-      {{3, 70, 66}, {3, 66, 67}},   // large ones: one after another
+      {{2, 1, 3, 4}, {5, 4, 2}},   // broadcast batch
+      {{6, 3, 4}, {4, 5}},         // b shared: one GEMM over 18 rows
+      {{6, 1, 4}, {1, 4, 5}},      // … with M = 1 and a size-1 batch dim on b
+      {{3, 4}, {6, 4, 5}},         // a shared
+      {{64, 8, 9}, {64, 9, 7}},    // small matrices: split over threads
+      {{3, 70, 66}, {3, 66, 67}},  // large ones: one after another
       {{2, 3, 1, 5, 4}, {3, 2, 4, 3}},
   };
   for (const auto& c : cases) {
@@ -89,7 +89,7 @@ TEST(Matmul, ViewsGiveTheSameAsContiguousCopies) {
   Tensor q = randn({4, 6}, g, DType::f64);
   EXPECT_TRUE(all_close(matmul(p, q), naive_matmul(p, q), 1e-13));
   Tensor wide = randn({7, 12}, g, DType::f64);
-  Tensor cols = slice(wide, 1, 2, 9);       // [7,7], row stride 12
+  Tensor cols = slice(wide, 1, 2, 9);         // [7,7], row stride 12
   Tensor stepped = slice(wide, 1, 0, 12, 3);  // [7,4], column stride 3
   Tensor r = randn({7, 3}, g, DType::f64), r4 = randn({4, 3}, g, DType::f64);
   EXPECT_TRUE(all_close(matmul(cols, r), naive_matmul(cols, r), 1e-13));
@@ -154,8 +154,7 @@ TEST(Matmul, ZeroSizeDims) {
 TEST(Matmul, F32GradientsMatchF64) {
   Generator g(5);
   const std::vector<ShapePair> cases = {
-      {{2, 1, 3, 4}, {5, 4, 2}}, {{4, 6, 5}, {5, 3}}, {{6, 5}, {4, 5, 3}}, {{5}, {3, 5, 2}},
-      {{33, 17}, {17}}};
+      {{2, 1, 3, 4}, {5, 4, 2}}, {{4, 6, 5}, {5, 3}}, {{6, 5}, {4, 5, 3}}, {{5}, {3, 5, 2}}, {{33, 17}, {17}}};
   for (const auto& c : cases) {
     Tensor a64 = randn(c.a, g, DType::f64).set_requires_grad();
     Tensor b64 = randn(c.b, g, DType::f64).set_requires_grad();

@@ -37,8 +37,7 @@ Tensor naive_softmax(const Tensor& x, int64_t axis, bool log_form = false) {
   return transpose(naive_softmax_last(moved, log_form), ax, -1).contiguous();
 }
 
-double naive_cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets,
-                           int64_t ignore_index) {
+double naive_cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets, int64_t ignore_index) {
   std::vector<double> v = logits.contiguous().to_vector<double>();
   const int64_t C = logits.shape().back();
   double total = 0;
@@ -56,8 +55,7 @@ double naive_cross_entropy(const Tensor& logits, const std::vector<int64_t>& tar
 }
 
 // d(mean loss)/d(logits) = (softmax − onehot)/count on counted rows.
-Tensor naive_cross_entropy_grad(const Tensor& logits, const std::vector<int64_t>& targets,
-                                int64_t ignore_index) {
+Tensor naive_cross_entropy_grad(const Tensor& logits, const std::vector<int64_t>& targets, int64_t ignore_index) {
   Tensor p = naive_softmax_last(logits.to(DType::f64), false);
   std::vector<double> g = p.to_vector<double>();
   const int64_t C = logits.shape().back();
@@ -66,8 +64,10 @@ Tensor naive_cross_entropy_grad(const Tensor& logits, const std::vector<int64_t>
   for (size_t r = 0; r < targets.size(); ++r)
     for (int64_t i = 0; i < C; ++i) {
       double& e = g[r * C + i];
-      if (targets[r] == ignore_index) e = 0;
-      else e = (e - (i == targets[r] ? 1.0 : 0.0)) / static_cast<double>(count);
+      if (targets[r] == ignore_index)
+        e = 0;
+      else
+        e = (e - (i == targets[r] ? 1.0 : 0.0)) / static_cast<double>(count);
     }
   return from_vector<double>(g, logits.shape());
 }
@@ -97,6 +97,7 @@ class ThreadCount {  // RAII: run a block with n threads
  public:
   explicit ThreadCount(int n) : prev_(num_threads()) { set_num_threads(n); }
   ~ThreadCount() { set_num_threads(prev_); }
+
  private:
   int prev_;
 };
@@ -186,8 +187,7 @@ TEST(NormalizationCrossEntropy, MatchesNaiveF32WithIgnoredTargets) {
   EXPECT_NEAR(loss.item(), want, 1e-6 * std::abs(want));
   EXPECT_EQ(cross_entropy(logits, t32).item(), loss.item());
   // Leading dims are flattened into rows.
-  EXPECT_EQ(cross_entropy(reshape(logits, {3, 11, 1000}), reshape(t64, {3, 11})).item(),
-            loss.item());
+  EXPECT_EQ(cross_entropy(reshape(logits, {3, 11, 1000}), reshape(t64, {3, 11})).item(), loss.item());
 }
 
 TEST(NormalizationCrossEntropy, GradientIsSoftmaxMinusOneHotOverCount) {
@@ -316,8 +316,8 @@ TEST(NormalizationRmsNorm, MatchesNaiveF32) {
     EXPECT_TRUE(all_close(rms_norm(x, Tensor(), 1e-5), naive_rms_norm(x, Tensor(), 1e-5), 1e-6)) << D;
   }
   Tensor x3 = randn({2, 3, 9}, g);
-  EXPECT_TRUE(all_close(rms_norm(transpose(x3, 0, 1), Tensor()),
-                        naive_rms_norm(transpose(x3, 0, 1), Tensor(), 1e-6), 1e-6));
+  EXPECT_TRUE(
+      all_close(rms_norm(transpose(x3, 0, 1), Tensor()), naive_rms_norm(transpose(x3, 0, 1), Tensor(), 1e-6), 1e-6));
 }
 
 TEST(NormalizationRmsNorm, FusedGradientsMatchTheComposite) {

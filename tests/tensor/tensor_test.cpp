@@ -84,8 +84,7 @@ TEST(Tensor, DTypeRules) {
   EXPECT_EQ(i.to_vector<int32_t>(), (std::vector<int32_t>{0, 2, 4}));
   // Scalars take the tensor's dtype.
   EXPECT_EQ(mul(a, 2.5).dtype(), DType::f32);
-  EXPECT_EQ(to_dtype(from_list({1.7, -2.2}, {2}), DType::i64).to_vector<int64_t>(),
-            (std::vector<int64_t>{1, -2}));
+  EXPECT_EQ(to_dtype(from_list({1.7, -2.2}, {2}), DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{1, -2}));
   EXPECT_EQ(dtype_size(DType::f64), 8u);
 }
 
@@ -196,8 +195,7 @@ TEST(Tensor, MaxPropagatesNaN) {
 
 TEST(Tensor, RandomIsSeededAndSane) {
   Generator g1(42), g2(42), g3(43);
-  Tensor a = randn({1000}, g1, DType::f64), b = randn({1000}, g2, DType::f64),
-         c = randn({1000}, g3, DType::f64);
+  Tensor a = randn({1000}, g1, DType::f64), b = randn({1000}, g2, DType::f64), c = randn({1000}, g3, DType::f64);
   EXPECT_EQ(a.to_vector<double>(), b.to_vector<double>());
   EXPECT_NE(a.to_vector<double>(), c.to_vector<double>());
   EXPECT_NEAR(mean(a).item(), 0.0, 0.15);
@@ -213,8 +211,7 @@ TEST(Tensor, RandomIsSeededAndSane) {
 
 TEST(Tensor, CreationHelpers) {
   EXPECT_EQ(full({2}, 3.5, DType::f64).to_vector<double>(), (std::vector<double>{3.5, 3.5}));
-  EXPECT_EQ(arange(1.0, 2.0, 0.25, DType::f64).to_vector<double>(),
-            (std::vector<double>{1.0, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(arange(1.0, 2.0, 0.25, DType::f64).to_vector<double>(), (std::vector<double>{1.0, 1.25, 1.5, 1.75}));
   EXPECT_EQ(scalar_tensor(2.0).dim(), 0);
   EXPECT_EQ(scalar_tensor(2.0).item(), 2.0);
   EXPECT_THROW(Tensor::empty({2, -1}), ShapeError);
@@ -237,7 +234,10 @@ TEST(Tensor, AllocatorReusesFreedBlocks) {
   { Tensor big = zeros({1 << 20}); }
   size_t cached = allocator_stats().bytes_cached;
   EXPECT_GE(cached, size_t(4) << 20);
-  { Tensor again = zeros({1 << 20}); EXPECT_LT(allocator_stats().bytes_cached, cached); }
+  {
+    Tensor again = zeros({1 << 20});
+    EXPECT_LT(allocator_stats().bytes_cached, cached);
+  }
   EXPECT_EQ(allocator_stats().bytes_in_use, before);
   reset_allocator_peak();
   EXPECT_EQ(allocator_stats().peak_bytes_in_use, allocator_stats().bytes_in_use);
@@ -287,8 +287,8 @@ TEST(TensorErrors, UndefinedTensorsGiveErrorsNotCrashes) {
   EXPECT_THROW(u.set_requires_grad(), ValueError);
   EXPECT_THROW(exp(u), ValueError);
   EXPECT_THROW(add(u, ones({1})), ValueError);
-  EXPECT_THROW(custom_vjp("bad", {ones({1})}, [](const TensorList&) { return TensorList{Tensor()}; },
-                          nullptr),
+  EXPECT_THROW(custom_vjp(
+                   "bad", {ones({1})}, [](const TensorList&) { return TensorList{Tensor()}; }, nullptr),
                AutogradError);
 }
 

@@ -27,7 +27,9 @@ struct ClassificationTask {
     const Tensor truth = randn({D, K}, gen, DType::f64) * 3.0;
     labels = argmax(matmul(x, truth), 1);
   }
-  Tensor logits(const TensorDict& p) const { return matmul(x, transpose(p.at("blocks.0.proj.weight"), 0, 1)) + p.at("blocks.0.proj.bias"); }
+  Tensor logits(const TensorDict& p) const {
+    return matmul(x, transpose(p.at("blocks.0.proj.weight"), 0, 1)) + p.at("blocks.0.proj.bias");
+  }
   Tensor loss(const TensorDict& p) const { return cross_entropy(logits(p), labels); }
 };
 

@@ -70,7 +70,8 @@ TEST_P(ModelSteps, LossFallsOnAFixedBatch) {
   const double final_loss = model.loss(ids, targets).item();
   EXPECT_LT(final_loss, initial - 1.0) << GetParam() << ": " << initial << " → " << final_loss;
   // The model's own parameter handles carry the update (same storage as the dict's).
-  EXPECT_EQ(model.parameters().at("blocks.0.mlp.up_proj.weight").raw_data(), params.at("blocks.0.mlp.up_proj.weight").raw_data());
+  EXPECT_EQ(model.parameters().at("blocks.0.mlp.up_proj.weight").raw_data(),
+            params.at("blocks.0.mlp.up_proj.weight").raw_data());
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ModelSteps, ::testing::Values("adamw", "muon", "sophia", "sgd"));

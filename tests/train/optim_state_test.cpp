@@ -82,9 +82,7 @@ INSTANTIATE_TEST_SUITE_P(All, ExactResume,
                                            ResumeCase{"muon", DType::f64}, ResumeCase{"muon", DType::f32},
                                            ResumeCase{"sophia", DType::f64}, ResumeCase{"sophia", DType::f32},
                                            ResumeCase{"sgd", DType::f64}, ResumeCase{"sgd", DType::f32}),
-                         [](const auto& info) {
-                           return info.param.name + "_" + dtype_name(info.param.dtype);
-                         });
+                         [](const auto& info) { return info.param.name + "_" + dtype_name(info.param.dtype); });
 
 TEST(LoadState, ListsEveryProblemAtOnceAndChangesNothing) {
   TensorDict params = random_params(9, DType::f32);
@@ -94,11 +92,15 @@ TEST(LoadState, ListsEveryProblemAtOnceAndChangesNothing) {
 
   TensorDict bad;
   for (const auto& [key, t] : good) {
-    if (key == "adamw.exp_avg/embeddings.weight") continue;                        // missing
-    if (key == "momentum/blocks.0.mlp.w1.weight") bad.insert(key, zeros({3, 3}));  // wrong shape
-    else if (key == "adamw.exp_avg_sq/lm_head.weight") bad.insert(key, zeros(t.shape(), DType::f64));  // dtype
-    else if (key == "step") bad.insert(key, from_list({1.0}, {1}, DType::f32));  // not an i64 counter
-    else bad.insert(key, t);
+    if (key == "adamw.exp_avg/embeddings.weight") continue;  // missing
+    if (key == "momentum/blocks.0.mlp.w1.weight")
+      bad.insert(key, zeros({3, 3}));  // wrong shape
+    else if (key == "adamw.exp_avg_sq/lm_head.weight")
+      bad.insert(key, zeros(t.shape(), DType::f64));  // dtype
+    else if (key == "step")
+      bad.insert(key, from_list({1.0}, {1}, DType::f32));  // not an i64 counter
+    else
+      bad.insert(key, t);
   }
   bad.insert("exp_avg/blocks.0.extra", zeros({2}));  // unexpected
 
@@ -126,7 +128,8 @@ TEST(LoadState, ListsEveryProblemAtOnceAndChangesNothing) {
   }
 
   // Another optimizer's state does not fit either (different slots).
-  const std::string cross = error_of<ValueError>([&] { make_optimizer(config_named("sgd"), params)->load_state(good); });
+  const std::string cross =
+      error_of<ValueError>([&] { make_optimizer(config_named("sgd"), params)->load_state(good); });
   EXPECT_NE(cross.find("[sgd] load_state"), std::string::npos) << cross;
   EXPECT_NE(cross.find("unexpected 'adamw.step'"), std::string::npos) << cross;
   // A negative step counter is refused.

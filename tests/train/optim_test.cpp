@@ -46,8 +46,9 @@ TEST_P(AdamWByHand, FirstTwoSteps) {
   give_grad(w, {0.1, -0.2, 0.3, 0.4});
   give_grad(b, {1.0, -0.5});
   opt->step(0.5);
-  expect_values(w, {1.0 * 0.975 - 0.05 * 0.1 / (0.1 + kEps), -2.0 * 0.975 + 0.05 * 0.2 / (0.2 + kEps),
-                    0.5 * 0.975 - 0.05 * 0.3 / (0.3 + kEps), 3.0 * 0.975 - 0.05 * 0.4 / (0.4 + kEps)},
+  expect_values(w,
+                {1.0 * 0.975 - 0.05 * 0.1 / (0.1 + kEps), -2.0 * 0.975 + 0.05 * 0.2 / (0.2 + kEps),
+                 0.5 * 0.975 - 0.05 * 0.3 / (0.3 + kEps), 3.0 * 0.975 - 0.05 * 0.4 / (0.4 + kEps)},
                 tol, "w after step 1");
   expect_values(b, {0.5 - 0.05 * 1.0 / (1.0 + kEps), -1.0 + 0.05 * 0.5 / (0.5 + kEps)}, tol, "b after step 1");
 
@@ -125,16 +126,15 @@ TEST(SophiaByHand, HessianThenClippedStep) {
   EXPECT_TRUE(opt->wants_hessian(6));
 
   // h = (1 − 0.95) · B · ĝ² with B = 4 → 0.2 ĝ²; γ h = 0.008 ĝ²; m = 0.1 g.
-  opt->update_hessian(TensorDict{{"w", tensor_of({2.0, 1.0, 3.0}, {3, 1}, DType::f64)},
-                                 {"d", tensor_of({0.0}, {1}, DType::f64)}},
-                      4);
+  opt->update_hessian(
+      TensorDict{{"w", tensor_of({2.0, 1.0, 3.0}, {3, 1}, DType::f64)}, {"d", tensor_of({0.0}, {1}, DType::f64)}}, 4);
   give_grad(w, {0.01, 1.0, -0.02});
   give_grad(d, {0.3});
   opt->step(1.0);
   // ratios: 0.001 / 0.032 = 0.03125; 0.1 / 0.008 → clipped to 1; −0.002 / 0.072 = −0.02777…;
   // d has h = 0, so m / eps is clipped to 1; d is a gain: no decay.
-  expect_values(w, {1.0 * 0.95 - 0.1 * 0.03125, -1.0 * 0.95 - 0.1 * 1.0, 2.0 * 0.95 - 0.1 * (-0.002 / 0.072)},
-                1e-13, "w step 1");
+  expect_values(w, {1.0 * 0.95 - 0.1 * 0.03125, -1.0 * 0.95 - 0.1 * 1.0, 2.0 * 0.95 - 0.1 * (-0.002 / 0.072)}, 1e-13,
+                "w step 1");
   expect_values(d, {0.5 - 0.1 * 1.0}, 1e-13, "d step 1");
 
   // Step 2 without a new estimate: m = 0.9 m + 0.1 g, same h.
@@ -152,8 +152,9 @@ TEST(SophiaByHand, HessianThenClippedStep) {
 TEST(SophiaByHand, HessianArgumentsChecked) {
   Tensor w = leaf({1.0, 2.0}, {2});
   auto opt = make_optimizer(config_named("sophia"), TensorDict{{"w", w}, {"v", leaf({1.0}, {1})}});
-  const std::string msg = error_of<ValueError>(
-      [&] { opt->update_hessian(TensorDict{{"w", tensor_of({1.0, 2.0, 3.0}, {3}, DType::f64)}}, 8); });
+  const std::string msg = error_of<ValueError>([&] {
+    opt->update_hessian(TensorDict{{"w", tensor_of({1.0, 2.0, 3.0}, {3}, DType::f64)}}, 8);
+  });
   EXPECT_NE(msg.find("'w' is f64 [3]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing 'v'"), std::string::npos) << msg;
   EXPECT_NE(error_of<ValueError>([&] { opt->update_hessian(TensorDict{}, 0); }).find("tokens"), std::string::npos);
@@ -175,8 +176,8 @@ TEST(MuonByHand, RankOneMatricesAndAuxAdamW) {
   Tensor tall = leaf({0.5, 0.25, -1.0}, {3, 1});
   Tensor emb = leaf({1.0, 2.0}, {1, 2});
   Tensor gain = leaf({1.0, 1.0}, {2});
-  TensorDict params{{"blocks.0.wide", wide}, {"blocks.0.tall", tall}, {"embeddings.weight", emb},
-                    {"blocks.0.norm.weight", gain}};
+  TensorDict params{
+      {"blocks.0.wide", wide}, {"blocks.0.tall", tall}, {"embeddings.weight", emb}, {"blocks.0.norm.weight", gain}};
   OptimizerConfig c = config_named("muon");
   c.muon_lr = 0.02;
   c.lr = 0.1;

@@ -30,14 +30,11 @@ inline Tensor leaf(const std::vector<double>& values, const Shape& shape, DType 
   return t;
 }
 
-inline void give_grad(const Tensor& p, const std::vector<double>& g) {
-  p.set_grad(tensor_of(g, p.shape(), p.dtype()));
-}
+inline void give_grad(const Tensor& p, const std::vector<double>& g) { p.set_grad(tensor_of(g, p.shape(), p.dtype())); }
 
 inline std::vector<double> values(const Tensor& t) { return t.contiguous().to_vector<double>(); }
 
-inline void expect_values(const Tensor& t, const std::vector<double>& expected, double tol,
-                          const std::string& what) {
+inline void expect_values(const Tensor& t, const std::vector<double>& expected, double tol, const std::string& what) {
   const std::vector<double> got = values(t);
   ASSERT_EQ(got.size(), expected.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << what << " element " << i;

@@ -20,8 +20,8 @@ TEST(Schedule, CosineKeySteps) {
   const ScheduleConfig s{"cosine", 10, 110, 0.1};
   EXPECT_DOUBLE_EQ(lr_scale(s, 0), 0.1);  // 1 / warmup
   EXPECT_DOUBLE_EQ(lr_scale(s, 4), 0.5);
-  EXPECT_DOUBLE_EQ(lr_scale(s, 9), 1.0);  // last warmup step reaches the peak
-  EXPECT_DOUBLE_EQ(lr_scale(s, 10), 1.0);  // decay starts at the peak
+  EXPECT_DOUBLE_EQ(lr_scale(s, 9), 1.0);                 // last warmup step reaches the peak
+  EXPECT_DOUBLE_EQ(lr_scale(s, 10), 1.0);                // decay starts at the peak
   EXPECT_NEAR(lr_scale(s, 60), 0.1 + 0.9 * 0.5, 1e-15);  // halfway: cos(π/2) = 0
   EXPECT_NEAR(lr_scale(s, 35), 0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.25)), 1e-15);
   EXPECT_NEAR(lr_scale(s, 109), 0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.99)), 1e-15);
@@ -50,11 +50,17 @@ TEST(Schedule, LinearAndConstant) {
 }
 
 TEST(Schedule, RejectsBadConfigAndSteps) {
-  EXPECT_NE(error_of<ValueError>([] { lr_scale(ScheduleConfig{"exp", 1, 2, 0.1}, 0); }).find("got 'exp'"),
+  EXPECT_NE(error_of<ValueError>([] {
+              lr_scale(ScheduleConfig{"exp", 1, 2, 0.1}, 0);
+            }).find("got 'exp'"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([] { lr_scale(ScheduleConfig{"cosine", -1, 2, 0.1}, 0); }).find("warmup_steps"),
+  EXPECT_NE(error_of<ValueError>([] {
+              lr_scale(ScheduleConfig{"cosine", -1, 2, 0.1}, 0);
+            }).find("warmup_steps"),
             std::string::npos);
-  EXPECT_NE(error_of<ValueError>([] { lr_scale(ScheduleConfig{"cosine", 1, 2, 1.5}, 0); }).find("min_ratio"),
+  EXPECT_NE(error_of<ValueError>([] {
+              lr_scale(ScheduleConfig{"cosine", 1, 2, 1.5}, 0);
+            }).find("min_ratio"),
             std::string::npos);
   EXPECT_NE(error_of<ValueError>([] { lr_scale(ScheduleConfig{}, -1); }).find("step must be"), std::string::npos);
 }

@@ -14,10 +14,10 @@ namespace {
 namespace fs = std::filesystem;
 
 TrainConfig tiny_run(const std::string& name) {
-  TrainConfig c = load_train_config("", {"model.preset=hybrid3-tiny", "model.d_model=32", "data.builtin_bytes=60000",
-                                         "train.steps=12", "train.batch_size=4", "train.seq_len=32",
-                                         "train.eval_every=4", "train.eval_batches=2", "train.save_every=3",
-                                         "train.log_every=0", "train.sample_tokens=16", "schedule.warmup_steps=3"});
+  TrainConfig c = load_train_config(
+      "", {"model.preset=hybrid3-tiny", "model.d_model=32", "data.builtin_bytes=60000", "train.steps=12",
+           "train.batch_size=4", "train.seq_len=32", "train.eval_every=4", "train.eval_batches=2", "train.save_every=3",
+           "train.log_every=0", "train.sample_tokens=16", "schedule.warmup_steps=3"});
   c.train.out_dir = ::testing::TempDir() + "lnx_train_" + name;
   fs::remove_all(c.train.out_dir);
   return c;
@@ -42,7 +42,7 @@ TEST(Trainer, ResumedRunReproducesTheUninterruptedLosses) {
   TrainConfig split = tiny_run("split");
   const std::vector<double> first = run_collecting(split, 6);  // stops after step 6 (7 steps), saving
   ASSERT_EQ(first.size(), 7u);
-  const std::vector<double> rest = run_collecting(split);      // resumes at step 7
+  const std::vector<double> rest = run_collecting(split);  // resumes at step 7
   ASSERT_EQ(rest.size(), 5u);
   for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], expected[i]) << "step " << i;
   for (size_t i = 0; i < rest.size(); ++i)
@@ -63,9 +63,9 @@ TEST(Trainer, ResultsCheckpointsMetricsAndEval) {
   ASSERT_TRUE(r.model && r.tokenizer);
   EXPECT_FALSE(r.sample_prompt.empty());
   EXPECT_EQ(r.model->config().vocab_size, r.tokenizer->vocab_size());
-  for (const char* f : {"last/model.safetensors", "last/config.yaml", "last/optimizer.safetensors",
-                        "last/trainer_state.json", "last/tokenizer.json", "last/train.yaml", "best/model.safetensors",
-                        "metrics.jsonl"})
+  for (const char* f :
+       {"last/model.safetensors", "last/config.yaml", "last/optimizer.safetensors", "last/trainer_state.json",
+        "last/tokenizer.json", "last/train.yaml", "best/model.safetensors", "metrics.jsonl"})
     EXPECT_TRUE(fs::exists(c.train.out_dir + "/" + f)) << f;
   // eval of the last checkpoint on the run's own data config gives the run's last validation loss.
   const TrainConfig saved = load_train_config(c.train.out_dir + "/last/train.yaml", {});

@@ -18,10 +18,10 @@ struct ChunkPlan {
   struct Chunk {
     int64_t n, c, row0, len;
   };
-  int64_t size = 64;            // S
+  int64_t size = 64;  // S
   std::vector<Chunk> chunks;
-  std::vector<int64_t> first;   // N + 1
-  int64_t longest = 0;          // the longest chunk
+  std::vector<int64_t> first;  // N + 1
+  int64_t longest = 0;         // the longest chunk
   int64_t slots = 0;
 
   int64_t total() const { return static_cast<int64_t>(chunks.size()); }

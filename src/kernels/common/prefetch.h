@@ -11,16 +11,14 @@ namespace lnx::kernels {
 constexpr int64_t kPrefetchTokens = 4;
 
 // Fetches `rows` rows of `width` elements, `ld` apart, into the cache.
-template <typename T>
-void prefetch_rows(const T* p, int64_t rows, int64_t ld, int64_t width) {
+template <typename T> void prefetch_rows(const T* p, int64_t rows, int64_t ld, int64_t width) {
   constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t x = 0; x < width; x += kLine) __builtin_prefetch(p + r * ld + x, 0, 3);
 }
 
 // The same for rows about to be written (a store that misses waits for the line as a load does).
-template <typename T>
-void prefetch_rows_for_write(T* p, int64_t rows, int64_t ld, int64_t width) {
+template <typename T> void prefetch_rows_for_write(T* p, int64_t rows, int64_t ld, int64_t width) {
   constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t x = 0; x < width; x += kLine) __builtin_prefetch(p + r * ld + x, 1, 3);

@@ -15,8 +15,7 @@ MechanismOutputs reference_scan(const SequenceLayout& L, const Tensor& initial_s
     finals.push_back(unsqueeze(S, 0));
   }
   MechanismOutputs out;
-  out.o = outputs.empty() ? zeros({L.B, L.T, L.H, L.V}, dtype)
-                          : reshape(concat(outputs, 0), {L.B, L.T, L.H, L.V});
+  out.o = outputs.empty() ? zeros({L.B, L.T, L.H, L.V}, dtype) : reshape(concat(outputs, 0), {L.B, L.T, L.H, L.V});
   if (output_final_state) out.final_state = concat(finals, 0);
   return out;
 }

@@ -48,7 +48,15 @@ template <typename T> struct Dims {
   const int64_t H, K, V, KV, C, sK, sV;  // C: the chunk size; sK, sV: token row strides
   const T scale;
   explicit Dims(const KernelArgs& a)
-      : plan(a.chunks()), p(a), H(a.L.H), K(a.L.K), V(a.L.V), KV(K * V), C(plan.size), sK(H * K), sV(H * V),
+      : plan(a.chunks()),
+        p(a),
+        H(a.L.H),
+        K(a.L.K),
+        V(a.L.V),
+        KV(K * V),
+        C(plan.size),
+        sK(H * K),
+        sV(H * V),
         scale(static_cast<T>(a.scale)) {}
   // Chunks of the longest sequence among pairs b .. e.
   int64_t most_chunks(int64_t b, int64_t e) const {
@@ -109,8 +117,10 @@ template <typename T> struct Forward : Dims<T> {
     ChunkScratch<T> w(C, K, V);
     for (int64_t pair = b; pair < e; ++pair) {
       T* S = Fp + pair * KV;
-      if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S);
-      else std::fill(S, S + KV, T(0));
+      if (p.h0)
+        std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S);
+      else
+        std::fill(S, S + KV, T(0));
     }
     for (int64_t c = 0, most = this->most_chunks(b, e); c < most; ++c)
       for (int64_t pair = b; pair < e; ++pair) {
@@ -139,12 +149,26 @@ template <typename T> struct Backward : Dims<T> {
   };
 
   Backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final, TensorDict& gr)
-      : Dims<T>(a), Sv(saved.at("states").data<T>()), Av(saved.at("scores").data<T>()), dop(d_o.data<T>()),
-        dFp(d_final.defined() ? d_final.data<T>() : nullptr), dq(gr.at("q").data<T>()), dk(gr.at("k").data<T>()),
-        dv(gr.at("v").data<T>()), dg(gr.at("g").data<T>()),
-        dh0(gr.contains("initial_state") ? gr.at("initial_state").data<T>() : nullptr), w(C, K, V),
-        dA(static_cast<size_t>(C * C)), dQ(static_cast<size_t>(C * K)), dKd(dQ.size()), dqs(dQ.size()),
-        dks(dQ.size()), dP(dQ.size()), tmp(dQ.size()), run(static_cast<size_t>(K)), E(run.size()) {}
+      : Dims<T>(a),
+        Sv(saved.at("states").data<T>()),
+        Av(saved.at("scores").data<T>()),
+        dop(d_o.data<T>()),
+        dFp(d_final.defined() ? d_final.data<T>() : nullptr),
+        dq(gr.at("q").data<T>()),
+        dk(gr.at("k").data<T>()),
+        dv(gr.at("v").data<T>()),
+        dg(gr.at("g").data<T>()),
+        dh0(gr.contains("initial_state") ? gr.at("initial_state").data<T>() : nullptr),
+        w(C, K, V),
+        dA(static_cast<size_t>(C * C)),
+        dQ(static_cast<size_t>(C * K)),
+        dKd(dQ.size()),
+        dqs(dQ.size()),
+        dks(dQ.size()),
+        dP(dQ.size()),
+        tmp(dQ.size()),
+        run(static_cast<size_t>(K)),
+        E(run.size()) {}
 
   // dA = tril(do vᵀ); dv = Aᵀ do + Kd dS; the inter-chunk terms dQg = do Sᵀ, dKd = v dSᵀ.
   void value_grads(const At& at, const T* dS) {
@@ -270,8 +294,10 @@ template <typename T> struct Backward : Dims<T> {
     std::vector<T> dS_all(static_cast<size_t>((e - b) * KV));  // each pair's dS
     for (int64_t pair = b; pair < e; ++pair) {
       T* dS = dS_all.data() + (pair - b) * KV;
-      if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dS);
-      else std::fill(dS, dS + KV, T(0));
+      if (dFp)
+        std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dS);
+      else
+        std::fill(dS, dS + KV, T(0));
     }
     for (int64_t c = this->most_chunks(b, e) - 1; c >= 0; --c)
       for (int64_t pair = b; pair < e; ++pair) {
@@ -285,8 +311,9 @@ template <typename T> struct Backward : Dims<T> {
 struct ChunkForm {
   template <typename T> static KernelOutputs forward(const KernelArgs& a, Saved* saved) {
     Forward<T> f(a, saved != nullptr);
-    parallel_for_weighted(a.L.N * a.L.H, [&](int64_t pair) { return f.plan.count(pair / a.L.H); },
-                          [&](int64_t b, int64_t e) { f.pairs(b, e); });
+    parallel_for_weighted(
+        a.L.N * a.L.H, [&](int64_t pair) { return f.plan.count(pair / a.L.H); },
+        [&](int64_t b, int64_t e) { f.pairs(b, e); });
     if (saved) {
       saved->insert("states", f.states);
       saved->insert("scores", f.scores);
@@ -299,11 +326,12 @@ struct ChunkForm {
     for (const char* name : {"q", "k", "v", "g", "initial_state"})
       if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
     const ChunkPlan& plan = a.chunks();
-    parallel_for_weighted(a.L.N * a.L.H, [&](int64_t pair) { return plan.count(pair / a.L.H); },
-                          [&](int64_t b, int64_t e) {
-                            Backward<T> w(a, saved, d_o, d_final, g);
-                            w.pairs(b, e);
-                          });
+    parallel_for_weighted(
+        a.L.N * a.L.H, [&](int64_t pair) { return plan.count(pair / a.L.H); },
+        [&](int64_t b, int64_t e) {
+          Backward<T> w(a, saved, d_o, d_final, g);
+          w.pairs(b, e);
+        });
     return g;
   }
 };

@@ -32,9 +32,9 @@ template <typename T> struct ChunkScratch {
   int64_t n = 0;       // tokens in the current chunk
   // [C, K] rows, contiguous:
   std::vector<T> qs, kc, a, eP, Qg, eR, Kd, elp, qh, els, fp, kp;
-  std::vector<T> tot;    // [C/c, K]
-  std::vector<T> alast;  // [K]
-  std::vector<T> A;      // [C, C]
+  std::vector<T> tot;          // [C/c, K]
+  std::vector<T> alast;        // [K]
+  std::vector<T> A;            // [C, C]
   std::vector<T> row, ew, qe;  // [K]: running sums; their exponentials; q̃_i ⊙ Π exp(g)
 
   ChunkScratch(int64_t C_, int64_t K_, int64_t V_) : C(C_), K(K_), V(V_), c(std::min(kSub, C_)) {
@@ -148,8 +148,8 @@ template <typename T> struct ChunkScratch {
       const int64_t s0 = I * c, s1 = std::min(n, s0 + c);
       if (I > 0) {
         build_kp(I);
-        gemm(Transpose::No, Transpose::Yes, s1 - s0, s0, K, T(1), qh.data() + s0 * K, K, kp.data(), K,
-             T(0), A.data() + s0 * C, C);
+        gemm(Transpose::No, Transpose::Yes, s1 - s0, s0, K, T(1), qh.data() + s0 * K, K, kp.data(), K, T(0),
+             A.data() + s0 * C, C);
       }
       for (int64_t i = s0; i < s1; ++i) {
         std::copy(qs.begin() + i * K, qs.begin() + (i + 1) * K, qe.begin());

@@ -31,8 +31,7 @@ template <typename T> struct Ptrs {
 };
 
 // One token: S ← Diag(a) S + k vᵀ, with a = exp(g) written to `a`.
-template <typename T>
-inline void step(T* S, const T* gr, const T* kr, const T* vr, T* a, int64_t K, int64_t V) {
+template <typename T> inline void step(T* S, const T* gr, const T* kr, const T* vr, T* a, int64_t K, int64_t V) {
   for (int64_t i = 0; i < K; ++i) a[i] = fast_exp(gr[i]);
   for (int64_t i = 0; i < K; ++i) {
     T* Si = S + i * V;
@@ -45,9 +44,9 @@ inline void step(T* S, const T* gr, const T* kr, const T* vr, T* a, int64_t K, i
 // One token in reverse, with dS the gradient of the state after it and Sprev the state before
 // it: dS += scale·q doᵀ; dk = dS v; dv = dSᵀ k; dg = exp(g) ⊙ rowsum(dS ⊙ Sprev); then
 // dS ← Diag(exp(g)) dS, the gradient of the state before the token.
-template <typename T>
-inline void reverse_step(T* dS, const T* Sprev, const T* qr, const T* kr, const T* vr, const T* gr, const T* dor,
-                         T scale, T* dkr, T* dvr, T* dgr, int64_t K, int64_t V) {
+template <typename T> inline void reverse_step(T* dS, const T* Sprev, const T* qr, const T* kr, const T* vr,
+                                               const T* gr, const T* dor, T scale, T* dkr, T* dvr, T* dgr, int64_t K,
+                                               int64_t V) {
   std::fill(dvr, dvr + V, T(0));
   for (int64_t i = 0; i < K; ++i) {
     T* dSi = dS + i * V;
@@ -61,8 +60,7 @@ inline void reverse_step(T* dS, const T* Sprev, const T* qr, const T* kr, const 
   }
 }
 
-template <typename T>
-KernelOutputs forward_pass(const KernelArgs& args) {
+template <typename T> KernelOutputs forward_pass(const KernelArgs& args) {
   const SequenceLayout& L = args.L;
   const int64_t H = L.H, K = L.K, V = L.V;
   Tensor o = Tensor::empty({L.B, L.T, H, V}, args.dtype);
@@ -76,8 +74,10 @@ KernelOutputs forward_pass(const KernelArgs& args) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
       T* S = Fp + pair * K * V;  // the state lives in its final-state slot
-      if (p.h0) std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
-      else std::fill(S, S + K * V, T(0));
+      if (p.h0)
+        std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
+      else
+        std::fill(S, S + K * V, T(0));
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
         if (r + kPrefetchTokens < L.offsets[n + 1]) {
           const int64_t ak = ((r + kPrefetchTokens) * H + h) * K, av = ((r + kPrefetchTokens) * H + h) * V;
@@ -117,11 +117,22 @@ template <typename T> struct Backward {
   std::vector<T> ckpt;   // [blocks, K, V]: the state before every block
 
   Backward(const KernelArgs& args, const Tensor& d_o, const Tensor& d_final, TensorDict& gr)
-      : p(args), H(args.L.H), K(args.L.K), V(args.L.V), KV(K * V), scale(static_cast<T>(args.scale)),
-        dop(d_o.data<T>()), dFp(d_final.defined() ? d_final.data<T>() : nullptr), dq(gr.at("q").data<T>()),
-        dk(gr.at("k").data<T>()), dv(gr.at("v").data<T>()), dg(gr.at("g").data<T>()),
+      : p(args),
+        H(args.L.H),
+        K(args.L.K),
+        V(args.L.V),
+        KV(K * V),
+        scale(static_cast<T>(args.scale)),
+        dop(d_o.data<T>()),
+        dFp(d_final.defined() ? d_final.data<T>() : nullptr),
+        dq(gr.at("q").data<T>()),
+        dk(gr.at("k").data<T>()),
+        dv(gr.at("v").data<T>()),
+        dg(gr.at("g").data<T>()),
         dh0(gr.contains("initial_state") ? gr.at("initial_state").data<T>() : nullptr),
-        a(static_cast<size_t>(K)), dS(static_cast<size_t>(KV)), block(static_cast<size_t>((kBlock + 1) * KV)) {}
+        a(static_cast<size_t>(K)),
+        dS(static_cast<size_t>(KV)),
+        block(static_cast<size_t>((kBlock + 1) * KV)) {}
 
   // Token row r of head h: its inputs, do and gradient rows, fetched a few tokens ahead.
   void prefetch_token(int64_t r, int64_t h) const {
@@ -136,8 +147,10 @@ template <typename T> struct Backward {
   void checkpoints(int64_t pair, int64_t h, int64_t r0, int64_t len, int64_t nblocks) {
     ckpt.resize(static_cast<size_t>(std::max<int64_t>(nblocks, 1) * KV));
     T* S = block.data();
-    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S);
-    else std::fill(S, S + KV, T(0));
+    if (p.h0)
+      std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S);
+    else
+      std::fill(S, S + KV, T(0));
     for (int64_t t = 0; t < len; ++t) {
       if (t + kPrefetchTokens < len) {
         const int64_t ak = ((r0 + t + kPrefetchTokens) * H + h) * K;
@@ -183,8 +196,10 @@ template <typename T> struct Backward {
     const int64_t r0 = L.offsets[n], len = L.length(n);
     const int64_t nblocks = (len + kBlock - 1) / kBlock;
     checkpoints(pi, h, r0, len, nblocks);
-    if (dFp) std::copy(dFp + pi * KV, dFp + (pi + 1) * KV, dS.begin());
-    else std::fill(dS.begin(), dS.end(), T(0));
+    if (dFp)
+      std::copy(dFp + pi * KV, dFp + (pi + 1) * KV, dS.begin());
+    else
+      std::fill(dS.begin(), dS.end(), T(0));
     for (int64_t blk = nblocks - 1; blk >= 0; --blk) {
       const int64_t t0 = blk * kBlock, t1 = std::min(len, t0 + kBlock);
       block_states_and_dq(blk, h, r0, t0, t1);

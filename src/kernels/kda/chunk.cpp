@@ -29,16 +29,34 @@ template <typename T> struct PerKeyGate {
   static int64_t block_extra(int64_t) { return 0; }
 
   const int64_t C, K;
-  std::vector<double> b, db;        // [C, K]: cumulative log gates and their gradients
-  std::vector<T> E, El, e, diff;    // [C, K], [C, K]: e^b, e^{b_L − b}; [K] scratch
+  std::vector<double> b, db;      // [C, K]: cumulative log gates and their gradients
+  std::vector<T> E, El, e, diff;  // [C, K], [C, K]: e^b, e^{b_L − b}; [K] scratch
   // Sub-block factors (block_factors): fx, xk, xq of the block's rows, fy, Y of the rows
   // before it; tq, tk, tY, c2m the backward's products with them.
   std::vector<T> fx, xk, xq, fy, Y, tq, tk, tY, c2m;
-  std::vector<T> dQp, dKr, dKc;     // [C, K]: the pair gradients (see the file's banner)
+  std::vector<T> dQp, dKr, dKc;  // [C, K]: the pair gradients (see the file's banner)
 
   PerKeyGate(int64_t C_, int64_t K_, int64_t)
-      : C(C_), K(K_), b(C * K), db(C * K), E(C * K), El(C * K), e(K), diff(K), fx(C * K), xk(C * K), xq(C * K),
-        fy(C * K), Y(C * K), tq(C * K), tk(C * K), tY(C * K), c2m(C * C), dQp(C * K), dKr(C * K), dKc(C * K) {}
+      : C(C_),
+        K(K_),
+        b(C * K),
+        db(C * K),
+        E(C * K),
+        El(C * K),
+        e(K),
+        diff(K),
+        fx(C * K),
+        xk(C * K),
+        xq(C * K),
+        fy(C * K),
+        Y(C * K),
+        tq(C * K),
+        tk(C * K),
+        tY(C * K),
+        c2m(C * C),
+        dQp(C * K),
+        dKr(C * K),
+        dKc(C * K) {}
 
   // out ← e^{b_i − b_j} over the key dimension.
   void pair_decay(int64_t i, int64_t j, T* out) {

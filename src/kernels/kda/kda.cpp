@@ -30,9 +30,10 @@ Mechanism kda_mechanism() {
   FormFn reference = [](const Call& c) {
     return delta_reference(c, reshape(c["g"], {c.layout.B * c.layout.T, c.layout.H, c.layout.K, 1}));
   };
-  Mechanism m = family_mechanism({"kda", "Kimi Delta Attention: the gated delta rule with a decay per key dimension",
-                                  "S' = Diag(exp(g_t)) S_{t-1},  S_t = S' + beta_t k_t (v_t - S'^T k_t)^T,  o_t = S_t^T (scale q_t)",
-                                  Gate::per_key, reference, &kda_detail::chunk_primitive()});
+  Mechanism m = family_mechanism(
+      {"kda", "Kimi Delta Attention: the gated delta rule with a decay per key dimension",
+       "S' = Diag(exp(g_t)) S_{t-1},  S_t = S' + beta_t k_t (v_t - S'^T k_t)^T,  o_t = S_t^T (scale q_t)",
+       Gate::per_key, reference, &kda_detail::chunk_primitive()});
   m.flops = kda_flops;
   return m;
 }

@@ -79,17 +79,19 @@ template <typename T> struct ChunkScan {
 
   // Phase 1: each chunk's scan from zero into ends; its time-step sum into dsum.
   void local_scans(T* ends) const {
-    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
-      std::fill(s.S.begin(), s.S.end(), T(0));
-      T* ds = dsum_of(ln, ci);
-      std::fill(ds, ds + ln.w, T(0));
-      for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r) {
-        step<T, false, false>(ln, r, s.S.data(), nullptr, nullptr, s.X.data());
-        const T* dl = ln.dl + ln.rv(r);
-        for (int64_t d = 0; d < ln.w; ++d) ds[d] += dl[d];
-      }
-      store(s.S.data(), ends + ln.kv(ci), ln);
-    }, K);
+    each_chunk_task<Buffers>(
+        [&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+          std::fill(s.S.begin(), s.S.end(), T(0));
+          T* ds = dsum_of(ln, ci);
+          std::fill(ds, ds + ln.w, T(0));
+          for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r) {
+            step<T, false, false>(ln, r, s.S.data(), nullptr, nullptr, s.X.data());
+            const T* dl = ln.dl + ln.rv(r);
+            for (int64_t d = 0; d < ln.w; ++d) ds[d] += dl[d];
+          }
+          store(s.S.data(), ends + ln.kv(ci), ln);
+        },
+        K);
   }
   // Phase 2: the incoming state of every chunk, and the final states.
   void carry_states(const T* ends, T* final_state) const {
@@ -106,33 +108,37 @@ template <typename T> struct ChunkScan {
   }
   // Phase 3: the outputs, each chunk's scan again from its incoming state.
   void outputs(T* o) const {
-    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
-      load(s.S.data(), ins_of(ln, ci), ln);
-      for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r)
-        step<T, true, false>(ln, r, s.S.data(), o + ln.rv(r), nullptr, s.X.data());
-    }, K);
+    each_chunk_task<Buffers>(
+        [&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+          load(s.S.data(), ins_of(ln, ci), ln);
+          for (int64_t r = ch.row0; r < ch.row0 + ch.len; ++r)
+            step<T, true, false>(ln, r, s.S.data(), o + ln.rv(r), nullptr, s.X.data());
+        },
+        K);
   }
 
   // ---- backward ----
 
   // Phase 1: G_c, the gradient each chunk's own outputs send to its incoming state, into G.
   void state_gradients(const T* dop, T* G) const {
-    each_chunk_task<Buffers>([&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
-      T* dS = s.S.data();
-      const T* A = ln.Ah();
-      std::fill(s.S.begin(), s.S.end(), T(0));
-      for (int64_t r = ch.row0 + ch.len - 1; r >= ch.row0; --r) {
-        const T *dy = dop + ln.rv(r), *dl = ln.dl + ln.rv(r), *Cv = ln.C + ln.rk(r);
-        for (int64_t n = 0; n < K; ++n) {
-          T* dSn = dS + n * ln.w;
-          const T* An = A + n * V;
-          const T cn = ln.scale * Cv[n];
+    each_chunk_task<Buffers>(
+        [&](Buffers& s, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+          T* dS = s.S.data();
+          const T* A = ln.Ah();
+          std::fill(s.S.begin(), s.S.end(), T(0));
+          for (int64_t r = ch.row0 + ch.len - 1; r >= ch.row0; --r) {
+            const T *dy = dop + ln.rv(r), *dl = ln.dl + ln.rv(r), *Cv = ln.C + ln.rk(r);
+            for (int64_t n = 0; n < K; ++n) {
+              T* dSn = dS + n * ln.w;
+              const T* An = A + n * V;
+              const T cn = ln.scale * Cv[n];
 #pragma omp simd
-          for (int64_t d = 0; d < ln.w; ++d) dSn[d] = (dSn[d] + cn * dy[d]) * fast_exp(dl[d] * An[d]);
-        }
-      }
-      store(dS, G + ln.kv(ci), ln);
-    }, K);
+              for (int64_t d = 0; d < ln.w; ++d) dSn[d] = (dSn[d] + cn * dy[d]) * fast_exp(dl[d] * An[d]);
+            }
+          }
+          store(dS, G + ln.kv(ci), ln);
+        },
+        K);
   }
   // Phase 2, in reverse: G_c becomes dS at chunk c's end; dh0 after the first chunk.
   void carry_gradients(const T* dF, T* G, const ScanGrads<T>& grads) const {
@@ -149,13 +155,15 @@ template <typename T> struct ChunkScan {
   }
   // Phase 3: each chunk's token gradients, from its incoming state and dS at its end (in G).
   void token_gradients(const T* dop, const T* G, const ScanGrads<T>& grads) const {
-    each_chunk_task<BackScratch<T>>([&](BackScratch<T>& sc, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
-      load(sc.dS.data(), G + ln.kv(ci), ln);
-      load(sc.S0.data(), ins_of(ln, ci), ln);
-      std::fill(sc.dA.begin(), sc.dA.end(), T(0));
-      block_backward(ln, ch.row0, ch.len, dop, grads.lane(ln.index()), sc);
-      store(sc.dA.data(), grads.dA(ln, ci), ln);
-    }, plan.longest, K);
+    each_chunk_task<BackScratch<T>>(
+        [&](BackScratch<T>& sc, int64_t ci, const Chunk& ch, const Lane<T>& ln) {
+          load(sc.dS.data(), G + ln.kv(ci), ln);
+          load(sc.S0.data(), ins_of(ln, ci), ln);
+          std::fill(sc.dA.begin(), sc.dA.end(), T(0));
+          block_backward(ln, ch.row0, ch.len, dop, grads.lane(ln.index()), sc);
+          store(sc.dA.data(), grads.dA(ln, ci), ln);
+        },
+        plan.longest, K);
   }
 };
 
@@ -179,9 +187,8 @@ struct ChunkedScan {
     }
     return {o, F};
   }
-  template <typename T>
-  static TensorDict backward(const KernelArgs& a, const Tensor& delta, const Saved& saved, const Tensor& d_o,
-                             const Tensor& d_final) {
+  template <typename T> static TensorDict backward(const KernelArgs& a, const Tensor& delta, const Saved& saved,
+                                                   const Tensor& d_o, const Tensor& d_final) {
     ChunkScan<T> k(a, delta);
     k.ins = saved.at("ins");
     k.dsum = saved.at("dsum");

@@ -43,8 +43,9 @@ using namespace mamba_detail;
 std::vector<InputSpec> mechanism_specs() {
   return {InputSpec::required_input("x", {"B", "T", "H", "V"}, "inputs (the channels of group h)"),
           InputSpec::required_input("dt", {"B", "T", "H", "V"}, "raw time steps per channel (before softplus)"),
-          InputSpec::required_input("A_log", {"H", "V", "K"}, "log of -A (A = -exp(A_log)); mamba_ssm's "
-                                                              "[d_inner, d_state]"),
+          InputSpec::required_input("A_log", {"H", "V", "K"},
+                                    "log of -A (A = -exp(A_log)); mamba_ssm's "
+                                    "[d_inner, d_state]"),
           InputSpec::optional_input("dt_bias", {"H", "V"}, "added to dt before softplus"),
           InputSpec::required_input("B", {"B", "T", "H", "K"}, "input projection, shared by a group's channels"),
           InputSpec::required_input("C", {"B", "T", "H", "K"}, "output projection, shared by a group's channels"),
@@ -99,8 +100,9 @@ MechanismOutputs fast(const Call& c) {
 Mechanism mamba_mechanism() {
   Mechanism m;
   m.name = "mamba";
-  m.description = "Mamba-1 selective scan: a decay per channel and state index, dt = softplus(dt_raw + dt_bias), "
-                  "A = -exp(A_log); heads are the groups of grouped B/C";
+  m.description =
+      "Mamba-1 selective scan: a decay per channel and state index, dt = softplus(dt_raw + dt_bias), "
+      "A = -exp(A_log); heads are the groups of grouped B/C";
   m.equation = "h_t = exp(dt_t[d] A[d,:]) h_{t-1} + dt_t[d] B_t x_t[d] per channel d,  y_t = scale C_t . h_t + D x_t";
   m.inputs = mechanism_specs();
   m.forms = {{Form::reference, reference}, {Form::recurrent, fast}, {Form::chunk, fast}};

@@ -99,8 +99,8 @@ template <typename T> struct CacheAligned {
   using value_type = T;
   CacheAligned() = default;
   template <class U> CacheAligned(const CacheAligned<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  T* allocate(size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete (p, std::align_val_t{64}); }
   template <class U> bool operator==(const CacheAligned<U>&) const { return true; }
 };
 template <typename T> using LaneVector = std::vector<T, CacheAligned<T>>;
@@ -116,8 +116,16 @@ template <typename T> struct ScanInputs {
   int64_t H, K, V;
   T scale;
   ScanInputs(const KernelArgs& a, const Tensor& delta_)
-      : x(a.ptr<T>("x")), delta(delta_.data<T>()), A(a.ptr<T>("A")), B(a.ptr<T>("B")), C(a.ptr<T>("C")),
-        h0(a.ptr<T>("initial_state")), H(a.L.H), K(a.L.K), V(a.L.V), scale(static_cast<T>(a.scale)) {}
+      : x(a.ptr<T>("x")),
+        delta(delta_.data<T>()),
+        A(a.ptr<T>("A")),
+        B(a.ptr<T>("B")),
+        C(a.ptr<T>("C")),
+        h0(a.ptr<T>("initial_state")),
+        H(a.L.H),
+        K(a.L.K),
+        V(a.L.V),
+        scale(static_cast<T>(a.scale)) {}
 };
 
 // One lane: group h, channels d0 … d0 + w − 1, over the scan's inputs (dl = Δ).
@@ -126,18 +134,28 @@ template <typename T> struct Lane {
   int64_t H, K, V, h, d0, w;
   T scale;
   Lane(const ScanInputs<T>& in, int64_t h_, int64_t lane)
-      : x(in.x), dl(in.delta), A(in.A), B(in.B), C(in.C), H(in.H), K(in.K), V(in.V), h(h_), d0(lane * kLane),
-        w(std::min(kLane, in.V - lane * kLane)), scale(in.scale) {}
+      : x(in.x),
+        dl(in.delta),
+        A(in.A),
+        B(in.B),
+        C(in.C),
+        H(in.H),
+        K(in.K),
+        V(in.V),
+        h(h_),
+        d0(lane * kLane),
+        w(std::min(kLane, in.V - lane * kLane)),
+        scale(in.scale) {}
   // A task index (outer, group, lane) as its lane; outer = task / (H · lanes).
   static Lane of_task(const ScanInputs<T>& in, int64_t task) {
     const int64_t nl = lanes(in.V);
     return Lane(in, (task / nl) % in.H, task % nl);
   }
-  int64_t index() const { return d0 / kLane; }                  // the lane's index in its group
-  int64_t rv(int64_t r) const { return (r * H + h) * V + d0; }  // offset of row r in [.., H, V]
-  int64_t rk(int64_t r) const { return (r * H + h) * K; }       // offset of row r in [.., H, K]
+  int64_t index() const { return d0 / kLane; }                            // the lane's index in its group
+  int64_t rv(int64_t r) const { return (r * H + h) * V + d0; }            // offset of row r in [.., H, V]
+  int64_t rk(int64_t r) const { return (r * H + h) * K; }                 // offset of row r in [.., H, K]
   int64_t kv(int64_t slot) const { return (slot * H + h) * K * V + d0; }  // in [slots, H, K, V]
-  const T* Ah() const { return A + h * K * V + d0; }  // [K, w] with row stride V
+  const T* Ah() const { return A + h * K * V + d0; }                      // [K, w] with row stride V
 };
 
 // The lane's block [K, w] of a [K, V] matrix, to and from a dense [K, w] buffer.
@@ -149,14 +167,15 @@ template <typename T> inline void store(const T* S, T* dst, const Lane<T>& ln) {
 }
 // The lane's block of src (or zeros when src is null) into S.
 template <typename T> inline void load_or_zero(T* S, const T* src, const Lane<T>& ln) {
-  if (src) load(S, src, ln);
-  else std::fill(S, S + ln.K * ln.w, T(0));
+  if (src)
+    load(S, src, ln);
+  else
+    std::fill(S, S + ln.K * ln.w, T(0));
 }
 
 // One token (row r) on the lane state S [K, w]: S ← exp(Δ ⊙ A) ⊙ S + B (Δ ⊙ x)ᵀ.
 // kOut: y[0, w) = scale·Cᵀ S. kSaveA: the decays to a [K, w]. dlx: scratch [w].
-template <typename T, bool kOut, bool kSaveA>
-inline void step(const Lane<T>& ln, int64_t r, T* S, T* y, T* a, T* dlx) {
+template <typename T, bool kOut, bool kSaveA> inline void step(const Lane<T>& ln, int64_t r, T* S, T* y, T* a, T* dlx) {
   const T *x = ln.x + ln.rv(r), *dl = ln.dl + ln.rv(r), *Bv = ln.B + ln.rk(r), *Cv = ln.C + ln.rk(r);
   const T* A = ln.Ah();
   const int64_t w = ln.w, V = ln.V;
@@ -181,17 +200,14 @@ inline void step(const Lane<T>& ln, int64_t r, T* S, T* y, T* a, T* dlx) {
 
 // Where a lane's backward writes: dx, dΔ rows ([B,T,H,V]) and its partial dB, dC rows
 // ([B,T,H,K], this lane's slice of the per-lane partial sums).
-template <typename T> struct LaneGrads {
-  T *dx, *ddl, *dB, *dC;
-};
+template <typename T> struct LaneGrads { T *dx, *ddl, *dB, *dC; };
 
 // One token in reverse. On entry dS = ∂L/∂h_t without the token's own read; on exit
 // dS = ∂L/∂h_{t−1}. Sprev = h_{t−1}, Scur = h_t, a = the token's decays, all [K, w].
 // Every gradient is formed from the term it scales (dA, dΔ from dS ⊙ a ⊙ h_{t−1}, not from
 // cumulative sums), so they stay accurate when decays are tiny. u, g, dlx: scratch [w].
-template <typename T>
-inline void step_back(const Lane<T>& ln, int64_t r, const T* Sprev, const T* Scur, const T* a,
-                      const T* dy, T* dS, T* dA, const LaneGrads<T>& out, T* u, T* g, T* dlx) {
+template <typename T> inline void step_back(const Lane<T>& ln, int64_t r, const T* Sprev, const T* Scur, const T* a,
+                                            const T* dy, T* dS, T* dA, const LaneGrads<T>& out, T* u, T* g, T* dlx) {
   const T *x = ln.x + ln.rv(r), *dl = ln.dl + ln.rv(r), *Bv = ln.B + ln.rk(r), *Cv = ln.C + ln.rk(r);
   const T* A = ln.Ah();
   const int64_t w = ln.w, V = ln.V;
@@ -234,17 +250,21 @@ inline void step_back(const Lane<T>& ln, int64_t r, const T* Sprev, const T* Scu
 template <typename T> struct BackScratch {
   LaneVector<T> St, a, u, g, dlx, dS, dA, S0;
   BackScratch(int64_t m, int64_t K)
-      : St(static_cast<size_t>((m + 1) * K * kLane)), a(static_cast<size_t>(m * K * kLane)), u(kLane), g(kLane),
-        dlx(kLane), dS(static_cast<size_t>(K * kLane)), dA(static_cast<size_t>(K * kLane)),
+      : St(static_cast<size_t>((m + 1) * K * kLane)),
+        a(static_cast<size_t>(m * K * kLane)),
+        u(kLane),
+        g(kLane),
+        dlx(kLane),
+        dS(static_cast<size_t>(K * kLane)),
+        dA(static_cast<size_t>(K * kLane)),
         S0(static_cast<size_t>(K * kLane)) {}
 };
 
 // The backward over rows r0 … r0+m−1 of one lane, given the state before them (sc.S0, [K, w])
 // and sc.dS = ∂L/∂h after them (in) → ∂L/∂h before them (out). The block's states and decays
 // are recomputed from S0 (forward), then the tokens run in reverse. sc.dA [K, w] accumulates.
-template <typename T>
-void block_backward(const Lane<T>& ln, int64_t r0, int64_t m, const T* d_o, const LaneGrads<T>& out,
-                    BackScratch<T>& sc) {
+template <typename T> void block_backward(const Lane<T>& ln, int64_t r0, int64_t m, const T* d_o,
+                                          const LaneGrads<T>& out, BackScratch<T>& sc) {
   const int64_t KW = ln.K * ln.w;
   T *St = sc.St.data(), *a = sc.a.data();
   std::copy(sc.S0.begin(), sc.S0.begin() + KW, St);
@@ -253,18 +273,18 @@ void block_backward(const Lane<T>& ln, int64_t r0, int64_t m, const T* d_o, cons
     step<T, false, true>(ln, r0 + i, St + (i + 1) * KW, nullptr, a + i * KW, sc.dlx.data());
   }
   for (int64_t i = m - 1; i >= 0; --i)
-    step_back(ln, r0 + i, St + i * KW, St + (i + 1) * KW, a + i * KW, d_o + ln.rv(r0 + i), sc.dS.data(),
-              sc.dA.data(), out, sc.u.data(), sc.g.data(), sc.dlx.data());
+    step_back(ln, r0 + i, St + i * KW, St + (i + 1) * KW, a + i * KW, d_o + ln.rv(r0 + i), sc.dS.data(), sc.dA.data(),
+              out, sc.u.data(), sc.g.data(), sc.dlx.data());
 }
 
 // The gradients both backwards produce: dx, dΔ (as "dt"), per-part dA (summed over parts:
 // sequences or chunks), per-lane dB, dC (summed over lanes), dh0.
 template <typename T> struct ScanGrads {
-  Tensor dx, ddelta;         // [B, T, H, V]
-  Tensor dA_parts;           // [parts, H, K, V]
-  Tensor dB_parts, dC_parts; // [lanes, B·T, H, K]
-  Tensor dh0;                // [N, H, K, V]; undefined without an initial state
-  int64_t rows_HK;           // B·T·H·K: one lane's share of dB_parts
+  Tensor dx, ddelta;          // [B, T, H, V]
+  Tensor dA_parts;            // [parts, H, K, V]
+  Tensor dB_parts, dC_parts;  // [lanes, B·T, H, K]
+  Tensor dh0;                 // [N, H, K, V]; undefined without an initial state
+  int64_t rows_HK;            // B·T·H·K: one lane's share of dB_parts
 
   ScanGrads(const KernelArgs& a, int64_t parts) {
     const SequenceLayout& L = a.L;

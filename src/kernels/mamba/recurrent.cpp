@@ -54,9 +54,8 @@ struct RecurrentScan {
     return {o, F};
   }
 
-  template <typename T>
-  static TensorDict backward(const KernelArgs& a, const Tensor& delta, const Saved& saved, const Tensor& d_o,
-                             const Tensor& d_final) {
+  template <typename T> static TensorDict backward(const KernelArgs& a, const Tensor& delta, const Saved& saved,
+                                                   const Tensor& d_o, const Tensor& d_final) {
     const SequenceLayout& L = a.L;
     const int64_t H = L.H, K = L.K, nl = lanes(L.V);
     const ScanInputs<T> in(a, delta);

@@ -35,8 +35,7 @@ using Chunk = ChunkPlan::Chunk;
 
 // A[i][j] ← A[i][j]·exp(b_i − b_j) for j ≤ i, 0 above the diagonal (A is len × len); with
 // col, also ·col[j].
-template <typename T>
-void decay_mask(T* A, const double* b, int64_t len, const T* col = nullptr) {
+template <typename T> void decay_mask(T* A, const double* b, int64_t len, const T* col = nullptr) {
   for (int64_t i = 0; i < len; ++i) {
     T* Ai = A + i * len;
     const double bi = b[i];
@@ -48,15 +47,13 @@ void decay_mask(T* A, const double* b, int64_t len, const T* col = nullptr) {
 }
 
 // dst[i][·] = factor_i · src[i][·] for rows of width w (src row stride lds).
-template <typename T>
-void scale_rows(T* dst, const T* src, int64_t lds, int64_t len, int64_t w, const T* factor) {
+template <typename T> void scale_rows(T* dst, const T* src, int64_t lds, int64_t len, int64_t w, const T* factor) {
   for (int64_t i = 0; i < len; ++i)
     for (int64_t x = 0; x < w; ++x) dst[i * w + x] = factor[i] * src[i * lds + x];
 }
 
 // dst[i][·] += factor_i · src[i][·] (dst row stride ldd, src packed rows of width w).
-template <typename T>
-void add_scaled_rows(T* dst, int64_t ldd, const T* src, int64_t len, int64_t w, const T* factor) {
+template <typename T> void add_scaled_rows(T* dst, int64_t ldd, const T* src, int64_t len, int64_t w, const T* factor) {
   for (int64_t i = 0; i < len; ++i)
     for (int64_t x = 0; x < w; ++x) dst[i * ldd + x] += factor[i] * src[i * w + x];
 }
@@ -66,18 +63,32 @@ template <typename T> struct Ptrs {
   const T *q, *k, *v, *h0, *v_scale, *skip;
   Gates<T> gate;
   explicit Ptrs(const KernelArgs& a)
-      : q(a.ptr<T>("q")), k(a.ptr<T>("k")), v(a.ptr<T>("v")), h0(a.ptr<T>("initial_state")),
-        v_scale(a.ptr<T>("v_scale")), skip(a.ptr<T>("skip")), gate(a) {}
+      : q(a.ptr<T>("q")),
+        k(a.ptr<T>("k")),
+        v(a.ptr<T>("v")),
+        h0(a.ptr<T>("initial_state")),
+        v_scale(a.ptr<T>("v_scale")),
+        skip(a.ptr<T>("skip")),
+        gate(a) {}
 };
 
 // Per-thread scratch of the chunk loops.
 template <typename T> struct Scratch {
   std::vector<double> b, u, col;            // cumulative log gates; gate-gradient sums
   std::vector<T> e_in, e_out, A, dA, X, Y;  // e_in_i = exp(b_i), e_out_i = exp(b_last − b_i)
-  std::vector<T> vs, fo;  // vs_i = v_scale of token i (1 without), fo_i = e_out_i·vs_i
+  std::vector<T> vs, fo;                    // vs_i = v_scale of token i (1 without), fo_i = e_out_i·vs_i
   Scratch(int64_t S, int64_t K, int64_t V)
-      : b(S), u(S), col(S), e_in(S), e_out(S), A(S * S), dA(S * S), X(S * std::max(K, V)), Y(S * std::max(K, V)),
-        vs(S), fo(S) {}
+      : b(S),
+        u(S),
+        col(S),
+        e_in(S),
+        e_out(S),
+        A(S * S),
+        dA(S * S),
+        X(S * std::max(K, V)),
+        Y(S * std::max(K, V)),
+        vs(S),
+        fo(S) {}
   // b, e_in, e_out, vs, fo for one chunk; returns b_last. Factors below T's smallest normal
   // number are flushed to 0 (as fast_exp does), so no subnormal operand reaches the GEMMs.
   double gates(const Ptrs<T>& p, const Chunk& ch, int64_t h, int64_t H) {
@@ -91,9 +102,7 @@ template <typename T> struct Scratch {
     }
     return last;
   }
-  static T flush(double x) {
-    return x < static_cast<double>(std::numeric_limits<T>::min()) ? T(0) : static_cast<T>(x);
-  }
+  static T flush(double x) { return x < static_cast<double>(std::numeric_limits<T>::min()) ? T(0) : static_cast<T>(x); }
 };
 
 // What the chunk kernels share: the inputs, the plan, and the per-chunk phases of the forward
@@ -106,8 +115,17 @@ template <typename T> struct Kernel {
   const T scale;
 
   explicit Kernel(const KernelArgs& a_)
-      : a(a_), plan(a_.chunks()), p(a_), S(plan.size), H(a_.L.H), K(a_.L.K), V(a_.L.V), HK(H * K), HV(H * V),
-        KV(K * V), scale(static_cast<T>(a_.scale)) {}
+      : a(a_),
+        plan(a_.chunks()),
+        p(a_),
+        S(plan.size),
+        H(a_.L.H),
+        K(a_.L.K),
+        V(a_.L.V),
+        HK(H * K),
+        HV(H * V),
+        KV(K * V),
+        scale(static_cast<T>(a_.scale)) {}
 
   int64_t items() const { return plan.total() * H; }
   double chunk_log_decay(const Chunk& ch, int64_t h) const {
@@ -116,8 +134,10 @@ template <typename T> struct Kernel {
     return last;
   }
   void initial_state(int64_t pair, T* dst) const {
-    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
-    else std::fill(dst, dst + KV, T(0));
+    if (p.h0)
+      std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, dst);
+    else
+      std::fill(dst, dst + KV, T(0));
   }
 
   // ---- forward phases (after s.gates) ----
@@ -174,9 +194,15 @@ template <typename T> struct Backward : Kernel<T> {
   std::vector<double> dskt;  // [rows, H]: ⟨v, do⟩, summed into the gradient of skip
 
   Backward(const KernelArgs& a_, const Saved& saved, const Tensor& d_o, const Tensor& d_final, TensorDict& g)
-      : Kernel<T>(a_), st(saved.at("states").data<T>()), kept(saved.at("scores").data<T>()), dop(d_o.data<T>()),
-        dFp(d_final.defined() ? d_final.data<T>() : nullptr), dqp(g.at("q").data<T>()), dkp(g.at("k").data<T>()),
-        dvp(g.at("v").data<T>()), dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr),
+      : Kernel<T>(a_),
+        st(saved.at("states").data<T>()),
+        kept(saved.at("scores").data<T>()),
+        dop(d_o.data<T>()),
+        dFp(d_final.defined() ? d_final.data<T>() : nullptr),
+        dqp(g.at("q").data<T>()),
+        dkp(g.at("k").data<T>()),
+        dvp(g.at("v").data<T>()),
+        dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr),
         want_gates(p.gate.any()) {
     const size_t rows = static_cast<size_t>(a.L.B * a.L.T * H);
     dgt.assign(want_gates ? rows : 0, 0.0);
@@ -185,8 +211,10 @@ template <typename T> struct Backward : Kernel<T> {
   }
   const T* state_slot(int64_t n, int64_t c, int64_t h) const { return st + (plan.slot(n, c) * H + h) * KV; }
   void final_gradient(int64_t pair, T* dst) const {
-    if (dFp) std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dst);
-    else std::fill(dst, dst + KV, T(0));
+    if (dFp)
+      std::copy(dFp + pair * KV, dFp + (pair + 1) * KV, dst);
+    else
+      std::fill(dst, dst + KV, T(0));
   }
 
   // Intra-chunk part of dg_τ: Σ_{i≥τ} Σ_{j<τ} A_ij (dO Vᵀ)_ij, the pairs the gate of τ stands
@@ -223,8 +251,7 @@ template <typename T> struct Backward : Kernel<T> {
   }
   // dk = scale·dAᵀ Q + diag(exp(b_last − b)) V dS_nextᵀ; the gate gradients of the chunk:
   // dg_τ = u_τ + Σ_{j<τ} κ_j + exp(b_last)⟨S_prev, dS_next⟩.
-  void dk_and_gate_grads(Scratch<T>& s, const Chunk& ch, int64_t h, double b_last, const T* Sprev,
-                         const T* dSnext) {
+  void dk_and_gate_grads(Scratch<T>& s, const Chunk& ch, int64_t h, double b_last, const T* Sprev, const T* dSnext) {
     const int64_t len = ch.len, qo = (ch.row0 * H + h) * K;
     const T *q = p.q + qo, *k = p.k + qo, *v = p.v + (ch.row0 * H + h) * V;
     gemm(T_, N_, len, K, len, scale, s.dA.data(), len, q, HK, T(0), dkp + qo, HK);
@@ -396,30 +423,32 @@ template <typename T> struct Forward : Kernel<T> {
 template <typename T> void backward_one_pass(Backward<T>& w) {
   const int64_t H = w.H, KV = w.KV;
   const ChunkPlan& plan = w.plan;
-  parallel_for_weighted(w.a.L.N * H, [&](int64_t pair) { return plan.count(pair / H); }, [&](int64_t b, int64_t e) {
-    Scratch<T> s(w.S, w.K, w.V);
-    std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));
-    int64_t chunks = 0;
-    for (int64_t pair = b; pair < e; ++pair) {
-      w.final_gradient(pair, dS.data() + (pair - b) * KV);
-      chunks = std::max(chunks, plan.count(pair / H));
-    }
-    for (int64_t c = chunks - 1; c >= 0; --c)
-      for (int64_t pair = b; pair < e; ++pair) {
-        const int64_t n = pair / H, h = pair % H;
-        if (c >= plan.count(n)) continue;
-        const Chunk& ch = plan.chunk(n, c);
-        T* dSp = dS.data() + (pair - b) * KV;
-        const double b_last = s.gates(w.p, ch, h, H);
-        w.chunk_grads(s, ch, h, plan.index(n, c) * H + h, b_last, w.state_slot(n, c, h), dSp);
-        w.state_reads(s, ch, h, w.dop, add.data());  // after chunk_grads, which reads e_in unscaled
-        const T decay = static_cast<T>(std::exp(b_last));
-        for (int64_t x = 0; x < KV; ++x) dSp[x] = decay * dSp[x] + add[x];
-      }
-    if (w.dh0)
-      for (int64_t pair = b; pair < e; ++pair)
-        std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, w.dh0 + pair * KV);
-  });
+  parallel_for_weighted(
+      w.a.L.N * H, [&](int64_t pair) { return plan.count(pair / H); },
+      [&](int64_t b, int64_t e) {
+        Scratch<T> s(w.S, w.K, w.V);
+        std::vector<T> dS(static_cast<size_t>((e - b) * KV)), add(static_cast<size_t>(KV));
+        int64_t chunks = 0;
+        for (int64_t pair = b; pair < e; ++pair) {
+          w.final_gradient(pair, dS.data() + (pair - b) * KV);
+          chunks = std::max(chunks, plan.count(pair / H));
+        }
+        for (int64_t c = chunks - 1; c >= 0; --c)
+          for (int64_t pair = b; pair < e; ++pair) {
+            const int64_t n = pair / H, h = pair % H;
+            if (c >= plan.count(n)) continue;
+            const Chunk& ch = plan.chunk(n, c);
+            T* dSp = dS.data() + (pair - b) * KV;
+            const double b_last = s.gates(w.p, ch, h, H);
+            w.chunk_grads(s, ch, h, plan.index(n, c) * H + h, b_last, w.state_slot(n, c, h), dSp);
+            w.state_reads(s, ch, h, w.dop, add.data());  // after chunk_grads, which reads e_in unscaled
+            const T decay = static_cast<T>(std::exp(b_last));
+            for (int64_t x = 0; x < KV; ++x) dSp[x] = decay * dSp[x] + add[x];
+          }
+        if (w.dh0)
+          for (int64_t pair = b; pair < e; ++pair)
+            std::copy(dS.data() + (pair - b) * KV, dS.data() + (pair - b + 1) * KV, w.dh0 + pair * KV);
+      });
 }
 
 // The backward in three chunk-parallel phases (fewer pairs than threads).
@@ -471,8 +500,9 @@ struct ChunkForm {
     const bool one_pass = pairs >= num_threads();
     Forward<T> f(a, saved != nullptr, one_pass);
     if (one_pass)
-      parallel_for_weighted(pairs, [&](int64_t pair) { return f.plan.count(pair / a.L.H); },
-                            [&](int64_t b, int64_t e) { f.one_pass(b, e); });
+      parallel_for_weighted(
+          pairs, [&](int64_t pair) { return f.plan.count(pair / a.L.H); },
+          [&](int64_t b, int64_t e) { f.one_pass(b, e); });
     else
       f.phases();
     if (saved) {
@@ -487,8 +517,10 @@ struct ChunkForm {
     for (const char* name : {"q", "k", "v", "initial_state"})
       if (a.has(name)) g.insert(name, Tensor::empty(a[name].shape(), a.dtype));
     Backward<T> w(a, saved, d_o, d_final, g);
-    if (a.L.N * a.L.H >= num_threads()) backward_one_pass(w);
-    else backward_phases(w);
+    if (a.L.N * a.L.H >= num_threads())
+      backward_one_pass(w);
+    else
+      backward_phases(w);
     w.store(g);
     return g;
   }

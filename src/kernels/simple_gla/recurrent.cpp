@@ -26,8 +26,7 @@ template <typename T> struct Ptrs {
       : q(a.ptr<T>("q")), k(a.ptr<T>("k")), v(a.ptr<T>("v")), h0(a.ptr<T>("initial_state")), gate(a) {}
 };
 
-template <typename T>
-KernelOutputs forward_pass(const KernelArgs& a) {
+template <typename T> KernelOutputs forward_pass(const KernelArgs& a) {
   const SequenceLayout& L = a.L;
   const int64_t H = L.H, K = L.K, V = L.V;
   Tensor o = Tensor::empty({L.B, L.T, H, V}, a.dtype);
@@ -40,8 +39,10 @@ KernelOutputs forward_pass(const KernelArgs& a) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
       T* S = Fp + pair * K * V;  // the state lives in its final-state slot
-      if (p.h0) std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
-      else std::fill(S, S + K * V, T(0));
+      if (p.h0)
+        std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
+      else
+        std::fill(S, S + K * V, T(0));
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
         if (r + kPrefetchTokens < L.offsets[n + 1]) {
           const int64_t ahead = (r + kPrefetchTokens) * H + h;
@@ -87,11 +88,24 @@ template <typename T> struct Backward {
   std::vector<T> S, dS, checkpoints, seg;
 
   Backward(const KernelArgs& a_, const Tensor& d_o, const Tensor& d_final, TensorDict& g, std::vector<double>& dgt_)
-      : a(a_), p(a_), H(a_.L.H), K(a_.L.K), V(a_.L.V), KV(K * V), scale(static_cast<T>(a_.scale)),
-        want_gates(p.gate.any()), dop(d_o.data<T>()), dFp(d_final.defined() ? d_final.data<T>() : nullptr),
-        dq(g.at("q").data<T>()), dk(g.at("k").data<T>()), dv(g.at("v").data<T>()),
-        dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr), dgt(dgt_),
-        S(static_cast<size_t>(KV)), dS(static_cast<size_t>(KV)), seg(static_cast<size_t>(kSegment * KV)) {}
+      : a(a_),
+        p(a_),
+        H(a_.L.H),
+        K(a_.L.K),
+        V(a_.L.V),
+        KV(K * V),
+        scale(static_cast<T>(a_.scale)),
+        want_gates(p.gate.any()),
+        dop(d_o.data<T>()),
+        dFp(d_final.defined() ? d_final.data<T>() : nullptr),
+        dq(g.at("q").data<T>()),
+        dk(g.at("k").data<T>()),
+        dv(g.at("v").data<T>()),
+        dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr),
+        dgt(dgt_),
+        S(static_cast<size_t>(KV)),
+        dS(static_cast<size_t>(KV)),
+        seg(static_cast<size_t>(kSegment * KV)) {}
 
   // S ← decay·S + k vᵀ for row r, head h.
   void step(T* St, int64_t r, int64_t h) const {
@@ -116,8 +130,10 @@ template <typename T> struct Backward {
   }
   // Pass 1: the states again, for dq; keeps the state before every segment.
   void states_and_dq(int64_t pair, int64_t h, int64_t r0, int64_t len) {
-    if (p.h0) std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S.begin());
-    else std::fill(S.begin(), S.end(), T(0));
+    if (p.h0)
+      std::copy(p.h0 + pair * KV, p.h0 + (pair + 1) * KV, S.begin());
+    else
+      std::fill(S.begin(), S.end(), T(0));
     for (int64_t t = 0; t < len; ++t) {
       const int64_t r = r0 + t;
       if (t + kPrefetchTokens < len) prefetch_token(r + kPrefetchTokens, h);
@@ -171,8 +187,10 @@ template <typename T> struct Backward {
     states_and_dq(pair_index, h, r0, len);
     // Pass 2, segments in reverse: seg[τ] = the state before token τ of the segment;
     // dS = the gradient of the state after the current token.
-    if (dFp) std::copy(dFp + pair_index * KV, dFp + (pair_index + 1) * KV, dS.begin());
-    else std::fill(dS.begin(), dS.end(), T(0));
+    if (dFp)
+      std::copy(dFp + pair_index * KV, dFp + (pair_index + 1) * KV, dS.begin());
+    else
+      std::fill(dS.begin(), dS.end(), T(0));
     for (int64_t sg = nseg - 1; sg >= 0; --sg) {
       const int64_t t0 = sg * kSegment, t1 = std::min(len, t0 + kSegment);
       if (want_gates) {

@@ -45,16 +45,29 @@ template <typename T> struct Tile {
 template <typename T> struct Tiles {
   const Layout L;
   const ChunkPlan& plan;
-  const T *q, *k, *v;                       // q [B·T, H, K], k [R, HK, K], v [R, HK, V]
-  const int64_t H, HK, K, V, G, bs;         // G = H / HK query heads per kv head
-  const int64_t ldq, ldk, ldv, ldo;         // row strides of q, k, v and o
+  const T *q, *k, *v;                // q [B·T, H, K], k [R, HK, K], v [R, HK, V]
+  const int64_t H, HK, K, V, G, bs;  // G = H / HK query heads per kv head
+  const int64_t ldq, ldk, ldv, ldo;  // row strides of q, k, v and o
   const T scale;
-  const T *dop = nullptr, *D = nullptr;     // backward: do [B·T, H, V], D = rowsum(do ⊙ o) [B·T, H]
-  const double* lse = nullptr;              // log-sum-exp of every query row [B·T, H]
+  const T *dop = nullptr, *D = nullptr;  // backward: do [B·T, H, V], D = rowsum(do ⊙ o) [B·T, H]
+  const double* lse = nullptr;           // log-sum-exp of every query row [B·T, H]
 
   explicit Tiles(const KernelArgs& a)
-      : L(a), plan(a.chunks()), q(a.ptr<T>("q")), k(a.ptr<T>("keys")), v(a.ptr<T>("values")), H(L.H), HK(L.HK),
-        K(L.K), V(L.V), G(L.group()), bs(plan.size), ldq(H * K), ldk(HK * K), ldv(HK * V), ldo(H * V),
+      : L(a),
+        plan(a.chunks()),
+        q(a.ptr<T>("q")),
+        k(a.ptr<T>("keys")),
+        v(a.ptr<T>("values")),
+        H(L.H),
+        HK(L.HK),
+        K(L.K),
+        V(L.V),
+        G(L.group()),
+        bs(plan.size),
+        ldq(H * K),
+        ldk(HK * K),
+        ldv(HK * V),
+        ldo(H * V),
         scale(static_cast<T>(a.scale)) {}
 
   // The columns [c0, c1) of a tile with keys j0 .. j0 + jlen that query i sees.
@@ -134,8 +147,8 @@ template <typename T> struct Tiles {
   void probabilities_and_grads(Tile<T>& t, int64_t r0, int64_t i0, int64_t h, int64_t ilen, int64_t kr0, int64_t j0,
                                int64_t jlen) const {
     scores(t, r0, h, ilen, kr0, jlen);
-    gemm(N_, T_, ilen, jlen, V, T(1), dop + (r0 * H + h) * V, ldo, v + (kr0 * HK + h / G) * V, ldv, T(0),
-         t.dP.data(), jlen);
+    gemm(N_, T_, ilen, jlen, V, T(1), dop + (r0 * H + h) * V, ldo, v + (kr0 * HK + h / G) * V, ldv, T(0), t.dP.data(),
+         jlen);
     for (int64_t i = 0; i < ilen; ++i) {
       T *Si = t.S.data() + i * jlen, *dPi = t.dP.data() + i * jlen;
       const auto [c0, c1] = tile_columns(i0 + i, j0, jlen);
@@ -173,10 +186,10 @@ template <typename T> struct Tiles {
       for (int64_t i0 = lo; i0 < hi; i0 += bs) {
         const int64_t ilen = std::min(bs, hi - i0), r0 = L.qoff[n] + i0;
         probabilities_and_grads(t, r0, i0, h, ilen, kr0, j0, jlen);
-        gemm(T_, N_, jlen, V, ilen, T(1), t.S.data(), jlen, dop + (r0 * H + h) * V, ldo, T(1),
-             dv + (kr0 * HK + hk) * V, ldv);
-        gemm(T_, N_, jlen, K, ilen, scale, t.dP.data(), jlen, q + (r0 * H + h) * K, ldq, T(1),
-             dk + (kr0 * HK + hk) * K, ldk);
+        gemm(T_, N_, jlen, V, ilen, T(1), t.S.data(), jlen, dop + (r0 * H + h) * V, ldo, T(1), dv + (kr0 * HK + hk) * V,
+             ldv);
+        gemm(T_, N_, jlen, K, ilen, scale, t.dP.data(), jlen, q + (r0 * H + h) * K, ldq, T(1), dk + (kr0 * HK + hk) * K,
+             ldk);
       }
   }
 };

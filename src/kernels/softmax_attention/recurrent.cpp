@@ -29,8 +29,16 @@ template <typename T> struct Rows {
   const double scale;
 
   explicit Rows(const KernelArgs& a)
-      : L(a), q(a.ptr<T>("q")), k(a.ptr<T>("keys")), v(a.ptr<T>("values")), H(L.H), HK(L.HK), K(L.K), V(L.V),
-        G(L.group()), scale(a.scale) {}
+      : L(a),
+        q(a.ptr<T>("q")),
+        k(a.ptr<T>("keys")),
+        v(a.ptr<T>("values")),
+        H(L.H),
+        HK(L.HK),
+        K(L.K),
+        V(L.V),
+        G(L.group()),
+        scale(a.scale) {}
   int64_t key_row(int64_t n, int64_t j, int64_t hk) const { return (L.koff[n] + j) * HK + hk; }
 
   // The output of query i of sequence n, head h, into o; returns its log-sum-exp. s, acc: scratch.

@@ -50,8 +50,8 @@ void check_heads_and_caches(const Call& c) {
   LNX_CHECK(c.has("k_cache") == c.has("v_cache"), ValueError, "[{}] {} given without {}: the caches come together",
             c.op, c.has("k_cache") ? "k_cache" : "v_cache", c.has("k_cache") ? "v_cache" : "k_cache");
   const int64_t H = c.layout.H, HK = c.sizes.at("HK");
-  LNX_CHECK(HK >= 1 && H % HK == 0, ShapeError, "[{}] q has H = {} heads and k has HK = {}: HK must divide H", c.op,
-            H, HK);
+  LNX_CHECK(HK >= 1 && H % HK == 0, ShapeError, "[{}] q has H = {} heads and k has HK = {}: HK must divide H", c.op, H,
+            HK);
 }
 
 // The key buffer [R, HK, ·] of a call: per sequence its cache, then its new keys; and the
@@ -115,7 +115,7 @@ MechanismOutputs reference(const Call& c) {
     Tensor q = permute(slice(qf, 0, L.qoff[n], L.qoff[n + 1]), {1, 0, 2});                   // [H, len, K]
     Tensor k = index_select(slice(buf.keys, 0, L.koff[n], L.koff[n + 1]), 1, head_index);    // [keys, H, K]
     Tensor v = index_select(slice(buf.values, 0, L.koff[n], L.koff[n + 1]), 1, head_index);  // [keys, H, V]
-    Tensor scores = mul(matmul(q, permute(k, {1, 2, 0})), c.scale);  // [H, len, keys]
+    Tensor scores = mul(matmul(q, permute(k, {1, 2, 0})), c.scale);                          // [H, len, keys]
     std::vector<double> visible(static_cast<size_t>(len * keys), 0.0);
     for (int64_t i = 0; i < len; ++i) {
       auto [lo, hi] = L.keys_of(i);
@@ -146,14 +146,16 @@ MechanismOutputs fast(const Call& c) {
 Mechanism softmax_attention_mechanism() {
   Mechanism m;
   m.name = "softmax_attention";
-  m.description = "causal softmax attention softmax(scale q k^T) v, tiled with an online softmax; optional sliding "
-                  "window and grouped KV heads; the recurrent form decodes against a KV cache";
+  m.description =
+      "causal softmax attention softmax(scale q k^T) v, tiled with an online softmax; optional sliding "
+      "window and grouped KV heads; the recurrent form decodes against a KV cache";
   m.equation = "o_i = sum_j softmax_j(scale q_i . k_j) v_j over i - window < j <= i";
-  m.inputs = {InputSpec::required_input("q", {"B", "T", "H", "K"}, "queries"),
-              InputSpec::required_input("k", {"B", "T", "HK", "K"}, "keys (HK kv heads, HK divides H)"),
-              InputSpec::required_input("v", {"B", "T", "HK", "V"}, "values"),
-              InputSpec::optional_input("k_cache", {"N", "Tc", "HK", "K"}, "keys of Tc earlier tokens (with v_cache)"),
-              InputSpec::optional_input("v_cache", {"N", "Tc", "HK", "V"}, "values of Tc earlier tokens (with k_cache)")};
+  m.inputs = {
+      InputSpec::required_input("q", {"B", "T", "H", "K"}, "queries"),
+      InputSpec::required_input("k", {"B", "T", "HK", "K"}, "keys (HK kv heads, HK divides H)"),
+      InputSpec::required_input("v", {"B", "T", "HK", "V"}, "values"),
+      InputSpec::optional_input("k_cache", {"N", "Tc", "HK", "K"}, "keys of Tc earlier tokens (with v_cache)"),
+      InputSpec::optional_input("v_cache", {"N", "Tc", "HK", "V"}, "values of Tc earlier tokens (with k_cache)")};
   m.options = options_schema<SoftmaxAttentionOptions>();
   m.has_recurrent_state = false;
   m.forms = {{Form::reference, reference}, {Form::recurrent, fast}, {Form::chunk, fast}};

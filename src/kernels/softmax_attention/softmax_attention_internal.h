@@ -53,13 +53,22 @@ inline TensorDict zero_grads(const KernelArgs& a) {
 // its Tc cached keys, then its new ones. Query i of sequence n is at position Tc + i.
 struct Layout {
   int64_t B = 0, T = 0, H = 0, HK = 0, K = 0, V = 0, N = 0;
-  int64_t Tc = 0;      // cache length
-  int64_t window = 0;  // 0 = unlimited
+  int64_t Tc = 0;                   // cache length
+  int64_t window = 0;               // 0 = unlimited
   std::vector<int64_t> qoff, koff;  // N + 1 each
 
   Layout(const SequenceLayout& L, int64_t HK_, const KeyBuffer& kb)
-      : B(L.B), T(L.T), H(L.H), HK(HK_), K(L.K), V(L.V), N(L.N), Tc(kb.cache_length), window(kb.window),
-        qoff(L.offsets), koff{0} {
+      : B(L.B),
+        T(L.T),
+        H(L.H),
+        HK(HK_),
+        K(L.K),
+        V(L.V),
+        N(L.N),
+        Tc(kb.cache_length),
+        window(kb.window),
+        qoff(L.offsets),
+        koff{0} {
     for (int64_t n = 0; n < N; ++n) koff.push_back(koff.back() + Tc + qlen(n));
   }
   explicit Layout(const KernelArgs& a) : Layout(a.L, a.sizes.at("HK"), a.options_as<KeyBuffer>()) {}

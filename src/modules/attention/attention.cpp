@@ -23,17 +23,17 @@ Attention::Sizes attention_sizes(const AttentionConfig& c, const ModelDims& dims
   LNX_CHECK(c.num_heads >= 1, ValueError, "[attention] num_heads = {}: expected >= 1", c.num_heads);
   s.H = c.num_heads;
   s.HK = c.num_kv_heads == 0 ? s.H : c.num_kv_heads;
-  LNX_CHECK(s.HK >= 1 && s.H % s.HK == 0, ValueError,
-            "[attention] num_kv_heads = {} does not divide num_heads = {}", c.num_kv_heads, s.H);
+  LNX_CHECK(s.HK >= 1 && s.H % s.HK == 0, ValueError, "[attention] num_kv_heads = {} does not divide num_heads = {}",
+            c.num_kv_heads, s.H);
   if (c.head_dim == 0) {
-    LNX_CHECK(s.D % s.H == 0, ValueError,
-              "[attention] num_heads = {} does not divide d_model = {} (or set head_dim)", s.H, s.D);
+    LNX_CHECK(s.D % s.H == 0, ValueError, "[attention] num_heads = {} does not divide d_model = {} (or set head_dim)",
+              s.H, s.D);
     s.Dh = s.D / s.H;
   } else {
     s.Dh = c.head_dim;
   }
-  LNX_CHECK(s.Dh >= 2 && s.Dh % 2 == 0, ValueError,
-            "[attention] head_dim = {}: RoPE needs an even head dim >= 2", s.Dh);
+  LNX_CHECK(s.Dh >= 2 && s.Dh % 2 == 0, ValueError, "[attention] head_dim = {}: RoPE needs an even head dim >= 2",
+            s.Dh);
   LNX_CHECK(c.rope_theta > 0, ValueError, "[attention] rope_theta = {}: expected > 0", c.rope_theta);
   LNX_CHECK(c.window >= 0, ValueError, "[attention] window = {}: expected >= 0 (0 = unlimited)", c.window);
   check_chunk_size("attention", c.chunk_size);
@@ -69,7 +69,8 @@ void trim_to_window(core::LayerState& state, std::vector<int64_t>& lengths, int6
     TensorList rows;
     for (size_t n = 0; n < lengths.size(); ++n) {
       const int64_t len = lengths[n], kept = std::min(len, keep);
-      const Tensor row = slice(slice(cache, 0, static_cast<int64_t>(n), static_cast<int64_t>(n) + 1), 1, len - kept, len);
+      const Tensor row =
+          slice(slice(cache, 0, static_cast<int64_t>(n), static_cast<int64_t>(n) + 1), 1, len - kept, len);
       rows.push_back(pad(row, {{0, 0}, {0, std::min(longest, keep) - kept}, {0, 0}, {0, 0}}));
     }
     state.set(name, concat(rows, 0));
@@ -82,14 +83,12 @@ void trim_to_window(core::LayerState& state, std::vector<int64_t>& lengths, int6
 // Projections as fla's Attention (no biases); weights N(0, init_std²) as fla's _init_weights.
 Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator& gen)
     : sizes_(attention_sizes(c, dims)),
-      q_proj(add_module("q_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, false, gen,
-                                                           dims.init_std))),
-      k_proj(add_module("k_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen,
-                                                           dims.init_std))),
-      v_proj(add_module("v_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen,
-                                                           dims.init_std))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(sizes_.H * sizes_.Dh, sizes_.D, false, gen,
-                                                           dims.init_std))),
+      q_proj(add_module("q_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, false, gen, dims.init_std))),
+      k_proj(
+          add_module("k_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen, dims.init_std))),
+      v_proj(
+          add_module("v_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen, dims.init_std))),
+      o_proj(add_module("o_proj", std::make_unique<Linear>(sizes_.H * sizes_.Dh, sizes_.D, false, gen, dims.init_std))),
       rope_theta_(c.rope_theta),
       window_(c.window),
       chunk_size_(c.chunk_size) {}
@@ -124,8 +123,7 @@ MixerOutput Attention::forward(const MixerInput& in) const {
 
   // The call's tokens of sequence n: a batch row, or a segment of the packed row.
   std::vector<int64_t> offsets(1, 0);
-  for (int64_t n = 0; n < shape.N; ++n)
-    offsets.push_back(offsets.back() + (in.cu_seqlens.defined() ? 0 : T));
+  for (int64_t n = 0; n < shape.N; ++n) offsets.push_back(offsets.back() + (in.cu_seqlens.defined() ? 0 : T));
   if (in.cu_seqlens.defined()) {
     const std::vector<int64_t> lengths = core::lengths_from_cu_seqlens(in.cu_seqlens, "attention");
     for (int64_t n = 0; n < shape.N; ++n) offsets[n + 1] = offsets[n] + lengths[n];

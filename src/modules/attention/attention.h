@@ -24,12 +24,10 @@ struct AttentionConfig {
   int64_t window = 0;
   int64_t chunk_size = 64;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "query heads", mixer_bounds::heads);
     v("head_dim", head_dim, "dim per head (0 = d_model / num_heads; even, for RoPE)", mixer_bounds::dim);
-    v("num_kv_heads", num_kv_heads, "grouped key/value heads, dividing num_heads (0 = num_heads)",
-      mixer_bounds::heads);
+    v("num_kv_heads", num_kv_heads, "grouped key/value heads, dividing num_heads (0 = num_heads)", mixer_bounds::heads);
     v("rope_theta", rope_theta, "RoPE base", mixer_bounds::rope_theta);
     v("window", window, "sliding attention window (0 = unlimited)", core::Bounds{0, 1099511627776.0});
     v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);

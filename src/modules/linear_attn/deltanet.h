@@ -34,8 +34,7 @@ struct DeltaFamilyConfig {
   bool use_output_gate = false;
   int64_t chunk_size = 32;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "heads", mixer_bounds::heads);
     v("head_dim", head_dim, "key dim per head (0 = d_model / num_heads)", mixer_bounds::dim);
     v("expand_v", expand_v, "value dim over key dim per head", mixer_bounds::ratio);
@@ -60,9 +59,9 @@ DeltaDims delta_dims(const char* mixer, const DeltaFamilyConfig& config, const M
 // names), reads and writes the "conv_q", "conv_k", "conv_v" and "recurrent" state entries.
 class DeltaFamilyMixer : public Mixer {
  public:
-  Linear& q_proj;  // [H·K, D]
-  Linear& k_proj;  // [H·K, D]
-  Linear& v_proj;  // [H·V, D]
+  Linear& q_proj;                 // [H·K, D]
+  Linear& k_proj;                 // [H·K, D]
+  Linear& v_proj;                 // [H·V, D]
   ShortConv* q_conv1d = nullptr;  // weight [H·K, W]; null without use_short_conv
   ShortConv* k_conv1d = nullptr;
   ShortConv* v_conv1d = nullptr;
@@ -82,8 +81,7 @@ class DeltaFamilyMixer : public Mixer {
   // Runs `kernel` on inputs (q, k, v, beta, g, …) in the form call_mode picks, from the state's
   // "recurrent" entry, with q and k L2-normalised in the kernel; the final state goes into
   // `state`. Returns o [B, T, H, V].
-  Tensor run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
-                    core::LayerState& state) const;
+  Tensor run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in, core::LayerState& state) const;
   // [B, T, H·X] → [B, T, H, X], and o [B, T, H, V] → [B, T, H·V].
   Tensor heads(const Tensor& x, int64_t dim) const;
   Tensor merge_heads(const Tensor& o) const;

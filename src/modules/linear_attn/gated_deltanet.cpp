@@ -24,7 +24,7 @@ MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
   core::LayerState state;
   QKV p = project_qkv(in, state);
-  Tensor beta = sigmoid(b_proj.forward(in.x));                           // [B, T, H]
+  Tensor beta = sigmoid(b_proj.forward(in.x));                            // [B, T, H]
   Tensor g = core::softplus_decay(a_proj.forward(in.x), A_log, dt_bias);  // [B, T, H], ≤ 0
   Tensor o = run_kernel("gated_delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}, {"g", g}}, in,
                         state);  // [B, T, H, V]

@@ -30,10 +30,10 @@ class GatedDeltaNet : public DeltaFamilyMixer {
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
-  Linear& a_proj;            // [H, D]
-  Linear& b_proj;            // [H, D]
-  Tensor& A_log;             // [H]: log U(0, 16)
-  Tensor& dt_bias;           // [H]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
+  Linear& a_proj;   // [H, D]
+  Linear& b_proj;   // [H, D]
+  Tensor& A_log;    // [H]: log U(0, 16)
+  Tensor& dt_bias;  // [H]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
 };
 
 MixerSpec gated_deltanet_mixer();

@@ -12,23 +12,30 @@ namespace lnx::modules {
 // (fla's _init_weights), conv weights PyTorch's Conv1d default (ShortConv).
 GatedLinearAttention::GatedLinearAttention(const GlaConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                            Generator& gen)
-    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      v_proj(add_module("v_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
+    : q_proj(add_module("q_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      k_proj(add_module("k_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      v_proj(add_module("v_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
       config_(config),
       H_(config.num_heads),
       K_(K),
       V_(V) {
   const int64_t D = dims.d_model;
-  if (config.use_output_gate) g_proj = &add_module("g_proj", std::make_unique<Linear>(D, H_ * V, false, gen, dims.init_std));
+  if (config.use_output_gate)
+    g_proj = &add_module("g_proj", std::make_unique<Linear>(D, H_ * V, false, gen, dims.init_std));
   if (config.use_short_conv) {
     // fla: ShortConvolution(activation = 'silu', bias = conv_bias = False).
-    q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
-    k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
-    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(H_ * V, config.conv_size, false, true, gen, dims.init_std));
+    q_conv1d =
+        &add_module("q_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
+    k_conv1d =
+        &add_module("k_conv1d", std::make_unique<ShortConv>(H_ * K, config.conv_size, false, true, gen, dims.init_std));
+    v_conv1d =
+        &add_module("v_conv1d", std::make_unique<ShortConv>(H_ * V, config.conv_size, false, true, gen, dims.init_std));
   }
-  gk_proj = &add_module("gk_proj", std::make_unique<LowRankLinear>(D, config.gate_low_rank_dim, H_ * K, true, gen,
-                                                                   dims.init_std));
+  gk_proj = &add_module("gk_proj",
+                        std::make_unique<LowRankLinear>(D, config.gate_low_rank_dim, H_ * K, true, gen, dims.init_std));
   o_proj = &add_module("o_proj", std::make_unique<Linear>(H_ * V, D, false, gen, dims.init_std));
   if (config.use_output_gate)
     g_norm_swish_gate = &add_module("g_norm_swish_gate", std::make_unique<GatedRMSNorm>(V, dims.norm_eps, true));
@@ -55,8 +62,10 @@ MixerOutput GatedLinearAttention::forward(const MixerInput& in) const {
                     {"v", reshape(v, {B, T, H_, V_})},
                     {"g", reshape(gk, {B, T, H_, K_})}};
   Tensor o = run_state_kernel("gla", std::move(inputs), in, config_.chunk_size, result.state);  // [B, T, H, V]
-  if (g_proj) o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
-  else o = g_norm->forward(o);
+  if (g_proj)
+    o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
+  else
+    o = g_norm->forward(o);
   result.y = o_proj->forward(reshape(o, {B, T, H_ * V_}));  // [B, T, D]
   return result;
 }

@@ -27,8 +27,7 @@ struct GlaConfig {
   double gate_logit_normalizer = 16.0;
   int64_t chunk_size = 64;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "heads", mixer_bounds::heads);
     v("head_dim", head_dim, "key dim per head (0 = expand_k * d_model / num_heads)", mixer_bounds::dim);
     v("expand_k", expand_k, "key width over d_model (with head_dim 0)", mixer_bounds::ratio);
@@ -50,13 +49,13 @@ class GatedLinearAttention : public Mixer {
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
-  Linear& q_proj;                 // [H·K, D]
-  Linear& k_proj;                 // [H·K, D]
-  Linear& v_proj;                 // [H·V, D]
-  Linear* g_proj = nullptr;       // [H·V, D] with use_output_gate
-  ShortConv* q_conv1d = nullptr;  // [H·K, W] with use_short_conv
-  ShortConv* k_conv1d = nullptr;  // [H·K, W]
-  ShortConv* v_conv1d = nullptr;  // [H·V, W]
+  Linear& q_proj;                             // [H·K, D]
+  Linear& k_proj;                             // [H·K, D]
+  Linear& v_proj;                             // [H·V, D]
+  Linear* g_proj = nullptr;                   // [H·V, D] with use_output_gate
+  ShortConv* q_conv1d = nullptr;              // [H·K, W] with use_short_conv
+  ShortConv* k_conv1d = nullptr;              // [H·K, W]
+  ShortConv* v_conv1d = nullptr;              // [H·V, W]
   LowRankLinear* gk_proj = nullptr;           // D → r → H·K (bias on the second)
   Linear* o_proj = nullptr;                   // [D, H·V]
   GatedRMSNorm* g_norm_swish_gate = nullptr;  // [V] with use_output_gate

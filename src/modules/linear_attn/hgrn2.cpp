@@ -11,8 +11,10 @@ namespace lnx::modules {
 // Linear weights ~ N(0, init_std²), g_norm weight 1 (fla's _init_weights), conv weights
 // PyTorch's Conv1d default (ShortConv).
 HGRN2Attention::HGRN2Attention(const Hgrn2Config& config, const ModelDims& dims, int64_t K, Generator& gen)
-    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      f_proj(add_module("f_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+    : q_proj(add_module("q_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      f_proj(add_module("f_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
       i_proj(add_module("i_proj", std::make_unique<Linear>(dims.d_model, dims.d_model, false, gen, dims.init_std))),
       config_(config),
       H_(config.num_heads),
@@ -55,7 +57,7 @@ MixerOutput HGRN2Attention::forward(const MixerInput& in) const {
   // scale K^−1/2, fla's chunk_gla default.
   const Tensor o_heads = run_state_kernel("gla", std::move(inputs), in, config_.chunk_size, result.state);
   const Tensor o = g_norm->forward(reshape(o_heads, {B, T, H_ * V_}));  // [B, T, D], normalised over all heads
-  result.y = o_proj->forward(o);                                      // [B, T, D]
+  result.y = o_proj->forward(o);                                        // [B, T, D]
   return result;
 }
 
@@ -90,8 +92,8 @@ MixerSpec hgrn2_mixer() {
     const double width = c.head_dim > 0 ? static_cast<double>(c.head_dim * H) : c.expand_k * static_cast<double>(D);
     const int64_t r = std::llround(width);
     LNX_CHECK(width > 0 && std::abs(width - static_cast<double>(r)) < 1e-9 && r % H == 0, ValueError,
-              "[hgrn2] num_heads = {} does not divide the forget width {} (d_model = {}, expand_k = {})", H, width,
-              D, c.expand_k);
+              "[hgrn2] num_heads = {} does not divide the forget width {} (d_model = {}, expand_k = {})", H, width, D,
+              c.expand_k);
     LNX_CHECK(!c.use_short_conv || c.conv_size >= 2, ValueError, "[hgrn2] conv_size = {} must be at least 2",
               c.conv_size);
     check_chunk_size("hgrn2", c.chunk_size);

@@ -24,8 +24,7 @@ struct KdaConfig : DeltaFamilyConfig {
   int64_t gate_low_rank_dim = 0;
 
   KdaConfig() { use_output_gate = true; }
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     DeltaFamilyConfig::visit(v);
     v("gate_low_rank_dim", gate_low_rank_dim, "rank of f_proj and g_proj (0 = the value dim per head, as fla)",
       mixer_bounds::dim);
@@ -38,13 +37,13 @@ class KimiDeltaAttention : public DeltaFamilyMixer {
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
-  LowRankLinear& f_proj;   // "f_proj.0" [R, D], "f_proj.1" [H·K, R]
-  Linear& b_proj;          // [H, D]
-  Tensor& A_log;           // [H]: log U(1, 16)
-  Tensor& dt_bias;         // [H·K]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
-  LowRankLinear* g_proj;   // "g_proj.0" [R, D], "g_proj.1" [H·V, R] + bias [H·V]; with use_output_gate
-  RMSNorm& o_norm;         // [V]
-  Linear& o_proj;          // [D, H·V]
+  LowRankLinear& f_proj;  // "f_proj.0" [R, D], "f_proj.1" [H·K, R]
+  Linear& b_proj;         // [H, D]
+  Tensor& A_log;          // [H]: log U(1, 16)
+  Tensor& dt_bias;        // [H·K]: softplus⁻¹ of dt ~ logU(0.001, 0.1) (Mamba)
+  LowRankLinear* g_proj;  // "g_proj.0" [R, D], "g_proj.1" [H·V, R] + bias [H·V]; with use_output_gate
+  RMSNorm& o_norm;        // [V]
+  Linear& o_proj;         // [D, H·V]
   int64_t rank() const { return f_proj.down.out_features(); }
 };
 

@@ -62,18 +62,23 @@ Tensor linear_attention_feature_map(const std::string& name, const Tensor& x) {
   if (name == "relu") return relu(x);
   if (name == "elu_plus_one" || name == "elu") return add(elu(x), 1.0);  // fla's "elu": elu(x) + 1 > 0
   if (name == "silu") return silu(x);
-  throw ValueError(
-      fmt::format("[linear_attention] unknown feature_map '{}'; valid: identity, relu, elu_plus_one (or elu, fla's name), silu", name));
+  throw ValueError(fmt::format(
+      "[linear_attention] unknown feature_map '{}'; valid: identity, relu, elu_plus_one (or elu, fla's name), silu",
+      name));
 }
 
 // Linear weights ~ N(0, init_std²) and the norm's weight 1, as fla's _init_weights does.
 LinearAttention::LinearAttention(const LinearAttentionConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                  Generator& gen)
-    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      v_proj(add_module("v_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
+    : q_proj(add_module("q_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      k_proj(add_module("k_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      v_proj(add_module("v_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
       norm(add_module("norm", std::make_unique<RMSNorm>(V, dims.norm_eps))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(config.num_heads * V, dims.d_model, false, gen, dims.init_std))),
+      o_proj(add_module("o_proj",
+                        std::make_unique<Linear>(config.num_heads * V, dims.d_model, false, gen, dims.init_std))),
       config_(config),
       H_(config.num_heads),
       K_(K),
@@ -85,7 +90,7 @@ MixerOutput LinearAttention::forward(const MixerInput& in) const {
   const std::string& fm = config_.feature_map;
   const Tensor q = linear_attention_feature_map(fm, reshape(q_proj.forward(in.x), {B, T, H_, K_}));  // [B, T, H, K]
   const Tensor k = linear_attention_feature_map(fm, reshape(k_proj.forward(in.x), {B, T, H_, K_}));  // [B, T, H, K]
-  const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                                     // [B, T, H, V]
+  const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                                    // [B, T, H, V]
 
   // The kernel's own normalize sums the keys of this call only; the layer normalises instead,
   // with key sums carried in the state.

@@ -25,8 +25,7 @@ struct LinearAttentionConfig {
   bool normalize = false;
   int64_t chunk_size = 64;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "heads", mixer_bounds::heads);
     v("head_dim", head_dim, "key dim per head (0 = expand_k * d_model / num_heads)", mixer_bounds::dim);
     v("expand_k", expand_k, "key width over d_model (with head_dim 0)", mixer_bounds::ratio);

@@ -11,10 +11,14 @@ namespace lnx::modules {
 // Linear weights ~ N(0, init_std²), norm weights 1 (fla's _init_weights).
 MultiScaleRetention::MultiScaleRetention(const RetNetConfig& config, const ModelDims& dims, int64_t K, int64_t V,
                                          Generator& gen)
-    : q_proj(add_module("q_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      k_proj(add_module("k_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
-      v_proj(add_module("v_proj", std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(config.num_heads * V, dims.d_model, false, gen, dims.init_std))),
+    : q_proj(add_module("q_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      k_proj(add_module("k_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * K, false, gen, dims.init_std))),
+      v_proj(add_module("v_proj",
+                        std::make_unique<Linear>(dims.d_model, config.num_heads * V, false, gen, dims.init_std))),
+      o_proj(add_module("o_proj",
+                        std::make_unique<Linear>(config.num_heads * V, dims.d_model, false, gen, dims.init_std))),
       config_(config),
       H_(config.num_heads),
       K_(K),
@@ -34,15 +38,17 @@ MixerOutput MultiScaleRetention::forward(const MixerInput& in) const {
   // RoPE (half-split, as fla's RotaryEmbedding with interleaved = False) at each token's
   // position in its sequence, continuing from the tokens seen before this call.
   MixerOutput result;
-  const Tensor pos = token_positions(B, T, in.cu_seqlens, sequence_positions(in, result.state));  // [B, T]
+  const Tensor pos = token_positions(B, T, in.cu_seqlens, sequence_positions(in, result.state));        // [B, T]
   const Tensor q = apply_rope(reshape(q_proj.forward(in.x), {B, T, H_, K_}), pos, config_.rope_theta);  // [B, T, H, K]
   const Tensor k = apply_rope(reshape(k_proj.forward(in.x), {B, T, H_, K_}), pos, config_.rope_theta);  // [B, T, H, K]
-  const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                          // [B, T, H, V]
+  const Tensor v = reshape(v_proj.forward(in.x), {B, T, H_, V_});                                       // [B, T, H, V]
 
   Tensor o = run_state_kernel("retention", {{"q", q}, {"k", k}, {"v", v}}, in, config_.chunk_size,
                               result.state);  // [B, T, H, V]
-  if (g_proj) o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
-  else o = g_norm->forward(o);
+  if (g_proj)
+    o = g_norm_swish_gate->forward(o, reshape(g_proj->forward(in.x), {B, T, H_, V_}));
+  else
+    o = g_norm->forward(o);
   result.y = o_proj.forward(reshape(o, {B, T, H_ * V_}));  // [B, T, D]
   return result;
 }
@@ -51,7 +57,7 @@ double MultiScaleRetention::flops_per_token(int64_t /*context*/) const {
   const double D = static_cast<double>(q_proj.in_features());
   const double HK = static_cast<double>(H_ * K_), HV = static_cast<double>(H_ * V_);
   const double weights = D * HK * 2 + D * HV * (g_proj ? 3 : 2);  // q, k, v, (g), o projections
-  return 2.0 * weights + 4.0 * HK * static_cast<double>(V_);    // + state update and read per head
+  return 2.0 * weights + 4.0 * HK * static_cast<double>(V_);      // + state update and read per head
 }
 
 MixerSpec retnet_mixer() {

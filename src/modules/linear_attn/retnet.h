@@ -21,11 +21,9 @@ struct RetNetConfig {
   double rope_theta = 10000.0;
   int64_t chunk_size = 64;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "heads", mixer_bounds::heads);
-    v("head_dim", head_dim, "key dim per head (0 = expand_k * d_model / num_heads; even, for RoPE)",
-      mixer_bounds::dim);
+    v("head_dim", head_dim, "key dim per head (0 = expand_k * d_model / num_heads; even, for RoPE)", mixer_bounds::dim);
     v("expand_k", expand_k, "key width over d_model (with head_dim 0)", mixer_bounds::ratio);
     v("expand_v", expand_v, "value width over the key width", mixer_bounds::ratio);
     v("use_output_gate", use_output_gate, "swish-gated RMSNorm on the output (g_proj)");
@@ -41,13 +39,13 @@ class MultiScaleRetention : public Mixer {
   MixerOutput forward(const MixerInput& in) const override;
   double flops_per_token(int64_t context) const override;
 
-  Linear& q_proj;                       // [H·K, D]
-  Linear& k_proj;                       // [H·K, D]
-  Linear& v_proj;                       // [H·V, D]
-  Linear* g_proj = nullptr;             // [H·V, D] with use_output_gate
+  Linear& q_proj;                             // [H·K, D]
+  Linear& k_proj;                             // [H·K, D]
+  Linear& v_proj;                             // [H·V, D]
+  Linear* g_proj = nullptr;                   // [H·V, D] with use_output_gate
   GatedRMSNorm* g_norm_swish_gate = nullptr;  // [V] with use_output_gate
-  RMSNorm* g_norm = nullptr;            // [V] without
-  Linear& o_proj;                       // [D, H·V]
+  RMSNorm* g_norm = nullptr;                  // [V] without
+  Linear& o_proj;                             // [D, H·V]
 
  private:
   RetNetConfig config_;

@@ -48,8 +48,8 @@ Mamba::Mamba(const MambaConfig& c, const ModelDims& dims, Generator& gen)
     : sizes_(mamba_sizes(c, dims)),
       in_proj(add_module("in_proj", std::make_unique<Linear>(sizes_.D, 2 * sizes_.E, false, gen, dims.init_std))),
       conv1d(add_module("conv1d", std::make_unique<ShortConv>(sizes_.E, sizes_.W, true, true, gen))),
-      x_proj(add_module("x_proj",
-                        std::make_unique<Linear>(sizes_.E, sizes_.R + 2 * sizes_.S, false, gen, dims.init_std))),
+      x_proj(
+          add_module("x_proj", std::make_unique<Linear>(sizes_.E, sizes_.R + 2 * sizes_.S, false, gen, dims.init_std))),
       dt_proj(add_module("dt_proj", std::make_unique<Linear>(sizes_.R, sizes_.E, true, gen, dims.init_std))),
       A_log(add_parameter("A_log", a_log_init(sizes_.E, sizes_.S))),
       D(add_parameter("D", ones({sizes_.E}))),
@@ -92,7 +92,7 @@ MixerOutput Mamba::forward(const MixerInput& in) const {
   MixerOutput result;
   const Tensor o = run_state_kernel("mamba", std::move(inputs), in, chunk_size_, result.state);
   const Tensor y = mul(reshape(o, {B, T, E}), silu(uz[1]));  // [B, T, E]
-  result.y = out_proj.forward(y);  // [B, T, D]
+  result.y = out_proj.forward(y);                            // [B, T, D]
   result.state.set("conv", conv.cache);
   return result;
 }

@@ -24,8 +24,7 @@ struct MambaConfig {
   int64_t conv_size = 4;
   int64_t chunk_size = 64;
 
-  template <class V>
-  void visit(V&& v) {
+  template <class V> void visit(V&& v) {
     v("state_size", state_size, "SSM state size per channel (d_state)", mixer_bounds::dim);
     v("expand", expand, "inner width over d_model", mixer_bounds::ratio);
     v("dt_rank", dt_rank, "rank of the dt projection (0 = ceil(d_model / 16))", mixer_bounds::dim);
@@ -51,13 +50,13 @@ class Mamba : public Mixer {
   double flops_per_token(int64_t context) const override;
   const Sizes& sizes() const { return sizes_; }
 
-  Linear& in_proj;     // [2E, D], no bias
-  ShortConv& conv1d;   // weight [E, W], bias [E] (mamba_ssm's Conv1d weight is [E, 1, W])
-  Linear& x_proj;      // [R + 2S, E], no bias
-  Linear& dt_proj;     // weight [E, R], bias [E] (the scan's dt_bias)
-  Tensor& A_log;       // [E, S]
-  Tensor& D;           // [E]
-  Linear& out_proj;    // [D, E], no bias
+  Linear& in_proj;    // [2E, D], no bias
+  ShortConv& conv1d;  // weight [E, W], bias [E] (mamba_ssm's Conv1d weight is [E, 1, W])
+  Linear& x_proj;     // [R + 2S, E], no bias
+  Linear& dt_proj;    // weight [E, R], bias [E] (the scan's dt_bias)
+  Tensor& A_log;      // [E, S]
+  Tensor& D;          // [E]
+  Linear& out_proj;   // [D, E], no bias
 
  private:
   int64_t chunk_size_;

@@ -27,8 +27,7 @@ Mamba2::Sizes mamba2_sizes(const Mamba2Config& c, const ModelDims& dims) {
   s.E = static_cast<int64_t>(inner);
   // head_dim 0: mamba_ssm's default 64, or the whole inner width when that is narrower.
   s.P = c.head_dim == 0 ? std::min<int64_t>(64, s.E) : c.head_dim;
-  LNX_CHECK(s.P >= 1 && s.E % s.P == 0, ValueError, "[mamba2] head_dim = {} does not divide d_inner = {}", s.P,
-            s.E);
+  LNX_CHECK(s.P >= 1 && s.E % s.P == 0, ValueError, "[mamba2] head_dim = {} does not divide d_inner = {}", s.P, s.E);
   s.H = s.E / s.P;
   LNX_CHECK(c.n_groups >= 1 && s.H % c.n_groups == 0, ValueError,
             "[mamba2] n_groups = {} does not divide the {} heads (d_inner {} / head_dim {})", c.n_groups, s.H, s.E,
@@ -58,8 +57,8 @@ Tensor to_heads(const Tensor& x, int64_t H) {
 // norm weight ones — all as mamba_ssm's Mamba2.
 Mamba2::Mamba2(const Mamba2Config& c, const ModelDims& dims, Generator& gen)
     : sizes_(mamba2_sizes(c, dims)),
-      in_proj(add_module("in_proj", std::make_unique<Linear>(sizes_.D, sizes_.E + sizes_.conv_dim() + sizes_.H,
-                                                             false, gen, dims.init_std))),
+      in_proj(add_module("in_proj", std::make_unique<Linear>(sizes_.D, sizes_.E + sizes_.conv_dim() + sizes_.H, false,
+                                                             gen, dims.init_std))),
       conv1d(add_module("conv1d", std::make_unique<ShortConv>(sizes_.conv_dim(), sizes_.W, true, true, gen))),
       dt_bias(add_parameter("dt_bias", core::dt_bias_init(sizes_.H, gen))),
       A_log(add_parameter("A_log", core::A_log_init(sizes_.H, gen, 1.0, 16.0))),

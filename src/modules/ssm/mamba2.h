@@ -28,10 +28,8 @@ struct Mamba2Config {
   int64_t conv_size = 4;
   int64_t chunk_size = 32;
 
-  template <class V>
-  void visit(V&& v) {
-    v("head_dim", head_dim, "channels per head (0 = 64, as mamba_ssm, or d_inner when narrower)",
-      mixer_bounds::dim);
+  template <class V> void visit(V&& v) {
+    v("head_dim", head_dim, "channels per head (0 = 64, as mamba_ssm, or d_inner when narrower)", mixer_bounds::dim);
     v("state_size", state_size, "SSM state size per head (d_state)", mixer_bounds::dim);
     v("expand", expand, "inner width over d_model", mixer_bounds::ratio);
     v("n_groups", n_groups, "groups of the B/C projections (dividing the heads)", mixer_bounds::heads);
@@ -57,13 +55,13 @@ class Mamba2 : public Mixer {
   double flops_per_token(int64_t context) const override;
   const Sizes& sizes() const { return sizes_; }
 
-  Linear& in_proj;      // [2E + 2GS + H, D], no bias
-  ShortConv& conv1d;    // weight [E + 2GS, W], bias [E + 2GS]
-  Tensor& dt_bias;      // [H]
-  Tensor& A_log;        // [H]
-  Tensor& D;            // [H]
-  GatedRMSNorm& norm;   // weight [E]; normalises each group of E/G channels (eps 1e-5)
-  Linear& out_proj;     // [D, E], no bias
+  Linear& in_proj;     // [2E + 2GS + H, D], no bias
+  ShortConv& conv1d;   // weight [E + 2GS, W], bias [E + 2GS]
+  Tensor& dt_bias;     // [H]
+  Tensor& A_log;       // [H]
+  Tensor& D;           // [H]
+  GatedRMSNorm& norm;  // weight [E]; normalises each group of E/G channels (eps 1e-5)
+  Linear& out_proj;    // [D, E], no bias
 
  private:
   int64_t chunk_size_;

@@ -20,10 +20,9 @@ namespace {
 // CBLAS enum values (cblas.h): row major 101, no-trans 111, trans 112.
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
-using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
-                         int, float, float*, int);
-using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
-                         int, double, double*, int);
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*,
+                         int);
 using SetThreadsFn = void (*)(int);
 using CharFn = char* (*)();
 
@@ -41,8 +40,7 @@ std::string wanted_coretype(const CpuFeatures& cpu, const char* current) {
   std::string cur = current ? current : "";
   for (auto& c : cur) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   // Unset means OpenBLAS detects the core itself; AVX-512 families are left as they are.
-  if (cur.empty() || cur == "skylakex" || cur == "cooperlake" || cur == "sapphirerapids")
-    return "";
+  if (cur.empty() || cur == "skylakex" || cur == "cooperlake" || cur == "sapphirerapids") return "";
   return cpu.avx512_bf16 ? "Cooperlake" : "SkylakeX";
 }
 
@@ -59,8 +57,8 @@ Blas load_blas() {
   // The OpenMP build first, by path: the plain name follows Debian's alternatives, which may
   // point at the pthreads build (its own thread pool would oversubscribe ours).
   for (const char* name : {"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
-                           "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
-                           "libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"}) {
+                           "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0", "libopenblas.so.0",
+                           "libopenblas.so", "libcblas.so.3", "libblas.so.3"}) {
     h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (h && dlsym(h, "cblas_sgemm")) {
       b.info.library = name;
@@ -70,8 +68,10 @@ Blas load_blas() {
     h = nullptr;
   }
   if (!want.empty()) {  // the process environment stays as the user left it
-    if (had) setenv(env_name, saved.c_str(), 1);
-    else unsetenv(env_name);
+    if (had)
+      setenv(env_name, saved.c_str(), 1);
+    else
+      unsetenv(env_name);
   }
   if (!h)
     throw Error(
@@ -116,8 +116,7 @@ class BlasTimer {
     if (on_) start_ = std::chrono::steady_clock::now();
   }
   ~BlasTimer() {
-    if (on_)
-      profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), flops_);
+    if (on_) profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), flops_);
   }
   BlasTimer(const BlasTimer&) = delete;
   BlasTimer& operator=(const BlasTimer&) = delete;
@@ -129,31 +128,26 @@ class BlasTimer {
 };
 
 int to_int(int64_t v, const char* what) {
-  LNX_CHECK(v >= 0 && v <= 0x7fffffff, ShapeError, "[gemm] {} = {} does not fit a BLAS int", what,
-            v);
+  LNX_CHECK(v >= 0 && v <= 0x7fffffff, ShapeError, "[gemm] {} = {} does not fit a BLAS int", what, v);
   return static_cast<int>(v);
 }
 
 }  // namespace
 
-void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc) {
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   BlasTimer timer(M, N, K);
-  blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
-               tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
-               to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
-               to_int(ldc, "ldc"));
+  blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans, tb == Transpose::Yes ? kTrans : kNoTrans,
+               to_int(M, "M"), to_int(N, "N"), to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"),
+               beta, C, to_int(ldc, "ldc"));
 }
 
-void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha,
-          const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-          int64_t ldc) {
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+          const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   BlasTimer timer(M, N, K);
-  blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans,
-               tb == Transpose::Yes ? kTrans : kNoTrans, to_int(M, "M"), to_int(N, "N"),
-               to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"), beta, C,
-               to_int(ldc, "ldc"));
+  blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans, tb == Transpose::Yes ? kTrans : kNoTrans,
+               to_int(M, "M"), to_int(N, "N"), to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"),
+               beta, C, to_int(ldc, "ldc"));
 }
 
 const BlasInfo& blas_info() { return blas().info; }

@@ -12,20 +12,18 @@ namespace lnx {
 enum class Transpose { No, Yes };
 
 // Row-major C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C.
-void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc);
-void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha,
-          const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-          int64_t ldc);
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+          const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
 struct BlasInfo {
-  std::string library;     // path that was loaded
-  std::string core;        // OpenBLAS's kernel family, e.g. "Cooperlake"
-  std::string config;      // OpenBLAS build configuration string
-  std::string threading;   // "openmp", "pthreads" or "serial" (OpenBLAS only)
-  bool overridden = false; // we replaced a slower OPENBLAS_CORETYPE
-  std::string note;        // the log line printed when overridden
+  std::string library;      // path that was loaded
+  std::string core;         // OpenBLAS's kernel family, e.g. "Cooperlake"
+  std::string config;       // OpenBLAS build configuration string
+  std::string threading;    // "openmp", "pthreads" or "serial" (OpenBLAS only)
+  bool overridden = false;  // we replaced a slower OPENBLAS_CORETYPE
+  std::string note;         // the log line printed when overridden
 };
 const BlasInfo& blas_info();  // loads BLAS if not yet loaded
 void blas_set_num_threads(int n);

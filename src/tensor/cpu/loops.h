@@ -20,14 +20,12 @@ inline constexpr int64_t kElementwiseGrain = 32768;
 // broadcast, t's strides elsewhere.
 Strides broadcast_strides(const Tensor& t, const Shape& out);
 
-template <size_t NT>
-struct StridedLayout {
-  Shape shape;                        // coalesced shape (at least one dim)
-  std::array<Strides, NT> strides;    // per operand, same rank as shape
+template <size_t NT> struct StridedLayout {
+  Shape shape;                      // coalesced shape (at least one dim)
+  std::array<Strides, NT> strides;  // per operand, same rank as shape
 };
 
-template <size_t NT>
-StridedLayout<NT> coalesce(const Shape& shape, const std::array<Strides, NT>& strides) {
+template <size_t NT> StridedLayout<NT> coalesce(const Shape& shape, const std::array<Strides, NT>& strides) {
   StridedLayout<NT> out;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
@@ -54,8 +52,7 @@ StridedLayout<NT> coalesce(const Shape& shape, const std::array<Strides, NT>& st
 // Calls f(offsets, n, inner_strides) for every row of the index space `shape` (the last
 // coalesced dim is the row); offsets[t] is operand t's element offset of the row start.
 // Rows are split over threads.
-template <size_t NT, typename F>
-void for_each_row(const Shape& shape, const std::array<Strides, NT>& strides, F&& f) {
+template <size_t NT, typename F> void for_each_row(const Shape& shape, const std::array<Strides, NT>& strides, F&& f) {
   if (numel_of(shape) == 0) return;
   StridedLayout<NT> L = coalesce<NT>(shape, strides);
   const int64_t nd = static_cast<int64_t>(L.shape.size());
@@ -79,8 +76,7 @@ void for_each_row(const Shape& shape, const std::array<Strides, NT>& strides, F&
 }
 
 // out = f(x) elementwise; out is a fresh contiguous tensor of x's shape and dtype `odt`.
-template <typename TI, typename TO, typename F>
-void unary_kernel(const Tensor& x, const Tensor& out, F&& f) {
+template <typename TI, typename TO, typename F> void unary_kernel(const Tensor& x, const Tensor& out, F&& f) {
   const TI* xp = static_cast<const TI*>(x.raw_data());
   TO* op = static_cast<TO*>(out.raw_data());
   if (x.is_contiguous()) {
@@ -117,9 +113,7 @@ void binary_kernel(const Tensor& a, const Tensor& b, const Tensor& out, F&& f) {
     });
     return;
   }
-  for_each_row<3>(out.shape(),
-                  {broadcast_strides(a, out.shape()), broadcast_strides(b, out.shape()),
-                   out.strides()},
+  for_each_row<3>(out.shape(), {broadcast_strides(a, out.shape()), broadcast_strides(b, out.shape()), out.strides()},
                   [&](const std::array<int64_t, 3>& off, int64_t cnt, const std::array<int64_t, 3>& st) {
                     const TA* ar = ap + off[0];
                     const TB* br = bp + off[1];
@@ -133,8 +127,7 @@ void binary_kernel(const Tensor& a, const Tensor& b, const Tensor& out, F&& f) {
                       const TA av = *ar;
                       for (int64_t i = 0; i < cnt; ++i) orow[i] = f(av, br[i]);
                     } else {
-                      for (int64_t i = 0; i < cnt; ++i)
-                        orow[i * st[2]] = f(ar[i * st[0]], br[i * st[1]]);
+                      for (int64_t i = 0; i < cnt; ++i) orow[i * st[2]] = f(ar[i * st[0]], br[i * st[1]]);
                     }
                   });
 }

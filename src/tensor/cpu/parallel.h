@@ -31,6 +31,7 @@ class FpMode {
   ~FpMode() {
     if (_mm_getcsr() != old_) _mm_setcsr(old_);
   }
+
  private:
   unsigned old_;
 #else
@@ -50,6 +51,7 @@ class FlushDenormals {
  public:
 #if defined(__x86_64__) || defined(__i386__)
   FlushDenormals() : mode_(FpMode::current() | 0x8040u) {}
+
  private:
   FpMode mode_;
 #endif
@@ -67,8 +69,7 @@ void set_num_threads(int n);
 // the drivers catch the first one a worker throws and rethrow it after the region.
 class ParallelErrors {
  public:
-  template <typename F>
-  void run(F&& f) noexcept {
+  template <typename F> void run(F&& f) noexcept {
     try {
       f();
     } catch (...) {
@@ -79,6 +80,7 @@ class ParallelErrors {
   void rethrow() {
     if (error_) std::rethrow_exception(error_);
   }
+
  private:
   std::mutex mu_;
   std::exception_ptr error_;
@@ -86,8 +88,7 @@ class ParallelErrors {
 
 // f(begin, end) over [0, n) split into at most num_threads() contiguous ranges of at least
 // grain items each. Serial when n <= grain or already inside a parallel region.
-template <typename F>
-void parallel_for(int64_t n, int64_t grain, F&& f) {
+template <typename F> void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
   int64_t max_parts = grain > 0 ? (n + grain - 1) / grain : n;
   int nt = static_cast<int>(std::min<int64_t>(num_threads(), max_parts));
@@ -110,8 +111,7 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 
 // f(begin, end) over [0, n) in chunks of `chunk` items taken by whichever thread is free:
 // for items of uneven cost.
-template <typename F>
-void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
+template <typename F> void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
   if (n <= 0) return;
   chunk = std::max<int64_t>(chunk, 1);
   int64_t nchunks = (n + chunk - 1) / chunk;
@@ -134,8 +134,7 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& f) {
 // f(begin, end) over [0, n) split into at most num_threads() contiguous ranges of about equal
 // total weight (weight(i) ≥ 0: item i's cost): for loops that must keep contiguous ranges (a
 // thread walks its items together) but whose items cost unevenly.
-template <typename W, typename F>
-void parallel_for_weighted(int64_t n, W&& weight, F&& f) {
+template <typename W, typename F> void parallel_for_weighted(int64_t n, W&& weight, F&& f) {
   if (n <= 0) return;
   int nt = static_cast<int>(std::min<int64_t>(num_threads(), n));
   if (nt <= 1 || omp_in_parallel()) {

@@ -11,10 +11,8 @@ namespace {
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   LNX_CHECK(a.defined() && b.defined(), ValueError, "[{}] got an undefined tensor", op);
-  LNX_CHECK(a.dtype() == b.dtype(), DTypeError,
-            "[{}] dtypes differ: a is {} {}, b is {} {} (convert one with to())", op,
-            dtype_name(a.dtype()), shape_str(a.shape()), dtype_name(b.dtype()),
-            shape_str(b.shape()));
+  LNX_CHECK(a.dtype() == b.dtype(), DTypeError, "[{}] dtypes differ: a is {} {}, b is {} {} (convert one with to())",
+            op, dtype_name(a.dtype()), shape_str(a.shape()), dtype_name(b.dtype()), shape_str(b.shape()));
 }
 
 // Runs f over the broadcast of a and b; the result has their dtype.
@@ -23,8 +21,10 @@ Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, bool floa
   check_same_dtype(a, b, op);
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), op), a.dtype());
   auto body = [&]<typename T>() { binary_kernel<T, T, T>(a, b, out, [&](T x, T y) { return f(x, y); }); };
-  if (floating_only) dispatch_float(a.dtype(), op, body);
-  else dispatch_all(a.dtype(), body);
+  if (floating_only)
+    dispatch_float(a.dtype(), op, body);
+  else
+    dispatch_all(a.dtype(), body);
   return out;
 }
 
@@ -36,8 +36,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = broadcast_map(a, b, "add", false, [](auto x, auto z) { return x + z; });
   if (needs_grad({a, b}))
     record("add", {a, b}, {&y}, [sa = a.shape(), sb = b.shape()](const VjpContext& c) -> TensorList {
-      return {c.needs_grad(0) ? sum_to(c.grad(), sa) : Tensor(),
-              c.needs_grad(1) ? sum_to(c.grad(), sb) : Tensor()};
+      return {c.needs_grad(0) ? sum_to(c.grad(), sa) : Tensor(), c.needs_grad(1) ? sum_to(c.grad(), sb) : Tensor()};
     });
   return y;
 }
@@ -77,13 +76,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = broadcast_map(a, b, "pow", true, [](auto x, auto z) { return std::pow(x, z); });
   if (needs_grad({a, b}))
-    record("pow", {a, b}, {&y},
-           [a = a.detach(), b = b.detach(), y = y.detach()](const VjpContext& c) -> TensorList {
-             // d(aᵇ)/da = b·aᵇ⁻¹, d(aᵇ)/db = aᵇ·log a
-             return {c.needs_grad(0) ? sum_to(mul(c.grad(), mul(b, pow(a, sub(b, 1.0)))), a.shape())
-                                     : Tensor(),
-                     c.needs_grad(1) ? sum_to(mul(c.grad(), mul(y, log(a))), b.shape()) : Tensor()};
-           });
+    record("pow", {a, b}, {&y}, [a = a.detach(), b = b.detach(), y = y.detach()](const VjpContext& c) -> TensorList {
+      // d(aᵇ)/da = b·aᵇ⁻¹, d(aᵇ)/db = aᵇ·log a
+      return {c.needs_grad(0) ? sum_to(mul(c.grad(), mul(b, pow(a, sub(b, 1.0)))), a.shape()) : Tensor(),
+              c.needs_grad(1) ? sum_to(mul(c.grad(), mul(y, log(a))), b.shape()) : Tensor()};
+    });
   return y;
 }
 
@@ -135,18 +132,18 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       for_each_row<4>(shape, {cb.strides(), ab.strides(), bb.strides(), y.strides()},
                       [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
                         for (int64_t i = 0; i < n; ++i)
-                          yp[off[3] + i * st[3]] = cp[off[0] + i * st[0]] != TC(0)
-                                                       ? ap[off[1] + i * st[1]]
-                                                       : bp[off[2] + i * st[2]];
+                          yp[off[3] + i * st[3]] =
+                              cp[off[0] + i * st[0]] != TC(0) ? ap[off[1] + i * st[1]] : bp[off[2] + i * st[2]];
                       });
     });
   });
   if (needs_grad({a, b}))
-    record("where", {a, b}, {&y}, [cond = cond.detach(), sa = a.shape(), sb = b.shape()](const VjpContext& c) -> TensorList {
-      Tensor zero = zeros({}, c.grad().dtype());
-      return {c.needs_grad(0) ? sum_to(where(cond, c.grad(), zero), sa) : Tensor(),
-              c.needs_grad(1) ? sum_to(where(cond, zero, c.grad()), sb) : Tensor()};
-    });
+    record("where", {a, b}, {&y},
+           [cond = cond.detach(), sa = a.shape(), sb = b.shape()](const VjpContext& c) -> TensorList {
+             Tensor zero = zeros({}, c.grad().dtype());
+             return {c.needs_grad(0) ? sum_to(where(cond, c.grad(), zero), sa) : Tensor(),
+                     c.needs_grad(1) ? sum_to(where(cond, zero, c.grad()), sb) : Tensor()};
+           });
   return y;
 }
 

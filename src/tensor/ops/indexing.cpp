@@ -26,12 +26,10 @@ std::string position_str(int64_t i, const Shape& shape) {
 // The indices as a contiguous i64 tensor, each checked to lie in [0, limit). what(value,
 // position) writes the error message for the first bad one.
 template <typename Msg>
-Tensor checked_indices(const Tensor& index, const char* op, const char* name, int64_t limit,
-                       Msg&& what) {
+Tensor checked_indices(const Tensor& index, const char* op, const char* name, int64_t limit, Msg&& what) {
   LNX_CHECK(index.defined(), ValueError, "[{}] {} is undefined", op, name);
   LNX_CHECK(index.dtype() == DType::i32 || index.dtype() == DType::i64, DTypeError,
-            "[{}] {} must be i32 or i64, got {} {}", op, name, dtype_name(index.dtype()),
-            shape_str(index.shape()));
+            "[{}] {} must be i32 or i64, got {} {}", op, name, dtype_name(index.dtype()), shape_str(index.shape()));
   // Always a private copy: vjps keep it, and a later write to the caller's index tensor must
   // not turn into an unchecked scatter in backward.
   Tensor idx = index.dtype() == DType::i64 ? clone(index.detach()) : to_dtype(index.detach(), DType::i64);
@@ -44,8 +42,7 @@ Tensor checked_indices(const Tensor& index, const char* op, const char* name, in
 
 // Copies element rows of `bytes` bytes: dst row r ← src row rows[r].
 void copy_rows(const char* src, char* dst, const int64_t* rows, int64_t n, size_t bytes) {
-  const int64_t grain =
-      std::max<int64_t>(1, kElementwiseGrain * 4 / static_cast<int64_t>(std::max<size_t>(bytes, 1)));
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain * 4 / static_cast<int64_t>(std::max<size_t>(bytes, 1)));
   parallel_for(n, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) std::memcpy(dst + r * bytes, src + rows[r] * bytes, bytes);
   });
@@ -54,8 +51,7 @@ void copy_rows(const char* src, char* dst, const int64_t* rows, int64_t n, size_
 // dx [A, N, C] += scatter of g [A, M, C] along the middle axis: dx[a, idx[m], c] += g[a, m, c].
 // Threads own disjoint a's when there are enough of them, else disjoint column ranges.
 template <typename T>
-void index_add_middle(T* dx, const T* g, const int64_t* idx, int64_t A, int64_t N, int64_t M,
-                      int64_t C) {
+void index_add_middle(T* dx, const T* g, const int64_t* idx, int64_t A, int64_t N, int64_t M, int64_t C) {
   auto body = [&](int64_t a0, int64_t a1, int64_t c0, int64_t c1) {
     for (int64_t a = a0; a < a1; ++a)
       for (int64_t m = 0; m < M; ++m) {
@@ -97,14 +93,14 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
   LNX_CHECK(x.defined(), ValueError, "[index_select] x is undefined");
   LNX_CHECK(x.dim() >= 1, ShapeError, "[index_select] cannot index a 0-d tensor");
   const int64_t ax = normalize_axis(axis, x.dim(), "index_select");
-  LNX_CHECK(index.defined() && index.dim() == 1, ShapeError,
-            "[index_select] index must be 1-d, got {}",
+  LNX_CHECK(index.defined() && index.dim() == 1, ShapeError, "[index_select] index must be 1-d, got {}",
             index.defined() ? shape_str(index.shape()) : std::string("undefined"));
   const int64_t N = x.shape()[ax];
   Tensor idx = checked_indices(index, "index_select", "index", N, [&](int64_t v, const std::string& pos) {
-    return fmt::format("[index_select] index {} at position {} is out of range for axis {} of "
-                       "size {} (shape {})",
-                       v, pos, axis, N, shape_str(x.shape()));
+    return fmt::format(
+        "[index_select] index {} at position {} is out of range for axis {} of "
+        "size {} (shape {})",
+        v, pos, axis, N, shape_str(x.shape()));
   });
   const int64_t M = idx.numel();
   int64_t A = 1, C = 1;
@@ -129,15 +125,14 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
     });
   }
   if (needs_grad({x}))
-    record("index_select", {x}, {&y},
-           [in = x.shape(), idx, A, N, M, C](const VjpContext& c) -> TensorList {
-             Tensor g = c.grad().contiguous();
-             Tensor dx = zeros(in, g.dtype());
-             dispatch_float(g.dtype(), "index_select", [&]<typename T>() {
-               index_add_middle<T>(dx.data<T>(), g.data<T>(), idx.data<int64_t>(), A, N, M, C);
-             });
-             return {dx};
-           });
+    record("index_select", {x}, {&y}, [in = x.shape(), idx, A, N, M, C](const VjpContext& c) -> TensorList {
+      Tensor g = c.grad().contiguous();
+      Tensor dx = zeros(in, g.dtype());
+      dispatch_float(g.dtype(), "index_select", [&]<typename T>() {
+        index_add_middle<T>(dx.data<T>(), g.data<T>(), idx.data<int64_t>(), A, N, M, C);
+      });
+      return {dx};
+    });
   return y;
 }
 
@@ -146,8 +141,7 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
   LNX_CHECK(index.defined(), ValueError, "[gather] index is undefined");
   LNX_CHECK(x.dim() >= 1, ShapeError, "[gather] cannot gather from a 0-d tensor");
   const int64_t ax = normalize_axis(axis, x.dim(), "gather");
-  LNX_CHECK(index.dim() == x.dim(), ShapeError,
-            "[gather] index is {} but x is {}: index needs x's number of dims",
+  LNX_CHECK(index.dim() == x.dim(), ShapeError, "[gather] index is {} but x is {}: index needs x's number of dims",
             shape_str(index.shape()), shape_str(x.shape()));
   for (int64_t d = 0; d < x.dim(); ++d)
     LNX_CHECK(d == ax || index.shape()[d] <= x.shape()[d], ShapeError,
@@ -155,9 +149,10 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
               shape_str(x.shape()), d);
   const int64_t N = x.shape()[ax];
   Tensor idx = checked_indices(index, "gather", "index", N, [&](int64_t v, const std::string& pos) {
-    return fmt::format("[gather] index {} at position {} is out of range for axis {} of size {} "
-                       "(x is {})",
-                       v, pos, axis, N, shape_str(x.shape()));
+    return fmt::format(
+        "[gather] index {} at position {} is out of range for axis {} of size {} "
+        "(x is {})",
+        v, pos, axis, N, shape_str(x.shape()));
   });
   // Index space [A, M, C] (index's dims before ax, at ax, after ax). Element (a, m, c) reads x
   // at aoff[a] + idx·stride[ax] + coff[c], where aoff/coff are the offsets of a's and c's
@@ -176,15 +171,14 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
     dispatch_all(x.dtype(), [&]<typename T>() {
       const T* xp = static_cast<const T*>(x.raw_data());
       T* yp = y.data<T>();
-      parallel_for(A * M, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(C, 1)),
-                   [&](int64_t b, int64_t e) {
-                     for (int64_t r = b; r < e; ++r) {
-                       const T* xa = xp + aoff[r / M];
-                       const int64_t* ir = ip + r * C;
-                       T* yr = yp + r * C;
-                       for (int64_t c = 0; c < C; ++c) yr[c] = xa[ir[c] * sa + coff[c]];
-                     }
-                   });
+      parallel_for(A * M, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const T* xa = xp + aoff[r / M];
+          const int64_t* ir = ip + r * C;
+          T* yr = yp + r * C;
+          for (int64_t c = 0; c < C; ++c) yr[c] = xa[ir[c] * sa + coff[c]];
+        }
+      });
     });
   }
   if (needs_grad({x})) {
@@ -225,12 +219,10 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   LNX_CHECK(weight.defined(), ValueError, "[embedding] weight is undefined");
-  LNX_CHECK(weight.dim() == 2, ShapeError, "[embedding] weight must be [V, D], got {}",
-            shape_str(weight.shape()));
+  LNX_CHECK(weight.dim() == 2, ShapeError, "[embedding] weight must be [V, D], got {}", shape_str(weight.shape()));
   const int64_t V = weight.shape()[0], D = weight.shape()[1];
   Tensor idx = checked_indices(ids, "embedding", "ids", V, [&](int64_t v, const std::string& pos) {
-    return fmt::format("[embedding] id {} at position {} is out of range for a vocabulary of {}",
-                       v, pos, V);
+    return fmt::format("[embedding] id {} at position {} is out of range for a vocabulary of {}", v, pos, V);
   });
   Shape out_shape = ids.shape();
   out_shape.push_back(D);
@@ -238,8 +230,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   const int64_t n = idx.numel();
   if (y.numel() > 0) {
     Tensor w = weight.detach().contiguous();
-    copy_rows(static_cast<const char*>(w.raw_data()), static_cast<char*>(y.raw_data()),
-              idx.data<int64_t>(), n, static_cast<size_t>(D) * dtype_size(w.dtype()));
+    copy_rows(static_cast<const char*>(w.raw_data()), static_cast<char*>(y.raw_data()), idx.data<int64_t>(), n,
+              static_cast<size_t>(D) * dtype_size(w.dtype()));
   }
   if (needs_grad({weight}))
     record("embedding", {weight}, {&y}, [V, D, n, idx](const VjpContext& c) -> TensorList {
@@ -279,11 +271,9 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
 }
 
 Tensor one_hot(const Tensor& ids, int64_t num_classes, DType dtype) {
-  LNX_CHECK(num_classes >= 1, ValueError, "[one_hot] num_classes must be >= 1, got {}",
-            num_classes);
+  LNX_CHECK(num_classes >= 1, ValueError, "[one_hot] num_classes must be >= 1, got {}", num_classes);
   Tensor idx = checked_indices(ids, "one_hot", "ids", num_classes, [&](int64_t v, const std::string& pos) {
-    return fmt::format("[one_hot] id {} at position {} is out of range for {} classes", v, pos,
-                       num_classes);
+    return fmt::format("[one_hot] id {} at position {} is out of range for {} classes", v, pos, num_classes);
   });
   Shape out_shape = ids.shape();
   out_shape.push_back(num_classes);

@@ -85,8 +85,7 @@ std::vector<int64_t> batch_offsets(const Shape& batch, const Strides& strides, i
 }
 
 template <typename T>
-void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64_t M, int64_t N,
-                   int64_t K, T* C) {
+void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64_t M, int64_t N, int64_t K, T* C) {
   const int64_t nbatch = numel_of(batch);
   if (nbatch == 0 || M == 0 || N == 0) return;
   if (K == 0) {
@@ -113,8 +112,7 @@ void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64
       expected *= batch[d];
     }
     if (fold) {
-      gemm(Transpose::No, B.layout.trans, nbatch * M, N, K, T(1), pa, ld, pb, B.layout.ld, T(0),
-           C, N);
+      gemm(Transpose::No, B.layout.trans, nbatch * M, N, K, T(1), pa, ld, pb, B.layout.ld, T(0), C, N);
       return;
     }
   }
@@ -122,8 +120,8 @@ void matmul_kernel(const Operand& A, const Operand& B, const Shape& batch, int64
   const std::vector<int64_t> oa = batch_offsets(batch, A.batch_strides, 0);
   const std::vector<int64_t> ob = batch_offsets(batch, B.batch_strides, 0);
   auto one = [&](int64_t i) {
-    gemm(A.layout.trans, B.layout.trans, M, N, K, T(1), pa + oa[i], A.layout.ld, pb + ob[i],
-         B.layout.ld, T(0), C + i * M * N, N);
+    gemm(A.layout.trans, B.layout.trans, M, N, K, T(1), pa + oa[i], A.layout.ld, pb + ob[i], B.layout.ld, T(0),
+         C + i * M * N, N);
   };
   const int64_t work = M * N * K;
   if (nbatch >= 2 && work < kSmallGemm) {
@@ -142,12 +140,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   LNX_CHECK(a.defined() && b.defined(), ValueError, "[matmul] got an undefined tensor");
   blas_info();  // load BLAS here, on the calling thread, not inside a parallel region
   LNX_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(), DTypeError,
-            "[matmul] a is {} {} but b is {} {}: both must be f32 or both f64",
-            dtype_name(a.dtype()), shape_str(a.shape()), dtype_name(b.dtype()),
-            shape_str(b.shape()));
+            "[matmul] a is {} {} but b is {} {}: both must be f32 or both f64", dtype_name(a.dtype()),
+            shape_str(a.shape()), dtype_name(b.dtype()), shape_str(b.shape()));
   LNX_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError,
-            "[matmul] a is {} but b is {}: both operands need at least one dim",
-            shape_str(a.shape()), shape_str(b.shape()));
+            "[matmul] a is {} but b is {}: both operands need at least one dim", shape_str(a.shape()),
+            shape_str(b.shape()));
   // 1-d operands: a [K] is a row [1, K], b [K] a column [K, 1]; the added dim is removed
   // from the result.
   const bool a_vec = a.dim() == 1, b_vec = b.dim() == 1;
@@ -155,8 +152,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Tensor B = b_vec ? unsqueeze(b.detach(), 1) : b.detach();
   const int64_t M = A.shape()[A.dim() - 2], K = A.shape()[A.dim() - 1];
   const int64_t KB = B.shape()[B.dim() - 2], N = B.shape()[B.dim() - 1];
-  LNX_CHECK(K == KB, ShapeError,
-            "[matmul] a is {} but b is {}: a's last dim ({}) must equal b's {} dim ({})",
+  LNX_CHECK(K == KB, ShapeError, "[matmul] a is {} but b is {}: a's last dim ({}) must equal b's {} dim ({})",
             shape_str(a.shape()), shape_str(b.shape()), K, b_vec ? "only" : "second-to-last", KB);
   const Shape batch_a(A.shape().begin(), A.shape().end() - 2);
   const Shape batch_b(B.shape().begin(), B.shape().end() - 2);
@@ -164,9 +160,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   try {
     batch = broadcast_shapes(batch_a, batch_b, "matmul");
   } catch (const ShapeError&) {
-    throw ShapeError(fmt::format(
-        "[matmul] a is {} but b is {}: batch dims {} and {} do not broadcast",
-        shape_str(a.shape()), shape_str(b.shape()), shape_str(batch_a), shape_str(batch_b)));
+    throw ShapeError(fmt::format("[matmul] a is {} but b is {}: batch dims {} and {} do not broadcast",
+                                 shape_str(a.shape()), shape_str(b.shape()), shape_str(batch_a), shape_str(batch_b)));
   }
 
   Shape out_shape = batch;
@@ -174,9 +169,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (!b_vec) out_shape.push_back(N);
   Tensor y = Tensor::empty(out_shape, a.dtype());  // same memory as [batch, M, N]
   const Operand oa = prepare(A, batch), ob = prepare(B, batch);
-  dispatch_float(a.dtype(), "matmul", [&]<typename T>() {
-    matmul_kernel<T>(oa, ob, batch, M, N, K, y.data<T>());
-  });
+  dispatch_float(a.dtype(), "matmul", [&]<typename T>() { matmul_kernel<T>(oa, ob, batch, M, N, K, y.data<T>()); });
 
   if (needs_grad({a, b}))
     record("matmul", {a, b}, {&y}, [a = a.detach(), b = b.detach(), batch, M, N, K](const VjpContext& c) -> TensorList {

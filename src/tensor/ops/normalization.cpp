@@ -195,8 +195,7 @@ Tensor log_softmax_last(const Tensor& x) {
 }
 
 // Runs a last-axis primitive along any axis by swapping that axis with the last.
-template <typename F>
-Tensor along_axis(const Tensor& x, int64_t axis, const char* op, F&& last_axis_op) {
+template <typename F> Tensor along_axis(const Tensor& x, int64_t axis, const char* op, F&& last_axis_op) {
   check_float(x, op, "x");
   if (x.dim() == 0) return last_axis_op(x);
   const int64_t ax = normalize_axis(axis, x.dim(), op);
@@ -218,16 +217,13 @@ std::string position_str(int64_t i, const Shape& shape) {
 
 Tensor softmax(const Tensor& x, int64_t axis) { return along_axis(x, axis, "softmax", softmax_last); }
 
-Tensor log_softmax(const Tensor& x, int64_t axis) {
-  return along_axis(x, axis, "log_softmax", log_softmax_last);
-}
+Tensor log_softmax(const Tensor& x, int64_t axis) { return along_axis(x, axis, "log_softmax", log_softmax_last); }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   check_float(logits, "cross_entropy", "logits");
   LNX_CHECK(targets.defined(), ValueError, "[cross_entropy] targets are undefined");
   LNX_CHECK(logits.dim() >= 1, ShapeError,
-            "[cross_entropy] logits are {}: expected at least one dim (the classes, last)",
-            shape_str(logits.shape()));
+            "[cross_entropy] logits are {}: expected at least one dim (the classes, last)", shape_str(logits.shape()));
   const Shape row_shape(logits.shape().begin(), logits.shape().end() - 1);
   LNX_CHECK(targets.shape() == row_shape, ShapeError,
             "[cross_entropy] logits are {} but targets are {}: targets must have logits' shape "
@@ -246,8 +242,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
       LNX_CHECK(t == ignore_index || (t >= 0 && t < C), ValueError,
                 "[cross_entropy] target {} at position {} of targets {} is outside [0, {}) (the "
                 "class count of logits {}) and is not ignore_index ({})",
-                t, position_str(i, row_shape), shape_str(row_shape), C,
-                shape_str(logits.shape()), ignore_index);
+                t, position_str(i, row_shape), shape_str(row_shape), C, shape_str(logits.shape()), ignore_index);
       tgt[i] = t;
     }
   });
@@ -275,8 +270,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
         const RowLse<T> l = row_logsumexp(xr, C);
         mp[r] = l.m;
         lp[r] = l.log_sum;
-        row_loss[r] = (static_cast<double>(l.m) - static_cast<double>(xr[tgt[r]])) +
-                      static_cast<double>(l.log_sum);
+        row_loss[r] = (static_cast<double>(l.m) - static_cast<double>(xr[tgt[r]])) + static_cast<double>(l.log_sum);
       }
     });
     double total = 0;  // summed in row order: the same result for any thread count
@@ -285,42 +279,41 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   });
 
   if (needs_grad({logits}))
-    record("cross_entropy", {logits}, {&y},
-           [xc, tgt = std::move(tgt), row_max_t, row_ls_t, ignore_index, count, C,
-            N](const VjpContext& c) -> TensorList {
-             // dx = (softmax(x) − onehot(target))·g/count on rows that count; 0 elsewhere.
-             Tensor dx = Tensor::empty(xc.shape(), xc.dtype());
-             const double g = c.grad().item();
-             dispatch_float(xc.dtype(), "cross_entropy", [&]<typename T>() {
-               const T* xp = xc.data<T>();
-               const T* mp = row_max_t.data<T>();
-               const T* lp = row_ls_t.data<T>();
-               T* dp = dx.data<T>();
-               const T scale = static_cast<T>(count > 0 ? g / static_cast<double>(count) : 0.0);
-               parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
-                 for (int64_t r = b; r < e; ++r) {
-                   T* dr = dp + r * C;
-                   if (tgt[r] == ignore_index) {
-                     std::fill(dr, dr + C, T(0));
-                     continue;
-                   }
-                   const T* xr = xp + r * C;
-                   const T m = mp[r], ls = lp[r];
-                   for (int64_t i = 0; i < C; ++i) dr[i] = fast_exp((xr[i] - m) - ls) * scale;
-                   dr[tgt[r]] -= scale;
-                 }
-               });
-             });
-             return {dx};
-           });
+    record(
+        "cross_entropy", {logits}, {&y},
+        [xc, tgt = std::move(tgt), row_max_t, row_ls_t, ignore_index, count, C, N](const VjpContext& c) -> TensorList {
+          // dx = (softmax(x) − onehot(target))·g/count on rows that count; 0 elsewhere.
+          Tensor dx = Tensor::empty(xc.shape(), xc.dtype());
+          const double g = c.grad().item();
+          dispatch_float(xc.dtype(), "cross_entropy", [&]<typename T>() {
+            const T* xp = xc.data<T>();
+            const T* mp = row_max_t.data<T>();
+            const T* lp = row_ls_t.data<T>();
+            T* dp = dx.data<T>();
+            const T scale = static_cast<T>(count > 0 ? g / static_cast<double>(count) : 0.0);
+            parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+              for (int64_t r = b; r < e; ++r) {
+                T* dr = dp + r * C;
+                if (tgt[r] == ignore_index) {
+                  std::fill(dr, dr + C, T(0));
+                  continue;
+                }
+                const T* xr = xp + r * C;
+                const T m = mp[r], ls = lp[r];
+                for (int64_t i = 0; i < C; ++i) dr[i] = fast_exp((xr[i] - m) - ls) * scale;
+                dr[tgt[r]] -= scale;
+              }
+            });
+          });
+          return {dx};
+        });
   return y;
 }
 
 Tensor l2_normalize(const Tensor& x, int64_t axis, double eps) {
   check_float(x, "l2_normalize", "x");
   LNX_CHECK(eps >= 0, ValueError, "[l2_normalize] eps must be >= 0, got {}", eps);
-  LNX_CHECK(x.dim() >= 1, ShapeError, "[l2_normalize] x is {}: expected at least one dim",
-            shape_str(x.shape()));
+  LNX_CHECK(x.dim() >= 1, ShapeError, "[l2_normalize] x is {}: expected at least one dim", shape_str(x.shape()));
   const int64_t ax = normalize_axis(axis, x.dim(), "l2_normalize");
   // Composite: the gradient is exact through the ops.
   return mul(x, rsqrt(add(sum(mul(x, x), {ax}, true), eps)));
@@ -329,19 +322,16 @@ Tensor l2_normalize(const Tensor& x, int64_t axis, double eps) {
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   check_float(x, "rms_norm", "x");
   LNX_CHECK(eps >= 0, ValueError, "[rms_norm] eps must be >= 0, got {}", eps);
-  LNX_CHECK(x.dim() >= 1, ShapeError, "[rms_norm] x is {}: expected at least one dim (D, last)",
-            shape_str(x.shape()));
+  LNX_CHECK(x.dim() >= 1, ShapeError, "[rms_norm] x is {}: expected at least one dim (D, last)", shape_str(x.shape()));
   const int64_t D = x.shape().back();
   const int64_t N = D == 0 ? 0 : x.numel() / D;
   const bool has_w = weight.defined();
   if (has_w) {
-    LNX_CHECK(weight.dtype() == x.dtype(), DTypeError,
-              "[rms_norm] x is {} {} but weight is {} {}: dtypes must match",
-              dtype_name(x.dtype()), shape_str(x.shape()), dtype_name(weight.dtype()),
-              shape_str(weight.shape()));
+    LNX_CHECK(weight.dtype() == x.dtype(), DTypeError, "[rms_norm] x is {} {} but weight is {} {}: dtypes must match",
+              dtype_name(x.dtype()), shape_str(x.shape()), dtype_name(weight.dtype()), shape_str(weight.shape()));
     LNX_CHECK(weight.dim() == 1 && weight.shape()[0] == D, ShapeError,
-              "[rms_norm] x is {} but weight is {}: weight must be [{}] (x's last dim)",
-              shape_str(x.shape()), shape_str(weight.shape()), D);
+              "[rms_norm] x is {} but weight is {}: weight must be [{}] (x's last dim)", shape_str(x.shape()),
+              shape_str(weight.shape()), D);
   }
   Tensor xc = x.detach().contiguous();
   Tensor wc = has_w ? weight.detach().contiguous() : Tensor();
@@ -369,65 +359,63 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   });
 
   if (needs_grad({x, weight}))
-    record("rms_norm", {x, weight}, {&y},
-           [xc, wc, rstd, N, D](const VjpContext& c) -> TensorList {
-             Tensor g = c.grad().contiguous();
-             const bool want_x = c.needs_grad(0), want_w = c.needs_grad(1) && wc.defined();
-             Tensor dx = want_x ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
-             Tensor dw;
-             dispatch_float(xc.dtype(), "rms_norm", [&]<typename T>() {
-               const T* xp = xc.data<T>();
-               const T* wp = wc.defined() ? wc.data<T>() : nullptr;
-               const T* gp = g.data<T>();
-               const T* rp = rstd.data<T>();
-               T* dxp = want_x ? dx.data<T>() : nullptr;
-               // dweight is a sum over rows: rows go in a fixed number of blocks (set by N
-               // alone, so the result does not depend on the thread count), each block sums
-               // into its own f64 row, and the block rows are added in order at the end.
-               // Without dweight every row is its own block.
-               const int64_t nblocks = want_w ? std::min<int64_t>(N, 64) : N;
-               const int64_t per_block = N == 0 ? 0 : (N + nblocks - 1) / nblocks;
-               std::vector<double> partial(want_w ? static_cast<size_t>(nblocks * D) : 0, 0.0);
-               const int64_t grain = std::max<int64_t>(1, row_grain(D) / std::max<int64_t>(per_block, 1));
-               parallel_for(nblocks, grain, [&](int64_t b, int64_t e) {
-                 std::vector<T> gw(static_cast<size_t>(D));
-                 for (int64_t blk = b; blk < e; ++blk) {
-                   double* pw = want_w ? partial.data() + blk * D : nullptr;
-                   const int64_t r0 = blk * per_block, r1 = std::min(N, r0 + per_block);
-                   for (int64_t r = r0; r < r1; ++r) {
-                     const T* xr = xp + r * D;
-                     const T* gr = gp + r * D;
-                     const T rs = rp[r];
-                     if (pw)
-                       for (int64_t i = 0; i < D; ++i)
-                         pw[i] += static_cast<double>(gr[i] * xr[i] * rs);
-                     if (!dxp) continue;
-                     // dx = rstd·(g⊙w − x·rstd²·mean(g⊙w⊙x))
-                     if (wp) {
-                       for (int64_t i = 0; i < D; ++i) gw[i] = gr[i] * wp[i];
-                     } else {
-                       std::copy(gr, gr + D, gw.data());
-                     }
-                     const double dot = row_dot(gw.data(), xr, D);
-                     const T k = static_cast<T>(dot / static_cast<double>(D) *
-                                                static_cast<double>(rs) * static_cast<double>(rs));
-                     T* dr = dxp + r * D;
-                     for (int64_t i = 0; i < D; ++i) dr[i] = rs * (gw[i] - xr[i] * k);
-                   }
-                 }
-               });
-               if (want_w) {
-                 dw = Tensor::empty({D}, xc.dtype());
-                 std::vector<double> acc(static_cast<size_t>(D), 0.0);
-                 for (int64_t blk = 0; blk < nblocks; ++blk)
-                   for (int64_t i = 0; i < D; ++i) acc[i] += partial[blk * D + i];
-                 T* dwp = dw.data<T>();
-                 for (int64_t i = 0; i < D; ++i) dwp[i] = static_cast<T>(acc[i]);
-               }
-             });
-             if (c.needs_grad(1) && !dw.defined()) dw = zeros({D}, xc.dtype());
-             return {dx, dw};
-           });
+    record("rms_norm", {x, weight}, {&y}, [xc, wc, rstd, N, D](const VjpContext& c) -> TensorList {
+      Tensor g = c.grad().contiguous();
+      const bool want_x = c.needs_grad(0), want_w = c.needs_grad(1) && wc.defined();
+      Tensor dx = want_x ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
+      Tensor dw;
+      dispatch_float(xc.dtype(), "rms_norm", [&]<typename T>() {
+        const T* xp = xc.data<T>();
+        const T* wp = wc.defined() ? wc.data<T>() : nullptr;
+        const T* gp = g.data<T>();
+        const T* rp = rstd.data<T>();
+        T* dxp = want_x ? dx.data<T>() : nullptr;
+        // dweight is a sum over rows: rows go in a fixed number of blocks (set by N
+        // alone, so the result does not depend on the thread count), each block sums
+        // into its own f64 row, and the block rows are added in order at the end.
+        // Without dweight every row is its own block.
+        const int64_t nblocks = want_w ? std::min<int64_t>(N, 64) : N;
+        const int64_t per_block = N == 0 ? 0 : (N + nblocks - 1) / nblocks;
+        std::vector<double> partial(want_w ? static_cast<size_t>(nblocks * D) : 0, 0.0);
+        const int64_t grain = std::max<int64_t>(1, row_grain(D) / std::max<int64_t>(per_block, 1));
+        parallel_for(nblocks, grain, [&](int64_t b, int64_t e) {
+          std::vector<T> gw(static_cast<size_t>(D));
+          for (int64_t blk = b; blk < e; ++blk) {
+            double* pw = want_w ? partial.data() + blk * D : nullptr;
+            const int64_t r0 = blk * per_block, r1 = std::min(N, r0 + per_block);
+            for (int64_t r = r0; r < r1; ++r) {
+              const T* xr = xp + r * D;
+              const T* gr = gp + r * D;
+              const T rs = rp[r];
+              if (pw)
+                for (int64_t i = 0; i < D; ++i) pw[i] += static_cast<double>(gr[i] * xr[i] * rs);
+              if (!dxp) continue;
+              // dx = rstd·(g⊙w − x·rstd²·mean(g⊙w⊙x))
+              if (wp) {
+                for (int64_t i = 0; i < D; ++i) gw[i] = gr[i] * wp[i];
+              } else {
+                std::copy(gr, gr + D, gw.data());
+              }
+              const double dot = row_dot(gw.data(), xr, D);
+              const T k =
+                  static_cast<T>(dot / static_cast<double>(D) * static_cast<double>(rs) * static_cast<double>(rs));
+              T* dr = dxp + r * D;
+              for (int64_t i = 0; i < D; ++i) dr[i] = rs * (gw[i] - xr[i] * k);
+            }
+          }
+        });
+        if (want_w) {
+          dw = Tensor::empty({D}, xc.dtype());
+          std::vector<double> acc(static_cast<size_t>(D), 0.0);
+          for (int64_t blk = 0; blk < nblocks; ++blk)
+            for (int64_t i = 0; i < D; ++i) acc[i] += partial[blk * D + i];
+          T* dwp = dw.data<T>();
+          for (int64_t i = 0; i < D; ++i) dwp[i] = static_cast<T>(acc[i]);
+        }
+      });
+      if (c.needs_grad(1) && !dw.defined()) dw = zeros({D}, xc.dtype());
+      return {dx, dw};
+    });
   return y;
 }
 

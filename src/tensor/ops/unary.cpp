@@ -10,16 +10,14 @@ namespace lnx {
 
 namespace {
 
-template <typename F>
-Tensor map_float(const Tensor& x, const char* op, F&& f) {
+template <typename F> Tensor map_float(const Tensor& x, const char* op, F&& f) {
   LNX_CHECK(x.defined(), ValueError, "[{}] got an undefined tensor", op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), op, [&]<typename T>() { unary_kernel<T, T>(x, y, [&](T v) -> T { return f(v); }); });
   return y;
 }
 
-template <typename F>
-Tensor map_all(const Tensor& x, const char* op, F&& f) {
+template <typename F> Tensor map_all(const Tensor& x, const char* op, F&& f) {
   LNX_CHECK(x.defined(), ValueError, "[{}] got an undefined tensor", op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_all(x.dtype(), [&]<typename T>() { unary_kernel<T, T>(x, y, [&](T v) -> T { return f(v); }); });
@@ -60,18 +58,16 @@ Tensor log(const Tensor& x) {
 Tensor log1p(const Tensor& x) {
   Tensor y = map_float(x, "log1p", [](auto v) { return std::log1p(v); });
   if (needs_grad({x}))
-    record("log1p", {x}, {&y}, [x = x.detach()](const VjpContext& c) -> TensorList {
-      return {div(c.grad(), add(x, 1.0))};
-    });
+    record("log1p", {x}, {&y},
+           [x = x.detach()](const VjpContext& c) -> TensorList { return {div(c.grad(), add(x, 1.0))}; });
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = map_float(x, "sqrt", [](auto v) { return std::sqrt(v); });
   if (needs_grad({x}))
-    record("sqrt", {x}, {&y}, [y = y.detach()](const VjpContext& c) -> TensorList {
-      return {div(mul(c.grad(), 0.5), y)};
-    });
+    record("sqrt", {x}, {&y},
+           [y = y.detach()](const VjpContext& c) -> TensorList { return {div(mul(c.grad(), 0.5), y)}; });
   return y;
 }
 
@@ -98,18 +94,16 @@ Tensor abs(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   Tensor y = map_float(x, "tanh", [](auto v) { return std::tanh(v); });
   if (needs_grad({x}))
-    record("tanh", {x}, {&y}, [y = y.detach()](const VjpContext& c) -> TensorList {
-      return {mul(c.grad(), 1.0 - mul(y, y))};
-    });
+    record("tanh", {x}, {&y},
+           [y = y.detach()](const VjpContext& c) -> TensorList { return {mul(c.grad(), 1.0 - mul(y, y))}; });
   return y;
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = map_float(x, "sigmoid", [](auto v) { return sigmoid_scalar(v); });
   if (needs_grad({x}))
-    record("sigmoid", {x}, {&y}, [y = y.detach()](const VjpContext& c) -> TensorList {
-      return {mul(c.grad(), mul(y, 1.0 - y))};
-    });
+    record("sigmoid", {x}, {&y},
+           [y = y.detach()](const VjpContext& c) -> TensorList { return {mul(c.grad(), mul(y, 1.0 - y))}; });
   return y;
 }
 
@@ -130,18 +124,16 @@ Tensor silu(const Tensor& x) {
 Tensor softplus(const Tensor& x) {
   Tensor y = map_float(x, "softplus", [](auto v) { return softplus_scalar(v); });
   if (needs_grad({x}))
-    record("softplus", {x}, {&y}, [x = x.detach()](const VjpContext& c) -> TensorList {
-      return {mul(c.grad(), sigmoid(x))};
-    });
+    record("softplus", {x}, {&y},
+           [x = x.detach()](const VjpContext& c) -> TensorList { return {mul(c.grad(), sigmoid(x))}; });
   return y;
 }
 
 Tensor logsigmoid(const Tensor& x) {
   Tensor y = map_float(x, "logsigmoid", [](auto v) { return -softplus_scalar(-v); });
   if (needs_grad({x}))
-    record("logsigmoid", {x}, {&y}, [x = x.detach()](const VjpContext& c) -> TensorList {
-      return {mul(c.grad(), sigmoid(neg(x)))};
-    });
+    record("logsigmoid", {x}, {&y},
+           [x = x.detach()](const VjpContext& c) -> TensorList { return {mul(c.grad(), sigmoid(neg(x)))}; });
   return y;
 }
 
@@ -174,8 +166,7 @@ Tensor gelu_erf(const Tensor& x) {
       Tensor d = map_float(x, "gelu_erf", [](auto v) {
         using T = decltype(v);
         // Φ(x) + x·φ(x)
-        return T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2))) +
-               v * std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
+        return T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2))) + v * std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
       });
       return {mul(c.grad(), d)};
     });
@@ -208,8 +199,7 @@ Tensor elu(const Tensor& x, double alpha) {
 }
 
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
-  LNX_CHECK(!lo || !hi || *lo <= *hi, ValueError, "[clamp] lower bound {} is above upper bound {}",
-            *lo, *hi);
+  LNX_CHECK(!lo || !hi || *lo <= *hi, ValueError, "[clamp] lower bound {} is above upper bound {}", *lo, *hi);
   const double l = lo.value_or(-INFINITY), h = hi.value_or(INFINITY);
   Tensor y = map_all(x, "clamp", [l, h](auto v) {
     using T = decltype(v);

@@ -12,8 +12,7 @@ namespace {
 
 // Strides for viewing x (shape/strides) as new_shape without a copy, or nullopt when the
 // memory layout does not allow it (numpy's/pytorch's "computeStride" rule).
-std::optional<Strides> view_strides(const Shape& shape, const Strides& strides,
-                                    const Shape& new_shape) {
+std::optional<Strides> view_strides(const Shape& shape, const Strides& strides, const Shape& new_shape) {
   if (numel_of(shape) <= 1) return contiguous_strides(new_shape);
   Strides out(new_shape.size());
   int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
@@ -57,13 +56,12 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
     }
   }
   if (infer >= 0) {
-    LNX_CHECK(known != 0 && numel % known == 0, ShapeError,
-              "[{}] cannot reshape {} ({} elements) into {}", op, shape_str(input), numel,
-              shape_str(shape));
+    LNX_CHECK(known != 0 && numel % known == 0, ShapeError, "[{}] cannot reshape {} ({} elements) into {}", op,
+              shape_str(input), numel, shape_str(shape));
     out[infer] = numel / known;
   }
-  LNX_CHECK(numel_of(out) == numel, ShapeError, "[{}] cannot reshape {} ({} elements) into {}",
-            op, shape_str(input), numel, shape_str(shape));
+  LNX_CHECK(numel_of(out) == numel, ShapeError, "[{}] cannot reshape {} ({} elements) into {}", op, shape_str(input),
+            numel, shape_str(shape));
   return out;
 }
 
@@ -82,9 +80,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     y = make_view(copy, out_shape, contiguous_strides(out_shape), copy.offset());
   }
   if (needs_grad({x}))
-    record("reshape", {x}, {&y}, [in_shape = x.shape()](const VjpContext& c) -> TensorList {
-      return {reshape(c.grad(), in_shape)};
-    });
+    record("reshape", {x}, {&y},
+           [in_shape = x.shape()](const VjpContext& c) -> TensorList { return {reshape(c.grad(), in_shape)}; });
   return y;
 }
 
@@ -105,14 +102,12 @@ Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
 Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
   require_defined(x, "permute");
   LNX_CHECK(static_cast<int64_t>(order.size()) == x.dim(), ShapeError,
-            "[permute] order has {} axes for a tensor of shape {}", order.size(),
-            shape_str(x.shape()));
+            "[permute] order has {} axes for a tensor of shape {}", order.size(), shape_str(x.shape()));
   std::vector<int64_t> ord(order.size());
   std::vector<bool> used(order.size(), false);
   for (size_t i = 0; i < order.size(); ++i) {
     ord[i] = normalize_axis(order[i], x.dim(), "permute");
-    LNX_CHECK(!used[ord[i]], ShapeError, "[permute] order [{}] repeats axis {}",
-              fmt::join(order, ","), ord[i]);
+    LNX_CHECK(!used[ord[i]], ShapeError, "[permute] order [{}] repeats axis {}", fmt::join(order, ","), ord[i]);
     used[ord[i]] = true;
   }
   Shape shape(ord.size());
@@ -125,9 +120,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
   if (needs_grad({x})) {
     std::vector<int64_t> inverse(ord.size());
     for (size_t i = 0; i < ord.size(); ++i) inverse[ord[i]] = static_cast<int64_t>(i);
-    record("permute", {x}, {&y}, [inverse](const VjpContext& c) -> TensorList {
-      return {permute(c.grad(), inverse)};
-    });
+    record("permute", {x}, {&y}, [inverse](const VjpContext& c) -> TensorList { return {permute(c.grad(), inverse)}; });
   }
   return y;
 }
@@ -136,8 +129,7 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
   require_defined(x, "transpose");
   std::vector<int64_t> order(x.dim());
   std::iota(order.begin(), order.end(), 0);
-  std::swap(order[normalize_axis(a, x.dim(), "transpose")],
-            order[normalize_axis(b, x.dim(), "transpose")]);
+  std::swap(order[normalize_axis(a, x.dim(), "transpose")], order[normalize_axis(b, x.dim(), "transpose")]);
   return permute(x, order);
 }
 
@@ -158,11 +150,14 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t
     record("slice", {x}, {&y}, [in = x.shape(), ax, s, step](const VjpContext& c) -> TensorList {
       // Scatter the gradient into zeros of the input's shape.
       Tensor g = zeros(in, c.grad().dtype());
-      Tensor view = make_view(g, c.grad().shape(), [&] {
-        Strides st = g.strides();
-        st[ax] *= step;
-        return st;
-      }(), s * g.strides()[ax]);
+      Tensor view = make_view(
+          g, c.grad().shape(),
+          [&] {
+            Strides st = g.strides();
+            st[ax] *= step;
+            return st;
+          }(),
+          s * g.strides()[ax]);
       copy_into(c.grad(), view);
       return {g};
     });
@@ -173,32 +168,29 @@ Tensor select(const Tensor& x, int64_t axis, int64_t index) {
   require_defined(x, "select");
   int64_t ax = normalize_axis(axis, x.dim(), "select");
   const int64_t n = x.shape()[ax];
-  LNX_CHECK(index >= -n && index < n, ShapeError,
-            "[select] index {} is out of range for axis {} of size {}", index, axis, n);
+  LNX_CHECK(index >= -n && index < n, ShapeError, "[select] index {} is out of range for axis {} of size {}", index,
+            axis, n);
   int64_t i = index < 0 ? index + n : index;
   return squeeze(slice(x, ax, i, i + 1), ax);
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   require_defined(x, "expand");
-  LNX_CHECK(shape.size() >= x.shape().size(), ShapeError,
-            "[expand] cannot expand {} to fewer dims {}", shape_str(x.shape()), shape_str(shape));
+  LNX_CHECK(shape.size() >= x.shape().size(), ShapeError, "[expand] cannot expand {} to fewer dims {}",
+            shape_str(x.shape()), shape_str(shape));
   Strides st(shape.size(), 0);
   const size_t off = shape.size() - x.shape().size();
   for (size_t i = 0; i < shape.size(); ++i) {
-    LNX_CHECK(shape[i] >= 0, ShapeError, "[expand] target shape {} has a negative dim",
-              shape_str(shape));
+    LNX_CHECK(shape[i] >= 0, ShapeError, "[expand] target shape {} has a negative dim", shape_str(shape));
     if (i < off) continue;
     int64_t d = x.shape()[i - off];
-    LNX_CHECK(d == shape[i] || d == 1, ShapeError, "[expand] cannot expand {} to {} (dim {})",
-              shape_str(x.shape()), shape_str(shape), i);
+    LNX_CHECK(d == shape[i] || d == 1, ShapeError, "[expand] cannot expand {} to {} (dim {})", shape_str(x.shape()),
+              shape_str(shape), i);
     st[i] = d == 1 ? 0 : x.strides()[i - off];
   }
   Tensor y = make_view(x, shape, st, x.offset());
   if (needs_grad({x}))
-    record("expand", {x}, {&y}, [in = x.shape()](const VjpContext& c) -> TensorList {
-      return {sum_to(c.grad(), in)};
-    });
+    record("expand", {x}, {&y}, [in = x.shape()](const VjpContext& c) -> TensorList { return {sum_to(c.grad(), in)}; });
   return y;
 }
 
@@ -207,8 +199,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shap
 Tensor squeeze(const Tensor& x, int64_t axis) {
   require_defined(x, "squeeze");
   int64_t ax = normalize_axis(axis, x.dim(), "squeeze");
-  LNX_CHECK(x.shape()[ax] == 1, ShapeError, "[squeeze] axis {} of {} has size {}, expected 1",
-            axis, shape_str(x.shape()), x.shape()[ax]);
+  LNX_CHECK(x.shape()[ax] == 1, ShapeError, "[squeeze] axis {} of {} has size {}, expected 1", axis,
+            shape_str(x.shape()), x.shape()[ax]);
   Shape shape = x.shape();
   shape.erase(shape.begin() + ax);
   return reshape(x, shape);
@@ -226,8 +218,7 @@ Tensor clone(const Tensor& x) {
   require_defined(x, "clone");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   copy_into(x, y);
-  if (needs_grad({x}))
-    record("clone", {x}, {&y}, [](const VjpContext& c) -> TensorList { return {c.grad()}; });
+  if (needs_grad({x})) record("clone", {x}, {&y}, [](const VjpContext& c) -> TensorList { return {c.grad()}; });
   return y;
 }
 
@@ -235,8 +226,7 @@ Tensor contiguous(const Tensor& x) {
   require_defined(x, "contiguous");
   if (!x.is_contiguous()) return clone(x);
   Tensor y = make_view(x, x.shape(), contiguous_strides(x.shape()), x.offset());
-  if (needs_grad({x}))
-    record("contiguous", {x}, {&y}, [](const VjpContext& c) -> TensorList { return {c.grad()}; });
+  if (needs_grad({x})) record("contiguous", {x}, {&y}, [](const VjpContext& c) -> TensorList { return {c.grad()}; });
   return y;
 }
 
@@ -246,17 +236,16 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   Tensor y = Tensor::empty(x.shape(), dtype);
   copy_into(x, y);
   if (is_floating(dtype) && needs_grad({x}))
-    record("to_dtype", {x}, {&y}, [from = x.dtype()](const VjpContext& c) -> TensorList {
-      return {to_dtype(c.grad(), from)};
-    });
+    record("to_dtype", {x}, {&y},
+           [from = x.dtype()](const VjpContext& c) -> TensorList { return {to_dtype(c.grad(), from)}; });
   return y;
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   require_defined(x, "sum_to");
   if (x.shape() == shape) return x;
-  LNX_CHECK(x.shape().size() >= shape.size(), ShapeError, "[sum_to] cannot sum {} to {}",
-            shape_str(x.shape()), shape_str(shape));
+  LNX_CHECK(x.shape().size() >= shape.size(), ShapeError, "[sum_to] cannot sum {} to {}", shape_str(x.shape()),
+            shape_str(shape));
   const size_t lead = x.shape().size() - shape.size();
   std::vector<int64_t> axes;
   for (size_t i = 0; i < x.shape().size(); ++i) {
@@ -265,8 +254,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       continue;
     }
     int64_t want = shape[i - lead];
-    LNX_CHECK(want == x.shape()[i] || want == 1, ShapeError, "[sum_to] cannot sum {} to {}",
-              shape_str(x.shape()), shape_str(shape));
+    LNX_CHECK(want == x.shape()[i] || want == 1, ShapeError, "[sum_to] cannot sum {} to {}", shape_str(x.shape()),
+              shape_str(shape));
     if (want == 1 && x.shape()[i] != 1) axes.push_back(static_cast<int64_t>(i));
   }
   Tensor s = axes.empty() ? x : sum(x, axes, true);

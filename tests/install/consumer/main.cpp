@@ -38,7 +38,8 @@ int main() {
         "logits shape");
   check(std::isfinite(sum(logits).item()), "finite logits");
 
-  if (failures == 0) std::printf("consumer: ok (sum %.1f, %lld parameters)\n", sum(c).item(),
-                                 static_cast<long long>(model.num_parameters()));
+  if (failures == 0)
+    std::printf("consumer: ok (sum %.1f, %lld parameters)\n", sum(c).item(),
+                static_cast<long long>(model.num_parameters()));
   return failures == 0 ? 0 : 1;
 }

@@ -78,8 +78,8 @@ struct Recurrent {
 }  // namespace
 
 std::shared_ptr<const Primitive> fixed_decay_recurrent() {
-  static const auto p =
-      std::make_shared<const Primitive>(make_primitive<Recurrent>("toy_fixed_decay_recurrent", fixed_decay_inputs(), false));
+  static const auto p = std::make_shared<const Primitive>(
+      make_primitive<Recurrent>("toy_fixed_decay_recurrent", fixed_decay_inputs(), false));
   return p;
 }
 

@@ -56,10 +56,10 @@ MechanismOutputs delta_reference(const Call& c, const Tensor& log_gates) {
   Tensor q = norm ? l2_normalize(c["q"], -1, kL2NormEps) : c["q"];
   Tensor k = norm ? l2_normalize(c["k"], -1, kL2NormEps) : c["k"];
   Tensor qf = mul(token_rows(q), c.scale), kf = token_rows(k), vf = token_rows(c["v"]);  // [B·T, H, ·]
-  Tensor bf = reshape(c["beta"], {c.layout.B * c.layout.T, c.layout.H, 1});             // [B·T, H, 1]
+  Tensor bf = reshape(c["beta"], {c.layout.B * c.layout.T, c.layout.H, 1});              // [B·T, H, 1]
   return reference_scan(c, [&](int64_t t, const Tensor& S0) {
-    Tensor S = log_gates.defined() ? mul(S0, exp(select(log_gates, 0, t))) : S0;  // S' [H, K, V]
-    Tensor kt = unsqueeze(select(kf, 0, t), 2);                                      // [H, K, 1]
+    Tensor S = log_gates.defined() ? mul(S0, exp(select(log_gates, 0, t))) : S0;    // S' [H, K, V]
+    Tensor kt = unsqueeze(select(kf, 0, t), 2);                                     // [H, K, 1]
     Tensor u = mul(select(bf, 0, t), sub(select(vf, 0, t), sum(mul(S, kt), {1})));  // β (v − S'ᵀk) [H, V]
     S = add(S, mul(kt, unsqueeze(u, 1)));
     Tensor o = sum(mul(S, unsqueeze(select(qf, 0, t), 2)), {1});  // [H, V]

@@ -37,7 +37,7 @@ struct Member {
   const char* equation;     // the recurrence per head, plain text
   Gate gate;
   FormFn reference;
-  const Primitive* chunk;   // the chunk form's primitive (inputs: the mechanism's)
+  const Primitive* chunk;  // the chunk form's primitive (inputs: the mechanism's)
 };
 
 // The member's declaration: its inputs (with the gate's g), the options, random inputs (unit

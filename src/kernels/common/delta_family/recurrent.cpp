@@ -34,17 +34,28 @@ template <typename T> struct Inputs {
   const ChunkPlan segments;
 
   explicit Inputs(const KernelArgs& a)
-      : q(a.ptr<T>("q")), k(a.ptr<T>("k")), v(a.ptr<T>("v")), beta(a.ptr<T>("beta")), g(a.ptr<T>("g")),
-        h0(a.ptr<T>("initial_state")), H(a.L.H), K(a.L.K), V(a.L.V), KV(K * V),
-        per_key(a.has("g") && a["g"].dim() == 4), scale(static_cast<T>(a.scale)),
+      : q(a.ptr<T>("q")),
+        k(a.ptr<T>("k")),
+        v(a.ptr<T>("v")),
+        beta(a.ptr<T>("beta")),
+        g(a.ptr<T>("g")),
+        h0(a.ptr<T>("initial_state")),
+        H(a.L.H),
+        K(a.L.K),
+        V(a.L.V),
+        KV(K * V),
+        per_key(a.has("g") && a["g"].dim() == 4),
+        scale(static_cast<T>(a.scale)),
         segments(ChunkPlan::make(a.L, kSegment)) {}
 
   // The decay of each key row at (token row, head) index r.
   void gates(int64_t r, T* decay) const {
-    if (!g) std::fill(decay, decay + K, T(1));
+    if (!g)
+      std::fill(decay, decay + K, T(1));
     else if (per_key)
       for (int64_t i = 0; i < K; ++i) decay[i] = std::exp(g[r * K + i]);
-    else std::fill(decay, decay + K, std::exp(g[r]));
+    else
+      std::fill(decay, decay + K, std::exp(g[r]));
   }
   // The input rows of (token row, head) index r, fetched ahead of their use.
   void prefetch(int64_t r) const {
@@ -54,8 +65,10 @@ template <typename T> struct Inputs {
     if (per_key) prefetch_rows(g + r * K, 1, 0, K);
   }
   void initial_state(int64_t pair, T* S) const {
-    if (h0) std::copy(h0 + pair * KV, h0 + (pair + 1) * KV, S);
-    else std::fill(S, S + KV, T(0));
+    if (h0)
+      std::copy(h0 + pair * KV, h0 + (pair + 1) * KV, S);
+    else
+      std::fill(S, S + KV, T(0));
   }
   // One token: S ← Diag(decay) S + k uᵀ with u = β w, w = v − (Diag(decay) S)ᵀ k; writes w,
   // u and, when o is given, o = scale · Sᵀ q.
@@ -112,24 +125,36 @@ void forward_pair(const Inputs<T>& in, const SequenceLayout& L, int64_t pair, T*
 template <typename T> struct Backward {
   const Inputs<T>& in;
   const SequenceLayout& L;
-  const T* kept;              // [segments, H, K, V]: the state before every segment
-  const T *dop, *dfin;        // do [B, T, H, V]; dfinal [N, H, K, V] or null
-  T *dq, *dk, *dv, *dbeta;    // like q, k, v, beta
-  T *dg, *dh0;                // like g, initial_state; null when they are not inputs
-  std::vector<T> seg;         // [kSegment + 1, K, V]: seg[s] = the state before token s of the segment
-  std::vector<T> useg, wseg;  // [kSegment, V]: u and w of the segment's tokens
-  std::vector<T> dS;          // [K, V]: the gradient of the state after the current token
+  const T* kept;                            // [segments, H, K, V]: the state before every segment
+  const T *dop, *dfin;                      // do [B, T, H, V]; dfinal [N, H, K, V] or null
+  T *dq, *dk, *dv, *dbeta;                  // like q, k, v, beta
+  T *dg, *dh0;                              // like g, initial_state; null when they are not inputs
+  std::vector<T> seg;                       // [kSegment + 1, K, V]: seg[s] = the state before token s of the segment
+  std::vector<T> useg, wseg;                // [kSegment, V]: u and w of the segment's tokens
+  std::vector<T> dS;                        // [K, V]: the gradient of the state after the current token
   std::vector<T> du, dkv, dk_state, decay;  // [V], [V], [K], [K]
 
   Backward(const Inputs<T>& in_, const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final,
            TensorDict& g)
-      : in(in_), L(a.L), kept(saved.at("segment_states").data<T>()), dop(d_o.data<T>()),
-        dfin(d_final.defined() ? d_final.data<T>() : nullptr), dq(g.at("q").data<T>()), dk(g.at("k").data<T>()),
-        dv(g.at("v").data<T>()), dbeta(g.at("beta").data<T>()),
+      : in(in_),
+        L(a.L),
+        kept(saved.at("segment_states").data<T>()),
+        dop(d_o.data<T>()),
+        dfin(d_final.defined() ? d_final.data<T>() : nullptr),
+        dq(g.at("q").data<T>()),
+        dk(g.at("k").data<T>()),
+        dv(g.at("v").data<T>()),
+        dbeta(g.at("beta").data<T>()),
         dg(g.contains("g") ? g.at("g").data<T>() : nullptr),
         dh0(g.contains("initial_state") ? g.at("initial_state").data<T>() : nullptr),
-        seg((kSegment + 1) * in.KV), useg(kSegment * in.V), wseg(kSegment * in.V), dS(in.KV), du(in.V),
-        dkv(in.V), dk_state(in.K), decay(in.K) {}
+        seg((kSegment + 1) * in.KV),
+        useg(kSegment * in.V),
+        wseg(kSegment * in.V),
+        dS(in.KV),
+        du(in.V),
+        dkv(in.V),
+        dk_state(in.K),
+        decay(in.K) {}
 
   // Every row the backward of (token row, head) index r reads or writes.
   void prefetch_token(int64_t r) const {
@@ -214,8 +239,10 @@ template <typename T> struct Backward {
   }
   void pair(int64_t p) {
     const int64_t H = in.H, KV = in.KV, n = p / H, h = p % H, len = L.length(n);
-    if (dfin) std::copy(dfin + p * KV, dfin + (p + 1) * KV, dS.begin());
-    else std::fill(dS.begin(), dS.end(), T(0));
+    if (dfin)
+      std::copy(dfin + p * KV, dfin + (p + 1) * KV, dS.begin());
+    else
+      std::fill(dS.begin(), dS.end(), T(0));
     for (int64_t c = in.segments.count(n) - 1; c >= 0; --c) {
       const int64_t t0 = c * kSegment, tokens = std::min(kSegment, len - t0);
       recompute_segment(n, h, c, t0, tokens);

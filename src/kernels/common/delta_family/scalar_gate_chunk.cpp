@@ -20,7 +20,7 @@ template <typename T> struct ScalarGate {
   static int64_t block_extra(int64_t C) { return C * C; }  // Γ
 
   const int64_t C, K;
-  std::vector<double> b, db;   // [C]: cumulative log gates and their gradients
+  std::vector<double> b, db;     // [C]: cumulative log gates and their gradients
   std::vector<T> eb, ebl, diff;  // [C]: e^b, e^{b_L − b}; scratch
   T* gamma = nullptr;            // Γ [C, C], in the chunk's block
   bool gated = false;

@@ -64,9 +64,29 @@ template <typename T> struct ChunkWork {
   T *S0 = nullptr, *W = nullptr, *U = nullptr, *Tm = nullptr, *M = nullptr, *P = nullptr, *extra = nullptr;
 
   ChunkWork(int64_t C_, int64_t K_, int64_t V_, int64_t extra_size)
-      : C(C_), K(K_), V(V_), qs(C * K), qe(C * K), kb(C * K), kd(C * K), vb(C * V), decay(K), A(C * C), dP(C * C),
-        dT(C * C), dA(C * C), tmp(C * C), dQ(C * K), dK(C * K), dKb(C * K), dVb(C * V), dbeta(C), G2(2 * C * V),
-        L2(2 * C * K), X2(2 * C * K), scratch(block_size(C, K, V, extra_size)) {}
+      : C(C_),
+        K(K_),
+        V(V_),
+        qs(C * K),
+        qe(C * K),
+        kb(C * K),
+        kd(C * K),
+        vb(C * V),
+        decay(K),
+        A(C * C),
+        dP(C * C),
+        dT(C * C),
+        dA(C * C),
+        tmp(C * C),
+        dQ(C * K),
+        dK(C * K),
+        dKb(C * K),
+        dVb(C * V),
+        dbeta(C),
+        G2(2 * C * V),
+        L2(2 * C * K),
+        X2(2 * C * K),
+        scratch(block_size(C, K, V, extra_size)) {}
   static int64_t block_size(int64_t C, int64_t K, int64_t V, int64_t extra_size) {
     return K * V + C * K + C * V + 3 * C * C + extra_size;
   }
@@ -77,10 +97,10 @@ template <typename T> struct ChunkWork {
 
 // Where the backward reads and writes.
 template <typename T> struct ChunkGradients {
-  const T* blocks;            // [chunks, H, block]: what the forward kept
-  const T *dop, *dfin;        // do [B, T, H, V]; dfinal [N, H, K, V] or null
-  T *dq, *dk, *dv, *dbeta;    // like q, k, v, beta
-  T *dg, *dh0;                // like g, initial_state; null when they are not inputs
+  const T* blocks;          // [chunks, H, block]: what the forward kept
+  const T *dop, *dfin;      // do [B, T, H, V]; dfinal [N, H, K, V] or null
+  T *dq, *dk, *dv, *dbeta;  // like q, k, v, beta
+  T *dg, *dh0;              // like g, initial_state; null when they are not inputs
 };
 
 // The chunk loops of one thread: the inputs, the plan, the shared phases and the gate.
@@ -95,17 +115,29 @@ template <typename T, class Gate> struct WyChunk {
   Gate gate;
 
   explicit WyChunk(const KernelArgs& a)
-      : plan(a.chunks()), H(a.L.H), K(a.L.K), V(a.L.V), KV(K * V), C(plan.size),
-        block(ChunkWork<T>::block_size(C, K, V, Gate::block_extra(C))), scale(static_cast<T>(a.scale)),
-        q(a.ptr<T>("q")), k(a.ptr<T>("k")), v(a.ptr<T>("v")), beta(a.ptr<T>("beta")), g(a.ptr<T>("g")),
-        h0(a.ptr<T>("initial_state")), w(C, K, V, Gate::block_extra(C)), gate(C, K, V) {}
+      : plan(a.chunks()),
+        H(a.L.H),
+        K(a.L.K),
+        V(a.L.V),
+        KV(K * V),
+        C(plan.size),
+        block(ChunkWork<T>::block_size(C, K, V, Gate::block_extra(C))),
+        scale(static_cast<T>(a.scale)),
+        q(a.ptr<T>("q")),
+        k(a.ptr<T>("k")),
+        v(a.ptr<T>("v")),
+        beta(a.ptr<T>("beta")),
+        g(a.ptr<T>("g")),
+        h0(a.ptr<T>("initial_state")),
+        w(C, K, V, Gate::block_extra(C)),
+        gate(C, K, V) {}
 
   // (token row, head) index of the chunk's first row.
   int64_t first_row(const ChunkPlan::Chunk& ch, int64_t h) const { return ch.row0 * H + h; }
   ChunkRows<T> rows(const ChunkPlan::Chunk& ch, int64_t h) const {
     const int64_t r = first_row(ch, h);
     return {q + r * K, k + r * K, v + r * V, beta + r, g ? g + r * (Gate::per_key ? K : 1) : nullptr,
-            H * K, H * V, H, ch.len};
+            H * K,     H * V,     H,         ch.len};
   }
   T* block_of(const T* blocks, const ChunkPlan::Chunk& ch, int64_t h) const {
     return const_cast<T*>(blocks) + (plan.index(ch.n, ch.c) * H + h) * block;  // read only in the backward
@@ -163,8 +195,10 @@ template <typename T, class Gate> struct WyChunk {
   void forward_pair(int64_t pair, T* o, T* fin, T* blocks) {
     const int64_t n = pair / H, h = pair % H;
     T* S = fin + pair * KV;
-    if (h0) std::copy(h0 + pair * KV, h0 + (pair + 1) * KV, S);
-    else std::fill(S, S + KV, T(0));
+    if (h0)
+      std::copy(h0 + pair * KV, h0 + (pair + 1) * KV, S);
+    else
+      std::fill(S, S + KV, T(0));
     for (int64_t c = 0; c < plan.count(n); ++c) {
       const ChunkPlan::Chunk& ch = plan.chunk(n, c);
       w.use_block(blocks ? block_of(blocks, ch, h) : w.scratch.data());
@@ -252,8 +286,10 @@ template <typename T, class Gate> struct WyChunk {
   // The chunks of one (sequence, head) pair in reverse; dS, dS0: [K, V] scratch.
   void backward_pair(int64_t pair, const ChunkGradients<T>& out, std::vector<T>& dS, std::vector<T>& dS0) {
     const int64_t n = pair / H, h = pair % H;
-    if (out.dfin) std::copy(out.dfin + pair * KV, out.dfin + (pair + 1) * KV, dS.begin());
-    else std::fill(dS.begin(), dS.end(), T(0));
+    if (out.dfin)
+      std::copy(out.dfin + pair * KV, out.dfin + (pair + 1) * KV, dS.begin());
+    else
+      std::fill(dS.begin(), dS.end(), T(0));
     for (int64_t c = plan.count(n) - 1; c >= 0; --c) {
       const ChunkPlan::Chunk& ch = plan.chunk(n, c);
       const int64_t r = first_row(ch, h);
@@ -295,9 +331,15 @@ template <template <typename> class Gate> struct WyChunkForm {
   static TensorDict backward(const KernelArgs& a, const Saved& saved, const Tensor& d_o, const Tensor& d_final) {
     TensorDict g = empty_gradients(a);
     auto ptr = [&](const char* name) { return g.contains(name) ? g.at(name).data<T>() : nullptr; };
-    const ChunkGradients<T> out{saved.at("blocks").data<T>(), d_o.data<T>(),
+    const ChunkGradients<T> out{saved.at("blocks").data<T>(),
+                                d_o.data<T>(),
                                 d_final.defined() ? d_final.data<T>() : nullptr,
-                                ptr("q"), ptr("k"), ptr("v"), ptr("beta"), ptr("g"), ptr("initial_state")};
+                                ptr("q"),
+                                ptr("k"),
+                                ptr("v"),
+                                ptr("beta"),
+                                ptr("g"),
+                                ptr("initial_state")};
     parallel_for(a.L.N * a.L.H, 1, [&](int64_t b, int64_t e) {
       WyChunk<T, Gate<T>> kernel(a);
       std::vector<T> dS(static_cast<size_t>(kernel.KV)), dS0(static_cast<size_t>(kernel.KV));

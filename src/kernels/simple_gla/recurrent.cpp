@@ -153,6 +153,11 @@ template <typename T> struct Backward {
   // Token r in reverse: dS gains its read, gives dk, dv (and dg from prev = S_{t−1}), and
   // becomes the gradient of the state before the token.
   void token(int64_t r, int64_t h, const T* prev) {
+    // Members copied to locals: stores through the gradient rows (T*) could otherwise alias
+    // this object's T members for the compiler, which then reloads them in the inner loops.
+    const int64_t H = this->H, K = this->K, V = this->V;
+    const T scale = this->scale;
+    T* const dSp = dS.data();
     const T decay = static_cast<T>(std::exp(p.gate(r, h)));
     const T *qr = p.q + (r * H + h) * K, *kr = p.k + (r * H + h) * K, *vr = p.v + (r * H + h) * V;
     const T* dor = dop + (r * H + h) * V;
@@ -160,7 +165,7 @@ template <typename T> struct Backward {
     std::fill(dvr, dvr + V, T(0));
     double dgate = 0;  // dg_t = exp(g_t)·⟨S_{t−1}, dS_t⟩
     for (int64_t i = 0; i < K; ++i) {
-      T* dSi = dS.data() + i * V;
+      T* dSi = dSp + i * V;
       const T qi = qr[i] * scale, ki = kr[i];
       T acc = 0;
 #pragma omp simd reduction(+ : acc)

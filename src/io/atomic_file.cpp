@@ -1,12 +1,14 @@
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "tensor/error.h"
 
@@ -21,6 +23,13 @@ std::string parent_dir(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+void fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return;  // best effort: the data is written; durability needs the sync
+  (void)::fsync(fd);
+  ::close(fd);
 }
 
 [[noreturn]] void fail(const std::string& op, const std::string& path, const std::string& step, int err) {
@@ -76,6 +85,47 @@ void write_file_atomic(const std::string& op, const std::string& path,
 
 void write_file_atomic(const std::string& op, const std::string& path, std::string_view bytes) {
   write_file_atomic(op, path, [&](AtomicFileSink& out) { out.write(bytes.data(), bytes.size()); });
+}
+
+void write_directory_atomic(const std::string& op, const std::string& dir,
+                            const std::function<void(const std::string& tmp_dir)>& fill) {
+  namespace fs = std::filesystem;
+  LNX_CHECK(!dir.empty(), ValueError, "[{}] empty directory name", op);
+  const std::string clean = fs::path(dir).lexically_normal().string();
+  const std::string base = clean.size() > 1 && clean.back() == '/' ? clean.substr(0, clean.size() - 1) : clean;
+  const std::string tmp = base + ".tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  // Leftovers of writes killed half-way (other pids) are removed.
+  const fs::path parent = fs::path(base).has_parent_path() ? fs::path(base).parent_path() : fs::path(".");
+  const std::string stem = fs::path(base).filename().string() + ".tmp.";
+  for (const auto& entry : fs::directory_iterator(parent, ec))
+    if (entry.path().filename().string().rfind(stem, 0) == 0) fs::remove_all(entry.path(), ec);
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  LNX_CHECK(!ec, IOError, "[{}] cannot create '{}': {}", op, tmp, ec.message());
+  try {
+    fill(tmp);
+    fsync_path(tmp, true);
+    if (fs::exists(base)) {
+      LNX_CHECK(fs::is_directory(base), IOError, "[{}] '{}' exists and is not a directory", op, base);
+      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, base.c_str(), RENAME_EXCHANGE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+          throw IOError(fmt::format("[{}] cannot replace '{}': {}", op, base, std::strerror(errno)));
+        const std::string old = base + ".old." + std::to_string(::getpid());
+        if (::rename(base.c_str(), old.c_str()) != 0 || ::rename(tmp.c_str(), base.c_str()) != 0)
+          throw IOError(fmt::format("[{}] cannot replace '{}': {}", op, base, std::strerror(errno)));
+        fs::remove_all(old, ec);
+      } else {
+        fs::remove_all(tmp, ec);
+      }
+    } else if (::rename(tmp.c_str(), base.c_str()) != 0) {
+      throw IOError(fmt::format("[{}] cannot create '{}': {}", op, base, std::strerror(errno)));
+    }
+    fsync_path(fs::absolute(base).parent_path().string(), true);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
 }
 
 }  // namespace lnx::io

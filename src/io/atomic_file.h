@@ -33,4 +33,14 @@ void write_file_atomic(const std::string& op, const std::string& path,
 // Writes path atomically with the given bytes (same errors).
 void write_file_atomic(const std::string& op, const std::string& path, std::string_view bytes);
 
+// Writes a whole directory atomically: fill(tmp_dir) writes the files into a fresh temporary
+// directory next to dir, which is flushed and then swapped with dir in one rename (renameat2
+// RENAME_EXCHANGE; filesystems without it get two renames, and a kill between them leaves the
+// old directory complete under dir.old.<pid>). A kill at any moment leaves the old directory
+// or the new one under the name, never a mix. Leftover temporary directories of killed writes
+// are removed first. IOError "[op] …" naming the directory; fill's exceptions pass through
+// after the temporary directory is removed.
+void write_directory_atomic(const std::string& op, const std::string& dir,
+                            const std::function<void(const std::string& tmp_dir)>& fill);
+
 }  // namespace lnx::io

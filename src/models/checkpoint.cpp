@@ -1,13 +1,6 @@
 #include "models/checkpoint.h"
 
-#include <fcntl.h>
-#include <stdio.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <vector>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -15,6 +8,7 @@
 #include "core/config.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "models/hf/hf.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -22,38 +16,9 @@ namespace lnx::models {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;  // best effort: the data is written; durability needs the sync
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
-std::string parent_of(const std::string& path) {
-  const fs::path p = fs::absolute(path).parent_path();
-  return p.empty() ? "." : p.string();
-}
-
-}  // namespace
-
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata,
                 const std::function<void(const std::string& tmp_dir)>& extra_files) {
-  LNX_CHECK(!dir.empty(), ValueError, "[checkpoint] empty directory name");
-  const std::string clean = fs::path(dir).lexically_normal().string();
-  const std::string base = clean.back() == '/' ? clean.substr(0, clean.size() - 1) : clean;
-  const std::string tmp = base + ".tmp." + std::to_string(::getpid());
-  std::error_code ec;
-  // Leftovers of saves killed half-way (other pids) are removed.
-  const fs::path parent = fs::path(base).has_parent_path() ? fs::path(base).parent_path() : fs::path(".");
-  const std::string stem = fs::path(base).filename().string() + ".tmp.";
-  for (const auto& entry : fs::directory_iterator(parent, ec))
-    if (entry.path().filename().string().rfind(stem, 0) == 0) fs::remove_all(entry.path(), ec);
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  LNX_CHECK(!ec, IOError, "[checkpoint] cannot create '{}': {}", tmp, ec.message());
-  try {
+  io::write_directory_atomic("checkpoint", dir, [&](const std::string& tmp) {
     std::map<std::string, std::string> meta = metadata;
     meta["format"] = "linearnexus";
     meta["dtype"] = dtype_name(model.dtype());
@@ -61,30 +26,7 @@ void save_model(const LMModel& model, const std::string& dir, const std::map<std
     io::write_file_atomic("checkpoint", tmp + "/config.yaml",
                           core::to_yaml_string(model_config_to_yaml(model.config())) + "\n");
     if (extra_files) extra_files(tmp);
-    fsync_path(tmp, true);
-    if (fs::exists(base)) {
-      LNX_CHECK(fs::is_directory(base), IOError, "[checkpoint] '{}' exists and is not a directory", base);
-      // One atomic swap: base gets the new checkpoint, tmp the old one. Filesystems without
-      // the exchange get two renames; a kill between them leaves the old checkpoint complete
-      // under base.old.<pid> and the new one under the temporary name.
-      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, base.c_str(), RENAME_EXCHANGE) != 0) {
-        if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-          throw IOError(fmt::format("[checkpoint] cannot replace '{}': {}", base, std::strerror(errno)));
-        const std::string old = base + ".old." + std::to_string(::getpid());
-        if (::rename(base.c_str(), old.c_str()) != 0 || ::rename(tmp.c_str(), base.c_str()) != 0)
-          throw IOError(fmt::format("[checkpoint] cannot replace '{}': {}", base, std::strerror(errno)));
-        fs::remove_all(old, ec);
-      } else {
-        fs::remove_all(tmp, ec);
-      }
-    } else if (::rename(tmp.c_str(), base.c_str()) != 0) {
-      throw IOError(fmt::format("[checkpoint] cannot create '{}': {}", base, std::strerror(errno)));
-    }
-    fsync_path(parent_of(base), true);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
 }
 
 void load_weights(modules::Module& module, const std::string& path) {
@@ -120,6 +62,7 @@ void load_weights(modules::Module& module, const std::string& path) {
 }
 
 std::unique_ptr<LMModel> load_model(const std::string& dir) {
+  if (hf::is_hf_directory(dir)) return hf::load_model(dir);
   LNX_CHECK(fs::is_directory(dir), IOError, "[checkpoint] '{}' is not a checkpoint directory", dir);
   const ModelConfig config = load_model_config(dir + "/config.yaml");
   auto model = std::make_unique<LMModel>(config);
@@ -129,6 +72,12 @@ std::unique_ptr<LMModel> load_model(const std::string& dir) {
   if (dtype != file.metadata.end() && dtype->second == dtype_name(DType::f64)) model->to(DType::f64);
   load_weights(*model, dir + "/model.safetensors");
   return model;
+}
+
+ModelConfig load_directory_config(const std::string& dir) {
+  if (hf::is_hf_directory(dir)) return hf::load_config(dir);
+  LNX_CHECK(fs::is_directory(dir), IOError, "[checkpoint] '{}' is not a checkpoint directory", dir);
+  return load_model_config(dir + "/config.yaml");
 }
 
 }  // namespace lnx::models

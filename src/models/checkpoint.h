@@ -17,7 +17,11 @@ namespace lnx::models {
 // trainer's optimizer state, tokenizer, …), so they are replaced atomically together.
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata = {},
                 const std::function<void(const std::string& tmp_dir)>& extra_files = {});
+// A checkpoint directory, or a Hugging Face model directory (config.json and safetensors,
+// models/hf/hf.h), which loads through its architecture's mapping.
 std::unique_ptr<LMModel> load_model(const std::string& dir);
+// The ModelConfig of either kind of directory.
+ModelConfig load_directory_config(const std::string& dir);
 
 // Replaces module's parameters with the tensors of a safetensors file. Every problem
 // (a parameter missing from the file, a tensor the module does not have, a shape or dtype

@@ -80,18 +80,26 @@ void trim_to_window(core::LayerState& state, std::vector<int64_t>& lengths, int6
 
 }  // namespace
 
-// Projections as fla's Attention (no biases); weights N(0, init_std²) as fla's _init_weights.
+// Projections as fla's Attention (biases only when asked); weights N(0, init_std²) as fla's
+// _init_weights, biases 0, QK-norm weights 1.
 Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator& gen)
     : sizes_(attention_sizes(c, dims)),
-      q_proj(add_module("q_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, false, gen, dims.init_std))),
-      k_proj(
-          add_module("k_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen, dims.init_std))),
-      v_proj(
-          add_module("v_proj", std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, false, gen, dims.init_std))),
-      o_proj(add_module("o_proj", std::make_unique<Linear>(sizes_.H * sizes_.Dh, sizes_.D, false, gen, dims.init_std))),
+      q_proj(add_module("q_proj",
+                        std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, c.qkv_bias, gen, dims.init_std))),
+      k_proj(add_module("k_proj",
+                        std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, c.qkv_bias, gen, dims.init_std))),
+      v_proj(add_module("v_proj",
+                        std::make_unique<Linear>(sizes_.D, sizes_.HK * sizes_.Dh, c.qkv_bias, gen, dims.init_std))),
+      o_proj(
+          add_module("o_proj", std::make_unique<Linear>(sizes_.H * sizes_.Dh, sizes_.D, c.o_bias, gen, dims.init_std))),
       rope_theta_(c.rope_theta),
       window_(c.window),
-      chunk_size_(c.chunk_size) {}
+      chunk_size_(c.chunk_size) {
+  if (c.qk_norm) {
+    q_norm = &add_module("q_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps));
+    k_norm = &add_module("k_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps));
+  }
+}
 
 MixerOutput Attention::forward(const MixerInput& in) const {
   const CallShape shape = call_shape(in);
@@ -118,6 +126,10 @@ MixerOutput Attention::forward(const MixerInput& in) const {
     sequence_positions(counted, result.state);
   }
   const Tensor pos = token_positions(B, T, in.cu_seqlens, start);  // [B, T]
+  if (q_norm) {
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
   q = apply_rope(q, pos, rope_theta_);
   k = apply_rope(k, pos, rope_theta_);  // cached keys carry their rotation
 

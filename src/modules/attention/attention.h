@@ -1,10 +1,12 @@
 // Llama-style causal softmax attention (the layer of flash-linear-attention's
-// fla/layers/attn.py without qk-norm): q/k/v projections without biases, grouped KV heads,
-// RoPE on q and k, optional sliding window, output projection. Its state is the KV cache.
+// fla/layers/attn.py): q/k/v projections (biases optional, as Qwen2's), grouped KV heads,
+// optional per-head RMSNorm of q and k before RoPE (Qwen3's QK-norm), RoPE on q and k, optional
+// sliding window, output projection. Its state is the KV cache.
 // Dimension letters: B batch, T time, D model width, H query heads, HK key/value heads,
 // Dh head dim, N sequences, L cached tokens per sequence.
 //
-//   x [B,T,D] → q [B,T,H,Dh], k, v [B,T,HK,Dh] → RoPE(q, k) → softmax_attention → o_proj
+//   x [B,T,D] → q [B,T,H,Dh], k, v [B,T,HK,Dh] → [q_norm(q), k_norm(k)] → RoPE(q, k)
+//     → softmax_attention → o_proj
 //   state: "k_cache", "v_cache" [N, L, HK, Dh] (keys after RoPE), "cache_lengths" [N] i64:
 //   sequences with different numbers of tokens keep their caches right-padded to the longest;
 //   with a sliding window only the last window − 1 keys are kept; "positions" [N] i64
@@ -12,6 +14,7 @@
 
 #include "modules/linear.h"
 #include "modules/mixer.h"
+#include "modules/norm.h"
 
 namespace lnx::modules {
 
@@ -23,6 +26,9 @@ struct AttentionConfig {
   double rope_theta = 10000.0;
   int64_t window = 0;
   int64_t chunk_size = 64;
+  bool qkv_bias = false;
+  bool o_bias = false;
+  bool qk_norm = false;
 
   template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "query heads", mixer_bounds::heads);
@@ -31,6 +37,9 @@ struct AttentionConfig {
     v("rope_theta", rope_theta, "RoPE base", mixer_bounds::rope_theta);
     v("window", window, "sliding attention window (0 = unlimited)", core::Bounds{0, 1099511627776.0});
     v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+    v("qkv_bias", qkv_bias, "biases on the q, k and v projections (Qwen2; Llama's attention_bias)");
+    v("o_bias", o_bias, "a bias on the output projection (Llama's attention_bias)");
+    v("qk_norm", qk_norm, "RMSNorm of each head's q and k before RoPE (Qwen3), eps the model's norm_eps");
   }
 };
 
@@ -53,10 +62,12 @@ class Attention : public Mixer {
   core::LayerState select_sequence(const core::LayerState& state, int64_t n) const override;
   const Sizes& sizes() const { return sizes_; }
 
-  Linear& q_proj;  // [H·Dh, D]
-  Linear& k_proj;  // [HK·Dh, D]
-  Linear& v_proj;  // [HK·Dh, D]
-  Linear& o_proj;  // [D, H·Dh]
+  Linear& q_proj;             // [H·Dh, D]
+  Linear& k_proj;             // [HK·Dh, D]
+  Linear& v_proj;             // [HK·Dh, D]
+  Linear& o_proj;             // [D, H·Dh]
+  RMSNorm* q_norm = nullptr;  // weight [Dh], with qk_norm
+  RMSNorm* k_norm = nullptr;  // weight [Dh], with qk_norm
 
  private:
   double rope_theta_;

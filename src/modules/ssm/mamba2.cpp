@@ -14,9 +14,6 @@ namespace lnx::modules {
 
 namespace {
 
-// mamba_ssm's RMSNormGated eps in Mamba2 (fixed there, not the model's norm eps).
-constexpr double kNormEps = 1e-5;
-
 Mamba2::Sizes mamba2_sizes(const Mamba2Config& c, const ModelDims& dims) {
   Mamba2::Sizes s;
   s.D = dims.d_model;
@@ -38,6 +35,7 @@ Mamba2::Sizes mamba2_sizes(const Mamba2Config& c, const ModelDims& dims) {
   LNX_CHECK(c.conv_size >= 2, ValueError, "[mamba2] conv_size = {}: expected >= 2", c.conv_size);
   s.W = c.conv_size;
   check_chunk_size("mamba2", c.chunk_size);
+  LNX_CHECK(c.norm_eps > 0, ValueError, "[mamba2] norm_eps = {}: expected > 0", c.norm_eps);
   return s;
 }
 
@@ -63,7 +61,7 @@ Mamba2::Mamba2(const Mamba2Config& c, const ModelDims& dims, Generator& gen)
       dt_bias(add_parameter("dt_bias", core::dt_bias_init(sizes_.H, gen))),
       A_log(add_parameter("A_log", core::A_log_init(sizes_.H, gen, 1.0, 16.0))),
       D(add_parameter("D", ones({sizes_.H}))),
-      norm(add_module("norm", std::make_unique<GatedRMSNorm>(sizes_.E, kNormEps, false))),
+      norm(add_module("norm", std::make_unique<GatedRMSNorm>(sizes_.E, c.norm_eps, false))),
       out_proj(add_module("out_proj", std::make_unique<Linear>(sizes_.E, sizes_.D, false, gen, dims.init_std))),
       chunk_size_(c.chunk_size) {}
 

@@ -27,6 +27,7 @@ struct Mamba2Config {
   int64_t n_groups = 1;
   int64_t conv_size = 4;
   int64_t chunk_size = 32;
+  double norm_eps = 1e-5;
 
   template <class V> void visit(V&& v) {
     v("head_dim", head_dim, "channels per head (0 = 64, as mamba_ssm, or d_inner when narrower)", mixer_bounds::dim);
@@ -35,6 +36,7 @@ struct Mamba2Config {
     v("n_groups", n_groups, "groups of the B/C projections (dividing the heads)", mixer_bounds::heads);
     v("conv_size", conv_size, "causal conv kernel width (>= 2)", mixer_bounds::conv);
     v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
+    v("norm_eps", norm_eps, "eps of the gated RMSNorm (mamba_ssm's 1e-5; HF's layer_norm_epsilon)", core::Bounds{0, 1});
   }
 };
 
@@ -60,7 +62,7 @@ class Mamba2 : public Mixer {
   Tensor& dt_bias;     // [H]
   Tensor& A_log;       // [H]
   Tensor& D;           // [H]
-  GatedRMSNorm& norm;  // weight [E]; normalises each group of E/G channels (eps 1e-5)
+  GatedRMSNorm& norm;  // weight [E]; normalises each group of E/G channels (eps norm_eps)
   Linear& out_proj;    // [D, E], no bias
 
  private:

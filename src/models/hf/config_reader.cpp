@@ -1,0 +1,178 @@
+// The strict config.json reader and the keys every architecture shares (hf_internal.h).
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include "core/config.h"
+#include "models/hf/hf_internal.h"
+#include "tensor/error.h"
+
+namespace lnx::models::hf {
+
+std::optional<double> json_real(const Json& j) {
+  if (j.is_number()) return j.get<double>();
+  if (j.is_object() && j.size() == 1 && j.contains("__float__") && j["__float__"].is_string()) {
+    const std::string s = j["__float__"].get<std::string>();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  }
+  return std::nullopt;
+}
+
+ConfigReader::ConfigReader(Json json, std::string where) : json_(std::move(json)), where_(std::move(where)) {
+  LNX_CHECK(json_.is_object(), ValueError, "[hf] {}: expected a JSON object, got {}", where_, json_.type_name());
+}
+
+void ConfigReader::fail(const std::string& key, const std::string& message) const {
+  throw ValueError(fmt::format("[hf] {}: {} {}", where_, key, message));
+}
+
+bool ConfigReader::has(const std::string& key) const { return json_.contains(key) && !json_[key].is_null(); }
+
+const Json& ConfigReader::raw(const std::string& key) {
+  static const Json null_json;
+  read_.insert(key);
+  return json_.contains(key) ? json_[key] : null_json;
+}
+
+int64_t ConfigReader::integer(const std::string& key, std::optional<int64_t> fallback) {
+  const Json& j = raw(key);
+  if (j.is_null()) {
+    if (!fallback) fail(key, "is missing");
+    return *fallback;
+  }
+  if (!j.is_number_integer()) fail(key, fmt::format("must be an integer, got {}", j.dump()));
+  return j.get<int64_t>();
+}
+
+double ConfigReader::real(const std::string& key, std::optional<double> fallback) {
+  const Json& j = raw(key);
+  if (j.is_null()) {
+    if (!fallback) fail(key, "is missing");
+    return *fallback;
+  }
+  const std::optional<double> v = json_real(j);
+  if (!v) fail(key, fmt::format("must be a number, got {}", j.dump()));
+  return *v;
+}
+
+bool ConfigReader::boolean(const std::string& key, std::optional<bool> fallback) {
+  const Json& j = raw(key);
+  if (j.is_null()) {
+    if (!fallback) fail(key, "is missing");
+    return *fallback;
+  }
+  if (!j.is_boolean()) fail(key, fmt::format("must be true or false, got {}", j.dump()));
+  return j.get<bool>();
+}
+
+std::string ConfigReader::string(const std::string& key, std::optional<std::string> fallback) {
+  const Json& j = raw(key);
+  if (j.is_null()) {
+    if (!fallback) fail(key, "is missing");
+    return *fallback;
+  }
+  if (!j.is_string()) fail(key, fmt::format("must be a string, got {}", j.dump()));
+  return j.get<std::string>();
+}
+
+void ConfigReader::require(const std::string& key, const std::vector<Json>& allowed, const std::string& why) {
+  const Json& j = raw(key);
+  if (j.is_null()) return;
+  for (const Json& a : allowed)
+    if (j == a || (json_real(j) && json_real(a) && *json_real(j) == *json_real(a))) return;
+  std::string list;
+  for (const Json& a : allowed) list += (list.empty() ? "" : ", ") + a.dump();
+  fail(key, fmt::format("= {} is not supported ({}; supported: {})", j.dump(), why, list));
+}
+
+void ConfigReader::ignore(const std::vector<std::string>& keys) {
+  for (const auto& k : keys) read_.insert(k);
+}
+
+void ConfigReader::finish() const {
+  std::vector<std::string> unread;
+  for (const auto& [key, value] : json_.items())
+    if (!read_.count(key)) unread.push_back(key);
+  if (unread.empty()) return;
+  throw ValueError(
+      fmt::format("[hf] {}: unknown key{} {} (LinearNexus reads every key of a config it loads, so that nothing "
+                  "that changes the model is dropped; this one is not known for this model_type)",
+                  where_, unread.size() > 1 ? "s" : "", fmt::join(unread, ", ")));
+}
+
+void ignore_common_keys(ConfigReader& r) {
+  // Token ids, dtypes, versions, generation and output flags, initialisation: none changes
+  // the function a loaded model computes.
+  r.ignore({"architectures",
+            "model_type",
+            "transformers_version",
+            "dtype",
+            "torch_dtype",
+            "bos_token_id",
+            "eos_token_id",
+            "pad_token_id",
+            "sep_token_id",
+            "decoder_start_token_id",
+            "initializer_range",
+            "use_cache",
+            "output_attentions",
+            "output_hidden_states",
+            "return_dict",
+            "_name_or_path",
+            "_attn_implementation_autoset",
+            "is_encoder_decoder",
+            "torchscript",
+            "use_return_dict",
+            "chunk_size_feed_forward",
+            "id2label",
+            "label2id",
+            "problem_type",
+            "tokenizer_class",
+            "task_specific_params",
+            "max_position_embeddings"});
+  for (const char* dropout : {"attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop"})
+    r.require(dropout, {0, 0.0}, "dropout is not implemented");
+}
+
+Json common_export(const std::string& model_type, const std::string& class_name, const ModelConfig& c) {
+  Json j;
+  j["architectures"] = Json::array({class_name});
+  j["model_type"] = model_type;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.d_model;
+  j["num_hidden_layers"] = c.n_layer;
+  j["tie_word_embeddings"] = c.tie_embeddings;
+  j["initializer_range"] = c.init_std;
+  j["dtype"] = "float32";
+  return j;
+}
+
+std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours) {
+  const std::string prefix = "blocks.";
+  if (ours.rfind(prefix, 0) != 0) return std::nullopt;
+  const size_t dot = ours.find('.', prefix.size());
+  if (dot == std::string::npos) return std::nullopt;
+  return std::pair{ours.substr(prefix.size(), dot - prefix.size()), ours.substr(dot + 1)};
+}
+
+LayerSpec single_layer(const ModelConfig& c, const std::string& model_type, const std::string& mixer) {
+  const std::vector<std::string> names = c.layer_names();
+  const LayerSpec first = c.layer(names.at(0));
+  for (const auto& name : names) {
+    const LayerSpec l = c.layer(name);
+    LNX_CHECK(l.mixer == mixer, ValueError, "[hf] {} has only {} blocks, but the model's pattern has a {} block",
+              model_type, mixer, l.mixer);
+    LNX_CHECK(l.mlp == first.mlp &&
+                  core::to_yaml_string(l.options.to_yaml()) == core::to_yaml_string(first.options.to_yaml()),
+              ValueError, "[hf] {} has one layer config for all blocks, but layers '{}' and '{}' differ", model_type,
+              names.at(0), name);
+  }
+  return first;
+}
+
+}  // namespace lnx::models::hf

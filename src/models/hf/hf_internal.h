@@ -1,0 +1,79 @@
+// Internal to models/hf: the strict config.json reader and the architecture table.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/config.h"
+
+namespace lnx::models::hf {
+
+using Json = nlohmann::ordered_json;
+
+// Reads config.json keys by type and remembers which were read, so that finish() can name
+// every key nobody looked at: nothing in a config is silently ignored. Errors read
+// "[hf] <where>: <key> …". Reals accept transformers' {"__float__": "Infinity"} spelling.
+class ConfigReader {
+ public:
+  ConfigReader(Json json, std::string where);
+  bool has(const std::string& key) const;  // present and not null
+  int64_t integer(const std::string& key, std::optional<int64_t> fallback = std::nullopt);
+  double real(const std::string& key, std::optional<double> fallback = std::nullopt);
+  bool boolean(const std::string& key, std::optional<bool> fallback = std::nullopt);
+  std::string string(const std::string& key, std::optional<std::string> fallback = std::nullopt);
+  const Json& raw(const std::string& key);  // null when absent
+  // The key, if present, must equal one of the allowed values (e.g. hidden_act "silu").
+  void require(const std::string& key, const std::vector<Json>& allowed, const std::string& why);
+  // Keys that do not change the model's function (initialisation ranges, token ids, …).
+  void ignore(const std::vector<std::string>& keys);
+  // ValueError naming the keys never read.
+  void finish() const;
+  const std::string& where() const { return where_; }
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+ private:
+  Json json_;
+  std::string where_;
+  std::set<std::string> read_;
+};
+
+// A number read from JSON: a number, or {"__float__": "Infinity" | "-Infinity" | "NaN"}.
+std::optional<double> json_real(const Json& j);
+
+// One model_type.
+struct Architecture {
+  std::string model_type;  // "llama"
+  std::string class_name;  // "LlamaForCausalLM"
+  // config.json → ModelConfig (reads every key it understands; load_config calls finish()).
+  std::function<ModelConfig(ConfigReader&)> import_config;
+  // ModelConfig → config.json; ValueError naming what the architecture cannot express.
+  std::function<Json(const ModelConfig&)> export_config;
+  // The tensor name in the HF checkpoint of one of our parameters ("blocks.3.mixer.q_proj.weight"
+  // → "model.layers.3.self_attn.q_proj.weight").
+  std::function<std::string(const std::string& ours)> tensor_name;
+};
+
+const std::vector<Architecture>& architectures();
+const Architecture& architecture(const std::string& model_type, const std::string& where);
+
+// The architectures, one function per file.
+void add_llama_architectures(std::vector<Architecture>& out);  // llama, qwen2, qwen3
+void add_mamba_architectures(std::vector<Architecture>& out);  // mamba, mamba2
+
+// Shared by the architectures: the config keys every transformers config carries that do not
+// change the function (token ids, dtype, versions, output flags, …).
+void ignore_common_keys(ConfigReader& r);
+// The common keys of an exported config.json (model_type, architectures, vocab_size,
+// hidden_size, num_hidden_layers, tie_word_embeddings, dtype, transformers_version).
+Json common_export(const std::string& model_type, const std::string& class_name, const ModelConfig& c);
+// "blocks.<i>.<rest>" → (i, rest); nullopt for another name.
+std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours);
+// The one layer of a model whose every block is the same layer; ValueError naming the
+// architecture and the pattern otherwise.
+LayerSpec single_layer(const ModelConfig& c, const std::string& model_type, const std::string& mixer);
+
+}  // namespace lnx::models::hf

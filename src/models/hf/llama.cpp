@@ -1,0 +1,162 @@
+// Llama-style attention models of transformers: llama (LlamaForCausalLM), qwen2 (q/k/v
+// biases) and qwen3 (per-head QK-norm). Each block: input_layernorm → self_attn (GQA, RoPE in
+// the half-split layout, scale head_dim^-1/2) → residual → post_attention_layernorm → SwiGLU
+// mlp (gate_proj, up_proj, down_proj) → residual; model.norm; lm_head (tied or not).
+#include <fmt/format.h>
+
+#include "models/hf/hf_internal.h"
+#include "modules/attention/attention.h"
+#include "modules/mlp.h"
+#include "tensor/error.h"
+
+namespace lnx::models::hf {
+
+namespace {
+
+enum class Flavour { llama, qwen2, qwen3 };
+
+// RoPE base from rope_parameters (transformers ≥ 5) or rope_theta / rope_scaling (older);
+// only the unscaled default rotation over the whole head.
+double read_rope_theta(ConfigReader& r) {
+  double theta = r.real("rope_theta", 10000.0);
+  const Json& params = r.raw("rope_parameters");
+  const Json& scaling = r.raw("rope_scaling");
+  for (const Json* p : {&params, &scaling}) {
+    if (p->is_null()) continue;
+    const std::string key = p == &params ? "rope_parameters" : "rope_scaling";
+    if (!p->is_object()) r.fail(key, fmt::format("must be an object, got {}", p->dump()));
+    for (const auto& [k, v] : p->items()) {
+      if (k == "rope_theta") {
+        const auto t = json_real(v);
+        if (!t) r.fail(key + ".rope_theta", fmt::format("must be a number, got {}", v.dump()));
+        theta = *t;
+      } else if (k == "rope_type" || k == "type") {
+        if (v != "default")
+          r.fail(key + "." + k, fmt::format("= {} is not supported (only the unscaled default RoPE)", v.dump()));
+      } else if (k == "partial_rotary_factor") {
+        if (json_real(v) != 1.0) r.fail(key + "." + k, fmt::format("= {} is not supported (only 1.0)", v.dump()));
+      } else {
+        r.fail(key + "." + k, "is not supported (only rope_type default and rope_theta)");
+      }
+    }
+  }
+  r.require("partial_rotary_factor", {1, 1.0}, "RoPE over the whole head only");
+  return theta;
+}
+
+// Sliding-window keys of Qwen2/Qwen3: only full attention in every layer.
+void read_sliding_window(ConfigReader& r, int64_t n_layer) {
+  r.require("use_sliding_window", {false}, "sliding-window layers are not mapped yet");
+  r.ignore({"sliding_window", "max_window_layers"});  // inert without use_sliding_window
+  const Json& types = r.raw("layer_types");
+  if (types.is_null()) return;
+  if (!types.is_array() || static_cast<int64_t>(types.size()) != n_layer)
+    r.fail("layer_types", fmt::format("must list the {} layers, got {}", n_layer, types.dump()));
+  for (const Json& t : types)
+    if (t != "full_attention") r.fail("layer_types", fmt::format("has {}: only full_attention is supported", t.dump()));
+}
+
+ModelConfig import_attention_model(ConfigReader& r, Flavour flavour) {
+  ModelConfig c;
+  c.vocab_size = r.integer("vocab_size");
+  c.d_model = r.integer("hidden_size");
+  c.n_layer = r.integer("num_hidden_layers");
+  c.mlp_hidden = r.integer("intermediate_size");
+  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
+  c.norm_eps = r.real("rms_norm_eps", 1e-6);
+  c.init_std = r.real("initializer_range", 0.02);
+  r.require("hidden_act", {"silu"}, "the MLP is SwiGLU");
+  r.require("mlp_bias", {false}, "the MLP has no biases");
+  r.require("pretraining_tp", {1}, "tensor-parallel slicing of the projections");
+  modules::AttentionConfig a;
+  a.num_heads = r.integer("num_attention_heads");
+  a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
+  a.head_dim = r.integer("head_dim", a.num_heads > 0 ? c.d_model / a.num_heads : 0);
+  a.rope_theta = read_rope_theta(r);
+  const bool attention_bias = r.boolean("attention_bias", false);
+  a.qkv_bias = flavour == Flavour::qwen2 ? true : attention_bias;
+  a.o_bias = flavour == Flavour::qwen2 ? false : attention_bias;
+  a.qk_norm = flavour == Flavour::qwen3;
+  if (flavour != Flavour::llama) read_sliding_window(r, c.n_layer);
+  LayerSpec layer = LayerSpec::of("attention");
+  layer.options = a;
+  layer.mlp = true;
+  c.block_pattern = {"attention"};
+  c.layers["attention"] = layer;
+  return c;
+}
+
+Json export_attention_model(const std::string& type, const std::string& cls, const ModelConfig& c, Flavour flavour) {
+  const LayerSpec layer = single_layer(c, type, "attention");
+  LNX_CHECK(layer.mlp, ValueError, "[hf] {} blocks have an MLP; the model's attention blocks do not", type);
+  const auto& a = layer.options.as<modules::AttentionConfig>();
+  LNX_CHECK(a.window == 0, ValueError, "[hf] {}: sliding-window attention (window {}) is not exported", type, a.window);
+  switch (flavour) {
+    case Flavour::llama:
+    case Flavour::qwen3:
+      LNX_CHECK(a.qkv_bias == a.o_bias, ValueError,
+                "[hf] {} has one attention_bias for q, k, v and o; the model has qkv_bias {} and o_bias {}", type,
+                a.qkv_bias, a.o_bias);
+      LNX_CHECK(a.qk_norm == (flavour == Flavour::qwen3), ValueError, "[hf] {} {} QK-norm; the model {}", type,
+                flavour == Flavour::qwen3 ? "has" : "has no", a.qk_norm ? "has" : "has none");
+      break;
+    case Flavour::qwen2:
+      LNX_CHECK(a.qkv_bias && !a.o_bias && !a.qk_norm, ValueError,
+                "[hf] qwen2 has q/k/v biases, no o bias and no QK-norm; the model has qkv_bias {}, o_bias {}, "
+                "qk_norm {}",
+                a.qkv_bias, a.o_bias, a.qk_norm);
+      break;
+  }
+  const int64_t H = a.num_heads, HK = a.num_kv_heads == 0 ? H : a.num_kv_heads;
+  Json j = common_export(type, cls, c);
+  j["intermediate_size"] = c.mlp_hidden > 0 ? c.mlp_hidden : modules::swiglu_hidden(c.d_model, c.mlp_ratio);
+  j["num_attention_heads"] = H;
+  j["num_key_value_heads"] = HK;
+  j["head_dim"] = a.head_dim == 0 ? c.d_model / H : a.head_dim;
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = c.norm_eps;
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", a.rope_theta}};
+  j["max_position_embeddings"] = 1 << 20;  // RoPE has no length limit here
+  j["attention_dropout"] = 0.0;
+  if (flavour == Flavour::llama) j["mlp_bias"] = false;
+  if (flavour != Flavour::qwen2) j["attention_bias"] = a.qkv_bias;
+  if (flavour != Flavour::llama) j["use_sliding_window"] = false;
+  return j;
+}
+
+std::string attention_tensor_name(const std::string& ours) {
+  if (ours == "embeddings.weight") return "model.embed_tokens.weight";
+  if (ours == "norm.weight") return "model.norm.weight";
+  if (ours == "lm_head.weight") return ours;
+  if (const auto part = block_part(ours)) {
+    const std::string layer = "model.layers." + part->first + ".";
+    const std::string& rest = part->second;
+    if (rest == "attn_norm.weight") return layer + "input_layernorm.weight";
+    if (rest == "mlp_norm.weight") return layer + "post_attention_layernorm.weight";
+    if (rest.rfind("mixer.", 0) == 0) return layer + "self_attn." + rest.substr(6);
+    if (rest.rfind("mlp.", 0) == 0) return layer + rest;
+  }
+  return ours;  // not a name of these models: reported as missing
+}
+
+Architecture attention_architecture(const std::string& type, const std::string& cls, Flavour flavour) {
+  Architecture a;
+  a.model_type = type;
+  a.class_name = cls;
+  a.import_config = [flavour](ConfigReader& r) { return import_attention_model(r, flavour); };
+  a.export_config = [type, cls, flavour](const ModelConfig& c) {
+    return export_attention_model(type, cls, c, flavour);
+  };
+  a.tensor_name = attention_tensor_name;
+  return a;
+}
+
+}  // namespace
+
+void add_llama_architectures(std::vector<Architecture>& out) {
+  out.push_back(attention_architecture("llama", "LlamaForCausalLM", Flavour::llama));
+  out.push_back(attention_architecture("qwen2", "Qwen2ForCausalLM", Flavour::qwen2));
+  out.push_back(attention_architecture("qwen3", "Qwen3ForCausalLM", Flavour::qwen3));
+}
+
+}  // namespace lnx::models::hf

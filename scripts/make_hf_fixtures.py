@@ -7,9 +7,11 @@ first use:
 
     python3 scripts/make_hf_fixtures.py            # all architectures
     python3 scripts/make_hf_fixtures.py llama      # one
-    python3 scripts/make_hf_fixtures.py --check-export DIR ARCH
-        # loads a directory written by `linearnexus convert --to hf` with transformers and
-        # compares its float64 logits on the fixture batch with the fixture's
+    python3 scripts/make_hf_fixtures.py --check-export [BUILD_DIR]
+        # export check: every fixture converted HF → LinearNexus → HF, and the tiny presets
+        # HF expresses trained a few steps and converted to HF, loaded by transformers'
+        # from_pretrained; its float64 logits are compared with ours (`linearnexus logits`)
+        # and, for fixtures, with the fixture's. Writes tests/fixtures/hf/export_check.md.
 
 For each architecture it builds a tiny randomly initialised model (odd sizes, 2-4 layers,
 every layer type of a hybrid present, a vocabulary of a few hundred), randomises the
@@ -145,16 +147,75 @@ def make(name, transformers, torch):
           f"tokenizer {n}, written to {os.path.relpath(out, ROOT)}")
 
 
-def check_export(directory, name, transformers, torch):
-    from safetensors.torch import load_file
-    ref = load_file(os.path.join(OUT, name, "reference.safetensors"))
-    model = transformers.AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float64).eval()
+def relative_rms(a, b):
+    return ((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt()).item()
+
+
+def transformers_logits(directory, ids, transformers, torch):
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float64).eval()
     with torch.no_grad():
-        logits = model(input_ids=ref["input_ids"]).logits
-    err = ((logits - ref["logits"]).pow(2).mean().sqrt() / ref["logits"].pow(2).mean().sqrt()).item()
-    print(json.dumps({"architecture": name, "model_type": model.config.model_type,
-                      "transformers": transformers.__version__, "relative_rms_error": err}))
-    return err < 1e-4
+        return model(input_ids=ids).logits, model.config.model_type
+
+
+def our_logits(cli, directory, ids, work, torch):
+    from safetensors.torch import load_file, save_file
+    save_file({"input_ids": ids.contiguous()}, os.path.join(work, "ids.safetensors"))
+    subprocess.run([cli, "logits", "--checkpoint", directory, "--input", os.path.join(work, "ids.safetensors"),
+                    "--output", os.path.join(work, "logits.safetensors"), "--dtype", "f64"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return load_file(os.path.join(work, "logits.safetensors"))["logits"]
+
+
+def check_export(build, transformers, torch):
+    """HF → ours → HF for every fixture, and our tiny presets → HF; transformers loads each."""
+    import tempfile
+    from safetensors.torch import load_file
+    cli = os.path.join(build, "linearnexus")
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        cases = []
+        for name in architectures(transformers):
+            ours, back = os.path.join(work, name + "-lnx"), os.path.join(work, name + "-hf")
+            subprocess.run([cli, "convert", "--in", os.path.join(OUT, name), "--out", ours], check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run([cli, "convert", "--in", ours, "--out", back], check=True, stdout=subprocess.DEVNULL)
+            cases.append((f"fixture {name} (HF → LinearNexus → HF)", ours, back,
+                          load_file(os.path.join(OUT, name, "reference.safetensors"))))
+        for preset in ("attention-tiny", "mamba-tiny", "mamba2-tiny"):
+            run, back = os.path.join(work, "run-" + preset), os.path.join(work, preset + "-hf")
+            subprocess.run([cli, "train", "--preset", preset, "--steps", "20", "--out", run, "train.eval_every=0",
+                            "train.sample_tokens=0", "train.batch_size=4", "train.seq_len=64"], check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run([cli, "convert", "--in", run + "/last", "--out", back], check=True,
+                           stdout=subprocess.DEVNULL)
+            cases.append((f"preset {preset} trained 20 steps", run + "/last", back, None))
+        for label, ours_dir, hf_dir, ref in cases:
+            with open(os.path.join(hf_dir, "config.json")) as f:
+                vocab = json.load(f)["vocab_size"]
+            ids = ref["input_ids"] if ref is not None else torch.randint(0, vocab, (2, 29),
+                                                                         generator=torch.Generator().manual_seed(3))
+            theirs, model_type = transformers_logits(hf_dir, ids, transformers, torch)
+            ours = our_logits(cli, ours_dir, ids, work, torch)
+            row = {"case": label, "model_type": model_type, "vs_ours": relative_rms(theirs, ours)}
+            if ref is not None:
+                row["vs_fixture"] = relative_rms(theirs, ref["logits"])
+            rows.append(row)
+            print(json.dumps(row))
+    ok = all(r["vs_ours"] < 1e-6 and r.get("vs_fixture", 0) < 1e-6 for r in rows)
+    with open(os.path.join(OUT, "export_check.md"), "w") as f:
+        f.write("# Export check: transformers loads what `linearnexus convert --to hf` writes\n\n")
+        f.write(f"Written by `scripts/make_hf_fixtures.py --check-export` (transformers {transformers.__version__}, "
+                f"torch {torch.__version__}). Each exported directory is loaded with "
+                "`AutoModelForCausalLM.from_pretrained` in float64; its logits are compared (relative RMS) "
+                "with ours (`linearnexus logits --dtype f64`) on the same ids, and for fixtures with the "
+                "logits transformers gave for the original directory. Errors near 1e-7 are transformers' "
+                "float32 RMSNorm and RoPE frequencies inside its float64 run.\n\n")
+        f.write("| case | model_type | vs ours | vs fixture |\n| --- | --- | --- | --- |\n")
+        for r in rows:
+            vf = f"{r['vs_fixture']:.2e}" if "vs_fixture" in r else "—"
+            f.write(f"| {r['case']} | {r['model_type']} | {r['vs_ours']:.2e} | {vf} |\n")
+        f.write(f"\nResult: {'all within 1e-6' if ok else 'FAILED'}.\n")
+    return ok
 
 
 def main():
@@ -164,7 +225,8 @@ def main():
     torch.set_default_dtype(torch.float32)
     args = sys.argv[1:]
     if args and args[0] == "--check-export":
-        sys.exit(0 if check_export(args[1], args[2], transformers, torch) else 1)
+        build = args[1] if len(args) > 1 else os.path.join(ROOT, "build")
+        sys.exit(0 if check_export(build, transformers, torch) else 1)
     names = args or list(architectures(transformers))
     for name in names:
         make(name, transformers, torch)

@@ -40,14 +40,16 @@ void add_info_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<ModelInfoOptions>();
   auto* info = app.add_subcommand("info",
                                   "Show the CPU features, BLAS kernels and thread count in use; with "
-                                  "--preset or --config, a model's layer table, parameters and FLOPs/token");
+                                  "--preset, --config or --checkpoint, a model's layer table, parameters and "
+                                  "FLOPs/token");
   info->add_option("--preset", opt->preset, "a preset name (see `linearnexus list presets`)");
   info->add_option("--config", opt->config, "a model config YAML file");
+  info->add_option("--checkpoint", opt->checkpoint, "a checkpoint or Hugging Face model directory");
   info->add_option("--context", opt->context, "context length for the FLOPs count")->capture_default_str();
   info->callback([opt, &action] {
     action = [opt] {
       run_info();
-      return opt->preset.empty() && opt->config.empty() ? 0 : run_model_info(*opt);
+      return opt->preset.empty() && opt->config.empty() && opt->checkpoint.empty() ? 0 : run_model_info(*opt);
     };
   });
 }

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   lnx::cli::add_train_command(app, action);
   lnx::cli::add_eval_command(app, action);
   lnx::cli::add_generate_commands(app, action);
+  lnx::cli::add_convert_command(app, action);
+  lnx::cli::add_logits_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "models/checkpoint.h"
 #include "models/lm_model.h"
 #include "models/presets.h"
 #include "modules/mixer.h"
@@ -56,10 +57,12 @@ std::string human(double n) {
 }  // namespace
 
 int run_model_info(const ModelInfoOptions& opt) {
-  LNX_CHECK(opt.preset.empty() != opt.config.empty(), ValueError, "[info] give one of --preset and --config");
+  LNX_CHECK(opt.preset.empty() + opt.config.empty() + opt.checkpoint.empty() == 2, ValueError,
+            "[info] give one of --preset, --config and --checkpoint");
   LNX_CHECK(opt.context > 0, ValueError, "[info] --context must be positive, got {}", opt.context);
-  const models::ModelConfig config =
-      opt.preset.empty() ? models::load_model_config(opt.config) : models::preset_config(opt.preset);
+  const models::ModelConfig config = !opt.preset.empty()   ? models::preset_config(opt.preset)
+                                     : !opt.config.empty() ? models::load_model_config(opt.config)
+                                                           : models::load_directory_config(opt.checkpoint);
   const models::LMModel model(config);
   fmt::print("\nmodel {}: {} blocks, d_model {}, vocab {}, {} embeddings\n", config.name, config.n_layer,
              config.d_model, config.vocab_size, config.tie_embeddings ? "tied" : "untied");

@@ -16,7 +16,7 @@ namespace lnx::cli {
 namespace {
 
 struct TrainOptions {
-  std::string config, preset, data, task, out;
+  std::string config, preset, data, task, out, init_from;
   int64_t steps = 0;
   std::vector<std::string> overrides;  // section.key=value
 };
@@ -25,7 +25,10 @@ struct TrainOptions {
 std::vector<std::string> shortcut_overrides(const TrainOptions& o) {
   LNX_CHECK(o.data.empty() || o.task.empty(), ValueError, "[train] give --data or --task, not both");
   LNX_CHECK(o.task.empty() || o.task == "mqar", ValueError, "[train] unknown --task '{}'; tasks: mqar", o.task);
+  LNX_CHECK(o.preset.empty() || o.init_from.empty(), ValueError,
+            "[train] give --preset (a new model) or --init-from (a model to fine-tune), not both");
   std::vector<std::string> out;
+  if (!o.init_from.empty()) out.push_back("train.init_from=" + o.init_from);
   if (!o.preset.empty()) out.push_back("model.preset=" + o.preset);
   if (!o.data.empty()) {
     out.push_back("data.source=text");
@@ -102,6 +105,9 @@ void add_train_command(CLI::App& app, Action& action) {
                                  "or --task mqar; section.key=value overrides any setting");
   cmd->add_option("--config,-c", o->config, "training config (YAML: model, data, optimizer, schedule, train)");
   cmd->add_option("--preset", o->preset, "model preset (see `linearnexus list presets`)");
+  cmd->add_option("--init-from", o->init_from,
+                  "fine-tune: a checkpoint or Hugging Face model directory (its model, weights and tokenizer; fresh "
+                  "optimizer and schedule)");
   cmd->add_option("--data", o->data, "a UTF-8 text file to train on");
   cmd->add_option("--task", o->task, "a synthetic task: mqar");
   cmd->add_option("--steps", o->steps, "optimizer steps");

@@ -1,5 +1,7 @@
 #include "models/presets.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -10,7 +12,8 @@ namespace lnx::models {
 namespace {
 
 // A model of width 64 (tiny) or 384 (small) whose layers are the pattern's mixers, each sized
-// by its own MixerSpec::preset_options.
+// by its own MixerSpec::preset_options. Models of Mamba blocks only take mamba_ssm's norm eps,
+// 1e-5 (also that of the Mamba-2 gated norm, so they export to Hugging Face exactly).
 ModelConfig make_config(const std::string& name, const std::vector<std::string>& pattern, bool small, int64_t n_layer) {
   const modules::PresetScale scale = small ? modules::PresetScale::small : modules::PresetScale::tiny;
   ModelConfig c;
@@ -25,6 +28,9 @@ ModelConfig make_config(const std::string& name, const std::vector<std::string>&
     layer.options = modules::preset_mixer_options(m, c.d_model, scale);
     c.layers[m] = std::move(layer);
   }
+  const bool ssm_only =
+      std::all_of(pattern.begin(), pattern.end(), [](const std::string& m) { return m == "mamba" || m == "mamba2"; });
+  if (ssm_only) c.norm_eps = 1e-5;
   return c;
 }
 

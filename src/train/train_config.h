@@ -66,6 +66,7 @@ struct LoopConfig {
   bool resume = true;           // continue from out_dir/last when it exists
   int64_t sample_tokens = 200;  // tokens the CLI generates after training (0 = none)
   std::string sample_prompt;
+  std::string init_from;  // fine-tuning: a checkpoint or Hugging Face directory to start from
 
   template <class V> void visit(V&& v) {
     v("steps", steps, "optimizer steps");
@@ -83,6 +84,9 @@ struct LoopConfig {
     v("resume", resume, "continue from out_dir/last when it exists");
     v("sample_tokens", sample_tokens, "tokens generated after training (0 = none)");
     v("sample_prompt", sample_prompt, "prompt of that sample");
+    v("init_from", init_from,
+      "checkpoint or Hugging Face model directory to fine-tune: its config replaces model, its weights start the "
+      "run (fresh optimizer and schedule), its tokenizer.json tokenizes text data");
   }
 };
 

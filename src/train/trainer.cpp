@@ -191,15 +191,34 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   fs::create_directories(t.out_dir);
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
-  const RunData data = prepare_run_data(
-      config, t.out_dir, resuming && fs::exists(last + "/tokenizer.json") ? last + "/tokenizer.json" : "");
+  // Fine-tuning starts from init_from's model and tokenizer; a resumed run reads its own.
+  const std::string init_tokenizer = t.init_from.empty() ? "" : t.init_from + "/tokenizer.json";
+  LNX_CHECK(t.init_from.empty() || config.data.source == "mqar" || fs::exists(init_tokenizer), ValueError,
+            "[train] train.init_from '{}' has no tokenizer.json; text data must be tokenized by the model's own "
+            "tokenizer",
+            t.init_from);
+  const RunData data =
+      prepare_run_data(config, t.out_dir,
+                       resuming && fs::exists(last + "/tokenizer.json")
+                           ? last + "/tokenizer.json"
+                           : (t.init_from.empty() || config.data.source == "mqar" ? "" : init_tokenizer));
   Progress progress(t.steps, t.log_every);
   progress.line(fmt::format("data: {}", data.description));
 
-  models::ModelConfig mc = config.model;
-  if (mc.vocab_size != data.vocab_size) mc.vocab_size = data.vocab_size;  // the tokenizer decides
+  TrainConfig run_config = config;  // with the model actually trained (init_from's), for train.yaml
+  models::ModelConfig& mc = run_config.model;
+  if (!t.init_from.empty()) {
+    mc = models::load_directory_config(t.init_from);
+    LNX_CHECK(data.vocab_size <= mc.vocab_size, ValueError,
+              "[train] the data has {} token ids but the model of train.init_from '{}' has a vocabulary of {}",
+              data.vocab_size, t.init_from, mc.vocab_size);
+  } else if (mc.vocab_size != data.vocab_size) {
+    mc.vocab_size = data.vocab_size;  // the tokenizer decides
+  }
   TrainResult result;
-  result.model = std::make_shared<models::LMModel>(mc, static_cast<uint64_t>(t.seed));
+  result.model = !t.init_from.empty() && !resuming
+                     ? std::shared_ptr<models::LMModel>(models::load_model(t.init_from))
+                     : std::make_shared<models::LMModel>(mc, static_cast<uint64_t>(t.seed));
   models::LMModel& model = *result.model;
   TrainerState state;
   if (resuming) {
@@ -287,7 +306,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
                                 data.mqar ? "" : fmt::format(" (unigram entropy {:.3f})", data.unigram_entropy)));
       if (e.loss < state.best_val_loss) {
         state.best_val_loss = e.loss;
-        save_run_checkpoint(best, model, nullptr, state, data, config);
+        save_run_checkpoint(best, model, nullptr, state, data, run_config);
       }
       result.best_val_loss = state.best_val_loss;
     }
@@ -295,7 +314,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     // loses no record a resume would not redo.
     metrics.flush();
     if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step)
-      save_run_checkpoint(last, model, optimizer.get(), state, data, config);
+      save_run_checkpoint(last, model, optimizer.get(), state, data, run_config);
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -194,7 +194,8 @@ std::string export_type(const ModelConfig& config, std::string* why) {
   return "";
 }
 
-void save_model(const LMModel& model, const std::string& dir, const std::string& model_type) {
+void save_model(const LMModel& model, const std::string& dir, const std::string& model_type,
+                const std::function<void(const std::string& tmp_dir)>& extra_files) {
   std::string why;
   const std::string type = model_type.empty() ? export_type(model.config(), &why) : model_type;
   LNX_CHECK(!type.empty(), ValueError, "[hf] no Hugging Face architecture expresses model '{}':{}", model.config().name,
@@ -207,6 +208,7 @@ void save_model(const LMModel& model, const std::string& dir, const std::string&
   io::write_directory_atomic("hf", dir, [&](const std::string& tmp) {
     save_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
     io::write_file_atomic("hf", tmp + "/config.json", config.dump(2) + "\n");
+    if (extra_files) extra_files(tmp);
   });
 }
 

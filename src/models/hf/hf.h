@@ -14,6 +14,7 @@
 // f32.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +43,9 @@ std::string export_type(const ModelConfig& config, std::string* why = nullptr);
 // Writes model to dir as a Hugging Face directory of the given model_type ("" = export_type):
 // config.json and model.safetensors (F32), atomically (a temporary directory renamed into
 // place; an existing dir is replaced). ValueError when the architecture cannot express the
-// model, naming what does not fit.
-void save_model(const LMModel& model, const std::string& dir, const std::string& model_type = "");
+// model, naming what does not fit. extra_files(tmp_dir) may add files (tokenizer.json, …)
+// before the directory is swapped in.
+void save_model(const LMModel& model, const std::string& dir, const std::string& model_type = "",
+                const std::function<void(const std::string& tmp_dir)>& extra_files = {});
 
 }  // namespace lnx::models::hf

@@ -65,7 +65,7 @@ std::unique_ptr<LMModel> load_model(const std::string& dir) {
   if (hf::is_hf_directory(dir)) return hf::load_model(dir);
   LNX_CHECK(fs::is_directory(dir), IOError, "[checkpoint] '{}' is not a checkpoint directory", dir);
   const ModelConfig config = load_model_config(dir + "/config.yaml");
-  auto model = std::make_unique<LMModel>(config);
+  auto model = LMModel::for_loading(config);
   // A model saved after to(f64) loads as f64.
   const SafetensorsFile file = load_safetensors(dir + "/model.safetensors");
   const auto dtype = file.metadata.find("dtype");

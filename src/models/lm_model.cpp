@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/varlen.h"
 #include "tensor/autograd.h"
@@ -24,8 +25,16 @@ bool is_residual_output(const std::string& name) {
 
 }  // namespace
 
-LMModel::LMModel(const ModelConfig& config, uint64_t seed) : config_(config) {
+LMModel::LMModel(const ModelConfig& config, uint64_t seed) : LMModel(config, seed, true) {}
+
+std::unique_ptr<LMModel> LMModel::for_loading(const ModelConfig& config) {
+  return std::unique_ptr<LMModel>(new LMModel(config, 0, false));
+}
+
+LMModel::LMModel(const ModelConfig& config, uint64_t seed, bool initialise) : config_(config) {
   config_.validate();
+  std::optional<modules::SkipInit> skip;
+  if (!initialise) skip.emplace();
   Generator gen(seed);
   embeddings = &add_module(
       "embeddings", std::make_unique<modules::Embedding>(config_.vocab_size, config_.d_model, gen, config_.init_std));
@@ -52,6 +61,7 @@ LMModel::LMModel(const ModelConfig& config, uint64_t seed) : config_(config) {
   if (!config_.tie_embeddings)
     lm_head = &add_module("lm_head", std::make_unique<modules::Linear>(config_.d_model, config_.vocab_size, false, gen,
                                                                        config_.init_std));
+  if (!initialise) return;
   for (Block* b : blocks_) {
     const double rescale = 1.0 / std::sqrt((b->mlp ? 2.0 : 1.0) * static_cast<double>(config_.n_layer));
     b->for_each_parameter([&](const std::string& name, Tensor& p) {

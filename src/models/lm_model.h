@@ -34,6 +34,11 @@ struct ModelOutput {
 class LMModel : public modules::Module {
  public:
   explicit LMModel(const ModelConfig& config, uint64_t seed = 0);
+  // For loaders that replace every parameter: the model of config with its parameters' shapes,
+  // but zeros where the constructor draws its random initialisation (modules::SkipInit) and no
+  // init rescaling. Loading weights into it gives the model that loading them into
+  // LMModel(config) gives, without the seconds a large model's random draws take.
+  static std::unique_ptr<LMModel> for_loading(const ModelConfig& config);
 
   // state: null or empty for fresh sequences.
   ModelOutput forward(const Tensor& ids, const core::ModelState* state = nullptr,
@@ -52,6 +57,8 @@ class LMModel : public modules::Module {
   modules::Linear* lm_head = nullptr;  // null when tied
 
  private:
+  LMModel(const ModelConfig& config, uint64_t seed, bool initialise);
+
   ModelConfig config_;
   std::vector<Block*> blocks_;
 };

@@ -42,8 +42,22 @@ Tensor& Module::add_parameter(const std::string& name, const Tensor& value) {
   return *params_.back().second;
 }
 
-Tensor init_normal(const Shape& shape, double std, Generator& gen) { return mul(randn(shape, gen), std); }
+namespace {
+thread_local bool skip_init = false;
+}  // namespace
 
-Tensor init_uniform(const Shape& shape, double bound, Generator& gen) { return uniform(shape, -bound, bound, gen); }
+SkipInit::SkipInit() : previous_(skip_init) { skip_init = true; }
+SkipInit::~SkipInit() { skip_init = previous_; }
+bool SkipInit::active() { return skip_init; }
+
+Tensor init_normal(const Shape& shape, double std, Generator& gen) {
+  if (skip_init) return zeros(shape);
+  return mul(randn(shape, gen), std);
+}
+
+Tensor init_uniform(const Shape& shape, double bound, Generator& gen) {
+  if (skip_init) return zeros(shape);
+  return uniform(shape, -bound, bound, gen);
+}
 
 }  // namespace lnx::modules

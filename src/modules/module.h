@@ -50,4 +50,20 @@ class Module {
 Tensor init_normal(const Shape& shape, double std, Generator& gen);
 Tensor init_uniform(const Shape& shape, double bound, Generator& gen);  // U(−bound, bound)
 
+// While a SkipInit lives, init_normal and init_uniform on its thread return zeros of the shape
+// without drawing from the generator. For loaders that build a module only to replace every
+// parameter with stored weights (models::LMModel::for_loading): drawing the random
+// initialisation of a 130M-parameter model takes seconds. Nests; off by default.
+class SkipInit {
+ public:
+  SkipInit();
+  ~SkipInit();
+  SkipInit(const SkipInit&) = delete;
+  SkipInit& operator=(const SkipInit&) = delete;
+  static bool active();  // on this thread
+
+ private:
+  bool previous_;
+};
+
 }  // namespace lnx::modules

@@ -177,7 +177,7 @@ ModelConfig load_config(const std::string& dir) {
 std::unique_ptr<LMModel> load_model(const std::string& dir) {
   const ModelConfig config = load_config(dir);
   const std::string type = config.name;
-  auto model = std::make_unique<LMModel>(config);
+  auto model = LMModel::for_loading(config);
   assign_weights(*model, architecture(type, dir), read_weights(dir), dir);
   return model;
 }

@@ -95,6 +95,12 @@ def architectures(transformers):
                                   use_bias=False, use_conv_bias=True, chunk_size=8, initializer_range=0.08,
                                   tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0),
                    True),
+        "bamba": (t.BambaConfig(vocab_size=297, hidden_size=48, intermediate_size=80, num_hidden_layers=4,
+                                attn_layer_indices=[1, 3], num_attention_heads=6, num_key_value_heads=2,
+                                mamba_n_heads=8, mamba_d_head=12, mamba_n_groups=2, mamba_d_state=10, mamba_d_conv=4,
+                                mamba_expand=2, mamba_chunk_size=8, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                                max_position_embeddings=256, initializer_range=0.08, bos_token_id=1, eos_token_id=2,
+                                pad_token_id=0), False),
     }
 
 

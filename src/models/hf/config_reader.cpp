@@ -152,6 +152,35 @@ Json common_export(const std::string& model_type, const std::string& class_name,
   return j;
 }
 
+RopeSettings read_rope(ConfigReader& r) {
+  RopeSettings rope;
+  rope.theta = r.real("rope_theta", 10000.0);
+  rope.partial_factor = r.real("partial_rotary_factor", 1.0);
+  const Json& params = r.raw("rope_parameters");
+  const Json& scaling = r.raw("rope_scaling");
+  for (const Json* p : {&params, &scaling}) {
+    if (p->is_null()) continue;
+    const std::string key = p == &params ? "rope_parameters" : "rope_scaling";
+    if (!p->is_object()) r.fail(key, fmt::format("must be an object, got {}", p->dump()));
+    for (const auto& [k, v] : p->items()) {
+      const std::optional<double> x = json_real(v);
+      if (k == "rope_theta" || k == "partial_rotary_factor") {
+        if (!x) r.fail(key + "." + k, fmt::format("must be a number, got {}", v.dump()));
+        (k == "rope_theta" ? rope.theta : rope.partial_factor) = *x;
+      } else if (k == "rope_type" || k == "type") {
+        if (v != "default")
+          r.fail(key + "." + k, fmt::format("= {} is not supported (only the unscaled default RoPE)", v.dump()));
+      } else {
+        r.fail(key + "." + k, "is not supported (only rope_type default, rope_theta and partial_rotary_factor)");
+      }
+    }
+  }
+  if (!(rope.theta > 0)) r.fail("rope_theta", fmt::format("= {} must be positive", rope.theta));
+  if (!(rope.partial_factor > 0 && rope.partial_factor <= 1))
+    r.fail("partial_rotary_factor", fmt::format("= {} must lie in (0, 1]", rope.partial_factor));
+  return rope;
+}
+
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours) {
   const std::string prefix = "blocks.";
   if (ours.rfind(prefix, 0) != 0) return std::nullopt;

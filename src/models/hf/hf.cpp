@@ -85,7 +85,7 @@ void assign_weights(LMModel& model, const Architecture& arch, TensorDict weights
   std::set<std::string> used;
   const DType dtype = model.dtype();
   model.for_each_parameter([&](const std::string& ours, Tensor& slot) {
-    const std::string name = arch.tensor_name(ours);
+    const std::string name = arch.tensor_name(model.config(), ours);
     if (!weights.contains(name)) {
       problems.push_back(fmt::format("missing '{}' {} (our {})", name, shape_str(hf_shape(ours, slot.shape())), ours));
       return;
@@ -106,7 +106,7 @@ void assign_weights(LMModel& model, const Architecture& arch, TensorDict weights
     slot = owned;
   });
   // A tied head may be stored too; it must then be the embedding.
-  const std::string head = arch.tensor_name("lm_head.weight");
+  const std::string head = arch.tensor_name(model.config(), "lm_head.weight");
   if (model.config().tie_embeddings && weights.contains(head) && !used.count(head)) {
     used.insert(head);
     const Tensor& t = weights.at(head);
@@ -132,6 +132,7 @@ const std::vector<Architecture>& architectures() {
     std::vector<Architecture> t;
     add_llama_architectures(t);
     add_mamba_architectures(t);
+    add_bamba_architecture(t);
     return t;
   }();
   return table;
@@ -204,7 +205,8 @@ void save_model(const LMModel& model, const std::string& dir, const std::string&
   const Json config = arch.export_config(model.config());
   TensorDict tensors;
   for (const auto& [ours, p] : model.parameters())
-    tensors.insert(arch.tensor_name(ours), reshape(to_dtype(p.detach(), DType::f32), hf_shape(ours, p.shape())));
+    tensors.insert(arch.tensor_name(model.config(), ours),
+                   reshape(to_dtype(p.detach(), DType::f32), hf_shape(ours, p.shape())));
   io::write_directory_atomic("hf", dir, [&](const std::string& tmp) {
     save_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
     io::write_file_atomic("hf", tmp + "/config.json", config.dump(2) + "\n");

@@ -52,9 +52,9 @@ struct Architecture {
   std::function<ModelConfig(ConfigReader&)> import_config;
   // ModelConfig → config.json; ValueError naming what the architecture cannot express.
   std::function<Json(const ModelConfig&)> export_config;
-  // The tensor name in the HF checkpoint of one of our parameters ("blocks.3.mixer.q_proj.weight"
-  // → "model.layers.3.self_attn.q_proj.weight").
-  std::function<std::string(const std::string& ours)> tensor_name;
+  // The tensor name in the HF checkpoint of one of our parameters of a model of this config
+  // ("blocks.3.mixer.q_proj.weight" → "model.layers.3.self_attn.q_proj.weight").
+  std::function<std::string(const ModelConfig& config, const std::string& ours)> tensor_name;
 };
 
 const std::vector<Architecture>& architectures();
@@ -63,6 +63,7 @@ const Architecture& architecture(const std::string& model_type, const std::strin
 // The architectures, one function per file.
 void add_llama_architectures(std::vector<Architecture>& out);  // llama, qwen2, qwen3
 void add_mamba_architectures(std::vector<Architecture>& out);  // mamba, mamba2
+void add_bamba_architecture(std::vector<Architecture>& out);   // bamba (Mamba-2 + attention)
 
 // Shared by the architectures: the config keys every transformers config carries that do not
 // change the function (token ids, dtype, versions, output flags, …).
@@ -70,6 +71,14 @@ void ignore_common_keys(ConfigReader& r);
 // The common keys of an exported config.json (model_type, architectures, vocab_size,
 // hidden_size, num_hidden_layers, tie_word_embeddings, dtype, transformers_version).
 Json common_export(const std::string& model_type, const std::string& class_name, const ModelConfig& c);
+// RoPE of an attention config.json: the base from rope_parameters (transformers ≥ 5) or
+// rope_theta / rope_scaling (older), and the rotated share of each head
+// (partial_rotary_factor); only the unscaled default rotation.
+struct RopeSettings {
+  double theta = 10000.0;
+  double partial_factor = 1.0;
+};
+RopeSettings read_rope(ConfigReader& r);
 // "blocks.<i>.<rest>" → (i, rest); nullopt for another name.
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours);
 // The one layer of a model whose every block is the same layer; ValueError naming the

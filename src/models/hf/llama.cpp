@@ -15,35 +15,6 @@ namespace {
 
 enum class Flavour { llama, qwen2, qwen3 };
 
-// RoPE base from rope_parameters (transformers ≥ 5) or rope_theta / rope_scaling (older);
-// only the unscaled default rotation over the whole head.
-double read_rope_theta(ConfigReader& r) {
-  double theta = r.real("rope_theta", 10000.0);
-  const Json& params = r.raw("rope_parameters");
-  const Json& scaling = r.raw("rope_scaling");
-  for (const Json* p : {&params, &scaling}) {
-    if (p->is_null()) continue;
-    const std::string key = p == &params ? "rope_parameters" : "rope_scaling";
-    if (!p->is_object()) r.fail(key, fmt::format("must be an object, got {}", p->dump()));
-    for (const auto& [k, v] : p->items()) {
-      if (k == "rope_theta") {
-        const auto t = json_real(v);
-        if (!t) r.fail(key + ".rope_theta", fmt::format("must be a number, got {}", v.dump()));
-        theta = *t;
-      } else if (k == "rope_type" || k == "type") {
-        if (v != "default")
-          r.fail(key + "." + k, fmt::format("= {} is not supported (only the unscaled default RoPE)", v.dump()));
-      } else if (k == "partial_rotary_factor") {
-        if (json_real(v) != 1.0) r.fail(key + "." + k, fmt::format("= {} is not supported (only 1.0)", v.dump()));
-      } else {
-        r.fail(key + "." + k, "is not supported (only rope_type default and rope_theta)");
-      }
-    }
-  }
-  r.require("partial_rotary_factor", {1, 1.0}, "RoPE over the whole head only");
-  return theta;
-}
-
 // Sliding-window keys of Qwen2/Qwen3: only full attention in every layer.
 void read_sliding_window(ConfigReader& r, int64_t n_layer) {
   r.require("use_sliding_window", {false}, "sliding-window layers are not mapped yet");
@@ -72,7 +43,11 @@ ModelConfig import_attention_model(ConfigReader& r, Flavour flavour) {
   a.num_heads = r.integer("num_attention_heads");
   a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
   a.head_dim = r.integer("head_dim", a.num_heads > 0 ? c.d_model / a.num_heads : 0);
-  a.rope_theta = read_rope_theta(r);
+  const RopeSettings rope = read_rope(r);
+  if (rope.partial_factor != 1.0)
+    r.fail("partial_rotary_factor", fmt::format("= {} is not supported for {} (only 1)", rope.partial_factor,
+                                                flavour == Flavour::llama ? "llama" : "qwen"));
+  a.rope_theta = rope.theta;
   const bool attention_bias = r.boolean("attention_bias", false);
   a.qkv_bias = flavour == Flavour::qwen2 ? true : attention_bias;
   a.o_bias = flavour == Flavour::qwen2 ? false : attention_bias;
@@ -91,6 +66,8 @@ Json export_attention_model(const std::string& type, const std::string& cls, con
   LNX_CHECK(layer.mlp, ValueError, "[hf] {} blocks have an MLP; the model's attention blocks do not", type);
   const auto& a = layer.options.as<modules::AttentionConfig>();
   LNX_CHECK(a.window == 0, ValueError, "[hf] {}: sliding-window attention (window {}) is not exported", type, a.window);
+  LNX_CHECK(a.rope_dim == 0 || a.rope_dim == (a.head_dim == 0 ? c.d_model / a.num_heads : a.head_dim), ValueError,
+            "[hf] {} rotates every dim of a head; the model rotates {} (rope_dim)", type, a.rope_dim);
   switch (flavour) {
     case Flavour::llama:
     case Flavour::qwen3:
@@ -124,7 +101,7 @@ Json export_attention_model(const std::string& type, const std::string& cls, con
   return j;
 }
 
-std::string attention_tensor_name(const std::string& ours) {
+std::string attention_tensor_name(const ModelConfig&, const std::string& ours) {
   if (ours == "embeddings.weight") return "model.embed_tokens.weight";
   if (ours == "norm.weight") return "model.norm.weight";
   if (ours == "lm_head.weight") return ours;

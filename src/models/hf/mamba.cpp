@@ -143,7 +143,7 @@ Json export_mamba2(const ModelConfig& c) {
   return j;
 }
 
-std::string ssm_tensor_name(const std::string& ours) {
+std::string ssm_tensor_name(const ModelConfig&, const std::string& ours) {
   if (ours == "embeddings.weight") return "backbone.embeddings.weight";
   if (ours == "norm.weight") return "backbone.norm_f.weight";
   if (ours == "lm_head.weight") return ours;

@@ -34,6 +34,9 @@ Attention::Sizes attention_sizes(const AttentionConfig& c, const ModelDims& dims
   }
   LNX_CHECK(s.Dh >= 2 && s.Dh % 2 == 0, ValueError, "[attention] head_dim = {}: RoPE needs an even head dim >= 2",
             s.Dh);
+  LNX_CHECK(c.rope_dim == 0 || (c.rope_dim >= 2 && c.rope_dim % 2 == 0 && c.rope_dim <= s.Dh), ValueError,
+            "[attention] rope_dim = {}: expected 0 (all) or an even number of dims from 2 to head_dim = {}", c.rope_dim,
+            s.Dh);
   LNX_CHECK(c.rope_theta > 0, ValueError, "[attention] rope_theta = {}: expected > 0", c.rope_theta);
   LNX_CHECK(c.window >= 0, ValueError, "[attention] window = {}: expected >= 0 (0 = unlimited)", c.window);
   check_chunk_size("attention", c.chunk_size);
@@ -93,6 +96,7 @@ Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator&
       o_proj(
           add_module("o_proj", std::make_unique<Linear>(sizes_.H * sizes_.Dh, sizes_.D, c.o_bias, gen, dims.init_std))),
       rope_theta_(c.rope_theta),
+      rope_dim_(c.rope_dim == 0 ? sizes_.Dh : c.rope_dim),
       window_(c.window),
       chunk_size_(c.chunk_size) {
   if (c.qk_norm) {
@@ -130,8 +134,12 @@ MixerOutput Attention::forward(const MixerInput& in) const {
     q = q_norm->forward(q);
     k = k_norm->forward(k);
   }
-  q = apply_rope(q, pos, rope_theta_);
-  k = apply_rope(k, pos, rope_theta_);  // cached keys carry their rotation
+  auto rotate = [&](const Tensor& x) {  // x [B, T, heads, Dh]
+    if (rope_dim_ == Dh) return apply_rope(x, pos, rope_theta_);
+    return concat({apply_rope(slice(x, 3, 0, rope_dim_), pos, rope_theta_), slice(x, 3, rope_dim_, Dh)}, 3);
+  };
+  q = rotate(q);
+  k = rotate(k);  // cached keys carry their rotation
 
   // The call's tokens of sequence n: a batch row, or a segment of the packed row.
   std::vector<int64_t> offsets(1, 0);

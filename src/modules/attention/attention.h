@@ -1,6 +1,7 @@
 // Llama-style causal softmax attention (the layer of flash-linear-attention's
 // fla/layers/attn.py): q/k/v projections (biases optional, as Qwen2's), grouped KV heads,
-// optional per-head RMSNorm of q and k before RoPE (Qwen3's QK-norm), RoPE on q and k, optional
+// optional per-head RMSNorm of q and k before RoPE (Qwen3's QK-norm), RoPE on q and k (on all
+// of each head's dims or on the first rope_dim, as Bamba's partial rotary factor), optional
 // sliding window, output projection. Its state is the KV cache.
 // Dimension letters: B batch, T time, D model width, H query heads, HK key/value heads,
 // Dh head dim, N sequences, L cached tokens per sequence.
@@ -29,6 +30,7 @@ struct AttentionConfig {
   bool qkv_bias = false;
   bool o_bias = false;
   bool qk_norm = false;
+  int64_t rope_dim = 0;
 
   template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "query heads", mixer_bounds::heads);
@@ -40,6 +42,8 @@ struct AttentionConfig {
     v("qkv_bias", qkv_bias, "biases on the q, k and v projections (Qwen2; Llama's attention_bias)");
     v("o_bias", o_bias, "a bias on the output projection (Llama's attention_bias)");
     v("qk_norm", qk_norm, "RMSNorm of each head's q and k before RoPE (Qwen3), eps the model's norm_eps");
+    v("rope_dim", rope_dim, "dims of each head that RoPE rotates, the first ones (0 = all; HF's partial_rotary_factor)",
+      mixer_bounds::dim);
   }
 };
 
@@ -71,6 +75,7 @@ class Attention : public Mixer {
 
  private:
   double rope_theta_;
+  int64_t rope_dim_;  // the first rope_dim_ of each head's Dh dims are rotated
   int64_t window_, chunk_size_;
 };
 

@@ -59,6 +59,7 @@ struct ModelConfig {
   int64_t mlp_hidden = 0;  // …unless set here
   bool tie_embeddings = true;
   double norm_eps = 1e-6;
+  bool zero_centered_norm = false;  // the block, final and QK norms apply 1 + weight (Qwen3-Next)
   double init_std = 0.02;
   std::map<std::string, LayerSpec> layers;  // named layers (block_pattern's names)
 
@@ -72,6 +73,7 @@ struct ModelConfig {
     v("mlp_hidden", mlp_hidden, "SwiGLU hidden width (0 = from mlp_ratio)");
     v("tie_embeddings", tie_embeddings, "the LM head shares the embedding matrix");
     v("norm_eps", norm_eps, "RMSNorm epsilon");
+    v("zero_centered_norm", zero_centered_norm, "RMSNorm weights applied as 1 + weight, initialised to 0 (Qwen3-Next)");
     v("init_std", init_std, "standard deviation of linear and embedding weights");
   }
 

@@ -57,7 +57,8 @@ LMModel::LMModel(const ModelConfig& config, uint64_t seed, bool initialise) : co
               config_.n_layer, static_cast<double>(blocks_.back()->num_parameters()) / 1e6, bytes / (1 << 30),
               physical / (1 << 30));
   }
-  norm = &add_module("norm", std::make_unique<modules::RMSNorm>(config_.d_model, config_.norm_eps));
+  norm = &add_module("norm",
+                     std::make_unique<modules::RMSNorm>(config_.d_model, config_.norm_eps, config_.zero_centered_norm));
   if (!config_.tie_embeddings)
     lm_head = &add_module("lm_head", std::make_unique<modules::Linear>(config_.d_model, config_.vocab_size, false, gen,
                                                                        config_.init_std));

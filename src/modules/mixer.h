@@ -179,6 +179,7 @@ inline int64_t preset_num_heads(int64_t d_model, PresetScale s) {
 struct ModelDims {
   int64_t d_model = 0;
   double norm_eps = 1e-6;
+  bool zero_centered_norm = false;  // RMSNorm weights applied as 1 + w (modules/norm.h)
   int64_t layer_idx = 0, n_layer = 1;
   double init_std = 0.02;
 };

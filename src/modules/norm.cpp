@@ -5,9 +5,12 @@
 
 namespace lnx::modules {
 
-RMSNorm::RMSNorm(int64_t dim, double eps_) : weight(add_parameter("weight", ones({dim}))), eps(eps_) {}
+RMSNorm::RMSNorm(int64_t dim, double eps_, bool zero_centered_)
+    : weight(add_parameter("weight", zero_centered_ ? zeros({dim}) : ones({dim}))),
+      eps(eps_),
+      zero_centered(zero_centered_) {}
 
-Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, weight, eps); }
+Tensor RMSNorm::forward(const Tensor& x) const { return rms_norm(x, zero_centered ? add(weight, 1.0) : weight, eps); }
 
 GatedRMSNorm::GatedRMSNorm(int64_t dim, double eps_, bool norm_before_gate_)
     : weight(add_parameter("weight", ones({dim}))), eps(eps_), norm_before_gate(norm_before_gate_) {}

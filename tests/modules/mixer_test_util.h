@@ -18,12 +18,13 @@ inline bool accepts(const MixerSpec& spec, const std::string& key) { return spec
 // parameters switched on.
 inline MixerConfig tiny_config(const MixerSpec& spec) {
   MixerConfig c = spec.defaults;
-  for (const auto& [key, value] :
-       {std::pair{"num_heads", 2}, std::pair{"head_dim", 8}, std::pair{"num_kv_heads", 1}, std::pair{"state_size", 8},
-        std::pair{"gate_low_rank_dim", 4}, std::pair{"chunk_size", 16}, std::pair{"rope_dim", 4}})
+  for (const auto& [key, value] : {std::pair{"num_heads", 2}, std::pair{"head_dim", 8}, std::pair{"num_kv_heads", 1},
+                                   std::pair{"state_size", 8}, std::pair{"gate_low_rank_dim", 4},
+                                   std::pair{"chunk_size", 16}, std::pair{"rope_dim", 4}, std::pair{"num_v_heads", 4}})
     if (c.has(key)) c.set(key, value);
-  // Optional parameters on (attention's biases and QK-norm), so every parameter is tested.
-  for (const char* key : {"qkv_bias", "o_bias", "qk_norm"})
+  // Optional parameters on (attention's biases, QK-norm and output gate), so every parameter is
+  // tested.
+  for (const char* key : {"qkv_bias", "o_bias", "qk_norm", "output_gate"})
     if (c.has(key)) c.set(key, true);
   return c;
 }

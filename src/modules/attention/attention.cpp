@@ -99,9 +99,12 @@ Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator&
       rope_dim_(c.rope_dim == 0 ? sizes_.Dh : c.rope_dim),
       window_(c.window),
       chunk_size_(c.chunk_size) {
+  if (c.output_gate)
+    g_proj =
+        &add_module("g_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, c.qkv_bias, gen, dims.init_std));
   if (c.qk_norm) {
-    q_norm = &add_module("q_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps));
-    k_norm = &add_module("k_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps));
+    q_norm = &add_module("q_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps, dims.zero_centered_norm));
+    k_norm = &add_module("k_norm", std::make_unique<RMSNorm>(sizes_.Dh, dims.norm_eps, dims.zero_centered_norm));
   }
 }
 
@@ -212,7 +215,9 @@ MixerOutput Attention::forward(const MixerInput& in) const {
   }
   if (window_ > 0) trim_to_window(result.state, now, window_ - 1);
   result.state.set("cache_lengths", from_vector(now, {shape.N}));
-  result.y = o_proj.forward(reshape(o, {B, T, H * Dh}));  // [B, T, D]
+  Tensor merged = reshape(o, {B, T, H * Dh});
+  if (g_proj) merged = mul(merged, sigmoid(g_proj->forward(in.x)));  // gated attention
+  result.y = o_proj.forward(merged);                                 // [B, T, D]
   return result;
 }
 
@@ -227,7 +232,7 @@ core::LayerState Attention::select_sequence(const core::LayerState& state, int64
 
 double Attention::flops_per_token(int64_t context) const {
   const auto [D, H, HK, Dh] = sizes_;
-  const double weights = static_cast<double>(D) * (H * Dh) * 2 + static_cast<double>(D) * (HK * Dh) * 2;
+  const double weights = static_cast<double>(D) * (H * Dh) * (g_proj ? 3 : 2) + static_cast<double>(D) * (HK * Dh) * 2;
   // Mean over positions i = 1 … C of the keys query i sees, min(i, W).
   const double C = static_cast<double>(std::max<int64_t>(context, 1));
   double keys = (C + 1) / 2;

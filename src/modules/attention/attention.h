@@ -7,7 +7,7 @@
 // Dh head dim, N sequences, L cached tokens per sequence.
 //
 //   x [B,T,D] → q [B,T,H,Dh], k, v [B,T,HK,Dh] → [q_norm(q), k_norm(k)] → RoPE(q, k)
-//     → softmax_attention → o_proj
+//     → softmax_attention → [⊙ sigmoid(g_proj x)] → o_proj
 //   state: "k_cache", "v_cache" [N, L, HK, Dh] (keys after RoPE), "cache_lengths" [N] i64:
 //   sequences with different numbers of tokens keep their caches right-padded to the longest;
 //   with a sliding window only the last window − 1 keys are kept; "positions" [N] i64
@@ -31,6 +31,7 @@ struct AttentionConfig {
   bool o_bias = false;
   bool qk_norm = false;
   int64_t rope_dim = 0;
+  bool output_gate = false;
 
   template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "query heads", mixer_bounds::heads);
@@ -44,6 +45,8 @@ struct AttentionConfig {
     v("qk_norm", qk_norm, "RMSNorm of each head's q and k before RoPE (Qwen3), eps the model's norm_eps");
     v("rope_dim", rope_dim, "dims of each head that RoPE rotates, the first ones (0 = all; HF's partial_rotary_factor)",
       mixer_bounds::dim);
+    v("output_gate", output_gate,
+      "gated attention (Qwen3-Next): the heads' output times sigmoid(g_proj x) before o_proj (bias as qkv_bias)");
   }
 };
 
@@ -70,6 +73,7 @@ class Attention : public Mixer {
   Linear& k_proj;             // [HK·Dh, D]
   Linear& v_proj;             // [HK·Dh, D]
   Linear& o_proj;             // [D, H·Dh]
+  Linear* g_proj = nullptr;   // [H·Dh, D], with output_gate
   RMSNorm* q_norm = nullptr;  // weight [Dh], with qk_norm
   RMSNorm* k_norm = nullptr;  // weight [Dh], with qk_norm
 

@@ -31,6 +31,9 @@ DeltaDims delta_dims(const char* mixer, const DeltaFamilyConfig& c, const ModelD
             "[{}] expand_v = {} times head_dim = {} is {}: the value dim per head must be a positive integer", mixer,
             c.expand_v, d.K, v);
   d.V = static_cast<int64_t>(std::round(v));
+  d.HV = c.num_v_heads == 0 ? d.H : c.num_v_heads;
+  LNX_CHECK(d.HV >= d.H && d.HV % d.H == 0, ValueError, "[{}] num_v_heads = {} is not a multiple of num_heads = {}",
+            mixer, c.num_v_heads, d.H);
   LNX_CHECK(!c.use_short_conv || c.conv_size >= 1, ValueError, "[{}] conv_size = {} must be at least 1", mixer,
             c.conv_size);
   check_chunk_size(mixer, c.chunk_size);
@@ -43,7 +46,7 @@ DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const DeltaFamilyConfig& 
                                    double init_std)
     : q_proj(add_module("q_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
       k_proj(add_module("k_proj", std::make_unique<Linear>(d.D, d.H * d.K, false, gen, init_std))),
-      v_proj(add_module("v_proj", std::make_unique<Linear>(d.D, d.H * d.V, false, gen, init_std))),
+      v_proj(add_module("v_proj", std::make_unique<Linear>(d.D, d.HV * d.V, false, gen, init_std))),
       dims_(d),
       chunk_size_(c.chunk_size),
       norm_eps_(norm_eps) {
@@ -51,7 +54,8 @@ DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const DeltaFamilyConfig& 
     // fla: ShortConvolution(activation='silu', bias=False) on each of q, k, v.
     q_conv1d = &add_module("q_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen, init_std));
     k_conv1d = &add_module("k_conv1d", std::make_unique<ShortConv>(d.H * d.K, c.conv_size, false, true, gen, init_std));
-    v_conv1d = &add_module("v_conv1d", std::make_unique<ShortConv>(d.H * d.V, c.conv_size, false, true, gen, init_std));
+    v_conv1d =
+        &add_module("v_conv1d", std::make_unique<ShortConv>(d.HV * d.V, c.conv_size, false, true, gen, init_std));
   }
 }
 
@@ -69,7 +73,17 @@ DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::
     k = silu(k);
     v = silu(v);
   }
-  return {heads(q, dims_.K), heads(k, dims_.K), heads(v, dims_.V)};
+  QKV out{heads(q, dims_.K), heads(k, dims_.K), heads(v, dims_.V)};
+  if (dims_.HV != dims_.H) {
+    // Grouped value attention: q/k head h serves value heads h·r … h·r + r − 1, r = HV / H.
+    auto repeat = [&](const Tensor& t) {  // [B, T, H, K] → [B, T, HV, K]
+      const int64_t B = t.size(0), T = t.size(1), r = dims_.HV / dims_.H;
+      return reshape(expand(unsqueeze(t, 3), {B, T, dims_.H, r, dims_.K}), {B, T, dims_.HV, dims_.K});
+    };
+    out.q = repeat(out.q);
+    out.k = repeat(out.k);
+  }
+  return out;
 }
 
 Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in,
@@ -80,7 +94,7 @@ Tensor DeltaFamilyMixer::run_kernel(const std::string& kernel, TensorDict inputs
 }
 
 void DeltaFamilyMixer::add_gated_output(bool use_output_gate, Generator& gen, double init_std) {
-  const int64_t D = dims_.D, HV = dims_.H * dims_.V;
+  const int64_t D = dims_.D, HV = dims_.HV * dims_.V;
   if (use_output_gate) {
     out_gate_ = &add_module("g_proj", std::make_unique<Linear>(D, HV, false, gen, init_std));
     gated_norm_ = &add_module("o_norm", std::make_unique<GatedRMSNorm>(dims_.V, norm_eps_, true));
@@ -97,17 +111,15 @@ Tensor DeltaFamilyMixer::gated_output(const Tensor& o, const Tensor& x) const {
 }
 
 double DeltaFamilyMixer::gated_output_flops() const {
-  const double D = static_cast<double>(dims_.D), HV = static_cast<double>(dims_.H * dims_.V);
+  const double D = static_cast<double>(dims_.D), HV = static_cast<double>(dims_.HV * dims_.V);
   return (out_gate_ ? 2.0 * D * HV : 0.0) + 2.0 * HV * D;
 }
 
 Tensor DeltaFamilyMixer::heads(const Tensor& x, int64_t dim) const {
-  return reshape(x, {x.size(0), x.size(1), dims_.H, dim});
+  return reshape(x, {x.size(0), x.size(1), -1, dim});
 }
 
-Tensor DeltaFamilyMixer::merge_heads(const Tensor& o) const {
-  return reshape(o, {o.size(0), o.size(1), dims_.H * dims_.V});
-}
+Tensor DeltaFamilyMixer::merge_heads(const Tensor& o) const { return reshape(o, {o.size(0), o.size(1), -1}); }
 
 double DeltaFamilyMixer::shared_flops() const {
   const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.H);
@@ -122,7 +134,7 @@ double DeltaFamilyMixer::shared_flops() const {
 
 DeltaNet::DeltaNet(const DeltaNetConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
-      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))) {
+      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.HV, false, gen, dims.init_std))) {
   add_gated_output(c.use_output_gate, gen, dims.init_std);
 }
 
@@ -137,7 +149,7 @@ MixerOutput DeltaNet::forward(const MixerInput& in) const {
 
 double DeltaNet::flops_per_token(int64_t) const {
   const double D = static_cast<double>(dims_.D);
-  return shared_flops() + 2.0 * D * static_cast<double>(dims_.H) + gated_output_flops();
+  return shared_flops() + 2.0 * D * static_cast<double>(dims_.HV) + gated_output_flops();
 }
 
 void set_delta_preset_sizes(DeltaFamilyConfig& c, int64_t d, PresetScale scale) {

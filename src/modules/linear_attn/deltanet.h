@@ -33,8 +33,10 @@ struct DeltaFamilyConfig {
   int64_t conv_size = 4;
   bool use_output_gate = false;
   int64_t chunk_size = 32;
+  int64_t num_v_heads = 0;
 
-  template <class V> void visit(V&& v) {
+  // Every option but num_v_heads (KDA's per-key gates have no grouped-value form).
+  template <class V> void visit_shared(V&& v) {
     v("num_heads", num_heads, "heads", mixer_bounds::heads);
     v("head_dim", head_dim, "key dim per head (0 = d_model / num_heads)", mixer_bounds::dim);
     v("expand_v", expand_v, "value dim over key dim per head", mixer_bounds::ratio);
@@ -43,15 +45,24 @@ struct DeltaFamilyConfig {
     v("use_output_gate", use_output_gate, "gated RMSNorm on the output");
     v("chunk_size", chunk_size, "chunk size of the chunk kernel (power of two)", mixer_bounds::chunk);
   }
+  template <class V> void visit(V&& v) {
+    visit_shared(v);
+    v("num_v_heads", num_v_heads,
+      "value heads, a multiple of num_heads: each q/k head serves num_v_heads / num_heads of them (grouped value "
+      "attention, Qwen3-Next's; 0 = num_heads)",
+      mixer_bounds::heads);
+  }
 };
 
 // DeltaNet's options: the family's, with its defaults.
 struct DeltaNetConfig : DeltaFamilyConfig {};
 
 // Head sizes of a delta-family layer, validated from its config (ValueError naming `mixer`):
-// K = head_dim (0 = D / H, H must divide D), V = expand_v · K (a positive integer).
+// K = head_dim (0 = D / H, H must divide D), V = expand_v · K (a positive integer), HV value
+// heads (num_v_heads, a multiple of H; H without it): v, β, the gates, the state and the output
+// have HV heads, and q, k are repeated to them.
 struct DeltaDims {
-  int64_t D = 0, H = 0, K = 0, V = 0;
+  int64_t D = 0, H = 0, K = 0, V = 0, HV = 0;
 };
 DeltaDims delta_dims(const char* mixer, const DeltaFamilyConfig& config, const ModelDims& dims);
 
@@ -61,7 +72,7 @@ class DeltaFamilyMixer : public Mixer {
  public:
   Linear& q_proj;                 // [H·K, D]
   Linear& k_proj;                 // [H·K, D]
-  Linear& v_proj;                 // [H·V, D]
+  Linear& v_proj;                 // [HV·V, D]
   ShortConv* q_conv1d = nullptr;  // weight [H·K, W]; null without use_short_conv
   ShortConv* k_conv1d = nullptr;
   ShortConv* v_conv1d = nullptr;
@@ -82,7 +93,7 @@ class DeltaFamilyMixer : public Mixer {
   // "recurrent" entry, with q and k L2-normalised in the kernel; the final state goes into
   // `state`. Returns o [B, T, H, V].
   Tensor run_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in, core::LayerState& state) const;
-  // [B, T, H·X] → [B, T, H, X], and o [B, T, H, V] → [B, T, H·V].
+  // [B, T, n·X] → [B, T, n, X] (n heads of X dims), and o [B, T, HV, V] → [B, T, HV·V].
   Tensor heads(const Tensor& x, int64_t dim) const;
   Tensor merge_heads(const Tensor& o) const;
   // The output path DeltaNet and Gated DeltaNet share, registered after the subclass's own

@@ -13,10 +13,10 @@ namespace lnx::modules {
 // [0.001, 0.1] clamped at 1e-4 (Mamba's), norm weights 1.
 GatedDeltaNet::GatedDeltaNet(const GatedDeltaNetConfig& c, const ModelDims& dims, Generator& gen)
     : DeltaFamilyMixer(delta_dims("gated_deltanet", c, dims), c, dims.norm_eps, gen, dims.init_std),
-      a_proj(add_module("a_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
-      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.H, false, gen, dims.init_std))),
-      A_log(add_parameter("A_log", core::A_log_init(dims_.H, gen, 0.0, 16.0))),
-      dt_bias(add_parameter("dt_bias", core::dt_bias_init(dims_.H, gen))) {
+      a_proj(add_module("a_proj", std::make_unique<Linear>(dims_.D, dims_.HV, false, gen, dims.init_std))),
+      b_proj(add_module("b_proj", std::make_unique<Linear>(dims_.D, dims_.HV, false, gen, dims.init_std))),
+      A_log(add_parameter("A_log", core::A_log_init(dims_.HV, gen, 0.0, 16.0))),
+      dt_bias(add_parameter("dt_bias", core::dt_bias_init(dims_.HV, gen))) {
   add_gated_output(c.use_output_gate, gen, dims.init_std);
 }
 
@@ -32,7 +32,7 @@ MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
 }
 
 double GatedDeltaNet::flops_per_token(int64_t) const {
-  const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.H);
+  const double D = static_cast<double>(dims_.D), H = static_cast<double>(dims_.HV);
   const double decay = H * static_cast<double>(dims_.K * dims_.V);  // exp(g) · S
   return shared_flops() + decay + 2.0 * D * 2.0 * H + gated_output_flops();
 }

@@ -25,7 +25,7 @@ struct KdaConfig : DeltaFamilyConfig {
 
   KdaConfig() { use_output_gate = true; }
   template <class V> void visit(V&& v) {
-    DeltaFamilyConfig::visit(v);
+    DeltaFamilyConfig::visit_shared(v);
     v("gate_low_rank_dim", gate_low_rank_dim, "rank of f_proj and g_proj (0 = the value dim per head, as fla)",
       mixer_bounds::dim);
   }

@@ -9,7 +9,10 @@
 // Prefill: one Session::prefill (chunk mode, logits of every position) over a prompt of each
 // length, after one untimed prefill; best of R. Decode: after a prompt of each context, one
 // untimed greedy step, then decode_tokens greedy steps (Session::step, argmax of the last
-// logits), mean ms per token.
+// logits), mean ms per token. Then the M = 1 products of one decoding step (every *_proj
+// weight and the head) through the library's gemm (cblas_sgemm) and through cblas_sgemv.
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -142,13 +145,48 @@ int main(int argc, char** argv) {
       decode_ms.push_back(seconds_since(t0) * 1e3 / static_cast<double>(decode_tokens));
       std::fprintf(stderr, "ours: decode after %lld: %.2f ms/token\n", static_cast<long long>(C), decode_ms.back());
     }
+    // Where decoding's time goes: one step multiplies one row by every projection weight and the
+    // head (M = 1). Those products through gemm() (cblas_sgemm, as the library runs them) against
+    // cblas_sgemv of the same BLAS, on the model's own weights, best of 5.
+    double matmul_sgemm_ms = 0, matmul_sgemv_ms = 0;
+    using Sgemv = void (*)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+    void* handle = dlopen(blas_info().library.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    auto sgemv = handle ? reinterpret_cast<Sgemv>(dlsym(handle, "cblas_sgemv")) : nullptr;
+    if (sgemv && model->dtype() == DType::f32) {
+      std::vector<Tensor> weights;  // [out, in]
+      for (const auto& [name, p] : model->parameters()) {
+        const bool proj = p.dim() == 2 && name.size() > 12 && name.compare(name.size() - 12, 12, "_proj.weight") == 0;
+        const bool head = name == "lm_head.weight" || (name == "embeddings.weight" && !model->lm_head);
+        if (proj || head) weights.push_back(contiguous(p.detach()));
+      }
+      int64_t widest = 0, tallest = 0;
+      for (const Tensor& w : weights) widest = std::max(widest, w.size(1)), tallest = std::max(tallest, w.size(0));
+      std::vector<float> x(static_cast<size_t>(widest), 0.01f), y(static_cast<size_t>(tallest));
+      auto pass = [&](bool gemv) {
+        for (const Tensor& w : weights) {
+          const int out = static_cast<int>(w.size(0)), in = static_cast<int>(w.size(1));
+          const float* W = w.data<float>();
+          if (gemv)
+            sgemv(101 /* row major */, 111 /* no trans */, out, in, 1.0f, W, in, x.data(), 1, 0.0f, y.data(), 1);
+          else
+            gemm(Transpose::No, Transpose::Yes, 1, out, in, 1.0f, x.data(), in, W, in, 0.0f, y.data(), out);
+        }
+      };
+      pass(false);
+      pass(true);
+      matmul_sgemm_ms = bench::best_seconds(5, [&] { pass(false); }) * 1e3;
+      matmul_sgemv_ms = bench::best_seconds(5, [&] { pass(true); }) * 1e3;
+      std::fprintf(stderr, "ours: a step's M = 1 products: %.2f ms through sgemm, %.2f ms through sgemv\n",
+                   matmul_sgemm_ms, matmul_sgemv_ms);
+    }
     const double sgemm_end = measure_sgemm_gflops(1024);
     json += fmt::format(R"(, "sgemm_gflops": {:.6g}, "sgemm_end_gflops": {:.6g}, "prefill": {}, )"
                         R"("prefill_tokens_per_s": {}, "prefill_gflops": {}, "contexts": {}, )"
-                        R"("decode_tokens": {}, "decode_ms_per_token": {}}})",
+                        R"("decode_tokens": {}, "decode_ms_per_token": {}, "step_matmul_sgemm_ms": {:.6g}, )"
+                        R"("step_matmul_sgemv_ms": {:.6g}}})",
                         sgemm, sgemm_end, fmt::format("[{}]", fmt::join(prefill, ", ")), json_list(prefill_tps),
                         json_list(prefill_gflops), fmt::format("[{}]", fmt::join(contexts, ", ")), decode_tokens,
-                        json_list(decode_ms));
+                        json_list(decode_ms), matmul_sgemm_ms, matmul_sgemv_ms);
     std::printf("%s\n", json.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_hf_generate: %s\n", e.what());

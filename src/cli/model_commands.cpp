@@ -70,8 +70,10 @@ int run_model_info(const ModelInfoOptions& opt) {
              fmt::format("FLOPs/tok@{}", opt.context));
   for (size_t i = 0; i < model.num_blocks(); ++i) {
     const models::Block& b = model.block(i);
-    const std::string layer =
-        (b.layer_name() == b.mixer_name() ? "" : b.layer_name() + ": ") + b.mixer_name() + (b.mlp ? "+mlp" : "");
+    const std::string layer = (b.layer_name() == b.mixer_name() ? "" : b.layer_name() + ": ") + b.mixer_name() +
+                              (b.mlp   ? "+mlp"
+                               : b.moe ? "+moe"
+                                       : "");
     fmt::print("{:>5}  {:<28} {:>10} {:>16}\n", i, layer, human(static_cast<double>(b.num_parameters())),
                human(b.flops_per_token(opt.context)));
   }

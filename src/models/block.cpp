@@ -23,7 +23,11 @@ Block::Block(const ModelConfig& config, int64_t layer_idx, Generator& gen)
         "mlp_norm", std::make_unique<modules::RMSNorm>(config.d_model, config.norm_eps, config.zero_centered_norm));
     const int64_t hidden =
         config.mlp_hidden > 0 ? config.mlp_hidden : modules::swiglu_hidden(config.d_model, config.mlp_ratio);
-    mlp = &add_module("mlp", std::make_unique<modules::SwiGLU>(config.d_model, hidden, gen, config.init_std));
+    if (layer.moe.num_experts > 0)
+      moe = &add_module("mlp",
+                        std::make_unique<modules::SparseMoE>(config.d_model, layer.moe, hidden, gen, config.init_std));
+    else
+      mlp = &add_module("mlp", std::make_unique<modules::SwiGLU>(config.d_model, hidden, gen, config.init_std));
   }
 }
 
@@ -32,13 +36,14 @@ modules::MixerOutput Block::forward(const modules::MixerInput& in) const {
   mixed.x = attn_norm.forward(in.x);
   modules::MixerOutput out = mixer->forward(mixed);
   Tensor h = add(in.x, out.y);
-  out.y = mlp ? add(h, mlp->forward(mlp_norm->forward(h))) : h;
+  out.y = mlp ? add(h, mlp->forward(mlp_norm->forward(h))) : moe ? add(h, moe->forward(mlp_norm->forward(h))) : h;
   return out;
 }
 
 double Block::flops_per_token(int64_t context) const {
   double f = mixer->flops_per_token(context);
   if (mlp) f += 2.0 * 3.0 * static_cast<double>(mlp->hidden()) * static_cast<double>(attn_norm.weight.size(0));
+  if (moe) f += moe->flops_per_token();
   return f;
 }
 

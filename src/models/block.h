@@ -1,5 +1,5 @@
-// Block: pre-norm mixer and pre-norm SwiGLU MLP with residuals (the MLP is left out when the
-// layer's `mlp` is false, as in Mamba blocks; models/config.h):
+// Block: pre-norm mixer and pre-norm SwiGLU MLP (or sparse MoE) with residuals (the MLP is left
+// out when the layer's `mlp` is false, as in Mamba blocks; models/config.h):
 //   h = x + mixer(attn_norm(x));   y = h + mlp(mlp_norm(h))
 // x, h, y [B, T, D].
 #pragma once
@@ -8,6 +8,7 @@
 
 #include "models/config.h"
 #include "modules/mlp.h"
+#include "modules/moe.h"
 #include "modules/norm.h"
 
 namespace lnx::models {
@@ -23,7 +24,8 @@ class Block : public modules::Module {
   modules::RMSNorm& attn_norm;
   modules::Mixer* mixer = nullptr;
   modules::RMSNorm* mlp_norm = nullptr;
-  modules::SwiGLU* mlp = nullptr;
+  modules::SwiGLU* mlp = nullptr;     // the dense MLP, or
+  modules::SparseMoE* moe = nullptr;  // a sparse MoE (layer moe.num_experts > 0), both named "mlp"
 
  private:
   std::string layer_name_, mixer_name_;

@@ -12,7 +12,7 @@ namespace lnx::models {
 
 LayerSpec LayerSpec::of(const std::string& mixer) {
   const modules::MixerSpec& spec = modules::mixer_spec(mixer);
-  return LayerSpec{mixer, spec.defaults, spec.block_mlp};
+  return LayerSpec{mixer, spec.defaults, spec.block_mlp, {}};
 }
 
 std::vector<std::string> ModelConfig::layer_names() const {
@@ -65,6 +65,14 @@ void ModelConfig::validate() const {
     modules::mixer_spec(spec.mixer);  // names the registered mixers if unknown
     modules::check_mixer_config(spec.mixer, spec.options,
                                 name == spec.mixer ? spec.mixer : fmt::format("{}, layer {}", spec.mixer, name));
+    core::check_bounds(spec.moe, fmt::format("model config, layers.{}.moe", name));
+    if (spec.moe.num_experts > 0) {
+      LNX_CHECK(spec.mlp, ValueError, "[model config] layers.{}.moe needs mlp: true (the MoE is the block's MLP)",
+                name);
+      LNX_CHECK(spec.moe.top_k <= spec.moe.num_experts, ValueError,
+                "[model config] layers.{}.moe.top_k = {} exceeds num_experts = {}", name, spec.moe.top_k,
+                spec.moe.num_experts);
+    }
   }
 }
 

@@ -12,7 +12,8 @@
 //
 // A layer is a mixer type, that mixer's options (its own typed config, e.g.
 // modules::AttentionConfig) and `mlp` (a SwiGLU MLP after the mixer; default: the mixer's
-// recipe, modules::MixerSpec::block_mlp — Mamba blocks have none). A name in block_pattern
+// recipe, modules::MixerSpec::block_mlp — Mamba blocks have none). `moe: {num_experts: 8,
+// top_k: 2, …}` (modules::MoeConfig) makes that MLP a sparse mixture of experts. A name in block_pattern
 // that is a registered mixer type and has no entry in `layers` (or an entry without `mixer:`)
 // is that mixer, with its defaults overridden by the entry:
 //
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "modules/mixer.h"
+#include "modules/moe.h"
 
 namespace YAML {
 class Node;
@@ -44,6 +46,7 @@ struct LayerSpec {
   std::string mixer;             // a registered mixer type
   modules::MixerConfig options;  // that mixer's typed config
   bool mlp = true;               // a SwiGLU MLP after the mixer (pre-norm, residual)
+  modules::MoeConfig moe;        // with moe.num_experts > 0 the MLP is a sparse MoE (modules/moe.h)
 
   // The mixer with its defaults and its recipe's MLP (ValueError for an unknown mixer).
   static LayerSpec of(const std::string& mixer);

@@ -56,10 +56,11 @@ void read_layer(ModelConfig& c, const std::string& name, const YAML::Node& entry
   LayerSpec spec =
       existing != c.layers.end() && existing->second.mixer == mixer ? existing->second : LayerSpec::of(mixer);
   const std::vector<std::string> extra =
-      old_form ? std::vector<std::string>{"use_mlp"} : std::vector<std::string>{"mixer", "mlp"};
+      old_form ? std::vector<std::string>{"use_mlp"} : std::vector<std::string>{"mixer", "mlp", "moe"};
   spec.options.read_yaml(entry, section, extra);
   const char* mlp_key = old_form ? "use_mlp" : "mlp";
   if (entry.IsMap() && entry[mlp_key]) core::config_detail::read_value(entry[mlp_key], spec.mlp, mlp_key, section);
+  if (!old_form && entry.IsMap() && entry["moe"]) core::read_config(entry["moe"], spec.moe, section + ".moe");
   c.layers[name] = std::move(spec);
 }
 
@@ -124,6 +125,7 @@ YAML::Node model_config_to_yaml(const ModelConfig& config) {
     YAML::Node entry(YAML::NodeType::Map);
     entry["mixer"] = spec.mixer;
     entry["mlp"] = spec.mlp;
+    if (spec.moe.num_experts > 0) entry["moe"] = core::write_config(spec.moe);
     for (const auto& option : spec.options.to_yaml()) entry[option.first.Scalar()] = option.second;
     node["layers"][name] = entry;
   }

@@ -20,7 +20,10 @@ namespace {
 // mamba_ssm's prenorm-residual rescaling), so the residual stream's variance does not grow
 // with depth.
 bool is_residual_output(const std::string& name) {
-  return name == "mixer.o_proj.weight" || name == "mixer.out_proj.weight" || name == "mlp.down_proj.weight";
+  const std::string down = "down_proj.weight";  // the MLP's, or every expert's of an MoE
+  return name == "mixer.o_proj.weight" || name == "mixer.out_proj.weight" ||
+         (name.rfind("mlp.", 0) == 0 && name.size() >= down.size() &&
+          name.compare(name.size() - down.size(), down.size(), down) == 0);
 }
 
 }  // namespace
@@ -64,7 +67,7 @@ LMModel::LMModel(const ModelConfig& config, uint64_t seed, bool initialise) : co
                                                                        config_.init_std));
   if (!initialise) return;
   for (Block* b : blocks_) {
-    const double rescale = 1.0 / std::sqrt((b->mlp ? 2.0 : 1.0) * static_cast<double>(config_.n_layer));
+    const double rescale = 1.0 / std::sqrt((b->mlp || b->moe ? 2.0 : 1.0) * static_cast<double>(config_.n_layer));
     b->for_each_parameter([&](const std::string& name, Tensor& p) {
       if (!is_residual_output(name)) return;
       Tensor scaled = mul(p.detach(), rescale);

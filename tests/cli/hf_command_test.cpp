@@ -113,18 +113,22 @@ TEST(TrainCommand, InitFromFineTunesAHuggingFaceModel) {
     std::ofstream f(text);
     for (int i = 0; i < 300; ++i) f << "The quick brown fox jumps over the lazy dog. Hello world!\n";
   }
-  CommandResult r = run_cli("train --init-from " + kFixtures + "llama --data " + text + " --steps 40 --out " + run +
-                            " train.batch_size=4 train.seq_len=32 train.eval_every=0 train.sample_tokens=0 "
-                            "train.log_every=1 optimizer.lr=3e-3");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("model: llama"), std::string::npos) << r.output;
-  const auto [first, last] = first_and_last_losses(run + "/metrics.jsonl", 5);
-  EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
-  // The fine-tuned model goes back to Hugging Face.
-  r = run_cli("convert --in " + run + "/last --out " + back);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Hugging Face llama"), std::string::npos) << r.output;
-  r = run_cli("train --init-from " + kFixtures + "llama --preset attention-tiny --data " + text);
+  for (const std::string type : {"llama", "qwen3_next"}) {
+    SCOPED_TRACE(type);
+    fs::remove_all(run);
+    CommandResult r = run_cli("train --init-from " + kFixtures + type + " --data " + text + " --steps 40 --out " + run +
+                              " train.batch_size=4 train.seq_len=32 train.eval_every=0 train.sample_tokens=0 "
+                              "train.log_every=1 optimizer.lr=3e-3");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("model: " + type), std::string::npos) << r.output;
+    const auto [first, last] = first_and_last_losses(run + "/metrics.jsonl", 5);
+    EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
+    // The fine-tuned model goes back to Hugging Face.
+    r = run_cli("convert --in " + run + "/last --out " + back);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Hugging Face " + type), std::string::npos) << r.output;
+  }
+  CommandResult r = run_cli("train --init-from " + kFixtures + "llama --preset attention-tiny --data " + text);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("not both"), std::string::npos) << r.output;
   fs::remove_all(run);

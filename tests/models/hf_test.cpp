@@ -64,11 +64,12 @@ TEST_P(HfFixtureTest, LogitsMatchTransformersInBothModes) {
   EXPECT_EQ(model->config().name, GetParam());
   for (core::Mode mode : {core::Mode::chunk, core::Mode::recurrent})
     EXPECT_TRUE(all_close(logits_of(*model, ref.ids, mode), ref.logits, 1e-4)) << core::mode_name(mode);
-  // In float64 the same weights give transformers' logits to the precision of its float64 run,
-  // about 1e-7: its RMSNorms cast to float32 and its RoPE frequencies are float32 in any dtype.
+  // In float64 the same weights give transformers' logits to the precision of its float64 run:
+  // parts of it stay float32 in any dtype (RMSNorms and RoPE frequencies, ~1e-7; Qwen3-Next's
+  // delta-rule kernels, ~2e-6).
   model->to(DType::f64);
   for (core::Mode mode : {core::Mode::chunk, core::Mode::recurrent})
-    EXPECT_TRUE(all_close(logits_of(*model, ref.ids, mode), ref.logits, 1e-6)) << core::mode_name(mode);
+    EXPECT_TRUE(all_close(logits_of(*model, ref.ids, mode), ref.logits, 1e-5)) << core::mode_name(mode);
 }
 
 TEST_P(HfFixtureTest, PaddedAndPackedBatchesMatch) {

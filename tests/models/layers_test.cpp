@@ -194,16 +194,16 @@ mixers:
 }
 
 TEST(NamedLayers, ErrorsAreStrictAndPositioned) {
-  // An unknown key: the mixer's keys plus mixer and mlp, with the line.
+  // An unknown key: the mixer's keys plus mixer, mlp and moe, with the line.
   std::string e = error_of([] { from_text("block_pattern: [a]\nlayers:\n  a: {mixer: attention, windw: 8}\n"); });
   EXPECT_NE(e.find("test.yaml: layers.a line 3"), std::string::npos) << e;
-  EXPECT_NE(e.find("unknown key 'windw'; valid keys: mixer, mlp, num_heads, head_dim, num_kv_heads, rope_theta, "
+  EXPECT_NE(e.find("unknown key 'windw'; valid keys: mixer, mlp, moe, num_heads, head_dim, num_kv_heads, rope_theta, "
                    "window, chunk_size"),
             std::string::npos)
       << e;
   // Another mixer's option.
   e = error_of([] { from_text("block_pattern: [a]\nlayers:\n  a: {mixer: mamba, window: 8}\n"); });
-  EXPECT_NE(e.find("unknown key 'window'; valid keys: mixer, mlp, state_size"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'window'; valid keys: mixer, mlp, moe, state_size"), std::string::npos) << e;
   // An unknown mixer type: the registered ones.
   e = error_of([] { from_text("block_pattern: [a]\nlayers:\n  a: {mixer: transformerxl}\n"); });
   EXPECT_NE(e.find("unknown mixer 'transformerxl'"), std::string::npos) << e;

@@ -184,7 +184,7 @@ std::string bamba_tensor_name(const ModelConfig& c, const std::string& ours) {
 }  // namespace
 
 void add_bamba_architecture(std::vector<Architecture>& out) {
-  out.push_back({"bamba", "BambaForCausalLM", import_bamba, export_bamba, bamba_tensor_name});
+  out.push_back({"bamba", "BambaForCausalLM", import_bamba, export_bamba, bamba_tensor_name, {}, {}});
 }
 
 }  // namespace lnx::models::hf

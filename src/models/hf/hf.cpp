@@ -133,6 +133,7 @@ const std::vector<Architecture>& architectures() {
     add_llama_architectures(t);
     add_mamba_architectures(t);
     add_bamba_architecture(t);
+    add_qwen3_next_architecture(t);
     return t;
   }();
   return table;
@@ -179,7 +180,10 @@ std::unique_ptr<LMModel> load_model(const std::string& dir) {
   const ModelConfig config = load_config(dir);
   const std::string type = config.name;
   auto model = LMModel::for_loading(config);
-  assign_weights(*model, architecture(type, dir), read_weights(dir), dir);
+  const Architecture& arch = architecture(type, dir);
+  TensorDict weights = read_weights(dir);
+  if (arch.unfuse) weights = arch.unfuse(config, weights);
+  assign_weights(*model, arch, std::move(weights), dir);
   return model;
 }
 
@@ -207,6 +211,7 @@ void save_model(const LMModel& model, const std::string& dir, const std::string&
   for (const auto& [ours, p] : model.parameters())
     tensors.insert(arch.tensor_name(model.config(), ours),
                    reshape(to_dtype(p.detach(), DType::f32), hf_shape(ours, p.shape())));
+  if (arch.fuse) tensors = arch.fuse(model.config(), tensors);
   io::write_directory_atomic("hf", dir, [&](const std::string& tmp) {
     save_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
     io::write_file_atomic("hf", tmp + "/config.json", config.dump(2) + "\n");

@@ -1,13 +1,15 @@
 // Hugging Face model directories in and out: config.json and model.safetensors (or sharded
 // model-0000x-of-0000y.safetensors with model.safetensors.index.json) of the architectures of
 // transformers that an LMModel expresses. Each architecture (model_type) is one table entry in
-// this folder (llama.cpp, mamba.cpp, bamba.cpp): how its config.json maps to a ModelConfig and
+// this folder (llama.cpp, mamba.cpp, bamba.cpp, qwen3_next.cpp): how its config.json maps to a ModelConfig and
 // back, and how its tensor names map to our parameter names.
 //
 //   llama, qwen2, qwen3   attention blocks (GQA, RoPE, biases of Qwen2, QK-norm of Qwen3) + SwiGLU
 //   mamba                 Mamba-1 blocks, no MLP
 //   mamba2                Mamba-2 blocks (grouped B/C, gated RMSNorm), no MLP
 //   bamba                 Mamba-2 and attention blocks (RoPE on half of each head), each + SwiGLU
+//   qwen3_next            Gated DeltaNet (grouped value heads) and gated attention blocks, each +
+//                         a sparse MoE with a gated shared expert (or a dense SwiGLU); 1 + w norms
 //
 // Reading is strict: an unknown model_type, a config key this code does not know (or knows
 // and does not support, such as rope scaling), a missing, extra or misshapen tensor, is a

@@ -55,15 +55,20 @@ struct Architecture {
   // The tensor name in the HF checkpoint of one of our parameters of a model of this config
   // ("blocks.3.mixer.q_proj.weight" → "model.layers.3.self_attn.q_proj.weight").
   std::function<std::string(const ModelConfig& config, const std::string& ours)> tensor_name;
+  // Optional, for checkpoints that fuse projections we keep apart: the checkpoint's tensors →
+  // tensors named one-to-one with ours (tensor_name's names), and back. Null: the same names.
+  std::function<TensorDict(const ModelConfig& config, const TensorDict& hf)> unfuse;
+  std::function<TensorDict(const ModelConfig& config, const TensorDict& ours)> fuse;
 };
 
 const std::vector<Architecture>& architectures();
 const Architecture& architecture(const std::string& model_type, const std::string& where);
 
 // The architectures, one function per file.
-void add_llama_architectures(std::vector<Architecture>& out);  // llama, qwen2, qwen3
-void add_mamba_architectures(std::vector<Architecture>& out);  // mamba, mamba2
-void add_bamba_architecture(std::vector<Architecture>& out);   // bamba (Mamba-2 + attention)
+void add_llama_architectures(std::vector<Architecture>& out);      // llama, qwen2, qwen3
+void add_mamba_architectures(std::vector<Architecture>& out);      // mamba, mamba2
+void add_bamba_architecture(std::vector<Architecture>& out);       // bamba (Mamba-2 + attention)
+void add_qwen3_next_architecture(std::vector<Architecture>& out);  // qwen3_next (GDN + attention + MoE)
 
 // Shared by the architectures: the config keys every transformers config carries that do not
 // change the function (token ids, dtype, versions, output flags, …).

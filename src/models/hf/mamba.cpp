@@ -158,8 +158,8 @@ std::string ssm_tensor_name(const ModelConfig&, const std::string& ours) {
 }  // namespace
 
 void add_mamba_architectures(std::vector<Architecture>& out) {
-  out.push_back({"mamba", "MambaForCausalLM", import_mamba, export_mamba, ssm_tensor_name});
-  out.push_back({"mamba2", "Mamba2ForCausalLM", import_mamba2, export_mamba2, ssm_tensor_name});
+  out.push_back({"mamba", "MambaForCausalLM", import_mamba, export_mamba, ssm_tensor_name, {}, {}});
+  out.push_back({"mamba2", "Mamba2ForCausalLM", import_mamba2, export_mamba2, ssm_tensor_name, {}, {}});
 }
 
 }  // namespace lnx::models::hf

@@ -11,6 +11,7 @@
 #include "data/tokenizer_bpe_internal.h"
 #include "data/tokenizer_char_internal.h"
 #include "data/tokenizer_internal.h"
+#include "data/unicode.h"
 #include "io/atomic_file.h"
 #include "tensor/error.h"
 
@@ -22,24 +23,79 @@ std::optional<int32_t> Tokenizer::special_token(std::string_view name) const {
   return std::nullopt;
 }
 
+std::vector<int32_t> Tokenizer::encode_with_special_tokens(std::string_view text) const {
+  std::vector<int32_t> ids = prefix_ids_;
+  const std::vector<int32_t> body = encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.insert(ids.end(), suffix_ids_.begin(), suffix_ids_.end());
+  return ids;
+}
+
 namespace detail {
 
-SpecialMatcher::SpecialMatcher(const std::vector<std::pair<std::string, int32_t>>& specials) : by_length_(specials) {
+SpecialMatcher::SpecialMatcher(const std::vector<std::pair<std::string, int32_t>>& specials)
+    : SpecialMatcher([&] {
+        std::vector<MatchedToken> tokens;
+        for (const auto& [text, id] : specials) tokens.push_back({text, id});
+        return tokens;
+      }()) {}
+
+SpecialMatcher::SpecialMatcher(std::vector<MatchedToken> tokens) : by_length_(std::move(tokens)) {
   std::stable_sort(by_length_.begin(), by_length_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  for (const auto& [text, id] : by_length_)
-    if (!text.empty()) starts_special_[static_cast<uint8_t>(text[0])] = true;
+                   [](const MatchedToken& a, const MatchedToken& b) { return a.text.size() > b.text.size(); });
+  for (const MatchedToken& t : by_length_)
+    if (!t.text.empty()) starts_special_[static_cast<uint8_t>(t.text[0])] = true;
 }
+
+namespace {
+
+// Start of the whitespace run that ends at end (end itself when none).
+size_t whitespace_run_before(std::string_view text, size_t begin, size_t end) {
+  size_t pos = end;
+  while (pos > begin) {
+    size_t start = pos - 1;  // back to the lead byte of the previous character
+    while (start > begin && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) --start;
+    const DecodedChar c = decode_utf8(text, start);
+    if (!c.valid || start + c.length != pos || char_class(c.code_point) != CharClass::Whitespace) break;
+    pos = start;
+  }
+  return pos;
+}
+
+size_t whitespace_run_after(std::string_view text, size_t pos) {
+  while (pos < text.size()) {
+    const DecodedChar c = decode_utf8(text, pos);
+    if (!c.valid || char_class(c.code_point) != CharClass::Whitespace) break;
+    pos += c.length;
+  }
+  return pos;
+}
+
+bool word_char_before(std::string_view text, size_t pos) {
+  if (pos == 0) return false;
+  size_t start = pos - 1;
+  while (start > 0 && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) --start;
+  const DecodedChar c = decode_utf8(text, start);
+  return c.valid && start + c.length == pos && is_word_char(c.code_point);
+}
+
+bool word_char_at(std::string_view text, size_t pos) {
+  if (pos >= text.size()) return false;
+  const DecodedChar c = decode_utf8(text, pos);
+  return c.valid && is_word_char(c.code_point);
+}
+
+}  // namespace
 
 void SpecialMatcher::split(std::string_view text, const std::function<void(std::string_view)>& on_text,
                            const std::function<void(int32_t)>& on_special) const {
-  size_t plain_start = 0;
+  size_t plain_start = 0;  // end of the previous match
   for (size_t pos = 0; pos < text.size();) {
-    const std::pair<std::string, int32_t>* found = nullptr;
+    const MatchedToken* found = nullptr;
     if (starts_special_[static_cast<uint8_t>(text[pos])]) {
-      for (const auto& special : by_length_) {
-        if (!special.first.empty() && text.substr(pos, special.first.size()) == special.first) {
-          found = &special;
+      for (const MatchedToken& t : by_length_) {
+        if (!t.text.empty() && text.substr(pos, t.text.size()) == t.text) {
+          found = &t;
           break;
         }
       }
@@ -48,10 +104,17 @@ void SpecialMatcher::split(std::string_view text, const std::function<void(std::
       ++pos;
       continue;
     }
-    if (pos > plain_start) on_text(text.substr(plain_start, pos - plain_start));
-    on_special(found->second);
-    pos += found->first.size();
-    plain_start = pos;
+    size_t start = pos, end = pos + found->text.size();
+    if (found->single_word && (word_char_before(text, start) || word_char_at(text, end))) {
+      pos = end;  // not a match: plain text, and scanning goes on after it
+      continue;
+    }
+    if (found->lstrip) start = whitespace_run_before(text, plain_start, start);
+    if (found->rstrip) end = whitespace_run_after(text, end);
+    if (start > plain_start) on_text(text.substr(plain_start, start - plain_start));
+    on_special(found->id);
+    pos = end;
+    plain_start = end;
   }
   if (plain_start < text.size()) on_text(text.substr(plain_start));
 }

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <queue>
 
-#include "data/tokenizer_pretokenize.h"
 #include "data/unicode.h"
 #include "tensor/error.h"
 
@@ -51,28 +50,63 @@ std::optional<std::string> gpt2_text_to_bytes(std::string_view text) {
   return bytes;
 }
 
+namespace {
+
+std::vector<BpeAddedToken> added_from_specials(const std::vector<std::pair<std::string, int32_t>>& specials) {
+  std::vector<BpeAddedToken> added;
+  for (const auto& [text, id] : specials) added.push_back({.content = text, .id = id});
+  return added;
+}
+
+std::vector<std::string> without_specials(std::vector<std::string> token_bytes,
+                                          const std::vector<std::pair<std::string, int32_t>>& specials) {
+  for (const auto& [text, id] : specials) token_bytes.at(static_cast<size_t>(id)).clear();
+  return token_bytes;
+}
+
+}  // namespace
+
 BpeTokenizer::BpeTokenizer(std::vector<std::string> token_bytes, std::array<int32_t, 256> byte_ids,
                            const std::vector<BpeMerge>& merges, std::vector<std::pair<std::string, int32_t>> specials,
                            bool ignore_merges)
-    : token_bytes_(std::move(token_bytes)),
+    : BpeTokenizer(without_specials(std::move(token_bytes), specials), byte_ids, merges, added_from_specials(specials),
+                   BpeSettings{.ignore_merges = ignore_merges}) {}
+
+BpeTokenizer::BpeTokenizer(std::vector<std::string> model_bytes, std::array<int32_t, 256> byte_ids,
+                           const std::vector<BpeMerge>& merges, std::vector<BpeAddedToken> added, BpeSettings settings)
+    : model_bytes_(std::move(model_bytes)),
+      token_bytes_(model_bytes_),
       byte_ids_(byte_ids),
       merges_(merges),
-      is_special_(token_bytes_.size(), false),
-      ignore_merges_(ignore_merges) {
-  specials_ = std::move(specials);
-  std::sort(specials_.begin(), specials_.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  for (const auto& [text, id] : specials_) is_special_.at(static_cast<size_t>(id)) = true;
-  for (size_t id = 0; id < token_bytes_.size(); ++id)
-    if (!is_special_[id]) id_of_bytes_.emplace(token_bytes_[id], static_cast<int32_t>(id));
+      added_(std::move(added)),
+      settings_(std::move(settings)) {
+  std::sort(added_.begin(), added_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::vector<detail::MatchedToken> raw, normalized;
+  for (const BpeAddedToken& t : added_) {
+    token_bytes_.at(static_cast<size_t>(t.id)) = t.content;
+    specials_.emplace_back(t.content, t.id);
+    detail::MatchedToken m{t.content, t.id, t.single_word, t.lstrip, t.rstrip};
+    if (t.normalized) {
+      if (settings_.nfc) m.text = nfc(m.text);
+      normalized.push_back(std::move(m));
+    } else {
+      raw.push_back(std::move(m));
+    }
+  }
+  for (size_t id = 0; id < model_bytes_.size(); ++id)
+    if (!model_bytes_[id].empty()) id_of_bytes_.emplace(model_bytes_[id], static_cast<int32_t>(id));
   merge_of_pair_.reserve(merges_.size());
   for (size_t rank = 0; rank < merges_.size(); ++rank) {
     const BpeMerge& m = merges_[rank];
     const std::string merged =
-        token_bytes_.at(static_cast<size_t>(m.left)) + token_bytes_.at(static_cast<size_t>(m.right));
+        model_bytes_.at(static_cast<size_t>(m.left)) + model_bytes_.at(static_cast<size_t>(m.right));
     const int32_t result = id_of_bytes_.at(merged);
     merge_of_pair_.emplace(pair_key(m.left, m.right), RankAndResult{static_cast<int32_t>(rank), result});
   }
-  matcher_ = detail::SpecialMatcher(specials_);
+  raw_matcher_ = detail::SpecialMatcher(std::move(raw));
+  normalized_matcher_ = detail::SpecialMatcher(std::move(normalized));
+  prefix_ids_ = settings_.prefix_ids;
+  suffix_ids_ = settings_.suffix_ids;
 }
 
 void BpeTokenizer::merge_piece(std::string_view piece, std::vector<int32_t>& out) const {
@@ -121,7 +155,7 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
     out.push_back(byte_ids_[static_cast<uint8_t>(piece[0])]);
     return;
   }
-  if (ignore_merges_) {
+  if (settings_.ignore_merges) {
     if (const auto it = id_of_bytes_.find(std::string(piece)); it != id_of_bytes_.end()) {
       out.push_back(it->second);
       return;
@@ -149,17 +183,26 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
   }
 }
 
+void BpeTokenizer::encode_plain(std::string_view text, std::vector<int32_t>& ids) const {
+  const std::string normalized = settings_.nfc ? nfc(text) : std::string();
+  const std::string_view norm = settings_.nfc ? std::string_view(normalized) : text;
+  std::vector<std::string_view> pieces;
+  const auto on_text = [&](std::string_view plain) {
+    pieces.clear();
+    pretokenize(settings_.pattern, plain, pieces);
+    for (const std::string_view piece : pieces) encode_piece(piece, ids);
+  };
+  if (normalized_matcher_.empty())
+    on_text(norm);
+  else
+    normalized_matcher_.split(norm, on_text, [&](int32_t id) { ids.push_back(id); });
+}
+
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 1);
-  std::vector<std::string_view> pieces;
-  matcher_.split(
-      text,
-      [&](std::string_view plain) {
-        pieces.clear();
-        gpt2_pretokenize(plain, pieces);
-        for (const std::string_view piece : pieces) encode_piece(piece, ids);
-      },
+  raw_matcher_.split(
+      text, [&](std::string_view plain) { encode_plain(plain, ids); },
       [&](int32_t special_id) { ids.push_back(special_id); });
   return ids;
 }

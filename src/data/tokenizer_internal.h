@@ -13,12 +13,28 @@
 
 namespace lnx::data::detail {
 
-// Cuts text at occurrences of special tokens: at each byte the longest special starting
-// there wins, scanning left to right, so specials are never split or overlapped.
+// A token matched as a whole in text, with Hugging Face's AddedToken options:
+// single_word: only where no word character (is_word_char) touches it on either side;
+// lstrip / rstrip: the match also takes the whitespace run on its left / right.
+struct MatchedToken {
+  std::string text;
+  int32_t id = 0;
+  bool single_word = false;
+  bool lstrip = false;
+  bool rstrip = false;
+};
+
+// Cuts text at occurrences of special (added) tokens the way Hugging Face does: scanning left
+// to right, the longest token starting at the leftmost position wins, so tokens are never
+// split or overlapped. A single_word token that fails its word test is skipped as plain text
+// (scanning resumes after it); lstrip never takes whitespace an earlier match has taken.
 class SpecialMatcher {
  public:
   SpecialMatcher() = default;
   explicit SpecialMatcher(const std::vector<std::pair<std::string, int32_t>>& specials);
+  explicit SpecialMatcher(std::vector<MatchedToken> tokens);
+
+  bool empty() const { return by_length_.empty(); }
 
   // Calls on_text for each (non-empty) stretch of ordinary text and on_special for each
   // special token, in order.
@@ -26,8 +42,8 @@ class SpecialMatcher {
              const std::function<void(int32_t)>& on_special) const;
 
  private:
-  std::vector<std::pair<std::string, int32_t>> by_length_;  // longest first
-  std::array<bool, 256> starts_special_{};                  // first bytes of any special
+  std::vector<MatchedToken> by_length_;     // longest first
+  std::array<bool, 256> starts_special_{};  // first bytes of any special
 };
 
 // Throws ValueError unless every special is non-empty and distinct.

@@ -1,6 +1,7 @@
-// UTF-8 decoding and encoding, and the character classes the GPT-2 pre-tokenizer needs
-// (\p{L}, \p{N}, \s). Units: byte offsets into UTF-8 strings; code points as char32_t.
-// The L/N tables are generated from Unicode 14.0.0 (scripts/gen_unicode_tables.py).
+// UTF-8 decoding and encoding, the character classes the pre-tokenizers need (\p{L}, \p{N},
+// \s), "word" characters (for added tokens with single_word) and NFC normalization. Units:
+// byte offsets into UTF-8 strings; code points as char32_t. The tables are generated from
+// Unicode 14.0.0 (scripts/gen_unicode_tables.py).
 #pragma once
 
 #include <cstddef>
@@ -16,12 +17,34 @@ struct CodePointRange {
   char32_t last;
 };
 
+// [first, last] with canonical combining class ccc (only non-zero classes are listed).
+struct CombiningClassRange {
+  char32_t first;
+  char32_t last;
+  uint8_t ccc;
+};
+
+// code_point -> first (+ second) canonically; second == 0 for a singleton. composes: the pair
+// is a primary composite, i.e. NFC recomposes (first, second) into code_point.
+struct CanonicalDecomposition {
+  char32_t code_point;
+  char32_t first;
+  char32_t second;
+  bool composes;
+};
+
 namespace unicode_tables {
 extern const char kUnicodeVersion[];
 extern const CodePointRange kLetterRanges[];
 extern const size_t kLetterRangesCount;
 extern const CodePointRange kNumberRanges[];
 extern const size_t kNumberRangesCount;
+extern const CodePointRange kWordRanges[];
+extern const size_t kWordRangesCount;
+extern const CombiningClassRange kCombiningClassRanges[];
+extern const size_t kCombiningClassRangesCount;
+extern const CanonicalDecomposition kCanonicalDecompositions[];  // sorted by code_point
+extern const size_t kCanonicalDecompositionsCount;
 }  // namespace unicode_tables
 
 // One decoded character. An invalid byte (a stray continuation byte, a truncated or
@@ -51,5 +74,18 @@ bool is_valid_utf8(std::string_view text);
 enum class CharClass : uint8_t { Letter, Number, Whitespace, Other };
 
 CharClass char_class(char32_t code_point);
+
+// A character of Rust regex's \w, which Hugging Face tests around an added token with
+// single_word: letters, marks, Nd, Nl, Pc and U+200C/U+200D (Other_Alphabetic symbols such as
+// the circled letters are not word characters here; they are in Rust's \w).
+bool is_word_char(char32_t code_point);
+
+// Canonical combining class (0 for starters and unassigned code points).
+uint8_t combining_class(char32_t code_point);
+
+// Unicode Normalization Form C (canonical decomposition, canonical ordering, canonical
+// composition, Hangul included). Bytes that are not valid UTF-8 are kept as they are and act
+// as starters that compose with nothing. Text below U+0300 is returned unchanged without work.
+std::string nfc(std::string_view text);
 
 }  // namespace lnx::data

@@ -110,7 +110,7 @@ TEST(TokenizerJson, MalformedOrUnsupportedFilesRaiseIOError) {
       {"wordpiece", [](json& d) { d["model"]["type"] = "WordPiece"; }, "WordPiece"},
       {"normalizer",
        [](json& d) {
-         d["normalizer"] = {{"type", "NFC"}};
+         d["normalizer"] = {{"type", "NFKC"}};
        },
        "normalizer"},
       {"sequence",
@@ -152,7 +152,7 @@ TEST(TokenizerJson, MalformedOrUnsupportedFilesRaiseIOError) {
       {"merge_twice", [](json& d) { d["model"]["merges"].push_back("h e"); }, "twice"},
       {"added_id", [](json& d) { d["added_tokens"][0]["id"] = 5; }, "<|endoftext|>"},
       {"added_content", [](json& d) { d["added_tokens"][0]["content"] = 7; }, "content"},
-      {"lstrip", [](json& d) { d["added_tokens"][0]["lstrip"] = true; }, "lstrip"},
+      {"lstrip", [](json& d) { d["added_tokens"][0]["lstrip"] = 1; }, "lstrip"},
       {"model_type", [](json& d) { d["model"]["type"] = 3; }, "model.type"},
       {"no_model", [](json& d) { d.erase("model"); }, "neither"},
   };

@@ -1,5 +1,7 @@
-// The hand-written GPT-2 split pattern against hand-worked cases. Each expected split was
-// derived by applying the regex's alternatives in order (and matches Python's `regex`).
+// The hand-written split patterns against hand-worked cases. Each expected split was derived
+// by applying the regex's alternatives in order (GPT-2's matches Python's `regex`, Llama-3's
+// and Qwen2's what Hugging Face's tokenizers gives); tokenizer_hf_test.cpp checks whole
+// tokenizers against tokenizers' ids.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,9 +12,9 @@
 namespace lnx::data {
 namespace {
 
-std::vector<std::string> split(std::string_view text) {
+std::vector<std::string> split(std::string_view text, SplitPattern pattern = SplitPattern::Gpt2) {
   std::vector<std::string_view> views;
-  gpt2_pretokenize(text, views);
+  pretokenize(pattern, text, views);
   return {views.begin(), views.end()};
 }
 
@@ -77,6 +79,44 @@ TEST(Gpt2Pretokenize, InvalidBytesAreSeparatePunctuationAndNothingIsLost) {
     joined += p;
   }
   EXPECT_EQ(joined, messy);
+}
+
+TEST(Llama3Pretokenize, ContractionsIgnoreCaseAndLongS) {
+  const auto l3 = [](std::string_view t) { return split(t, SplitPattern::Llama3); };
+  EXPECT_EQ(l3("it'S they'LL we'Ve"), (Pieces{"it", "'S", " they", "'LL", " we", "'Ve"}));
+  EXPECT_EQ(l3("it'\xC5\xBF x"), (Pieces{"it", "'\xC5\xBF", " x"}));  // U+017F folds to 's'
+  EXPECT_EQ(l3("'hello'"), (Pieces{"'hello", "'"}));                  // [^\r\n\p{L}\p{N}]?\p{L}+ takes the quote
+}
+
+TEST(Llama3Pretokenize, LettersTakeOneLeadingNonLetter) {
+  const auto l3 = [](std::string_view t) { return split(t, SplitPattern::Llama3); };
+  EXPECT_EQ(l3("(word) x\tab"), (Pieces{"(word", ")", " x", "\tab"}));
+  EXPECT_EQ(l3("x\xC2\xA0y"), (Pieces{"x", "\xC2\xA0y"}));  // no-break space joins the word
+  EXPECT_EQ(l3("a\nb"), (Pieces{"a", "\n", "b"}));          // but never a newline
+}
+
+TEST(Llama3Pretokenize, DigitsInThreesAndQwenInOnes) {
+  EXPECT_EQ(split("1234567 x12", SplitPattern::Llama3), (Pieces{"123", "456", "7", " x", "12"}));
+  EXPECT_EQ(split("1234", SplitPattern::Qwen2), (Pieces{"1", "2", "3", "4"}));
+  EXPECT_EQ(split("\xD9\xA1\xD9\xA2\xD9\xA3\xD9\xA4", SplitPattern::Llama3),
+            (Pieces{"\xD9\xA1\xD9\xA2\xD9\xA3", "\xD9\xA4"}));  // Arabic-Indic digits
+}
+
+TEST(Llama3Pretokenize, PunctuationTakesTrailingNewlinesAndWhitespaceRunsSplitAtNewlines) {
+  const auto l3 = [](std::string_view t) { return split(t, SplitPattern::Llama3); };
+  EXPECT_EQ(l3("ok!!\n\nnext"), (Pieces{"ok", "!!\n\n", "next"}));
+  EXPECT_EQ(l3("a ...?"), (Pieces{"a", " ...?"}));
+  // \s*[\r\n]+ ends at the run's last newline; \s+(?!\S) leaves one space for the word.
+  EXPECT_EQ(l3("x  \n\n  y"), (Pieces{"x", "  \n\n", " ", " y"}));
+  EXPECT_EQ(l3("a\r\n\tb"), (Pieces{"a", "\r\n", "\tb"}));
+  EXPECT_EQ(l3("end  "), (Pieces{"end", "  "}));
+}
+
+TEST(SplitPatterns, AreRecognisedByTheirExactRegex) {
+  for (const SplitPattern p : {SplitPattern::Gpt2, SplitPattern::Llama3, SplitPattern::Qwen2})
+    EXPECT_EQ(recognise_split_pattern(split_pattern_regex(p)), p) << split_pattern_name(p);
+  EXPECT_FALSE(recognise_split_pattern("\\p{N}{1,3}").has_value());
+  EXPECT_FALSE(recognise_split_pattern(std::string(split_pattern_regex(SplitPattern::Qwen2)) + "|x").has_value());
 }
 
 }  // namespace

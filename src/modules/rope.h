@@ -4,6 +4,7 @@
 // x [B, T, H, D] (D even); positions [B, T] integer.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -11,6 +12,20 @@
 namespace lnx::modules {
 
 Tensor apply_rope(const Tensor& x, const Tensor& positions, double theta);
+// The same with the pair frequencies given: inv_freq [D/2], angle = position · inv_freq[i].
+Tensor apply_rope(const Tensor& x, const Tensor& positions, const std::vector<double>& inv_freq);
+
+// Frequency scaling of long-context models (transformers' rope_type): "none"; "linear"
+// (every frequency / factor); "llama3" (Llama 3.1: frequencies of wavelength above
+// original_context / low_freq_factor divided by factor, below original_context /
+// high_freq_factor kept, smoothly interpolated between).
+struct RopeScaling {
+  std::string type = "none";
+  double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+  double original_context = 8192;
+};
+// inv_freq[i] = theta^(−2i/D), i < D/2, scaled. ValueError for an unknown type or bad factors.
+std::vector<double> rope_inv_freq(int64_t D, double theta, const RopeScaling& scaling = {});
 
 // Position of every token: sequence n's tokens continue from start[n] (tokens it has seen
 // before; empty = all 0). Without cu_seqlens, sequence n is row n of [B, T]; with it (B = 1)

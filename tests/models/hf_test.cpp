@@ -5,6 +5,7 @@
 // checkpoints load; malformed and unsupported directories give errors naming the problem.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -61,7 +62,8 @@ class HfFixtureTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(HfFixtureTest, LogitsMatchTransformersInBothModes) {
   const Reference ref = reference(GetParam());
   auto model = hf::load_model(kFixtures + GetParam());
-  EXPECT_EQ(model->config().name, GetParam());
+  std::ifstream config(kFixtures + GetParam() + "/config.json");
+  EXPECT_EQ(model->config().name, Json::parse(config)["model_type"].get<std::string>());
   for (core::Mode mode : {core::Mode::chunk, core::Mode::recurrent})
     EXPECT_TRUE(all_close(logits_of(*model, ref.ids, mode), ref.logits, 1e-4)) << core::mode_name(mode);
   // In float64 the same weights give transformers' logits to the precision of its float64 run:
@@ -108,7 +110,8 @@ TEST_P(HfFixtureTest, GreedyContinuationMatchesTransformers) {
 TEST_P(HfFixtureTest, ExportThenImportGivesTheSameModel) {
   auto model = hf::load_model(kFixtures + GetParam());
   const std::string dir = ::testing::TempDir() + "lnx_hf_export_" + GetParam();
-  EXPECT_EQ(hf::export_type(model->config()), GetParam());
+  std::ifstream config(kFixtures + GetParam() + "/config.json");
+  EXPECT_EQ(hf::export_type(model->config()), Json::parse(config)["model_type"].get<std::string>());
   hf::save_model(*model, dir);
   auto again = hf::load_model(dir);
   const TensorDict a = model->parameters(), b = again->parameters();
@@ -149,7 +152,21 @@ TEST_P(HfFixtureTest, ShardedCheckpointLoads) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, HfFixtureTest, ::testing::ValuesIn(hf::model_types()));
+// Every fixture directory: one per model_type, plus variants (llama3_rope: Llama 3.1's RoPE
+// frequency scaling).
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(kFixtures))
+    if (fs::exists(entry.path() / "config.json")) out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(HfFixtures, EveryModelTypeHasOne) {
+  for (const auto& type : hf::model_types()) EXPECT_TRUE(fs::exists(kFixtures + type + "/config.json")) << type;
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, HfFixtureTest, ::testing::ValuesIn(fixture_names()));
 
 // ---- malformed and unsupported directories ----
 
@@ -182,7 +199,7 @@ TEST_F(HfErrorTest, ConfigProblemsNameTheKey) {
   expect(
       "llama", [](Json& j) { j["fancy_new_option"] = 3; }, "unknown key fancy_new_option");
   expect(
-      "llama", [](Json& j) { j["rope_parameters"]["rope_type"] = "llama3"; }, "rope_type");
+      "llama", [](Json& j) { j["rope_parameters"]["rope_type"] = "yarn"; }, "rope_type");
   expect(
       "llama", [](Json& j) { j["hidden_act"] = "gelu"; }, "hidden_act");
   expect(

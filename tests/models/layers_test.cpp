@@ -285,12 +285,14 @@ TEST(Presets, ContentIsUnchanged) {
        2,
        "attention",
        {"attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
       {"attention-small",
        8,
        "attention",
        {"attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
       {"deltanet-tiny",
        2,
        "deltanet",
@@ -375,14 +377,16 @@ TEST(Presets, ContentIsUnchanged) {
        {"gated_deltanet: mlp=true num_heads=2 head_dim=32 expand_v=2 use_short_conv=true conv_size=4 "
         "use_output_gate=true chunk_size=32 num_v_heads=0",
         "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
       {"hybrid-small",
        9,
        "gated_deltanet gated_deltanet attention",
        {"gated_deltanet: mlp=true num_heads=6 head_dim=64 expand_v=2 use_short_conv=true conv_size=4 "
         "use_output_gate=true chunk_size=32 num_v_heads=0",
         "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
       {"hybrid3-tiny",
        3,
        "gated_deltanet mamba2 attention",
@@ -390,7 +394,8 @@ TEST(Presets, ContentIsUnchanged) {
         "use_output_gate=true chunk_size=32 num_v_heads=0",
         "mamba2: mlp=false head_dim=16 conv_size=4 state_size=16 expand=2 n_groups=1 chunk_size=32 norm_eps=1e-05",
         "attention: mlp=true num_heads=2 head_dim=32 num_kv_heads=1 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
       {"hybrid3-small",
        9,
        "gated_deltanet mamba2 attention",
@@ -398,7 +403,8 @@ TEST(Presets, ContentIsUnchanged) {
         "use_output_gate=true chunk_size=32 num_v_heads=0",
         "mamba2: mlp=false head_dim=64 conv_size=4 state_size=64 expand=2 n_groups=1 chunk_size=32 norm_eps=1e-05",
         "attention: mlp=true num_heads=6 head_dim=64 num_kv_heads=3 rope_theta=10000 window=0 chunk_size=64 "
-        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false"}},
+        "qkv_bias=false o_bias=false qk_norm=false rope_dim=0 output_gate=false rope_scaling=none "
+        "rope_scaling_factor=1 rope_low_freq_factor=1 rope_high_freq_factor=4 rope_original_context=8192"}},
   };
   ASSERT_EQ(presets().size(), want.size());
   for (const PresetContent& w : want) {

@@ -295,9 +295,10 @@ TEST_P(MixerTest, BoundsErrorsNameTheMixerAndTheKey) {
 TEST(MixerConfigHandle, TypedAccessNamesAndTypes) {
   MixerConfig c = mixer_spec("attention").defaults;
   EXPECT_EQ(c.type_name(), "AttentionConfig");
-  EXPECT_EQ(c.keys(),
-            (std::vector<std::string>{"num_heads", "head_dim", "num_kv_heads", "rope_theta", "window", "chunk_size",
-                                      "qkv_bias", "o_bias", "qk_norm", "rope_dim", "output_gate"}));
+  EXPECT_EQ(c.keys(), (std::vector<std::string>{
+                          "num_heads", "head_dim", "num_kv_heads", "rope_theta", "window", "chunk_size", "qkv_bias",
+                          "o_bias", "qk_norm", "rope_dim", "output_gate", "rope_scaling", "rope_scaling_factor",
+                          "rope_low_freq_factor", "rope_high_freq_factor", "rope_original_context"}));
   c.set("window", 512);
   c.set("rope_theta", 500000);  // an integer sets a real field
   EXPECT_EQ(std::get<int64_t>(c.get("window")), 512);

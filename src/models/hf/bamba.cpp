@@ -65,12 +65,7 @@ ModelConfig import_bamba(ConfigReader& r) {
   a.head_dim = a.num_heads > 0 ? c.d_model / a.num_heads : 0;
   a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
   // transformers hard-codes Bamba's partial rotary factor 0.5; a config may also state it.
-  RopeSettings rope = read_rope(r);
-  if (!r.has("partial_rotary_factor") &&
-      !(r.raw("rope_parameters").is_object() && r.raw("rope_parameters").contains("partial_rotary_factor")))
-    rope.partial_factor = 0.5;
-  a.rope_theta = rope.theta;
-  a.rope_dim = static_cast<int64_t>(std::lround(rope.partial_factor * static_cast<double>(a.head_dim)));
+  set_rope(read_rope(r, 0.5), a);
 
   std::set<int64_t> attention_layers;
   const Json& indices = r.raw("attn_layer_indices");
@@ -156,7 +151,7 @@ Json export_bamba(const ModelConfig& c) {
     j["num_attention_heads"] = H;
     j["num_key_value_heads"] = a.num_kv_heads == 0 ? H : a.num_kv_heads;
     j["attention_bias"] = a.qkv_bias;
-    j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", a.rope_theta}, {"partial_rotary_factor", 0.5}};
+    j["rope_parameters"] = rope_parameters(a, Dh);
     j["attention_dropout"] = 0.0;
   }
   j["max_position_embeddings"] = 1 << 20;

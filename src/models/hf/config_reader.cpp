@@ -152,10 +152,11 @@ Json common_export(const std::string& model_type, const std::string& class_name,
   return j;
 }
 
-RopeSettings read_rope(ConfigReader& r) {
+RopeSettings read_rope(ConfigReader& r, double default_partial) {
   RopeSettings rope;
   rope.theta = r.real("rope_theta", 10000.0);
-  rope.partial_factor = r.real("partial_rotary_factor", 1.0);
+  rope.partial_factor = r.real("partial_rotary_factor", default_partial);
+  std::string type = "default";
   const Json& params = r.raw("rope_parameters");
   const Json& scaling = r.raw("rope_scaling");
   for (const Json* p : {&params, &scaling}) {
@@ -164,21 +165,56 @@ RopeSettings read_rope(ConfigReader& r) {
     if (!p->is_object()) r.fail(key, fmt::format("must be an object, got {}", p->dump()));
     for (const auto& [k, v] : p->items()) {
       const std::optional<double> x = json_real(v);
-      if (k == "rope_theta" || k == "partial_rotary_factor") {
-        if (!x) r.fail(key + "." + k, fmt::format("must be a number, got {}", v.dump()));
-        (k == "rope_theta" ? rope.theta : rope.partial_factor) = *x;
-      } else if (k == "rope_type" || k == "type") {
-        if (v != "default")
-          r.fail(key + "." + k, fmt::format("= {} is not supported (only the unscaled default RoPE)", v.dump()));
-      } else {
-        r.fail(key + "." + k, "is not supported (only rope_type default, rope_theta and partial_rotary_factor)");
+      if (k == "rope_type" || k == "type") {
+        if (!v.is_string() || (v != "default" && v != "linear" && v != "llama3"))
+          r.fail(key + "." + k, fmt::format("= {} is not supported (default, linear, llama3)", v.dump()));
+        type = v.get<std::string>();
+        continue;
       }
+      double* slot = k == "rope_theta"                         ? &rope.theta
+                     : k == "partial_rotary_factor"            ? &rope.partial_factor
+                     : k == "factor"                           ? &rope.scaling.factor
+                     : k == "low_freq_factor"                  ? &rope.scaling.low_freq_factor
+                     : k == "high_freq_factor"                 ? &rope.scaling.high_freq_factor
+                     : k == "original_max_position_embeddings" ? &rope.scaling.original_context
+                                                               : nullptr;
+      if (!slot) r.fail(key + "." + k, "is not a RoPE setting LinearNexus knows");
+      if (!x) r.fail(key + "." + k, fmt::format("must be a number, got {}", v.dump()));
+      *slot = *x;
     }
   }
+  rope.scaling.type = type == "default" ? "none" : type;
   if (!(rope.theta > 0)) r.fail("rope_theta", fmt::format("= {} must be positive", rope.theta));
   if (!(rope.partial_factor > 0 && rope.partial_factor <= 1))
     r.fail("partial_rotary_factor", fmt::format("= {} must lie in (0, 1]", rope.partial_factor));
   return rope;
+}
+
+void set_rope(const RopeSettings& rope, modules::AttentionConfig& a) {
+  const int64_t Dh = a.head_dim;
+  a.rope_theta = rope.theta;
+  a.rope_dim =
+      rope.partial_factor == 1.0 ? 0 : static_cast<int64_t>(std::lround(rope.partial_factor * static_cast<double>(Dh)));
+  a.rope_scaling = rope.scaling.type;
+  a.rope_scaling_factor = rope.scaling.factor;
+  a.rope_low_freq_factor = rope.scaling.low_freq_factor;
+  a.rope_high_freq_factor = rope.scaling.high_freq_factor;
+  a.rope_original_context = static_cast<int64_t>(rope.scaling.original_context);
+}
+
+Json rope_parameters(const modules::AttentionConfig& a, int64_t head_dim) {
+  Json j;
+  j["rope_type"] = a.rope_scaling == "none" ? "default" : a.rope_scaling;
+  j["rope_theta"] = a.rope_theta;
+  if (a.rope_dim != 0 && a.rope_dim != head_dim)
+    j["partial_rotary_factor"] = static_cast<double>(a.rope_dim) / static_cast<double>(head_dim);
+  if (a.rope_scaling != "none") j["factor"] = a.rope_scaling_factor;
+  if (a.rope_scaling == "llama3") {
+    j["low_freq_factor"] = a.rope_low_freq_factor;
+    j["high_freq_factor"] = a.rope_high_freq_factor;
+    j["original_max_position_embeddings"] = a.rope_original_context;
+  }
+  return j;
 }
 
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours) {

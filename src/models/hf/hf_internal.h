@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "models/config.h"
+#include "modules/attention/attention.h"
+#include "modules/rope.h"
 
 namespace lnx::models::hf {
 
@@ -77,13 +79,19 @@ void ignore_common_keys(ConfigReader& r);
 // hidden_size, num_hidden_layers, tie_word_embeddings, dtype, transformers_version).
 Json common_export(const std::string& model_type, const std::string& class_name, const ModelConfig& c);
 // RoPE of an attention config.json: the base from rope_parameters (transformers ≥ 5) or
-// rope_theta / rope_scaling (older), and the rotated share of each head
-// (partial_rotary_factor); only the unscaled default rotation.
+// rope_theta / rope_scaling (older), the rotated share of each head (partial_rotary_factor;
+// default_partial when the config does not say), and the frequency scaling (rope_type default,
+// linear or llama3; others are an error).
 struct RopeSettings {
   double theta = 10000.0;
   double partial_factor = 1.0;
+  modules::RopeScaling scaling;
 };
-RopeSettings read_rope(ConfigReader& r);
+RopeSettings read_rope(ConfigReader& r, double default_partial = 1.0);
+// The attention config's RoPE fields from the settings (rope_dim from head_dim), and back as
+// rope_parameters.
+void set_rope(const RopeSettings& rope, modules::AttentionConfig& a);
+Json rope_parameters(const modules::AttentionConfig& a, int64_t head_dim);
 // "blocks.<i>.<rest>" → (i, rest); nullopt for another name.
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours);
 // The one layer of a model whose every block is the same layer; ValueError naming the

@@ -47,7 +47,7 @@ ModelConfig import_attention_model(ConfigReader& r, Flavour flavour) {
   if (rope.partial_factor != 1.0)
     r.fail("partial_rotary_factor", fmt::format("= {} is not supported for {} (only 1)", rope.partial_factor,
                                                 flavour == Flavour::llama ? "llama" : "qwen"));
-  a.rope_theta = rope.theta;
+  set_rope(rope, a);
   const bool attention_bias = r.boolean("attention_bias", false);
   a.qkv_bias = flavour == Flavour::qwen2 ? true : attention_bias;
   a.o_bias = flavour == Flavour::qwen2 ? false : attention_bias;
@@ -92,7 +92,7 @@ Json export_attention_model(const std::string& type, const std::string& cls, con
   j["head_dim"] = a.head_dim == 0 ? c.d_model / H : a.head_dim;
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = c.norm_eps;
-  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", a.rope_theta}};
+  j["rope_parameters"] = rope_parameters(a, j["head_dim"].get<int64_t>());
   j["max_position_embeddings"] = 1 << 20;  // RoPE has no length limit here
   j["attention_dropout"] = 0.0;
   if (flavour == Flavour::llama) j["mlp_bias"] = false;

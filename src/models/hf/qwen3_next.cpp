@@ -67,12 +67,7 @@ ModelConfig import_qwen3_next(ConfigReader& r) {
   a.head_dim = r.integer("head_dim", 256);
   a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
   a.qk_norm = a.output_gate = true;
-  RopeSettings rope = read_rope(r);
-  if (!r.has("partial_rotary_factor") &&
-      !(r.raw("rope_parameters").is_object() && r.raw("rope_parameters").contains("partial_rotary_factor")))
-    rope.partial_factor = 0.25;  // transformers' default for this model
-  a.rope_theta = rope.theta;
-  a.rope_dim = static_cast<int64_t>(std::lround(rope.partial_factor * static_cast<double>(a.head_dim)));
+  set_rope(read_rope(r, 0.25), a);
 
   modules::MoeConfig moe;
   moe.num_experts = r.integer("num_experts", 512);
@@ -201,10 +196,7 @@ Json export_qwen3_next(const ModelConfig& c) {
       j["num_key_value_heads"] = a.num_kv_heads == 0 ? a.num_heads : a.num_kv_heads;
       j["head_dim"] = Dh;
       j["attention_bias"] = a.qkv_bias;
-      j["rope_parameters"] = {
-          {"rope_type", "default"},
-          {"rope_theta", a.rope_theta},
-          {"partial_rotary_factor", static_cast<double>(a.rope_dim == 0 ? Dh : a.rope_dim) / static_cast<double>(Dh)}};
+      j["rope_parameters"] = rope_parameters(a, Dh);
     }
   j["attention_dropout"] = 0.0;
   j["max_position_embeddings"] = 1 << 20;

@@ -99,6 +99,13 @@ Attention::Attention(const AttentionConfig& c, const ModelDims& dims, Generator&
       rope_dim_(c.rope_dim == 0 ? sizes_.Dh : c.rope_dim),
       window_(c.window),
       chunk_size_(c.chunk_size) {
+  RopeScaling scaling;
+  scaling.type = c.rope_scaling;
+  scaling.factor = c.rope_scaling_factor;
+  scaling.low_freq_factor = c.rope_low_freq_factor;
+  scaling.high_freq_factor = c.rope_high_freq_factor;
+  scaling.original_context = static_cast<double>(c.rope_original_context);
+  inv_freq_ = rope_inv_freq(rope_dim_, rope_theta_, scaling);
   if (c.output_gate)
     g_proj =
         &add_module("g_proj", std::make_unique<Linear>(sizes_.D, sizes_.H * sizes_.Dh, c.qkv_bias, gen, dims.init_std));
@@ -138,8 +145,8 @@ MixerOutput Attention::forward(const MixerInput& in) const {
     k = k_norm->forward(k);
   }
   auto rotate = [&](const Tensor& x) {  // x [B, T, heads, Dh]
-    if (rope_dim_ == Dh) return apply_rope(x, pos, rope_theta_);
-    return concat({apply_rope(slice(x, 3, 0, rope_dim_), pos, rope_theta_), slice(x, 3, rope_dim_, Dh)}, 3);
+    if (rope_dim_ == Dh) return apply_rope(x, pos, inv_freq_);
+    return concat({apply_rope(slice(x, 3, 0, rope_dim_), pos, inv_freq_), slice(x, 3, rope_dim_, Dh)}, 3);
   };
   q = rotate(q);
   k = rotate(k);  // cached keys carry their rotation

@@ -16,6 +16,7 @@
 #include "modules/linear.h"
 #include "modules/mixer.h"
 #include "modules/norm.h"
+#include "modules/rope.h"
 
 namespace lnx::modules {
 
@@ -32,6 +33,11 @@ struct AttentionConfig {
   bool qk_norm = false;
   int64_t rope_dim = 0;
   bool output_gate = false;
+  std::string rope_scaling = "none";
+  double rope_scaling_factor = 1.0;
+  double rope_low_freq_factor = 1.0;
+  double rope_high_freq_factor = 4.0;
+  int64_t rope_original_context = 8192;
 
   template <class V> void visit(V&& v) {
     v("num_heads", num_heads, "query heads", mixer_bounds::heads);
@@ -47,6 +53,13 @@ struct AttentionConfig {
       mixer_bounds::dim);
     v("output_gate", output_gate,
       "gated attention (Qwen3-Next): the heads' output times sigmoid(g_proj x) before o_proj (bias as qkv_bias)");
+    v("rope_scaling", rope_scaling, "RoPE frequency scaling: none, linear or llama3 (Llama 3.1)");
+    v("rope_scaling_factor", rope_scaling_factor, "linear/llama3: the factor frequencies are divided by",
+      core::Bounds{0, 1e6});
+    v("rope_low_freq_factor", rope_low_freq_factor, "llama3: low_freq_factor", core::Bounds{0, 1e6});
+    v("rope_high_freq_factor", rope_high_freq_factor, "llama3: high_freq_factor", core::Bounds{0, 1e6});
+    v("rope_original_context", rope_original_context, "llama3: original_max_position_embeddings",
+      core::Bounds{1, 1099511627776.0});
   }
 };
 
@@ -79,7 +92,8 @@ class Attention : public Mixer {
 
  private:
   double rope_theta_;
-  int64_t rope_dim_;  // the first rope_dim_ of each head's Dh dims are rotated
+  int64_t rope_dim_;              // the first rope_dim_ of each head's Dh dims are rotated
+  std::vector<double> inv_freq_;  // [rope_dim_ / 2], scaled
   int64_t window_, chunk_size_;
 };
 

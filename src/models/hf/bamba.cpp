@@ -23,14 +23,8 @@ namespace lnx::models::hf {
 namespace {
 
 ModelConfig import_bamba(ConfigReader& r) {
-  ModelConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.d_model = r.integer("hidden_size");
-  c.n_layer = r.integer("num_hidden_layers");
+  ModelConfig c = import_sizes(r, "rms_norm_eps", 1e-5, false);
   c.mlp_hidden = r.integer("intermediate_size");
-  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
-  c.norm_eps = r.real("rms_norm_eps", 1e-5);
-  c.init_std = r.real("initializer_range", 0.02);
   r.require("hidden_act", {"silu"}, "the MLP is SwiGLU and the conv uses SiLU");
   r.require("mlp_bias", {false}, "the MLP has no biases");
   r.require("mamba_proj_bias", {false}, "in_proj and out_proj have no biases");
@@ -59,13 +53,9 @@ ModelConfig import_bamba(ConfigReader& r) {
   m.conv_size = r.integer("mamba_d_conv", 4);
   m.norm_eps = c.norm_eps;
 
-  modules::AttentionConfig a;
-  a.num_heads = r.integer("num_attention_heads");
-  a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
-  a.head_dim = a.num_heads > 0 ? c.d_model / a.num_heads : 0;
-  a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
   // transformers hard-codes Bamba's partial rotary factor 0.5; a config may also state it.
-  set_rope(read_rope(r, 0.5), a);
+  modules::AttentionConfig a = import_attention(r, c.d_model, 0.5);
+  a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
 
   std::set<int64_t> attention_layers;
   const Json& indices = r.raw("attn_layer_indices");
@@ -140,21 +130,15 @@ Json export_bamba(const ModelConfig& c) {
   }
   if (attention) {
     const auto& a = attention->options.as<modules::AttentionConfig>();
-    const int64_t H = a.num_heads, Dh = a.head_dim == 0 ? c.d_model / H : a.head_dim;
-    LNX_CHECK(Dh * H == c.d_model, ValueError, "[hf] bamba's heads split hidden_size; the model has {} × {} ≠ {}", H,
-              Dh, c.d_model);
-    LNX_CHECK(a.window == 0 && !a.qk_norm && a.qkv_bias == a.o_bias, ValueError,
-              "[hf] bamba's attention has no window, no QK-norm and one attention_bias");
+    const int64_t Dh = a.head_dim == 0 ? c.d_model / a.num_heads : a.head_dim;
+    LNX_CHECK(a.window == 0 && !a.qk_norm && !a.output_gate && a.qkv_bias == a.o_bias, ValueError,
+              "[hf] bamba's attention has no window, no QK-norm, no output gate and one attention_bias");
     LNX_CHECK(a.rope_dim == Dh / 2, ValueError,
               "[hf] bamba rotates half of each head (rope_dim {}); the model rotates {}", Dh / 2,
               a.rope_dim == 0 ? Dh : a.rope_dim);
-    j["num_attention_heads"] = H;
-    j["num_key_value_heads"] = a.num_kv_heads == 0 ? H : a.num_kv_heads;
+    export_attention(j, a, c.d_model);
     j["attention_bias"] = a.qkv_bias;
-    j["rope_parameters"] = rope_parameters(a, Dh);
-    j["attention_dropout"] = 0.0;
   }
-  j["max_position_embeddings"] = 1 << 20;
   return j;
 }
 

@@ -149,6 +149,7 @@ Json common_export(const std::string& model_type, const std::string& class_name,
   j["tie_word_embeddings"] = c.tie_embeddings;
   j["initializer_range"] = c.init_std;
   j["dtype"] = "float32";
+  j["max_position_embeddings"] = 1 << 20;  // positions have no limit here (RoPE or none)
   return j;
 }
 
@@ -215,6 +216,35 @@ Json rope_parameters(const modules::AttentionConfig& a, int64_t head_dim) {
     j["original_max_position_embeddings"] = a.rope_original_context;
   }
   return j;
+}
+
+ModelConfig import_sizes(ConfigReader& r, const char* eps_key, double eps_default, bool tie_default) {
+  ModelConfig c;
+  c.vocab_size = r.integer("vocab_size");
+  c.d_model = r.integer("hidden_size");
+  c.n_layer = r.integer("num_hidden_layers");
+  c.tie_embeddings = r.boolean("tie_word_embeddings", tie_default);
+  c.norm_eps = r.real(eps_key, eps_default);
+  c.init_std = r.real("initializer_range", 0.02);
+  return c;
+}
+
+modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial) {
+  modules::AttentionConfig a;
+  a.num_heads = r.integer("num_attention_heads");
+  a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
+  a.head_dim = r.integer("head_dim", a.num_heads > 0 ? d_model / a.num_heads : 0);
+  set_rope(read_rope(r, default_partial), a);
+  return a;
+}
+
+void export_attention(Json& j, const modules::AttentionConfig& a, int64_t d_model) {
+  const int64_t H = a.num_heads, Dh = a.head_dim == 0 ? d_model / H : a.head_dim;
+  j["num_attention_heads"] = H;
+  j["num_key_value_heads"] = a.num_kv_heads == 0 ? H : a.num_kv_heads;
+  j["head_dim"] = Dh;
+  j["rope_parameters"] = rope_parameters(a, Dh);
+  j["attention_dropout"] = 0.0;
 }
 
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours) {

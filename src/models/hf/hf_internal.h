@@ -92,6 +92,14 @@ RopeSettings read_rope(ConfigReader& r, double default_partial = 1.0);
 // rope_parameters.
 void set_rope(const RopeSettings& rope, modules::AttentionConfig& a);
 Json rope_parameters(const modules::AttentionConfig& a, int64_t head_dim);
+// The sizes every architecture has: vocab_size, hidden_size, num_hidden_layers,
+// tie_word_embeddings (default tie_default), the norm eps (under eps_key), initializer_range.
+ModelConfig import_sizes(ConfigReader& r, const char* eps_key, double eps_default, bool tie_default);
+// An attention layer's heads (num_attention_heads, num_key_value_heads, head_dim: default
+// d_model / heads) and RoPE (read_rope with default_partial); biases and norms are the caller's.
+modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial);
+// And back: num_attention_heads, num_key_value_heads, head_dim, rope_parameters, attention_dropout.
+void export_attention(Json& j, const modules::AttentionConfig& a, int64_t d_model);
 // "blocks.<i>.<rest>" → (i, rest); nullopt for another name.
 std::optional<std::pair<std::string, std::string>> block_part(const std::string& ours);
 // The one layer of a model whose every block is the same layer; ValueError naming the

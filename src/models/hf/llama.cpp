@@ -28,26 +28,15 @@ void read_sliding_window(ConfigReader& r, int64_t n_layer) {
 }
 
 ModelConfig import_attention_model(ConfigReader& r, Flavour flavour) {
-  ModelConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.d_model = r.integer("hidden_size");
-  c.n_layer = r.integer("num_hidden_layers");
+  ModelConfig c = import_sizes(r, "rms_norm_eps", 1e-6, false);
   c.mlp_hidden = r.integer("intermediate_size");
-  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
-  c.norm_eps = r.real("rms_norm_eps", 1e-6);
-  c.init_std = r.real("initializer_range", 0.02);
   r.require("hidden_act", {"silu"}, "the MLP is SwiGLU");
   r.require("mlp_bias", {false}, "the MLP has no biases");
   r.require("pretraining_tp", {1}, "tensor-parallel slicing of the projections");
-  modules::AttentionConfig a;
-  a.num_heads = r.integer("num_attention_heads");
-  a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
-  a.head_dim = r.integer("head_dim", a.num_heads > 0 ? c.d_model / a.num_heads : 0);
-  const RopeSettings rope = read_rope(r);
-  if (rope.partial_factor != 1.0)
-    r.fail("partial_rotary_factor", fmt::format("= {} is not supported for {} (only 1)", rope.partial_factor,
-                                                flavour == Flavour::llama ? "llama" : "qwen"));
-  set_rope(rope, a);
+  modules::AttentionConfig a = import_attention(r, c.d_model, 1.0);
+  if (a.rope_dim != 0 && a.rope_dim != a.head_dim)
+    r.fail("partial_rotary_factor",
+           fmt::format("is not supported for {} (only 1)", flavour == Flavour::llama ? "llama" : "qwen"));
   const bool attention_bias = r.boolean("attention_bias", false);
   a.qkv_bias = flavour == Flavour::qwen2 ? true : attention_bias;
   a.o_bias = flavour == Flavour::qwen2 ? false : attention_bias;
@@ -84,17 +73,11 @@ Json export_attention_model(const std::string& type, const std::string& cls, con
                 a.qkv_bias, a.o_bias, a.qk_norm);
       break;
   }
-  const int64_t H = a.num_heads, HK = a.num_kv_heads == 0 ? H : a.num_kv_heads;
   Json j = common_export(type, cls, c);
   j["intermediate_size"] = c.mlp_hidden > 0 ? c.mlp_hidden : modules::swiglu_hidden(c.d_model, c.mlp_ratio);
-  j["num_attention_heads"] = H;
-  j["num_key_value_heads"] = HK;
-  j["head_dim"] = a.head_dim == 0 ? c.d_model / H : a.head_dim;
+  export_attention(j, a, c.d_model);
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = c.norm_eps;
-  j["rope_parameters"] = rope_parameters(a, j["head_dim"].get<int64_t>());
-  j["max_position_embeddings"] = 1 << 20;  // RoPE has no length limit here
-  j["attention_dropout"] = 0.0;
   if (flavour == Flavour::llama) j["mlp_bias"] = false;
   if (flavour != Flavour::qwen2) j["attention_bias"] = a.qkv_bias;
   if (flavour != Flavour::llama) j["use_sliding_window"] = false;

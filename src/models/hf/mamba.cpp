@@ -18,13 +18,7 @@ namespace {
 
 // Keys of both: sizes, norms and what the mixers do not support.
 ModelConfig import_ssm_model(ConfigReader& r, const std::string& mixer, bool tie_default) {
-  ModelConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.d_model = r.integer("hidden_size");
-  c.n_layer = r.integer("num_hidden_layers");
-  c.tie_embeddings = r.boolean("tie_word_embeddings", tie_default);
-  c.norm_eps = r.real("layer_norm_epsilon", 1e-5);
-  c.init_std = r.real("initializer_range", 0.1);
+  ModelConfig c = import_sizes(r, "layer_norm_epsilon", 1e-5, tie_default);
   r.require("hidden_act", {"silu"}, "the conv and the gate use SiLU");
   r.require("use_bias", {false}, "in_proj and out_proj have no biases");
   r.require("use_conv_bias", {true}, "the conv has a bias");

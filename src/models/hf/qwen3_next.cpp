@@ -36,14 +36,8 @@ const char* layer_name(bool attention, bool moe) {
 }
 
 ModelConfig import_qwen3_next(ConfigReader& r) {
-  ModelConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.d_model = r.integer("hidden_size");
-  c.n_layer = r.integer("num_hidden_layers");
+  ModelConfig c = import_sizes(r, "rms_norm_eps", 1e-6, false);
   c.mlp_hidden = r.integer("intermediate_size");
-  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
-  c.norm_eps = r.real("rms_norm_eps", 1e-6);
-  c.init_std = r.real("initializer_range", 0.02);
   c.zero_centered_norm = true;
   r.require("hidden_act", {"silu"}, "the MLPs are SwiGLU and the conv uses SiLU");
   r.require("output_router_logits", {false}, "the router's load-balancing loss is not implemented");
@@ -61,13 +55,9 @@ ModelConfig import_qwen3_next(ConfigReader& r) {
     r.fail("linear_num_value_heads",
            fmt::format("= {} is not a multiple of linear_num_key_heads = {}", g.num_v_heads, g.num_heads));
 
-  modules::AttentionConfig a;
-  a.num_heads = r.integer("num_attention_heads");
-  a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
-  a.head_dim = r.integer("head_dim", 256);
+  modules::AttentionConfig a = import_attention(r, c.d_model, 0.25);  // 0.25: transformers' default here
   a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
   a.qk_norm = a.output_gate = true;
-  set_rope(read_rope(r, 0.25), a);
 
   modules::MoeConfig moe;
   moe.num_experts = r.integer("num_experts", 512);
@@ -189,17 +179,11 @@ Json export_qwen3_next(const ModelConfig& c) {
   for (bool with_moe : {true, false})
     if (const auto l = uniform_layer(c, "attention", with_moe)) {
       const auto& a = l->options.as<modules::AttentionConfig>();
-      const int64_t Dh = a.head_dim == 0 ? c.d_model / a.num_heads : a.head_dim;
       LNX_CHECK(a.qk_norm && a.output_gate && a.window == 0 && a.qkv_bias == a.o_bias, ValueError,
                 "[hf] qwen3_next's attention has QK-norm, the output gate, no window and one attention_bias");
-      j["num_attention_heads"] = a.num_heads;
-      j["num_key_value_heads"] = a.num_kv_heads == 0 ? a.num_heads : a.num_kv_heads;
-      j["head_dim"] = Dh;
+      export_attention(j, a, c.d_model);
       j["attention_bias"] = a.qkv_bias;
-      j["rope_parameters"] = rope_parameters(a, Dh);
     }
-  j["attention_dropout"] = 0.0;
-  j["max_position_embeddings"] = 1 << 20;
   return j;
 }
 

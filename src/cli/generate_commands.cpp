@@ -2,14 +2,25 @@
 // file), `linearnexus chat` (an interactive loop that keeps the model state between turns, so
 // the history is never prefilled again) and `linearnexus bench generate` (prefill and decode
 // speed against context length).
+//
+// A model directory with a chat template (chat_template.jinja or tokenizer_config.json, e.g. a
+// Hugging Face directory) makes chat render the conversation through it each turn and feed
+// only the text past what the session has already consumed; replies (and `generate`) end at
+// the directory's eos ids (generation_config.json, config.json, the template's eos_token),
+// which are not printed. A fresh `generate` prompt gets the tokenizer's post-processor tokens
+// (e.g. Llama-3's <|begin_of_text|>).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "data/chat_template.h"
 #include "data/tokenizer.h"
 #include "generate/session.h"
 #include "models/checkpoint.h"
@@ -66,22 +77,34 @@ std::unique_ptr<data::Tokenizer> checkpoint_tokenizer(const std::string& dir) {
   return data::load_tokenizer(path);
 }
 
-// Generates from the session, printing text as complete characters arrive; stop(text) ends
-// generation early.
-std::string stream(generate::Session& session, const generate::SamplingOptions& o, const data::Tokenizer& tok,
-                   const std::function<bool(const std::string&)>& stop = {}) {
+struct Streamed {
+  std::string text;             // printed text (without stop tokens)
+  std::vector<int32_t> tokens;  // every generated token, a final stop token included
+};
+
+bool is_stop_token(const generate::SamplingOptions& o, int32_t token) {
+  return std::find(o.stop_tokens.begin(), o.stop_tokens.end(), token) != o.stop_tokens.end();
+}
+
+// Generates from the session, printing text as complete characters arrive; a stop token
+// (o.stop_tokens) ends generation unprinted, and stop(text) ends it early.
+Streamed stream(generate::Session& session, const generate::SamplingOptions& o, const data::Tokenizer& tok,
+                const std::function<bool(const std::string&)>& stop = {}) {
   data::StreamDecoder decoder(tok);
-  std::string text;
+  Streamed out;
   session.generate(o, [&](int32_t token) {
+    out.tokens.push_back(token);
+    if (is_stop_token(o, token)) return false;
     const std::string piece = decoder.push(token);
-    text += piece;
+    out.text += piece;
     fmt::print("{}", piece);
     std::fflush(stdout);
-    return !(stop && stop(text));
+    return !(stop && stop(out.text));
   });
   const std::string rest = decoder.flush();
   fmt::print("{}", rest);
-  return text + rest;
+  out.text += rest;
+  return out;
 }
 
 struct GenerateOptions {
@@ -92,10 +115,13 @@ struct GenerateOptions {
 int run_generate(const GenerateOptions& g) {
   auto model = models::load_model(g.checkpoint);
   auto tok = checkpoint_tokenizer(g.checkpoint);
-  const generate::SamplingOptions o = sampling_options(g.sampling, *tok);
+  generate::SamplingOptions o = sampling_options(g.sampling, *tok);
+  o.stop_tokens = data::load_chat_format(g.checkpoint, tok.get()).stop_ids;
   generate::Session session =
       g.state_in.empty() ? generate::Session(*model) : generate::Session::load(*model, g.state_in);
-  const std::vector<int32_t> prompt = tok->encode(g.prompt);
+  // A fresh sequence starts as the tokenizer's post-processor says (a BOS for Llama-3).
+  const std::vector<int32_t> prompt =
+      g.state_in.empty() ? tok->encode_with_special_tokens(g.prompt) : tok->encode(g.prompt);
   LNX_CHECK(!prompt.empty() || !g.state_in.empty(), ValueError,
             "[generate] give a non-empty --prompt (or --state-in to continue a saved state)");
   if (!prompt.empty()) session.prefill(prompt);
@@ -110,14 +136,94 @@ int run_generate(const GenerateOptions& g) {
 }
 
 struct ChatOptions {
-  std::string checkpoint;
+  std::string checkpoint, system;
+  bool no_template = false, show_prompt = false;
   SamplingFlags sampling;
 };
+
+// Chat through the directory's template: each turn the whole conversation is rendered (with
+// add_generation_prompt), and only the text past what the session has consumed (the earlier
+// renderings and the generated replies, stop tokens included) is fed. A template that renders
+// the earlier turns differently (one that drops past reasoning, say) gets the whole rendering
+// prefilled again in a fresh session.
+int run_template_chat(const ChatOptions& c, const models::LMModel& model, const data::Tokenizer& tok,
+                      const data::ChatFormat& format, const generate::SamplingOptions& o) {
+  std::vector<data::ChatMessage> messages;
+  if (!c.system.empty()) messages.push_back({"system", c.system});
+  const size_t first_turn = messages.size();
+  generate::Session session(model);
+  std::string consumed;  // the text the session has seen
+  bool started = false;
+  fmt::print(
+      "chat with {} ({} parameters) through the chat template of {}; replies end at eos id {}. /reset "
+      "starts over, /save FILE saves the state, an empty line or end of input quits.\n",
+      model.config().name, model.num_parameters(), format.template_origin,
+      o.stop_tokens.empty() ? std::string("(none: --max-tokens)") : fmt::format("{}", fmt::join(o.stop_tokens, ", ")));
+  std::string line;
+  while (true) {
+    fmt::print("> ");
+    std::fflush(stdout);
+    if (!std::getline(std::cin, line) || line.empty()) break;
+    if (line == "/reset") {
+      messages.resize(first_turn);
+      session = generate::Session(model);
+      consumed.clear();
+      started = false;
+      continue;
+    }
+    if (line.rfind("/save ", 0) == 0) {
+      LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
+      session.save(line.substr(6));
+      fmt::print("saved {}\n", line.substr(6));
+      continue;
+    }
+    messages.push_back({"user", line});
+    std::string rendered;
+    try {
+      rendered = format.render(messages, /*add_generation_prompt=*/true);
+    } catch (const ValueError& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      messages.pop_back();
+      continue;
+    }
+    std::string fed;
+    if (started && rendered.compare(0, consumed.size(), consumed) == 0) {
+      fed = rendered.substr(consumed.size());
+    } else {
+      if (started) {
+        fmt::print(stderr,
+                   "(the template renders the earlier turns differently: the conversation is prefilled again)\n");
+        session = generate::Session(model);
+        consumed.clear();
+        started = false;
+      }
+      fed = rendered;
+    }
+    if (c.show_prompt)
+      fmt::print("fed: {}\n", nlohmann::json(fed).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    const std::vector<int32_t> ids = tok.encode(fed);
+    if (!started)
+      session.prefill(ids);
+    else
+      for (int32_t t : ids) session.step(t);  // only the new text is fed: no re-prefill
+    started = !ids.empty() || started;
+    consumed += fed;
+    const Streamed reply = stream(session, o, tok);
+    consumed += tok.decode(reply.tokens);
+    messages.push_back({"assistant", generate::trim_at_stop_string(reply.text, o.stop_strings)});
+    if (reply.text.empty() || reply.text.back() != '\n') fmt::print("\n");
+  }
+  return 0;
+}
 
 int run_chat(ChatOptions c) {
   auto model = models::load_model(c.checkpoint);
   auto tok = checkpoint_tokenizer(c.checkpoint);
-  const generate::SamplingOptions o = sampling_options(c.sampling, *tok);
+  generate::SamplingOptions o = sampling_options(c.sampling, *tok);
+  const data::ChatFormat format = data::load_chat_format(c.checkpoint, tok.get());
+  o.stop_tokens = format.stop_ids;
+  if (format.chat_template && !c.no_template) return run_template_chat(c, *model, *tok, format, o);
+  LNX_CHECK(c.system.empty(), ValueError, "[chat] --system needs a chat template (the model directory has none)");
   // A reply ends at the end of its first non-empty line (or at a --stop string).
   auto end_of_line = [](const std::string& text) {
     const size_t content = text.find_first_not_of(" \n");
@@ -152,7 +258,7 @@ int run_chat(ChatOptions c) {
     else
       for (int32_t t : turn) session.step(t);  // only the new turn is fed: no re-prefill
     started = true;
-    const std::string reply = stream(session, o, *tok, end_of_line);
+    const std::string reply = stream(session, o, *tok, end_of_line).text;
     if (reply.empty() || reply.back() != '\n') fmt::print("\n");
   }
   return 0;
@@ -226,7 +332,10 @@ void add_generate_commands(CLI::App& app, Action& action) {
 
   auto c = std::make_shared<ChatOptions>();
   auto* chat = app.add_subcommand("chat", "Talk to a checkpoint line by line; the model state is kept between turns");
-  chat->add_option("--checkpoint", c->checkpoint, "checkpoint directory")->required();
+  chat->add_option("--checkpoint", c->checkpoint, "checkpoint or Hugging Face model directory")->required();
+  chat->add_option("--system", c->system, "a system message opening the conversation (with a chat template)");
+  chat->add_flag("--no-template", c->no_template, "ignore the directory's chat template: plain lines in and out");
+  chat->add_flag("--show-prompt", c->show_prompt, "print the text fed to the model each turn (JSON-quoted)");
   add_sampling_flags(chat, c->sampling);
   chat->callback([c, &action] { action = [c] { return run_chat(*c); }; });
 

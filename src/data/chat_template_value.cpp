@@ -102,7 +102,10 @@ std::string python_float_repr(double d) {
     return out;
   }
   out += digits.substr(0, 1);
-  if (digits.size() > 1) out += "." + digits.substr(1);
+  if (digits.size() > 1) {
+    out.push_back('.');
+    out.append(digits, 1, std::string::npos);
+  }
   out += fmt::format("e{}{:02d}", exponent < 0 ? '-' : '+', std::abs(exponent));
   return out;
 }
@@ -340,7 +343,9 @@ void dump(const Value& v, const JsonFormat& f, int level, std::string& out) {
     const std::string item_sep = !f.item_separator.empty() ? f.item_separator : (f.indent >= 0 ? "," : ", ");
     const std::string key_sep = !f.key_separator.empty() ? f.key_separator : ": ";
     const auto newline = [&](int lvl) {
-      if (f.indent >= 0) out += "\n" + std::string(static_cast<size_t>(f.indent * lvl), ' ');
+      if (f.indent < 0) return;
+      out.push_back('\n');
+      out.append(static_cast<size_t>(f.indent * lvl), ' ');
     };
     std::vector<size_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = i;

@@ -54,8 +54,19 @@ namespace {
 
 std::vector<BpeAddedToken> added_from_specials(const std::vector<std::pair<std::string, int32_t>>& specials) {
   std::vector<BpeAddedToken> added;
-  for (const auto& [text, id] : specials) added.push_back({.content = text, .id = id});
+  for (const auto& [text, id] : specials) {
+    BpeAddedToken t;
+    t.content = text;
+    t.id = id;
+    added.push_back(std::move(t));
+  }
   return added;
+}
+
+BpeSettings gpt2_settings(bool ignore_merges) {
+  BpeSettings s;
+  s.ignore_merges = ignore_merges;
+  return s;
 }
 
 std::vector<std::string> without_specials(std::vector<std::string> token_bytes,
@@ -70,7 +81,7 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> token_bytes, std::array<int3
                            const std::vector<BpeMerge>& merges, std::vector<std::pair<std::string, int32_t>> specials,
                            bool ignore_merges)
     : BpeTokenizer(without_specials(std::move(token_bytes), specials), byte_ids, merges, added_from_specials(specials),
-                   BpeSettings{.ignore_merges = ignore_merges}) {}
+                   gpt2_settings(ignore_merges)) {}
 
 BpeTokenizer::BpeTokenizer(std::vector<std::string> model_bytes, std::array<int32_t, 256> byte_ids,
                            const std::vector<BpeMerge>& merges, std::vector<BpeAddedToken> added, BpeSettings settings)

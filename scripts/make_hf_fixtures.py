@@ -184,7 +184,7 @@ def transformers_logits(directory, ids, transformers, torch):
     if hasattr(model, "set_experts_implementation"):
         model.set_experts_implementation("eager")  # grouped GEMMs take no float64
     with torch.no_grad():
-        return model(input_ids=ids).logits, model.config.model_type
+        return model(input_ids=ids, use_cache=False).logits, model.config.model_type
 
 
 def our_logits(cli, directory, ids, work, torch):
@@ -211,7 +211,7 @@ def check_export(build, transformers, torch):
             subprocess.run([cli, "convert", "--in", ours, "--out", back], check=True, stdout=subprocess.DEVNULL)
             cases.append((f"fixture {name} (HF → LinearNexus → HF)", ours, back,
                           load_file(os.path.join(OUT, name, "reference.safetensors"))))
-        for preset in ("attention-tiny", "mamba-tiny", "mamba2-tiny"):
+        for preset in ("attention-tiny", "mamba-tiny", "mamba2-tiny", "gated_deltanet-tiny"):
             run, back = os.path.join(work, "run-" + preset), os.path.join(work, preset + "-hf")
             subprocess.run([cli, "train", "--preset", preset, "--steps", "20", "--out", run, "train.eval_every=0",
                             "train.sample_tokens=0", "train.batch_size=4", "train.seq_len=64"], check=True,

@@ -13,6 +13,7 @@
 
 #include "io/safetensors.h"
 #include "models/hf/hf.h"
+#include "models/presets.h"
 #include "numeric.h"
 #include "tensor/ops.h"
 
@@ -249,6 +250,24 @@ TEST_F(HfErrorTest, MissingAndMalformedFiles) {
   EXPECT_NE(load_error(dir).find("has no config.json"), std::string::npos) << load_error(dir);
   EXPECT_FALSE(hf::is_hf_directory(dir));
   EXPECT_TRUE(hf::is_hf_directory(kFixtures + "llama"));
+}
+
+TEST(HfExport, PresetsGoToTheArchitectureThatExpressesThem) {
+  // gated_deltanet presets have plain RMSNorms (w); qwen3_next's are zero-centered (1 + w): the
+  // export shifts the weights, and the model read back computes the same logits.
+  for (const auto& [preset, type] : std::vector<std::pair<std::string, std::string>>{
+           {"gated_deltanet-tiny", "qwen3_next"}, {"attention-tiny", "llama"}, {"mamba2-tiny", "mamba2"}}) {
+    SCOPED_TRACE(preset);
+    LMModel m(preset_config(preset), 4);
+    EXPECT_EQ(hf::export_type(m.config()), type);
+    const std::string dir = ::testing::TempDir() + "lnx_hf_preset_" + preset;
+    hf::save_model(m, dir);
+    auto back = hf::load_model(dir);
+    Generator gen(2);
+    const Tensor ids = randint({2, 19}, 0, m.config().vocab_size, gen, DType::i64);
+    EXPECT_TRUE(all_close(logits_of(*back, ids, core::Mode::chunk), logits_of(m, ids, core::Mode::chunk), 1e-6));
+    fs::remove_all(dir);
+  }
 }
 
 TEST(HfExport, ModelsNoArchitectureExpressesAreRefusedWithReasons) {

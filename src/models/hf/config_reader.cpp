@@ -229,11 +229,15 @@ ModelConfig import_sizes(ConfigReader& r, const char* eps_key, double eps_defaul
   return c;
 }
 
-modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial) {
+modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial,
+                                          std::optional<int64_t> default_heads,
+                                          std::optional<int64_t> default_head_dim) {
   modules::AttentionConfig a;
-  a.num_heads = r.integer("num_attention_heads");
+  a.num_heads = r.integer("num_attention_heads", default_heads);
   a.num_kv_heads = r.integer("num_key_value_heads", a.num_heads);
-  a.head_dim = r.integer("head_dim", a.num_heads > 0 ? d_model / a.num_heads : 0);
+  a.head_dim = r.integer("head_dim", default_head_dim  ? *default_head_dim
+                                     : a.num_heads > 0 ? d_model / a.num_heads
+                                                       : 0);
   set_rope(read_rope(r, default_partial), a);
   return a;
 }

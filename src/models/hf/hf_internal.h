@@ -97,7 +97,10 @@ Json rope_parameters(const modules::AttentionConfig& a, int64_t head_dim);
 ModelConfig import_sizes(ConfigReader& r, const char* eps_key, double eps_default, bool tie_default);
 // An attention layer's heads (num_attention_heads, num_key_value_heads, head_dim: default
 // d_model / heads) and RoPE (read_rope with default_partial); biases and norms are the caller's.
-modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial);
+// default_heads, default_head_dim: transformers' class defaults, for configs that may omit them.
+modules::AttentionConfig import_attention(ConfigReader& r, int64_t d_model, double default_partial,
+                                          std::optional<int64_t> default_heads = std::nullopt,
+                                          std::optional<int64_t> default_head_dim = std::nullopt);
 // And back: num_attention_heads, num_key_value_heads, head_dim, rope_parameters, attention_dropout.
 void export_attention(Json& j, const modules::AttentionConfig& a, int64_t d_model);
 // "blocks.<i>.<rest>" → (i, rest); nullopt for another name.

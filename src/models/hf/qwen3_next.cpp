@@ -1,6 +1,7 @@
 // qwen3_next (Qwen3NextForCausalLM): Gated DeltaNet layers and gated attention layers, each
 // followed by a sparse MoE (top-k experts + a sigmoid-gated shared expert) or, in mlp_only_layers,
-// a dense SwiGLU. Every RMSNorm but the Gated DeltaNet's output norm is zero-centered (1 + w).
+// a dense SwiGLU. Every RMSNorm but the Gated DeltaNet's output norm is zero-centered (1 + w);
+// a model of ours with plain norms is exported with its norm weights shifted by −1.
 //
 //   linear_attention: in_proj_qkvz, in_proj_ba, conv1d over [q, k, v], A_log, dt_bias, norm
 //     (gated by z, before the gate), out_proj; q/k heads serve num_v_heads / num_k_heads value
@@ -13,6 +14,7 @@
 // in_proj_ba rows, per key head, [b (r), a (r)]; conv1d rows [q (H·K), k (H·K), v (HV·V)]; q_proj
 // rows, per head, [query (Dh), gate (Dh)].
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -55,7 +57,7 @@ ModelConfig import_qwen3_next(ConfigReader& r) {
     r.fail("linear_num_value_heads",
            fmt::format("= {} is not a multiple of linear_num_key_heads = {}", g.num_v_heads, g.num_heads));
 
-  modules::AttentionConfig a = import_attention(r, c.d_model, 0.25);  // 0.25: transformers' default here
+  modules::AttentionConfig a = import_attention(r, c.d_model, 0.25, 16, 256);  // 0.25: transformers' default here
   a.qkv_bias = a.o_bias = r.boolean("attention_bias", false);
   a.qk_norm = a.output_gate = true;
 
@@ -128,7 +130,6 @@ std::optional<LayerSpec> uniform_layer(const ModelConfig& c, const std::string& 
 }
 
 Json export_qwen3_next(const ModelConfig& c) {
-  LNX_CHECK(c.zero_centered_norm, ValueError, "[hf] qwen3_next's RMSNorms are zero-centered (zero_centered_norm)");
   const std::vector<std::string> names = c.layer_names();
   Json types = Json::array(), dense = Json::array();
   std::optional<modules::MoeConfig> moe;
@@ -302,8 +303,17 @@ TensorDict fuse(const ModelConfig& c, const TensorDict& ours) {
     flat[0] = f.groups * per_group;
     out.insert(f.fused, contiguous(reshape(concat(grouped, 1), flat)));
   }
+  // A model with plain RMSNorms (weight w, not 1 + w) is written with w − 1: the same function.
+  auto zero_centered = [&](const std::string& name) {
+    for (const char* suffix :
+         {"input_layernorm.weight", "post_attention_layernorm.weight", "q_norm.weight", "k_norm.weight"})
+      if (name.size() > std::strlen(suffix) &&
+          name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+        return true;
+    return name == "model.norm.weight";
+  };
   for (const auto& [name, t] : ours)
-    if (!used.count(name)) out.insert(name, t);
+    if (!used.count(name)) out.insert(name, !c.zero_centered_norm && zero_centered(name) ? sub(t, 1.0) : t);
   return out;
 }
 

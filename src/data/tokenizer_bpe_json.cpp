@@ -1,7 +1,8 @@
 // Byte-level BPE <-> Hugging Face tokenizer.json.
 //
 // What is read (each alternative exactly as Hugging Face's tokenizers applies it):
-// - normalizer: null, or {"type": "NFC"} (GPT-NeoX, Qwen2);
+// - normalizer: null, or {"type": "NFC"} (GPT-NeoX, Qwen2), or a Sequence of NFCs;
+// - truncation null; padding null or BatchLongest (which never changes one text's ids);
 // - pre_tokenizer: ByteLevel (add_prefix_space false, use_regex true: GPT-2's pattern), or a
 //   Sequence of a Split (a regex this file recognises: the GPT-2, Llama-3 or Qwen2 pattern;
 //   behavior "Isolated", invert false) and a ByteLevel with use_regex false;
@@ -142,12 +143,24 @@ class Reader {
   std::string path_;
 };
 
+// null, NFC, or a Sequence of NFCs (an empty Sequence is no normalizer).
 void read_normalizer(const Reader& r, const json& doc, BpeSettings& s) {
   if (!doc.contains("normalizer") || doc["normalizer"].is_null()) return;
-  const std::string type = r.type_of(doc["normalizer"], "normalizer");
-  r.require(type == "NFC", fmt::format("unsupported normalizer type \"{}\" (only null and NFC are implemented)", type));
-  s.nfc = true;
-  s.normalizer = doc["normalizer"];
+  const json& normalizer = doc["normalizer"];
+  const auto require_nfc = [&](const json& part, const std::string& where) {
+    const std::string type = r.type_of(part, where);
+    r.require(type == "NFC",
+              fmt::format("unsupported {} type \"{}\" (only null and NFC are implemented)", where, type));
+    s.nfc = true;
+  };
+  if (r.type_of(normalizer, "normalizer") == "Sequence") {
+    r.require(normalizer.contains("normalizers") && normalizer["normalizers"].is_array(),
+              "normalizer Sequence needs a \"normalizers\" array");
+    for (const json& part : normalizer["normalizers"]) require_nfc(part, "normalizer");
+  } else {
+    require_nfc(normalizer, "normalizer");
+  }
+  s.normalizer = normalizer;
 }
 
 // A ByteLevel pre-tokenizer: add_prefix_space false; returns use_regex.
@@ -274,9 +287,17 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const json& doc, const std::string
   r.require(model.contains("type") && model["type"].is_string(), "model.type must be a string");
   r.require(model["type"] == "BPE",
             fmt::format("unsupported model.type {} (only BPE is implemented)", model["type"].dump()));
-  for (const char* key : {"truncation", "padding"}) {
-    r.require(!doc.contains(key) || doc[key].is_null(),
-              fmt::format("unsupported \"{}\" (only null is implemented)", key));
+  r.require(!doc.contains("truncation") || doc["truncation"].is_null(),
+            "unsupported \"truncation\" (only null is implemented)");
+  // Padding to the longest of a batch never changes one text's ids (save() drops it); any
+  // other padding would.
+  if (doc.contains("padding") && !doc["padding"].is_null()) {
+    const json& padding = doc["padding"];
+    r.require(padding.is_object() && padding.value("strategy", json()) == "BatchLongest" &&
+                  (!padding.contains("pad_to_multiple_of") || padding["pad_to_multiple_of"].is_null()),
+              fmt::format("unsupported \"padding\" {} (only null, or BatchLongest without pad_to_multiple_of, "
+                          "is implemented)",
+                          padding.dump()));
   }
   BpeSettings settings;
   read_normalizer(r, doc, settings);

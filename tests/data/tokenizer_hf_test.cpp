@@ -63,7 +63,9 @@ TEST(TokenizerHuggingFace, AddedTokenOptionsGiveTheIdsOfTokenizers) {
     EXPECT_EQ(ids, ids_of(c["ids"])) << text;
     // tokenizers decodes an added token through the ByteLevel decoder, which garbles one with
     // non-ASCII text ("café" comes back as bytes); ours writes the token's text.
-    if (text.find("caf") == std::string::npos) EXPECT_EQ(f.tokenizer->decode(ids), c["decoded"].get<std::string>());
+    if (text.find("caf") == std::string::npos) {
+      EXPECT_EQ(f.tokenizer->decode(ids), c["decoded"].get<std::string>());
+    }
   }
   const auto id = [&](const char* t) { return *f.tokenizer->special_token(t); };
   // lstrip takes the whitespace before <mask>, rstrip the whitespace after <R>; "word" only
@@ -118,6 +120,32 @@ TEST(TokenizerHuggingFace, ReadsTheStructureOfEachKind) {
   EXPECT_EQ(settings("options").pattern, SplitPattern::Gpt2);
 }
 
+TEST(TokenizerHuggingFace, EquivalentSpellingsGiveTheSameIds) {
+  // A Sequence of one NFC normalizer, BatchLongest padding (which never pads one text) and
+  // merges written the other way ("a b" strings instead of pairs) change nothing.
+  const std::string dir = testing::tokenizer_fixtures() + "/qwen2";
+  json doc = json::parse(testing::read_file(dir + "/tokenizer.json"));
+  doc["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array({{{"type", "NFC"}}})}};
+  doc["padding"] = {
+      {"strategy", "BatchLongest"}, {"direction", "Right"},        {"pad_to_multiple_of", nullptr}, {"pad_id", 0},
+      {"pad_type_id", 0},           {"pad_token", "<|endoftext|>"}};
+  json other = json::array();
+  for (const json& m : doc["model"]["merges"]) {
+    if (m.is_array()) {
+      other.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    } else {
+      const std::string s = m.get<std::string>();
+      other.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1)});
+    }
+  }
+  doc["model"]["merges"] = other;
+  const ScratchDir scratch;
+  const auto tok = load_tokenizer(scratch.write("variant.json", doc.dump()));
+  const json expected = json::parse(testing::read_file(dir + "/expected.json"));
+  for (const json& c : expected["cases"])
+    EXPECT_EQ(tok->encode(c["text"].get<std::string>()), ids_of(c["ids"])) << c["text"];
+}
+
 struct BadCase {
   const char* name;
   std::function<void(json&)> mutate;
@@ -169,6 +197,21 @@ TEST(TokenizerHuggingFace, UnsupportedPartsFailNamingThem) {
        },
        "decoder"},
       {"added_flag", [](json& d) { d["added_tokens"][0]["lstrip"] = "yes"; }, "lstrip"},
+      {"fixed_padding",
+       [](json& d) {
+         d["padding"] = {{"strategy", {{"Fixed", 16}}}};
+       },
+       "padding"},
+      {"truncation",
+       [](json& d) {
+         d["truncation"] = {{"max_length", 8}};
+       },
+       "truncation"},
+      {"normalizer_sequence",
+       [](json& d) {
+         d["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array({{{"type", "Lowercase"}}})}};
+       },
+       "Lowercase"},
       {"added_on_vocab_id",
        [](json& d) {
          d["model"]["vocab"]["zz"] = d["added_tokens"][0]["id"];

@@ -14,7 +14,7 @@
 //   a if b else c;
 //   filters: trim upper lower capitalize title replace join length count first last list
 //   string safe escape reverse default/d tojson items sort unique max min int float abs sum
-//   select reject selectattr rejectattr map;
+//   select reject selectattr rejectattr map dictsort indent;
 //   tests: defined undefined none string number integer float boolean true false mapping
 //   sequence iterable callable odd even divisibleby eq/equalto/sameas ne lt le gt ge in upper
 //   lower;

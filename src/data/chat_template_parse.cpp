@@ -415,7 +415,7 @@ class Parser {
       const Token& first = current();
       if (first.type != Token::Type::Name) syntax_error(first.pos, "a block tag must start with a name");
       if (std::find(ends.begin(), ends.end(), first.text) != ends.end()) return body;
-      body.push_back(parse_statement(piece));
+      body.push_back(parse_statement());
     }
     if (!ends.empty()) {
       std::string names;
@@ -428,7 +428,7 @@ class Parser {
     return body;
   }
 
-  NodePtr parse_statement(const Piece& piece) {
+  NodePtr parse_statement() {
     const std::string name = current().text;
     const Position pos = current().pos;
     auto node = std::make_unique<Node>();
@@ -536,7 +536,6 @@ class Parser {
       syntax_error(pos, known ? fmt::format("the '{{% {} %}}' tag is not supported by this Jinja subset", name)
                               : fmt::format("unknown tag '{{% {} %}}'", name));
     }
-    (void)piece;
     ++index_;
     return node;
   }
@@ -682,7 +681,6 @@ class Parser {
     ExprPtr first = parse_math1();
     std::vector<std::pair<std::string, ExprPtr>> ops;
     while (true) {
-      const Position pos = current().pos;
       std::string op;
       if (current().type == Token::Type::Op &&
           (current().text == "==" || current().text == "!=" || current().text == "<" || current().text == "<=" ||
@@ -699,7 +697,6 @@ class Parser {
       } else {
         break;
       }
-      (void)pos;
       ops.emplace_back(op, parse_math1());
     }
     if (ops.empty()) return first;

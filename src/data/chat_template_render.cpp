@@ -180,6 +180,25 @@ std::string title_words(const std::string& s, bool python_method) {
   return from_u32(u);
 }
 
+// Python's str.splitlines(): lines without their ends, at \n, \r\n, \r, \v, \f, \x1c-\x1e,
+// U+0085, U+2028 and U+2029.
+std::vector<std::string> split_lines(const std::string& s) {
+  const std::u32string u = to_u32(s);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    const char32_t c = u[i];
+    if (c == '\n' || c == '\r' || c == '\v' || c == '\f' || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+        c == 0x2029) {
+      lines.push_back(from_u32(u.substr(start, i - start)));
+      if (c == '\r' && i + 1 < u.size() && u[i + 1] == '\n') ++i;
+      start = i + 1;
+    }
+  }
+  if (start < u.size()) lines.push_back(from_u32(u.substr(start)));
+  return lines;
+}
+
 std::string capitalize(const std::string& s) {
   std::u32string u = to_u32(s);
   for (size_t i = 0; i < u.size(); ++i) u[i] = i == 0 ? ascii_upper(u[i]) : ascii_lower(u[i]);
@@ -401,15 +420,7 @@ Value string_method(const std::string& s, const std::string& name) {
     return method([s](const Args& a, const Kwargs& k) -> Value {
       check_arity("splitlines", a, k, 0, {});
       std::vector<Value> lines;
-      size_t start = 0;
-      for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\n' || s[i] == '\r') {
-          lines.emplace_back(s.substr(start, i - start));
-          if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
-          start = i + 1;
-        }
-      }
-      if (start < s.size()) lines.emplace_back(s.substr(start));
+      for (std::string& line : split_lines(s)) lines.emplace_back(std::move(line));
       return make_list(std::move(lines));
     });
   }
@@ -1045,6 +1056,46 @@ class Renderer {
       return name == "max" ? *std::max_element(items.begin(), items.end(), less)
                            : *std::min_element(items.begin(), items.end(), less);
     }
+    if (name == "dictsort") {
+      check_arity(name, a, k, 3, {"case_sensitive", "by", "reverse"});
+      if (!v.is_dict() || v.dict().is_namespace) fail(fmt::format("dictsort: a {} is not a mapping", type_name(v)));
+      const bool case_sensitive = truthy(arg(a, k, 0, "case_sensitive", false));
+      const Value by = arg(a, k, 1, "by", "key");
+      if (!by.is_string() || (by.str() != "key" && by.str() != "value")) fail("dictsort: by must be 'key' or 'value'");
+      const bool reverse = truthy(arg(a, k, 2, "reverse", false));
+      std::vector<Value> items;
+      for (const auto& [key, item] : v.dict().items) items.push_back(make_list({Value(key), item}, true));
+      const size_t at = by.str() == "key" ? 0 : 1;
+      const auto key_of = [&](const Value& pair) {
+        Value kv = pair.list().items[at];
+        if (!case_sensitive && kv.is_string()) kv = map_chars(kv.str(), ascii_lower);
+        return kv;
+      };
+      std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+        const std::optional<int> c = reverse ? compare(key_of(y), key_of(x)) : compare(key_of(x), key_of(y));
+        if (!c) fail("dictsort: the values cannot be ordered");
+        return *c < 0;
+      });
+      return make_list(std::move(items));
+    }
+    if (name == "indent") {
+      // jinja2's indent: every line but the first (first=true: also the first), blank lines
+      // only with blank=true.
+      check_arity(name, a, k, 3, {"width", "first", "blank"});
+      const Value width = arg(a, k, 0, "width", int64_t{4});
+      const std::string pad = width.is_string()
+                                  ? width.str()
+                                  : std::string(static_cast<size_t>(std::max<int64_t>(0, as_int(width, "width"))), ' ');
+      const bool first = truthy(arg(a, k, 1, "first", false)), blank = truthy(arg(a, k, 2, "blank", false));
+      const std::vector<std::string> lines = split_lines(to_str(v) + "\n");
+      std::string out;
+      for (size_t i = 0; i < lines.size(); ++i) {
+        if (i > 0) out += "\n";
+        if (i == 0 ? first : (blank || !lines[i].empty())) out += pad;
+        out += lines[i];
+      }
+      return out;
+    }
     if (name == "int") {
       check_arity(name, a, k, 2, {"default", "base"});
       const Value dflt = arg(a, k, 0, "default", int64_t{0});
@@ -1148,11 +1199,11 @@ class Renderer {
   }
 };
 
-constexpr std::string_view kFilters[] = {"trim",   "upper",  "lower",   "capitalize", "title",      "replace", "join",
-                                         "length", "count",  "first",   "last",       "list",       "string",  "safe",
-                                         "escape", "e",      "reverse", "default",    "d",          "tojson",  "items",
-                                         "sort",   "unique", "max",     "min",        "int",        "float",   "abs",
-                                         "sum",    "select", "reject",  "selectattr", "rejectattr", "map"};
+constexpr std::string_view kFilters[] = {
+    "trim",  "upper",  "lower",  "capitalize", "title",      "replace",    "join", "length",   "count",
+    "first", "last",   "list",   "string",     "safe",       "escape",     "e",    "reverse",  "default",
+    "d",     "tojson", "items",  "sort",       "unique",     "max",        "min",  "int",      "float",
+    "abs",   "sum",    "select", "reject",     "selectattr", "rejectattr", "map",  "dictsort", "indent"};
 constexpr std::string_view kTests[] = {
     "defined", "undefined", "none",     "string",   "number", "integer",  "float",       "boolean", "true",    "false",
     "mapping", "sequence",  "iterable", "callable", "odd",    "even",     "divisibleby", "eq",      "equalto", "sameas",

@@ -3,8 +3,8 @@
 Face's `tokenizers` and with jinja2 configured as transformers configures it.
 
 Not run by CI (CI needs no Python): run it by hand when a tokenizer kind or a template feature
-is added, and commit what it writes. It makes a virtual environment with tokenizers and jinja2
-from PyPI on first use (or run it with a Python that has them):
+is added, and commit what it writes. Without tokenizers and jinja2 it installs them from PyPI
+into the virtual environment .venv-hf (the one make_hf_fixtures.py uses) and runs there:
 
     python3 scripts/make_tokenizer_fixtures.py
 
@@ -43,7 +43,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "tokenizers")
-VENV = os.path.join(ROOT, ".venv-tokenizers")
+VENV = os.path.join(ROOT, ".venv-hf")  # shared with make_hf_fixtures.py (git-ignored)
 
 
 def ensure_venv():
@@ -54,9 +54,11 @@ def ensure_venv():
     except ImportError:
         pass
     python = os.path.join(VENV, "bin", "python")
+    if os.path.realpath(sys.executable) == os.path.realpath(python):
+        sys.exit("the virtual environment lacks tokenizers or jinja2 even after installing them")
     if not os.path.exists(python):
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([python, "-m", "pip", "install", "--quiet", "tokenizers", "jinja2"])
+    subprocess.check_call([python, "-m", "pip", "install", "--quiet", "tokenizers", "jinja2"])
     os.execv(python, [python] + sys.argv)
 
 

@@ -33,25 +33,8 @@ class ScratchDir {
   std::string path_;
 };
 
-// tests/fixtures/tokenizers/ of the source tree: found from this file's path when the compiler
-// gives it absolutely, else by walking up from the test binary (the build directory lies in
-// the source tree) and from the working directory.
-inline std::string tokenizer_fixtures() {
-  namespace fs = std::filesystem;
-  const fs::path relative = fs::path("tests") / "fixtures" / "tokenizers";
-  std::vector<fs::path> starts;
-  if (const fs::path here(__FILE__); here.is_absolute()) starts.push_back(here.parent_path());
-  std::error_code ec;
-  starts.push_back(fs::read_symlink("/proc/self/exe", ec).parent_path());
-  starts.push_back(fs::current_path(ec));
-  for (fs::path dir : starts) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      if (fs::is_directory(dir / relative)) return (dir / relative).string();
-      if (dir == dir.parent_path()) break;
-    }
-  }
-  throw std::runtime_error("tests/fixtures/tokenizers not found above the test binary or the working directory");
-}
+// tests/fixtures/tokenizers/ of the source tree (LNX_SOURCE_DIR: tests/CMakeLists.txt).
+inline std::string tokenizer_fixtures() { return LNX_SOURCE_DIR "/tests/fixtures/tokenizers"; }
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

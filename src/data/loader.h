@@ -27,6 +27,7 @@ struct Batch {
   Tensor ids, targets;  // [B, T] i64; targets == -100 marks a position the loss ignores
   Tensor mask;          // optional; undefined unless the source says otherwise (MQAR: [B, T] f32,
                         // 1 at scored positions)
+  Tensor cu_seqlens;    // optional: [N + 1] when ids [1, P] packs N sequences (SFT)
   int64_t index = 0;    // which batch of the source this is
 };
 

@@ -1,14 +1,17 @@
 #include "train/run_data.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "data/corpus.h"
 #include "data/mqar.h"
+#include "data/sft.h"
 #include "data/token_file.h"
 #include "tensor/error.h"
 
@@ -36,9 +39,53 @@ double unigram_entropy_nats(const std::vector<int32_t>& ids, int64_t vocab) {
   return h;
 }
 
+std::shared_ptr<data::Tokenizer> make_tokenizer(const DataConfig& d, const std::string& text,
+                                                const std::string& tokenizer_path) {
+  if (!tokenizer_path.empty()) return data::load_tokenizer(tokenizer_path);
+  if (d.tokenizer == "char") return data::train_char_tokenizer(text);
+  if (d.tokenizer == "bpe") return data::train_bpe_tokenizer(text, d.bpe_vocab_size);
+  return data::load_tokenizer(d.tokenizer);
+}
+
+// Supervised fine-tuning examples: a seeded val_fraction of them held out.
+RunData prepare_sft_data(const TrainConfig& config, const std::string& model_dir, const std::string& tokenizer_path) {
+  const DataConfig& d = config.data;
+  const LoopConfig& t = config.train;
+  LNX_CHECK(!d.path.empty(), ValueError, "[train] data.source sft needs data.path (a JSON Lines file)");
+  RunData r;
+  r.tokenizer = make_tokenizer(d, read_text_file(d.path), tokenizer_path);
+  r.vocab_size = r.tokenizer->vocab_size();
+  const data::ChatFormat chat =
+      model_dir.empty() ? data::ChatFormat{} : data::load_chat_format(model_dir, r.tokenizer.get());
+  std::vector<data::SftExample> all =
+      data::load_sft_examples(d.path, *r.tokenizer, &chat, chat.stop_ids.empty() ? -1 : chat.stop_ids[0]);
+  LNX_CHECK(all.size() >= 2, ValueError, "[train] '{}' has {} example: SFT needs at least 2 (training and validation)",
+            d.path, all.size());
+  std::mt19937_64 rng(static_cast<uint64_t>(t.seed) * 7919 + 17);
+  std::shuffle(all.begin(), all.end(), rng);
+  const size_t n_val = std::clamp<size_t>(
+      static_cast<size_t>(std::ceil(d.val_fraction * static_cast<double>(all.size()))), 1, all.size() - 1);
+  std::vector<data::SftExample> val(all.end() - static_cast<std::ptrdiff_t>(n_val), all.end());
+  all.resize(all.size() - n_val);
+  const int64_t tokens = t.batch_size * t.seq_len;
+  auto train = std::make_shared<data::SftSource>(std::move(all), tokens, t.seq_len, static_cast<uint64_t>(t.seed));
+  auto held = std::make_shared<data::SftSource>(std::move(val), tokens, t.seq_len, static_cast<uint64_t>(t.seed) + 1);
+  r.train_batch = [train](int64_t i) { return train->batch(i); };
+  r.val_batch = [held](int64_t i) { return held->batch(i); };
+  r.train_tokens = train->scored_tokens();
+  r.val_tokens = held->scored_tokens();
+  r.description = fmt::format(
+      "SFT: {} training and {} validation examples ({} and {} scored tokens), packed {} tokens a batch; {} "
+      "tokenizer with {} tokens{}",
+      train->num_examples(), held->num_examples(), r.train_tokens, r.val_tokens, tokens, r.tokenizer->kind(),
+      r.vocab_size, chat.chat_template ? ", the model's chat template" : "");
+  return r;
+}
+
 }  // namespace
 
-RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, const std::string& tokenizer_path) {
+RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, const std::string& model_dir,
+                         const std::string& tokenizer_path) {
   const DataConfig& d = config.data;
   const LoopConfig& t = config.train;
   RunData r;
@@ -59,21 +106,15 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
         fmt::format("MQAR: vocab {}, {} key-value pairs, sequences of {}", m.vocab_size, m.num_kv_pairs, m.seq_len);
     return r;
   }
+  if (d.source == "sft") return prepare_sft_data(config, model_dir, tokenizer_path);
   LNX_CHECK(d.source == "builtin" || d.source == "text", ValueError,
-            "[train] data.source must be builtin, text or mqar, got '{}'", d.source);
+            "[train] data.source must be builtin, text, sft or mqar, got '{}'", d.source);
   LNX_CHECK(d.source != "text" || !d.path.empty(), ValueError,
             "[train] data.source text needs data.path (a UTF-8 file)");
   const std::string text = d.source == "text" ? read_text_file(d.path)
                                               : data::builtin_corpus(d.builtin_bytes, static_cast<uint64_t>(t.seed));
   LNX_CHECK(!text.empty(), ValueError, "[train] the training text is empty");
-  if (!tokenizer_path.empty())
-    r.tokenizer = data::load_tokenizer(tokenizer_path);
-  else if (d.tokenizer == "char")
-    r.tokenizer = data::train_char_tokenizer(text);
-  else if (d.tokenizer == "bpe")
-    r.tokenizer = data::train_bpe_tokenizer(text, d.bpe_vocab_size);
-  else
-    r.tokenizer = data::load_tokenizer(d.tokenizer);
+  r.tokenizer = make_tokenizer(d, text, tokenizer_path);
   const std::vector<int32_t> ids = r.tokenizer->encode(text);
   r.vocab_size = r.tokenizer->vocab_size();
   const data::TokenSplit split = data::prepare_token_files(ids, run_dir + "/data", d.val_fraction, r.vocab_size);

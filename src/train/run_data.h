@@ -24,7 +24,10 @@ struct RunData {
 };
 
 // Builds the corpus, tokenizer (trained, loaded from data.tokenizer, or — when resuming — the
-// run's own tokenizer_path) and token files under run_dir/data.
-RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, const std::string& tokenizer_path = "");
+// run's own tokenizer_path) and token files under run_dir/data. source sft: the JSON Lines
+// examples of data.path (data/sft.h), with model_dir's chat template and eos ids (the model
+// directory fine-tuned from; "" = none), packed into batches of batch_size · seq_len tokens.
+RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, const std::string& model_dir = "",
+                         const std::string& tokenizer_path = "");
 
 }  // namespace lnx::train

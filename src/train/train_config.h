@@ -28,7 +28,7 @@ namespace lnx::train {
 inline constexpr const char* kDefaultPreset = "hybrid-tiny";
 
 struct DataConfig {
-  std::string source = "builtin";   // builtin (generated text) | text (a UTF-8 file) | mqar (synthetic recall)
+  std::string source = "builtin";   // builtin (generated text) | text (a UTF-8 file) | sft | mqar (synthetic recall)
   std::string path;                 // source: text
   std::string tokenizer = "char";   // char | bpe | a tokenizer.json path
   int64_t bpe_vocab_size = 1024;    // tokenizer: bpe
@@ -38,8 +38,8 @@ struct DataConfig {
   double mqar_power_a = 0.01;
 
   template <class V> void visit(V&& v) {
-    v("source", source, "builtin | text | mqar");
-    v("path", path, "text file (source: text)");
+    v("source", source, "builtin | text | sft (JSON Lines of prompt/completion or messages) | mqar");
+    v("path", path, "text file (source: text) or JSON Lines file (source: sft)");
     v("tokenizer", tokenizer, "char | bpe | path to a tokenizer.json");
     v("bpe_vocab_size", bpe_vocab_size, "vocabulary of a BPE tokenizer trained on the data");
     v("builtin_bytes", builtin_bytes, "size of the generated corpus (source: builtin)");

@@ -65,7 +65,9 @@ EvalStats eval_pass(const models::LMModel& model, const RunData& data, int64_t b
   double correct_weighted = 0;
   for (int64_t i = 0; i < batches; ++i) {
     const data::Batch b = data.val_batch(i);
-    const Tensor logits = model.forward(b.ids).logits;  // [B, T, V]
+    models::ForwardOptions fwd;
+    fwd.cu_seqlens = b.cu_seqlens;                                    // packed examples (SFT)
+    const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;  // [B, T, V]
     s.loss += cross_entropy(reshape(logits, {-1, logits.size(2)}), reshape(b.targets, {-1})).item();
     if (data.mqar) correct_weighted += data::mqar_accuracy(logits, b.targets);
     s.tokens += b.ids.numel();
@@ -117,6 +119,12 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
     j["optimizer"] = optimizer ? optimizer->name() : "";
     io::write_file_atomic("checkpoint", tmp + "/trainer_state.json", j.dump(2) + "\n");
     if (data.tokenizer) data.tokenizer->save(tmp + "/tokenizer.json");
+    // A fine-tuned model keeps its chat template and generation settings.
+    if (!config.train.init_from.empty())
+      for (const char* f :
+           {"tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"})
+        if (fs::is_regular_file(fs::path(config.train.init_from) / f))
+          fs::copy_file(fs::path(config.train.init_from) / f, fs::path(tmp) / f, fs::copy_options::overwrite_existing);
     io::write_file_atomic("checkpoint", tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
   });
 }
@@ -198,7 +206,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
             "tokenizer",
             t.init_from);
   const RunData data =
-      prepare_run_data(config, t.out_dir,
+      prepare_run_data(config, t.out_dir, t.init_from,
                        resuming && fs::exists(last + "/tokenizer.json")
                            ? last + "/tokenizer.json"
                            : (t.init_from.empty() || config.data.source == "mqar" ? "" : init_tokenizer));
@@ -254,6 +262,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     const double lr_scale = train::lr_scale(schedule, step);
     if (optimizer->wants_hessian(step)) {
       const data::Batch b = data.train_batch(step * t.grad_accum);
+      fwd.cu_seqlens = b.cu_seqlens;
       const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;
       const Tensor labels = sample_labels(logits, mix_seed(t.seed, step));
       cross_entropy(reshape(logits, {-1, logits.size(2)}), labels).backward();
@@ -265,6 +274,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     double loss = 0;
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
       const data::Batch b = loader.next();  // index step · grad_accum + micro
+      fwd.cu_seqlens = b.cu_seqlens;
       Tensor l = model.loss(b.ids, b.targets, fwd);
       loss += l.item() / static_cast<double>(t.grad_accum);
       (t.grad_accum > 1 ? div(l, static_cast<double>(t.grad_accum)) : l).backward();
@@ -334,7 +344,8 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainCon
   const fs::path scratch = fs::temp_directory_path() / fmt::format("lnx-eval-{}", ::getpid());
   RunData data;
   try {
-    data = prepare_run_data(config, scratch.string(), config.data.source != "mqar" && fs::exists(tok) ? tok : "");
+    data = prepare_run_data(config, scratch.string(), checkpoint_dir,
+                            config.data.source != "mqar" && fs::exists(tok) ? tok : "");
   } catch (...) {
     fs::remove_all(scratch);
     throw;

@@ -16,14 +16,15 @@ namespace lnx::cli {
 namespace {
 
 struct TrainOptions {
-  std::string config, preset, data, task, out, init_from;
+  std::string config, preset, data, task, out, init_from, sft;
   int64_t steps = 0;
   std::vector<std::string> overrides;  // section.key=value
 };
 
 // The command-line shortcuts, as overrides (applied before the explicit key=value ones).
 std::vector<std::string> shortcut_overrides(const TrainOptions& o) {
-  LNX_CHECK(o.data.empty() || o.task.empty(), ValueError, "[train] give --data or --task, not both");
+  LNX_CHECK((!o.data.empty()) + (!o.task.empty()) + (!o.sft.empty()) <= 1, ValueError,
+            "[train] give one of --data, --sft and --task");
   LNX_CHECK(o.task.empty() || o.task == "mqar", ValueError, "[train] unknown --task '{}'; tasks: mqar", o.task);
   LNX_CHECK(o.preset.empty() || o.init_from.empty(), ValueError,
             "[train] give --preset (a new model) or --init-from (a model to fine-tune), not both");
@@ -35,6 +36,10 @@ std::vector<std::string> shortcut_overrides(const TrainOptions& o) {
     out.push_back("data.path=" + o.data);
   }
   if (!o.task.empty()) out.push_back("data.source=" + o.task);
+  if (!o.sft.empty()) {
+    out.push_back("data.source=sft");
+    out.push_back("data.path=" + o.sft);
+  }
   if (!o.out.empty()) out.push_back("train.out_dir=" + o.out);
   if (o.steps > 0) out.push_back("train.steps=" + std::to_string(o.steps));
   out.insert(out.end(), o.overrides.begin(), o.overrides.end());
@@ -110,6 +115,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "optimizer and schedule)");
   cmd->add_option("--data", o->data, "a UTF-8 text file to train on");
   cmd->add_option("--task", o->task, "a synthetic task: mqar");
+  cmd->add_option(
+      "--sft", o->sft,
+      "supervised fine-tuning on a JSON Lines file of {prompt, completion} or {messages} (data.source=sft)");
   cmd->add_option("--steps", o->steps, "optimizer steps");
   cmd->add_option("--out", o->out, "run directory (checkpoints, metrics.jsonl)");
   cmd->add_option("overrides", o->overrides, "section.key=value, e.g. optimizer.lr=1e-3 train.batch_size=32");

@@ -313,7 +313,9 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
       metrics << nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump() << "\n";
       progress.line(fmt::format("step {}: validation loss {:.4f}{}{}", state.step, e.loss,
                                 data.mqar ? fmt::format(", recall accuracy {:.1f}%", 100 * e.accuracy) : "",
-                                data.mqar ? "" : fmt::format(" (unigram entropy {:.3f})", data.unigram_entropy)));
+                                data.mqar || data.unigram_entropy <= 0
+                                    ? ""
+                                    : fmt::format(" (unigram entropy {:.3f})", data.unigram_entropy)));
       if (e.loss < state.best_val_loss) {
         state.best_val_loss = e.loss;
         save_run_checkpoint(best, model, nullptr, state, data, run_config);

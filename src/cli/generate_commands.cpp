@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "data/chat_template.h"
 #include "data/tokenizer.h"
+#include "generate/generate.h"
 #include "generate/session.h"
 #include "models/checkpoint.h"
 #include "models/presets.h"
@@ -268,6 +269,7 @@ struct BenchOptions {
   std::string preset = "gated_deltanet-small", checkpoint;
   std::vector<int64_t> contexts = {128, 512, 2048, 8192};
   int64_t prefill = 2048, decode_tokens = 32;
+  int64_t group = 8, group_prompt = 256;  // the rollout comparison (0: skipped)
 };
 
 int run_bench_generate(const BenchOptions& b) {
@@ -315,6 +317,26 @@ int run_bench_generate(const BenchOptions& b) {
         std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
     fmt::print("{:>8}  {:>12.2f}  {:>12.1f}\n", context, per * 1e3, 1.0 / per);
   }
+  if (b.group > 0) {
+    // Post-training rollouts: `group` samples of one prompt, its state forked after one
+    // prefill against a prefill per sample (decoding is the same batched loop in both).
+    generate::SamplingOptions o;
+    o.temperature = 1.0;
+    o.max_new_tokens = b.decode_tokens;
+    const std::vector<std::vector<int32_t>> prompts = {tokens(b.group_prompt)};
+    double seconds[2];
+    for (int fork = 1; fork >= 0; --fork) {
+      t0 = Clock::now();
+      generate::generate_groups(model, prompts, b.group, o, fork == 1);
+      seconds[fork] = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    const double sampled = static_cast<double>(b.group * b.decode_tokens);
+    fmt::print(
+        "rollout: {} samples of {} tokens after a {}-token prompt: forked prompt state {:.1f} tokens/s ({:.2f} s), "
+        "a prefill per sample {:.1f} tokens/s ({:.2f} s): {:.2f}x\n",
+        b.group, b.decode_tokens, b.group_prompt, sampled / seconds[1], seconds[1], sampled / seconds[0], seconds[0],
+        seconds[0] / seconds[1]);
+  }
   return 0;
 }
 
@@ -347,6 +369,9 @@ void add_generate_commands(CLI::App& app, Action& action) {
   bg->add_option("--contexts", b->contexts, "decode contexts")->delimiter(',');
   bg->add_option("--prefill", b->prefill, "prompt length of the prefill comparison")->capture_default_str();
   bg->add_option("--decode-tokens", b->decode_tokens, "tokens timed per context")->capture_default_str();
+  bg->add_option("--group", b->group, "samples per prompt of the rollout comparison (0 = skip it)")
+      ->capture_default_str();
+  bg->add_option("--group-prompt", b->group_prompt, "prompt length of the rollout comparison")->capture_default_str();
   bench->require_subcommand(1);
   bg->callback([b, &action] { action = [b] { return run_bench_generate(*b); }; });
 }

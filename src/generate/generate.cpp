@@ -31,4 +31,34 @@ std::vector<std::vector<int32_t>> generate_batch(const models::LMModel& model,
   return session.run(options, on_token, /*feed_last=*/false);
 }
 
+std::vector<std::vector<std::vector<int32_t>>> generate_groups(const models::LMModel& model,
+                                                               const std::vector<std::vector<int32_t>>& prompts,
+                                                               int64_t group, const SamplingOptions& options,
+                                                               bool fork_prompt) {
+  LNX_CHECK(!prompts.empty(), ValueError, "[generate] generate_groups got no prompts");
+  LNX_CHECK(group >= 1, ValueError, "[generate] generate_groups: group = {}, expected >= 1", group);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    LNX_CHECK(!prompts[i].empty(), ValueError, "[generate] prompt {} is empty (give at least one token)", i);
+  check_options(options);
+  const int64_t P = static_cast<int64_t>(prompts.size());
+  std::vector<std::vector<int32_t>> samples;
+  if (fork_prompt) {
+    Session prefilled(model, P);
+    prefilled.prefill_batch(prompts);
+    Session all = prefilled.repeat(group);
+    samples = all.run(options, {}, /*feed_last=*/false);
+  } else {
+    std::vector<std::vector<int32_t>> each;
+    for (const auto& p : prompts)
+      for (int64_t j = 0; j < group; ++j) each.push_back(p);
+    Session all(model, P * group);
+    all.prefill_batch(each);
+    samples = all.run(options, {}, /*feed_last=*/false);
+  }
+  std::vector<std::vector<std::vector<int32_t>>> out(static_cast<size_t>(P));
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t j = 0; j < group; ++j) out[p].push_back(std::move(samples[static_cast<size_t>(p * group + j)]));
+  return out;
+}
+
 }  // namespace lnx::generate

@@ -34,4 +34,15 @@ std::vector<std::vector<int32_t>> generate_batch(const models::LMModel& model,
                                                  const SamplingOptions& options,
                                                  const std::function<bool(int64_t seq, int32_t token)>& on_token = {});
 
+// Groups of samples for post-training: `group` completions of each prompt, result[p][j]. With
+// fork_prompt, each prompt is prefilled once (all prompts in one padded chunk-mode call) and
+// its state repeated `group` times (Session::repeat); without, every sample prefills its own
+// copy of the prompt. Either way the samples are decoded together, sample p · group + j
+// drawing from a Generator seeded with options.seed + p · group + j, so the two give the same
+// tokens (up to rounding that can only change an exact tie).
+std::vector<std::vector<std::vector<int32_t>>> generate_groups(const models::LMModel& model,
+                                                               const std::vector<std::vector<int32_t>>& prompts,
+                                                               int64_t group, const SamplingOptions& options,
+                                                               bool fork_prompt = true);
+
 }  // namespace lnx::generate

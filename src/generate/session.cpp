@@ -205,6 +205,22 @@ std::vector<std::vector<int32_t>> Session::generate_batch(const SamplingOptions&
   return run(options, on_token, true);
 }
 
+Session Session::repeat(int64_t copies) const {
+  LNX_CHECK(copies >= 1, ValueError, "[generate] repeat needs at least 1 copy, got {}", copies);
+  for (size_t n = 0; n < logits_.size(); ++n)
+    LNX_CHECK(logits_[n].defined(), ValueError, "[generate] repeat: sequence {} has no tokens yet", n);
+  std::vector<int64_t> rows;
+  for (int64_t n = 0; n < num_sequences(); ++n)
+    for (int64_t j = 0; j < copies; ++j) rows.push_back(n);
+  Session out(*model_, static_cast<int64_t>(rows.size()));
+  out.state_ = clone_state(select_rows(*model_, state_, rows));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out.tokens_[i] = tokens_[static_cast<size_t>(rows[i])];
+    out.logits_[i] = clone(logits_[static_cast<size_t>(rows[i])]);
+  }
+  return out;
+}
+
 Session Session::fork() const {
   Session copy = *this;
   copy.state_ = clone_state(state_);

@@ -69,6 +69,10 @@ class Session {
 
   // An independent deep copy (tensors cloned): continuing one does not change the other.
   Session fork() const;
+  // A session of num_sequences() · copies sequences: sequence n · copies + j is a copy of
+  // sequence n (its state, tokens and logits; a fresh Generator, seeded with options.seed + its
+  // index on first use), so one prefill serves a group of samples.
+  Session repeat(int64_t copies) const;
 
   // Defined in state_file.cpp.
   void save(const std::string& path) const;

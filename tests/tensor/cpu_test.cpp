@@ -51,6 +51,34 @@ TEST(Blas, GemmComputesRowMajorProducts) {
   EXPECT_EQ(c, (std::vector<double>{58, 64, 139, 154}));
 }
 
+TEST(Blas, OneRowProductsInEveryLayoutWithStridesAndBeta) {
+  // M = 1 goes through gemv: op(A) [1, K] (a row, or a column of a transposed A with lda), op(B)
+  // [K, N] stored either way with a padded ldb, C = α·A·B + β·C, in f32 and f64.
+  const int64_t K = 5, N = 3, pad = 2;
+  std::vector<double> a(K), col(K * 4, 0.0), b(K * (N + pad)), bt(N * (K + pad)), want(N);
+  for (int64_t k = 0; k < K; ++k) a[k] = col[k * 4] = 0.5 + k;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) b[k * (N + pad) + n] = bt[n * (K + pad) + k] = 1.0 + k * N + n * 0.25;
+  for (int64_t n = 0; n < N; ++n) {
+    want[n] = 0.5 * (10.0 + n);  // β·C with C = 10 + n
+    for (int64_t k = 0; k < K; ++k) want[n] += 2.0 * a[k] * b[k * (N + pad) + n];
+  }
+  for (Transpose ta : {Transpose::No, Transpose::Yes})
+    for (Transpose tb : {Transpose::No, Transpose::Yes}) {
+      const double* A = ta == Transpose::No ? a.data() : col.data();
+      const int64_t lda = ta == Transpose::No ? K : 4;
+      const double* B = tb == Transpose::No ? b.data() : bt.data();
+      const int64_t ldb = tb == Transpose::No ? N + pad : K + pad;
+      std::vector<double> c{10, 11, 12};
+      gemm(ta, tb, 1, N, K, 2.0, A, lda, B, ldb, 0.5, c.data(), N);
+      for (int64_t n = 0; n < N; ++n) EXPECT_NEAR(c[n], want[n], 1e-12);
+      std::vector<float> af(A, A + (ta == Transpose::No ? K : K * 4)),
+          bf(B, B + (tb == Transpose::No ? b.size() : bt.size())), cf{10, 11, 12};
+      gemm(ta, tb, 1, N, K, 2.0f, af.data(), lda, bf.data(), ldb, 0.5f, cf.data(), N);
+      for (int64_t n = 0; n < N; ++n) EXPECT_NEAR(cf[n], want[n], 1e-4);
+    }
+}
+
 TEST(Parallel, ExceptionsInWorkersReachTheCaller) {
   if (num_threads() < 2) GTEST_SKIP() << "one thread";
   EXPECT_THROW(parallel_for(1000, 1,

@@ -23,12 +23,16 @@ constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*,
                          int);
+using SgemvFn = void (*)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+using DgemvFn = void (*)(int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
 using SetThreadsFn = void (*)(int);
 using CharFn = char* (*)();
 
 struct Blas {
   SgemmFn sgemm = nullptr;
   DgemmFn dgemm = nullptr;
+  SgemvFn sgemv = nullptr;  // one-row products (decoding): OpenBLAS's sgemm copies all of B per call
+  DgemvFn dgemv = nullptr;
   SetThreadsFn set_threads = nullptr;
   BlasInfo info;
 };
@@ -79,6 +83,8 @@ Blas load_blas() {
         "libblas.so.3); run scripts/setup.sh to install libopenblas-openmp-dev");
   b.sgemm = reinterpret_cast<SgemmFn>(dlsym(h, "cblas_sgemm"));
   b.dgemm = reinterpret_cast<DgemmFn>(dlsym(h, "cblas_dgemm"));
+  b.sgemv = reinterpret_cast<SgemvFn>(dlsym(h, "cblas_sgemv"));
+  b.dgemv = reinterpret_cast<DgemvFn>(dlsym(h, "cblas_dgemv"));
   b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
   if (auto core = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_corename"))) b.info.core = core();
   if (auto cfg = reinterpret_cast<CharFn>(dlsym(h, "openblas_get_config"))) b.info.config = cfg();
@@ -132,11 +138,28 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// A one-row product C[1, N] = α·op(A)[1, K]·op(B)[K, N] + β·C as a matrix–vector product over B:
+// OpenBLAS's gemm packs (copies) the whole of B on every call, which at M = 1 — every weight
+// product of a decoding step — costs about as much as the product itself (BENCHMARKS.md,
+// "Hugging Face Mamba-2 130M shape"); gemv streams B once.
+template <typename T, typename Gemv> bool one_row(Gemv gemv, Transpose ta, Transpose tb, int64_t M, int64_t N,
+                                                  int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                                  T beta, T* C) {
+  if (M != 1 || !gemv || K == 0) return false;
+  const int incx = ta == Transpose::Yes ? to_int(lda, "lda") : 1;  // op(A) row 0: a column of A when transposed
+  if (tb == Transpose::No)                                         // B [K, N]: c = Bᵀ a
+    gemv(kRowMajor, kTrans, to_int(K, "K"), to_int(N, "N"), alpha, B, to_int(ldb, "ldb"), A, incx, beta, C, 1);
+  else  // B [N, K]: c = B a
+    gemv(kRowMajor, kNoTrans, to_int(N, "N"), to_int(K, "K"), alpha, B, to_int(ldb, "ldb"), A, incx, beta, C, 1);
+  return true;
+}
+
 }  // namespace
 
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   BlasTimer timer(M, N, K);
+  if (one_row(blas().sgemv, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C)) return;
   blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans, tb == Transpose::Yes ? kTrans : kNoTrans,
                to_int(M, "M"), to_int(N, "N"), to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"),
                beta, C, to_int(ldc, "ldc"));
@@ -145,6 +168,7 @@ void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alp
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   BlasTimer timer(M, N, K);
+  if (one_row(blas().dgemv, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C)) return;
   blas().dgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans, tb == Transpose::Yes ? kTrans : kNoTrans,
                to_int(M, "M"), to_int(N, "N"), to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"),
                beta, C, to_int(ldc, "ldc"));

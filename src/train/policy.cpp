@@ -1,0 +1,61 @@
+#include "train/policy.h"
+
+#include <algorithm>
+
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace lnx::train {
+
+CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts,
+                                       const std::vector<std::vector<int32_t>>& completions) {
+  LNX_CHECK(!prompts.empty() && prompts.size() == completions.size(), ValueError,
+            "[policy] {} prompts and {} completions", prompts.size(), completions.size());
+  const int64_t N = static_cast<int64_t>(prompts.size()), V = model.config().vocab_size;
+  int64_t T = 0;
+  for (const auto& c : completions) T = std::max<int64_t>(T, static_cast<int64_t>(c.size()));
+  // Packed sequences: prompt then completion; the logits at position p predict token p + 1.
+  std::vector<int64_t> ids, cu{0}, rows, tokens;
+  std::vector<int64_t> slot(static_cast<size_t>(N * T), -1);  // [N, T] → row of `rows`, −1 = padding
+  for (int64_t n = 0; n < N; ++n) {
+    const auto& p = prompts[static_cast<size_t>(n)];
+    const auto& c = completions[static_cast<size_t>(n)];
+    LNX_CHECK(!p.empty(), ValueError, "[policy] prompt {} is empty", n);
+    const int64_t start = static_cast<int64_t>(ids.size());
+    for (const auto* part : {&p, &c})
+      for (int32_t t : *part) {
+        LNX_CHECK(t >= 0 && t < V, ValueError, "[policy] token {} of sequence {} is outside the vocabulary of {}", t, n,
+                  V);
+        ids.push_back(t);
+      }
+    cu.push_back(static_cast<int64_t>(ids.size()));
+    for (size_t j = 0; j < c.size(); ++j) {
+      slot[static_cast<size_t>(n * T) + j] = static_cast<int64_t>(rows.size());
+      rows.push_back(start + static_cast<int64_t>(p.size() + j) - 1);
+      tokens.push_back(c[j]);
+    }
+  }
+  CompletionLogprobs out;
+  std::vector<double> mask(slot.size());
+  for (size_t i = 0; i < slot.size(); ++i) mask[i] = slot[i] >= 0 ? 1.0 : 0.0;
+  out.mask = to_dtype(from_vector(mask, {N, T}), model.dtype());
+  if (rows.empty()) {
+    out.logp = zeros({N, T}, model.dtype());
+    return out;
+  }
+  const int64_t P = static_cast<int64_t>(ids.size()), M = static_cast<int64_t>(rows.size());
+  models::ForwardOptions fwd;
+  fwd.mode = core::Mode::chunk;
+  fwd.cu_seqlens = from_vector(cu, {N + 1});
+  const Tensor logits = model.forward(from_vector(ids, {1, P}), nullptr, fwd).logits;      // [1, P, V]
+  const Tensor picked = index_select(reshape(logits, {P, V}), 0, from_vector(rows, {M}));  // [M, V]
+  const Tensor lp = gather(log_softmax(picked, -1), 1, from_vector(tokens, {M, 1}));       // [M, 1]
+  // Into [N, T]: padding reads an appended zero.
+  for (auto& s : slot)
+    if (s < 0) s = M;
+  const Tensor padded = concat({reshape(lp, {M}), zeros({1}, lp.dtype())}, 0);  // [M + 1]
+  out.logp = reshape(index_select(padded, 0, from_vector(slot, {N * T})), {N, T});
+  return out;
+}
+
+}  // namespace lnx::train

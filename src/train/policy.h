@@ -1,0 +1,24 @@
+// The policy side of post-training: the log-probabilities a model gives the tokens of sampled
+// completions, computed in one chunk-mode call over the packed (prompt + completion)
+// sequences, differentiable in the model's parameters. Dimension letters: N completions, T the
+// longest completion.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "models/lm_model.h"
+
+namespace lnx::train {
+
+struct CompletionLogprobs {
+  Tensor logp;  // [N, T]: log π(c_t | prompt, c_<t), 0 past a completion's end
+  Tensor mask;  // [N, T]: 1 at completion tokens
+};
+
+// completions[i] continues prompts[i] (prompts non-empty; a completion may be empty).
+// ValueError for mismatched lists, empty prompts or ids outside the vocabulary.
+CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts,
+                                       const std::vector<std::vector<int32_t>>& completions);
+
+}  // namespace lnx::train

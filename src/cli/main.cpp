@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   lnx::cli::add_generate_commands(app, action);
   lnx::cli::add_convert_command(app, action);
   lnx::cli::add_logits_command(app, action);
+  lnx::cli::add_posttrain_commands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -47,6 +47,10 @@ int32_t sample_token(const Tensor& logits, const SamplingOptions& o, Generator& 
   LNX_CHECK(o.repetition_penalty > 0, ValueError, "[generate] repetition_penalty must be > 0, got {}",
             o.repetition_penalty);
   std::vector<double> z = to_dtype(logits, DType::f64).to_vector<double>();
+  // Models often have more embedding rows than their tokenizer has tokens (vocabularies padded
+  // to a multiple): ids the tokenizer cannot decode are never drawn.
+  if (o.tokenizer && o.tokenizer->vocab_size() < static_cast<int64_t>(z.size()))
+    z.resize(static_cast<size_t>(o.tokenizer->vocab_size()));
   apply_repetition_penalty(z, history, o.repetition_penalty);
   const int64_t V = static_cast<int64_t>(z.size());
   if (o.temperature == 0) return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());

@@ -31,7 +31,7 @@ struct SamplingOptions {
   uint64_t seed = 0;
   std::vector<int32_t> stop_tokens;            // generation ends after emitting one of these
   std::vector<std::string> stop_strings;       // … or once the generated text contains one
-  const data::Tokenizer* tokenizer = nullptr;  // needed by stop_strings (not owned)
+  const data::Tokenizer* tokenizer = nullptr;  // needed by stop_strings; ids it cannot decode are not drawn
 };
 
 // Throws ValueError naming the bad field (temperature ≥ 0, top_k ≥ 0, 0 < top_p ≤ 1,

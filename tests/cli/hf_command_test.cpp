@@ -137,3 +137,22 @@ TEST(TrainCommand, InitFromFineTunesAHuggingFaceModel) {
 
 }  // namespace
 }  // namespace lnx
+
+namespace lnx {
+namespace {
+
+TEST(GrpoCommand, PostTrainsAHuggingFaceDirectory) {
+  const std::string out = temp("grpo");
+  CommandResult r = run_cli("grpo --init-from " + kFixtures + "qwen3 --out " + out +
+                            " --steps 2 prompts_per_step=2 group_size=4 max_new_tokens=4 eval_prompts=4 digits=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("held-out accuracy (greedy)"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out + "/last/grpo_state.json"));
+  r = run_cli("grpo --out " + out + " group_size=1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("init_from is required"), std::string::npos) << r.output;
+  fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace lnx

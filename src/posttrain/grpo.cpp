@@ -16,6 +16,7 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
+#include "posttrain/reward_program.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "train/clip.h"
@@ -75,15 +76,18 @@ Rollouts roll_out(const models::LMModel& model, const data::Tokenizer& tok, cons
   const auto t0 = Clock::now();
   const auto groups = generate::generate_groups(model, prompts, c.group_size, o, true);
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<std::pair<std::string, std::string>> texts;
   for (size_t p = 0; p < groups.size(); ++p)
     for (const auto& completion : groups[p]) {
       r.prompt_ids.push_back(prompts[p]);
       r.completions.push_back(completion);
       const std::string text = tok.decode(completion);
+      texts.emplace_back(r.examples[p].prompt, text);
       r.rewards.push_back(task.reward(r.examples[p], text, c.format_bonus));
       r.accuracy += task.reward(r.examples[p], text) >= 1.0 ? 1.0 : 0.0;
       r.tokens += static_cast<double>(completion.size());
     }
+  if (!c.reward_program.empty()) r.rewards = run_reward_program(c.reward_program, texts, c.reward_timeout);
   r.accuracy /= static_cast<double>(r.rewards.size());
   return r;
 }

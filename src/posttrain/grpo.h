@@ -32,6 +32,8 @@ struct GrpoConfig {
   std::string aggregation = "sequence_mean";  // sequence_mean | token_mean | constant_norm
   bool scale_rewards = true;                  // divide advantages by the group's std
   double format_bonus = 0.0;
+  std::string reward_program;  // a command giving the rewards instead of the task (reward_program.h)
+  double reward_timeout = 60;
   double lr = 1e-4, clip = 1.0;
   int64_t eval_every = 10, eval_prompts = 64, save_every = 10, seed = 0;
 
@@ -53,6 +55,9 @@ struct GrpoConfig {
     v("aggregation", aggregation, "loss aggregation: sequence_mean, token_mean, constant_norm");
     v("scale_rewards", scale_rewards, "divide advantages by the group's reward std");
     v("format_bonus", format_bonus, "reward added for a well-formed answer");
+    v("reward_program", reward_program,
+      "a command reading JSON lines {prompt, completion} and writing one reward per line (\"\" = the task's)");
+    v("reward_timeout", reward_timeout, "seconds the reward program may take per step");
     v("lr", lr, "AdamW learning rate (constant)");
     v("clip", clip, "global gradient-norm clip (0 = off)");
     v("eval_every", eval_every, "steps between held-out accuracy checks (0 = start and end only)");

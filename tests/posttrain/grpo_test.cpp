@@ -63,6 +63,21 @@ TEST(Grpo, StoppedAndRestartedEqualsUninterrupted) {
       EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << "step " << i + 1 << " " << key;
 }
 
+TEST(Grpo, RewardsFromAUserProgram) {
+  // Completions as long as possible earn the most: the program prints each line's length.
+  GrpoConfig c = tiny(::testing::TempDir() + "lnx_grpo_program");
+  c.reward_program = "awk '{ print length($0) / 100 }'";
+  grpo(c);
+  std::ifstream in(c.out_dir + "/metrics.jsonl");
+  std::string first;
+  std::getline(in, first);
+  EXPECT_GT(nlohmann::json::parse(first)["reward_mean"].get<double>(), 0.2);  // every JSON line is > 20 chars
+  c.reward_program = "sleep 30";
+  c.reward_timeout = 0.3;
+  fs::remove_all(c.out_dir);
+  EXPECT_NE(error_of<ValueError>([&] { grpo(c); }).find("did not finish within 0.3 s"), std::string::npos);
+}
+
 TEST(Grpo, BadConfigsAreErrors) {
   EXPECT_NE(error_of<ValueError>([] { grpo(grpo_config({})); }).find("init_from is required"), std::string::npos);
   GrpoConfig c = tiny(::testing::TempDir() + "lnx_grpo_bad");

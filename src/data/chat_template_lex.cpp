@@ -1,8 +1,8 @@
-// The lexer of the Jinja subset (chat_template_lex.h). It follows jinja2's with the options
+// The lexer of the Jinja subset (chat_template_lex_internal.h). It follows jinja2's with the options
 // transformers uses (trim_blocks, lstrip_blocks, keep_trailing_newline off): template text,
 // {{ }} and {% %} tags split into expression tokens (a tag ends at its closing delimiter only
 // outside brackets), {# #} comments dropped, {% raw %} kept verbatim.
-#include "data/chat_template_lex.h"
+#include "data/chat_template_lex_internal.h"
 
 #include <fmt/format.h>
 

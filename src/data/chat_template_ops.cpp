@@ -1,7 +1,7 @@
-// The operations on template values (chat_template_ops.h): strings as code points with
+// The operations on template values (chat_template_ops_internal.h): strings as code points with
 // Python's str semantics, argument helpers, jinja2's getattr/getitem, the str and dict methods
 // and the operators.
-#include "data/chat_template_ops.h"
+#include "data/chat_template_ops_internal.h"
 
 #include <fmt/format.h>
 

@@ -1,12 +1,12 @@
 // The parser of the Jinja subset: jinja2's grammar, recursive descent over the lexer's pieces
-// (chat_template_lex.h), building the tree of chat_template_internal.h.
+// (chat_template_lex_internal.h), building the tree of chat_template_internal.h.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "data/chat_template_internal.h"
-#include "data/chat_template_lex.h"
+#include "data/chat_template_lex_internal.h"
 #include "data/unicode.h"
 #include "tensor/error.h"
 

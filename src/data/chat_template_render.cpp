@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "data/chat_template_internal.h"
-#include "data/chat_template_ops.h"
+#include "data/chat_template_ops_internal.h"
 #include "data/unicode.h"
 #include "tensor/error.h"
 
@@ -24,7 +24,7 @@ struct RaisedError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-using namespace ops;  // the value operations (chat_template_ops.h)
+using namespace ops;  // the value operations (chat_template_ops_internal.h)
 
 // ---- the renderer ----
 

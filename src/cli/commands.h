@@ -24,7 +24,7 @@ void add_eval_command(CLI::App& app, Action& action);
 void add_generate_commands(CLI::App& app, Action& action);   // generate, chat, bench (generate_commands.cpp)
 void add_convert_command(CLI::App& app, Action& action);     // convert_command.cpp
 void add_logits_command(CLI::App& app, Action& action);      // logits_command.cpp
-void add_posttrain_commands(CLI::App& app, Action& action);  // grpo (posttrain_commands.cpp)
+void add_posttrain_commands(CLI::App& app, Action& action);  // grpo, ppo, task (posttrain_commands.cpp)
 
 struct ModelInfoOptions {
   std::string preset, config, checkpoint;

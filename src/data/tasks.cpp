@@ -28,8 +28,7 @@ class Addition : public VerifiableTask {
  public:
   explicit Addition(int64_t digits) : digits_(digits) {}
   std::string name() const override { return "addition"; }
-  TaskExample example(uint64_t seed, int64_t index) const override {
-    auto rng = example_rng(seed, index);
+  TaskExample draw(std::mt19937_64& rng) const override {
     const int64_t a = number_below(rng, digits_), b = number_below(rng, digits_);
     return {fmt::format("{}+{}=", a, b), std::to_string(a + b)};
   }
@@ -42,8 +41,7 @@ class Sort : public VerifiableTask {
  public:
   Sort(int64_t digits, int64_t count) : digits_(digits), count_(count) {}
   std::string name() const override { return "sort"; }
-  TaskExample example(uint64_t seed, int64_t index) const override {
-    auto rng = example_rng(seed, index);
+  TaskExample draw(std::mt19937_64& rng) const override {
     std::vector<int64_t> v(static_cast<size_t>(count_));
     for (auto& x : v) x = number_below(rng, digits_);
     TaskExample ex{fmt::format("sort {}:", fmt::join(v, " ")), ""};
@@ -60,8 +58,7 @@ class Recall : public VerifiableTask {
  public:
   explicit Recall(int64_t count) : count_(count) {}
   std::string name() const override { return "recall"; }
-  TaskExample example(uint64_t seed, int64_t index) const override {
-    auto rng = example_rng(seed, index);
+  TaskExample draw(std::mt19937_64& rng) const override {
     std::string keys = "abcdefghijklmnopqrstuvwxyz";
     std::shuffle(keys.begin(), keys.end(), rng);
     std::vector<std::string> pairs;
@@ -80,6 +77,27 @@ class Recall : public VerifiableTask {
 };
 
 }  // namespace
+
+Split VerifiableTask::split_of(const std::string& prompt) {
+  // FNV-1a, then splitmix64's finaliser (FNV's high bits barely depend on a short prompt's
+  // differences); the same split on every platform.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : prompt) h = (h ^ c) * 0x100000001b3ULL;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h % 8 == 0 ? Split::held_out : Split::train;
+}
+
+TaskExample VerifiableTask::example(uint64_t seed, int64_t index, Split split) const {
+  auto rng = example_rng(seed, index);
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    TaskExample ex = draw(rng);
+    if (split_of(ex.prompt) == split) return ex;
+  }
+  throw ValueError(fmt::format("[tasks] {}: no {} example in 10000 draws (too few distinct prompts)", name(),
+                               split == Split::train ? "training" : "held-out"));
+}
 
 std::string VerifiableTask::answer_of(const std::string& completion) {
   const size_t nl = completion.find('\n');

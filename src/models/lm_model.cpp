@@ -145,6 +145,7 @@ ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, c
   Tensor h = norm->forward(in.x);
   Tensor logits = lm_head ? lm_head->forward(h) : matmul(h, transpose(embeddings->weight, 0, 1));
   out.logits = options.mask.defined() ? core::unpack(logits, packing) : logits;
+  if (options.return_hidden) out.hidden = options.mask.defined() ? core::unpack(h, packing) : h;
   return out;
 }
 

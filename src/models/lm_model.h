@@ -24,11 +24,13 @@ struct ForwardOptions {
   // Rematerialisation for training: each block's activations are recomputed in backward
   // instead of kept (less memory, ~1 more forward). The returned state is empty.
   bool remat = false;
+  bool return_hidden = false;  // fill ModelOutput::hidden
 };
 
 struct ModelOutput {
   Tensor logits;           // [B, T, V]
   core::ModelState state;  // after the call's tokens
+  Tensor hidden;           // [B, T, D] the final norm's output (return_hidden; e.g. for a value head)
 };
 
 class LMModel : public modules::Module {

@@ -8,7 +8,8 @@
 namespace lnx::train {
 
 CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts,
-                                       const std::vector<std::vector<int32_t>>& completions) {
+                                       const std::vector<std::vector<int32_t>>& completions,
+                                       const modules::Linear* value_head) {
   LNX_CHECK(!prompts.empty() && prompts.size() == completions.size(), ValueError,
             "[policy] {} prompts and {} completions", prompts.size(), completions.size());
   const int64_t N = static_cast<int64_t>(prompts.size()), V = model.config().vocab_size;
@@ -39,22 +40,38 @@ CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::
   std::vector<double> mask(slot.size());
   for (size_t i = 0; i < slot.size(); ++i) mask[i] = slot[i] >= 0 ? 1.0 : 0.0;
   out.mask = to_dtype(from_vector(mask, {N, T}), model.dtype());
+  if (value_head)
+    LNX_CHECK(value_head->in_features() == model.config().d_model && value_head->out_features() == 1, ShapeError,
+              "[policy] the value head maps {} → {}, expected {} → 1", value_head->in_features(),
+              value_head->out_features(), model.config().d_model);
   if (rows.empty()) {
     out.logp = zeros({N, T}, model.dtype());
+    if (value_head) out.values = zeros({N, T}, model.dtype());
     return out;
   }
   const int64_t P = static_cast<int64_t>(ids.size()), M = static_cast<int64_t>(rows.size());
   models::ForwardOptions fwd;
   fwd.mode = core::Mode::chunk;
   fwd.cu_seqlens = from_vector(cu, {N + 1});
-  const Tensor logits = model.forward(from_vector(ids, {1, P}), nullptr, fwd).logits;      // [1, P, V]
-  const Tensor picked = index_select(reshape(logits, {P, V}), 0, from_vector(rows, {M}));  // [M, V]
-  const Tensor lp = gather(log_softmax(picked, -1), 1, from_vector(tokens, {M, 1}));       // [M, 1]
+  fwd.return_hidden = value_head != nullptr;
+  const models::ModelOutput o = model.forward(from_vector(ids, {1, P}), nullptr, fwd);  // logits [1, P, V]
+  const Tensor picked_rows = from_vector(rows, {M});
+  const Tensor picked = index_select(reshape(o.logits, {P, V}), 0, picked_rows);      // [M, V]
+  const Tensor lp = gather(log_softmax(picked, -1), 1, from_vector(tokens, {M, 1}));  // [M, 1]
   // Into [N, T]: padding reads an appended zero.
   for (auto& s : slot)
     if (s < 0) s = M;
-  const Tensor padded = concat({reshape(lp, {M}), zeros({1}, lp.dtype())}, 0);  // [M + 1]
-  out.logp = reshape(index_select(padded, 0, from_vector(slot, {N * T})), {N, T});
+  const Tensor slots = from_vector(slot, {N * T});
+  auto to_nt = [&](const Tensor& per_row) {                                   // [M] → [N, T]
+    const Tensor padded = concat({per_row, zeros({1}, per_row.dtype())}, 0);  // [M + 1]
+    return reshape(index_select(padded, 0, slots), {N, T});
+  };
+  out.logp = to_nt(reshape(lp, {M}));
+  if (value_head) {
+    const int64_t D = model.config().d_model;
+    const Tensor h = index_select(reshape(o.hidden, {P, D}), 0, picked_rows);  // [M, D]
+    out.values = to_nt(reshape(value_head->forward(h), {M}));
+  }
   return out;
 }
 

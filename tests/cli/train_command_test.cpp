@@ -3,15 +3,12 @@
 // losses equal an uninterrupted run's.
 #include <gtest/gtest.h>
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -40,16 +37,6 @@ std::map<int64_t, double> losses(const std::string& metrics) {
   return out;
 }
 
-int64_t checkpoint_step(const std::string& dir) {
-  std::ifstream f(dir + "/last/trainer_state.json");
-  if (!f.good()) return -1;
-  try {
-    return nlohmann::json::parse(f)["step"].get<int64_t>();
-  } catch (...) {
-    return -1;
-  }
-}
-
 TEST(TrainCommand, KilledRunResumesWithTheSameLosses) {
   const std::string base = ::testing::TempDir() + "lnx_kill_" + std::to_string(::getpid());
   const std::string whole = base + "_whole", killed = base + "_killed";
@@ -60,20 +47,7 @@ TEST(TrainCommand, KilledRunResumesWithTheSameLosses) {
   EXPECT_NE(r.output.find("trained 150 steps"), std::string::npos) << r.output;
 
   // Start the same run in the background and SIGKILL it once a checkpoint past step 10 exists.
-  const std::string pidfile = base + ".pid";
-  ASSERT_EQ(std::system((std::string(LNX_CLI_PATH) + " " + kRunArgs + " --out " + killed + " > " + base +
-                         ".log 2>&1 & echo $! > " + pidfile)
-                            .c_str()),
-            0);
-  pid_t pid = 0;
-  std::ifstream(pidfile) >> pid;
-  ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (checkpoint_step(killed) < 10 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ::kill(pid, SIGKILL);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const int64_t at = checkpoint_step(killed);
+  const int64_t at = run_and_kill(kRunArgs + " --out " + killed, killed + "/last/trainer_state.json", 10);
   ASSERT_GE(at, 10);
   ASSERT_LT(at, 150) << "the run finished before it could be killed";
 
@@ -89,8 +63,6 @@ TEST(TrainCommand, KilledRunResumesWithTheSameLosses) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("perplexity"), std::string::npos) << r.output;
   for (const auto& d : {whole, killed}) fs::remove_all(d);
-  fs::remove(pidfile);
-  fs::remove(base + ".log");
 }
 
 TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {

@@ -51,6 +51,26 @@ TEST(Tasks, ExamplesAreCorrectAndAFunctionOfSeedAndIndex) {
   EXPECT_NE(r.prompt.find(std::string(1, key) + "=" + r.answer + " "), std::string::npos) << r.prompt;
 }
 
+TEST(Tasks, HeldOutPromptsNeverAppearInTraining) {
+  // 1-digit addition has 100 distinct prompts: drawing many examples of each split covers them,
+  // and the two sets must still be disjoint (and both non-empty).
+  for (const char* name : {"addition", "sort", "recall"}) {
+    auto task = make_task(name, {1, 2});
+    std::set<std::string> train, held;
+    for (int64_t i = 0; i < 2000; ++i) {
+      train.insert(task->example(3, i, Split::train).prompt);
+      held.insert(task->example(3, i, Split::held_out).prompt);
+    }
+    EXPECT_FALSE(held.empty()) << name;
+    for (const auto& p : held) {
+      EXPECT_EQ(train.count(p), 0u) << name << ": " << p;
+      EXPECT_EQ(VerifiableTask::split_of(p), Split::held_out);
+    }
+    EXPECT_GT(train.size(), held.size()) << name;
+    EXPECT_EQ(task->example(3, 5, Split::held_out).prompt, task->example(3, 5, Split::held_out).prompt);
+  }
+}
+
 TEST(Tasks, RewardsCheckTheAnswerExactly) {
   auto task = make_task("addition");
   const TaskExample ex{"12+30=", "42"};

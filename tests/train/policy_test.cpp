@@ -45,6 +45,48 @@ TEST(Policy, CompletionLogprobsEqualEachSequenceAlone) {
   }
 }
 
+TEST(Policy, ValuesComeFromTheHiddenStateThatPredictsEachToken) {
+  models::ModelConfig c = models::preset_config("hybrid-tiny");
+  c.vocab_size = 30;
+  models::LMModel m(c, 2);
+  m.to(DType::f64);
+  Generator gen(3);
+  modules::Linear head(c.d_model, 1, true, gen, 0.5);
+  head.to(DType::f64);
+  *head.bias = full({1}, 0.25, DType::f64);
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4}};
+  const std::vector<std::vector<int32_t>> completions = {{7, 8, 9}, {5}};
+  const CompletionLogprobs r = completion_logprobs(m, prompts, completions, &head);
+  ASSERT_EQ(r.values.shape(), (Shape{2, 3}));
+  const std::vector<double> v = r.values.to_vector<double>();
+  const std::vector<double> w = head.weight.to_vector<double>();
+  const auto D = static_cast<size_t>(c.d_model);
+  for (size_t n = 0; n < 2; ++n) {
+    std::vector<int64_t> seq(prompts[n].begin(), prompts[n].end());
+    seq.insert(seq.end(), completions[n].begin(), completions[n].end());
+    models::ForwardOptions o;
+    o.return_hidden = true;
+    const std::vector<double> h =
+        m.forward(from_vector(seq, {1, static_cast<int64_t>(seq.size())}), nullptr, o).hidden.to_vector<double>();
+    for (size_t j = 0; j < 3; ++j) {
+      if (j >= completions[n].size()) {
+        EXPECT_EQ(v[n * 3 + j], 0.0);
+        continue;
+      }
+      const size_t pos = prompts[n].size() + j - 1;
+      double expected = 0.25;
+      for (size_t d = 0; d < D; ++d) expected += h[pos * D + d] * w[d];
+      EXPECT_NEAR(v[n * 3 + j], expected, 1e-10) << n << " " << j;
+    }
+  }
+  sum(r.values).backward();
+  EXPECT_GT(max(abs(head.weight.grad())).item(), 0.0);
+  EXPECT_GT(max(abs(m.embeddings->weight.grad())).item(), 0.0);  // the shared trunk learns from the value loss
+  modules::Linear wrong(c.d_model + 1, 1, true, gen);
+  EXPECT_NE(error_of<ShapeError>([&] { completion_logprobs(m, prompts, completions, &wrong); }).find("value head"),
+            std::string::npos);
+}
+
 TEST(Policy, BadInputsAreErrors) {
   models::ModelConfig c = models::preset_config("gated_deltanet-tiny");
   c.vocab_size = 10;

@@ -7,7 +7,6 @@
 
 #include "tensor/error.h"
 #include "tensor/ops.h"
-#include "train/clip.h"
 #include "train/policy.h"
 #include "train/rl_losses.h"
 
@@ -15,8 +14,8 @@ namespace lnx::posttrain {
 
 using Clock = std::chrono::steady_clock;
 
-GrpoConfig grpo_config(const std::vector<std::string>& overrides) {
-  return config_from_overrides<GrpoConfig>(overrides, "grpo");
+GrpoConfig grpo_config(const std::vector<std::string>& overrides, const std::string& config_path) {
+  return config_from_overrides<GrpoConfig>(overrides, "grpo", config_path);
 }
 
 namespace {
@@ -54,10 +53,7 @@ StepStats update(models::LMModel& model, const models::LMModel* reference, train
     const Tensor loss = train::rl::aggregate(per_token, cur.mask, how, c.max_new_tokens);
     s.loss = loss.item();
     s.clip_fraction = train::rl::clip_fraction(cur.logp, old_logp, A, cur.mask, c.eps_low, c.eps_high);
-    loss.backward();
-    train::clip_grad_norm(params, c.clip > 0 ? c.clip : INFINITY);
-    opt.step(1.0);
-    for (const auto& [name, p] : params) p.zero_grad();
+    optimise(loss, params, opt, c.clip);
   }
   return s;
 }
@@ -69,12 +65,8 @@ GrpoResult grpo(const GrpoConfig& c, const GrpoHooks& hooks) {
   PolicyRun run(c, "grpo");
   models::LMModel& model = *run.model;
   const std::unique_ptr<models::LMModel> reference = load_reference(c, c.beta);
-  train::OptimizerConfig oc;
-  oc.lr = c.lr;
-  oc.weight_decay = 0.0;
   const TensorDict params = model.parameters();
-  auto opt = train::make_optimizer(oc, params);
-  run.restore(*opt);
+  const auto opt = run.make_optimizer(params);
   GrpoResult result;
   if (run.resuming()) result.resumed_from = run.start;
   result.accuracy_before = held_out_accuracy(model, *run.tokenizer, *run.task, c);

@@ -35,8 +35,8 @@ struct GrpoConfig : RunConfig {
   }
 };
 
-// key=value overrides over the defaults (ValueError naming a bad key or value).
-GrpoConfig grpo_config(const std::vector<std::string>& overrides);
+// The defaults, then a YAML file's options (config_path), then key=value overrides (run.h).
+GrpoConfig grpo_config(const std::vector<std::string>& overrides, const std::string& config_path = "");
 
 using GrpoResult = RunResult;
 using GrpoHooks = RunHooks;

@@ -7,7 +7,6 @@
 #include "io/safetensors.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
-#include "train/clip.h"
 #include "train/policy.h"
 #include "train/rl_losses.h"
 
@@ -15,8 +14,8 @@ namespace lnx::posttrain {
 
 using Clock = std::chrono::steady_clock;
 
-PpoConfig ppo_config(const std::vector<std::string>& overrides) {
-  return config_from_overrides<PpoConfig>(overrides, "ppo");
+PpoConfig ppo_config(const std::vector<std::string>& overrides, const std::string& config_path) {
+  return config_from_overrides<PpoConfig>(overrides, "ppo", config_path);
 }
 
 double adaptive_kl_coef(double coef, double kl, double target, double horizon, int64_t n) {
@@ -101,10 +100,7 @@ StepStats update(models::LMModel& model, const modules::Linear& value_head, cons
     s.policy_loss = policy_loss.item();
     s.value_loss = value_loss.item();
     s.clip_fraction = train::rl::clip_fraction(cur.logp, old.logp, advantages, cur.mask, c.cliprange, c.cliprange);
-    loss.backward();
-    train::clip_grad_norm(params, c.clip > 0 ? c.clip : INFINITY);
-    opt.step(1.0);
-    for (const auto& [name, p] : params) p.zero_grad();
+    optimise(loss, params, opt, c.clip);
   }
   return s;
 }
@@ -131,11 +127,7 @@ PpoResult ppo(const PpoConfig& c, const PpoHooks& hooks) {
   }
   TensorDict params = model.parameters();
   for (const auto& [name, p] : value_head.parameters()) params.insert("value_head." + name, p);
-  train::OptimizerConfig oc;
-  oc.lr = c.lr;
-  oc.weight_decay = 0.0;
-  auto opt = train::make_optimizer(oc, params);
-  run.restore(*opt);
+  const auto opt = run.make_optimizer(params);
   double kl_coef = run.resuming() ? run.state.at("kl_coef").get<double>() : c.kl_coef;
   PpoResult result;
   if (run.resuming()) result.resumed_from = run.start;

@@ -51,8 +51,8 @@ struct PpoConfig : RunConfig {
   }
 };
 
-// key=value overrides over the defaults (ValueError naming a bad key or value).
-PpoConfig ppo_config(const std::vector<std::string>& overrides);
+// The defaults, then a YAML file's options (config_path), then key=value overrides (run.h).
+PpoConfig ppo_config(const std::vector<std::string>& overrides, const std::string& config_path = "");
 
 struct PpoResult : RunResult {
   double kl_coef = 0;  // at the end (adaptive control moves it)

@@ -14,6 +14,7 @@
 #include "posttrain/reward_program.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "train/clip.h"
 
 namespace lnx::posttrain {
 
@@ -137,8 +138,20 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
   metrics_.open(metrics_path, std::ios::app);
 }
 
-void PolicyRun::restore(train::Optimizer& opt) const {
-  if (resuming()) opt.load_state(load_safetensors(last_file("optimizer.safetensors")).tensors);
+std::unique_ptr<train::Optimizer> PolicyRun::make_optimizer(const TensorDict& params) const {
+  train::OptimizerConfig oc;
+  oc.lr = config_.lr;
+  oc.weight_decay = 0.0;
+  auto opt = train::make_optimizer(oc, params);
+  if (resuming()) opt->load_state(load_safetensors(last_file("optimizer.safetensors")).tensors);
+  return opt;
+}
+
+void optimise(const Tensor& loss, const TensorDict& params, train::Optimizer& opt, double clip) {
+  loss.backward();
+  train::clip_grad_norm(params, clip > 0 ? clip : INFINITY);
+  opt.step(1.0);
+  for (const auto& [name, p] : params) p.zero_grad();
 }
 
 void PolicyRun::save(const train::Optimizer& opt, int64_t step, const nlohmann::json& s,
@@ -156,10 +169,10 @@ void PolicyRun::save(const train::Optimizer& opt, int64_t step, const nlohmann::
 }
 
 bool PolicyRun::end_step(int64_t step, nlohmann::json line, const RunHooks& hooks, const std::function<void()>& save) {
-  const bool stop = hooks.after_step && !hooks.after_step(step);
   const bool last = step == config_.steps;
   if ((config_.eval_every > 0 && step % config_.eval_every == 0) || last)
     line["eval_accuracy"] = held_out_accuracy(*model, *tokenizer, *task, config_);
+  const bool stop = hooks.after_step && !hooks.after_step(step, line);
   metrics_ << line.dump() << "\n" << std::flush;
   if ((config_.save_every > 0 && step % config_.save_every == 0) || last || stop) save();
   return stop;

@@ -70,12 +70,19 @@ struct RunConfig {
   }
 };
 
-// A trainer's options: its defaults with key=value overrides (ValueError naming a bad key or value).
-template <class Config> Config config_from_overrides(const std::vector<std::string>& overrides, const char* section) {
+// A trainer's options: its defaults, then a YAML file's (config_path non-empty: a map of
+// options, at the top level or under `section:`), then key=value overrides. ValueError or
+// IOError naming a bad key, value or file.
+template <class Config> Config config_from_overrides(const std::vector<std::string>& overrides, const char* section,
+                                                     const std::string& config_path = "") {
   YAML::Node root(YAML::NodeType::Map);
+  if (!config_path.empty()) {
+    const YAML::Node file = core::load_yaml_file(config_path);
+    root[section] = file[section] ? file[section] : file;
+  }
   for (const auto& o : overrides) train::apply_override(root, std::string(section) + "." + o);
   Config c;
-  if (root[section]) core::read_config(root[section], c, section);
+  if (root[section]) core::read_config(root[section], c, config_path.empty() ? section : config_path);
   return c;
 }
 
@@ -85,7 +92,8 @@ struct RunResult {
 };
 
 struct RunHooks {
-  std::function<bool(int64_t step)> after_step;  // false: stop after saving
+  // After each step (counted from 1) with its metrics line; false: stop after saving.
+  std::function<bool(int64_t step, const nlohmann::json& metrics)> after_step;
 };
 
 // The checks every run's options get (ValueError naming the trainer and the option).
@@ -125,14 +133,15 @@ class PolicyRun {
   std::string last_dir() const { return config_.out_dir + "/last"; }
   // A file of last/ (e.g. the optimizer's or the value head's tensors).
   std::string last_file(const std::string& name) const { return last_dir() + "/" + name; }
-  // The optimizer's state from last/ when resuming.
-  void restore(train::Optimizer& opt) const;
+  // The trainers' optimizer over params: AdamW at the constant lr without weight decay, its
+  // state from last/ when resuming.
+  std::unique_ptr<train::Optimizer> make_optimizer(const TensorDict& params) const;
   // Writes last/ atomically: the model, the optimizer, state as <trainer>_state.json and the
   // extra tensors (empty: none) as name.safetensors; tokenizer and chat files from init_from.
   void save(const train::Optimizer& opt, int64_t step, const nlohmann::json& state,
             const std::vector<std::pair<std::string, TensorDict>>& extra = {}) const;
-  // The end of step `step` (counted from 1): asks the hook whether to stop, adds the held-out
-  // accuracy to line when due (every eval_every steps and at the last), writes the line to
+  // The end of step `step` (counted from 1): adds the held-out accuracy to line when due (every
+  // eval_every steps and at the last), asks the hook whether to stop, writes the line to
   // metrics.jsonl and calls save() when due (every save_every steps, at the last, or stopping).
   // True: stop.
   bool end_step(int64_t step, nlohmann::json line, const RunHooks& hooks, const std::function<void()>& save);
@@ -148,6 +157,10 @@ class PolicyRun {
   std::string trainer_;
   std::ofstream metrics_;
 };
+
+// One update: loss.backward(), the global gradient-norm clip (clip <= 0: none), an optimizer
+// step, the gradients zeroed.
+void optimise(const Tensor& loss, const TensorDict& params, train::Optimizer& opt, double clip);
 
 // A frozen copy of the starting model for a KL term, or null when the coefficient is 0 (then none
 // is kept in memory).

@@ -10,26 +10,14 @@
 
 #include "numeric.h"
 #include "posttrain/grpo.h"
+#include "posttrain_test_util.h"
 
 namespace lnx::posttrain {
 namespace {
 
 namespace fs = std::filesystem;
 
-GrpoConfig tiny(const std::string& out) {
-  GrpoConfig c = grpo_config({"init_from=" LNX_SOURCE_DIR "/tests/fixtures/hf/llama", "out_dir=" + out, "steps=4",
-                              "prompts_per_step=2", "group_size=4", "max_new_tokens=4", "eval_prompts=4",
-                              "eval_every=0", "save_every=1", "digits=1", "lr=1e-3"});
-  fs::remove_all(out);
-  return c;
-}
-
-std::vector<nlohmann::json> lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
-  return out;
-}
+GrpoConfig tiny(const std::string& out) { return grpo_config(tiny_run(out)); }
 
 TEST(Grpo, LogsEveryMetricAndTheKlTerm) {
   GrpoConfig c = tiny(::testing::TempDir() + "lnx_grpo_metrics");
@@ -37,7 +25,7 @@ TEST(Grpo, LogsEveryMetricAndTheKlTerm) {
   c.passes = 2;
   const GrpoResult r = grpo(c);
   EXPECT_EQ(r.steps, 4);
-  const auto m = lines(c.out_dir + "/metrics.jsonl");
+  const auto m = metric_lines(c.out_dir + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 4u);
   for (const char* key : {"loss", "reward_mean", "reward_std", "accuracy", "kl", "clip_fraction", "completion_length",
                           "rollout_tokens_per_s", "generation_share"})
@@ -52,11 +40,11 @@ TEST(Grpo, StoppedAndRestartedEqualsUninterrupted) {
   grpo(whole);
   const GrpoConfig parts = tiny(::testing::TempDir() + "lnx_grpo_parts");
   GrpoHooks stop_at_2;
-  stop_at_2.after_step = [](int64_t step) { return step < 2; };
+  stop_at_2.after_step = [](int64_t step, const nlohmann::json&) { return step < 2; };
   EXPECT_EQ(grpo(parts, stop_at_2).steps, 2);
   const GrpoResult resumed = grpo(parts);
   EXPECT_EQ(resumed.resumed_from, 2);
-  const auto a = lines(whole.out_dir + "/metrics.jsonl"), b = lines(parts.out_dir + "/metrics.jsonl");
+  const auto a = metric_lines(whole.out_dir + "/metrics.jsonl"), b = metric_lines(parts.out_dir + "/metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
     for (const char* key : {"loss", "reward_mean", "completion_length", "clip_fraction"})

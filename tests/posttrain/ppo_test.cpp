@@ -11,7 +11,10 @@
 
 #include "io/safetensors.h"
 #include "numeric.h"
+#include "posttrain/grpo.h"
 #include "posttrain/ppo.h"
+#include "posttrain_test_util.h"
+#include "train/train_config.h"
 
 namespace lnx::posttrain {
 namespace {
@@ -19,18 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 
 PpoConfig tiny(const std::string& out) {
-  PpoConfig c = ppo_config({"init_from=" LNX_SOURCE_DIR "/tests/fixtures/hf/llama", "out_dir=" + out, "steps=4",
-                            "prompts_per_step=2", "group_size=4", "max_new_tokens=4", "eval_prompts=4", "eval_every=0",
-                            "save_every=1", "digits=1", "lr=1e-3", "passes=2"});
-  fs::remove_all(out);
-  return c;
-}
-
-std::vector<nlohmann::json> lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
-  return out;
+  std::vector<std::string> o = tiny_run(out);
+  o.push_back("passes=2");
+  return ppo_config(o);
 }
 
 TEST(Ppo, AdaptiveKlCoefficientByHand) {
@@ -49,7 +43,7 @@ TEST(Ppo, LogsEveryMetricAndTrainsTheValueHead) {
   c.reward_program = "awk '{ print length($0) / 100 }'";  // a random model's answers are never right
   const PpoResult r = ppo(c);
   EXPECT_EQ(r.steps, 4);
-  const auto m = lines(c.out_dir + "/metrics.jsonl");
+  const auto m = metric_lines(c.out_dir + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 4u);
   for (const char* key : {"policy_loss", "value_loss", "reward_mean", "reward_std", "accuracy", "kl", "kl_coef",
                           "kl_penalty", "value_mean", "clip_fraction", "completion_length", "rollout_tokens_per_s",
@@ -74,7 +68,7 @@ TEST(Ppo, NoReferenceWithoutAKlPenalty) {
   c.kl_coef = 0;
   c.steps = 2;
   ppo(c);
-  for (const auto& l : lines(c.out_dir + "/metrics.jsonl")) {
+  for (const auto& l : metric_lines(c.out_dir + "/metrics.jsonl")) {
     EXPECT_EQ(l["kl"].get<double>(), 0.0);
     EXPECT_EQ(l["kl_penalty"].get<double>(), 0.0);
   }
@@ -90,16 +84,38 @@ TEST(Ppo, StoppedAndRestartedEqualsUninterrupted) {
   parts.out_dir = ::testing::TempDir() + "lnx_ppo_parts";
   fs::remove_all(parts.out_dir);
   PpoHooks stop_at_2;
-  stop_at_2.after_step = [](int64_t step) { return step < 2; };
+  stop_at_2.after_step = [](int64_t step, const nlohmann::json&) { return step < 2; };
   EXPECT_EQ(ppo(parts, stop_at_2).steps, 2);
   const PpoResult resumed = ppo(parts);
   EXPECT_EQ(resumed.resumed_from, 2);
   EXPECT_EQ(resumed.kl_coef, a_result.kl_coef);
-  const auto a = lines(whole.out_dir + "/metrics.jsonl"), b = lines(parts.out_dir + "/metrics.jsonl");
+  const auto a = metric_lines(whole.out_dir + "/metrics.jsonl"), b = metric_lines(parts.out_dir + "/metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
     for (const char* key : {"policy_loss", "value_loss", "reward_mean", "value_mean", "kl_coef", "completion_length"})
       EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << "step " << i + 1 << " " << key;
+}
+
+TEST(PosttrainConfigs, ShippedFilesLoadAndOverridesWin) {
+  const std::string dir = LNX_SOURCE_DIR "/configs/posttrain/";
+  const GrpoConfig g = grpo_config({"steps=7"}, dir + "addition-grpo.yaml");
+  EXPECT_EQ(g.steps, 7);
+  EXPECT_EQ(g.group_size, 8);
+  EXPECT_EQ(g.lr, 3e-4);
+  EXPECT_EQ(g.init_from, "runs/posttrain/sft/last");
+  const PpoConfig p = ppo_config({}, dir + "addition-ppo.yaml");
+  EXPECT_EQ(p.passes, 4);
+  EXPECT_EQ(p.lam, 0.95);
+  EXPECT_EQ(p.eval_prompts, 500);
+  const train::TrainConfig sft = train::load_train_config(dir + "addition-sft.yaml", {});
+  EXPECT_EQ(sft.data.source, "sft");
+  EXPECT_EQ(sft.train.out_dir + "/last", g.init_from);
+  // A file's unknown key is an error naming it and the file; a file may omit the section.
+  const std::string bad = ::testing::TempDir() + "lnx_ppo_bad.yaml";
+  std::ofstream(bad) << "kl_coef: 0.1\nkl_coeff: 0.2\n";
+  EXPECT_NE(error_of<ValueError>([&] { ppo_config({}, bad); }).find("kl_coeff"), std::string::npos);
+  std::ofstream(bad) << "kl_coef: 0.1\n";
+  EXPECT_EQ(ppo_config({}, bad).kl_coef, 0.1);
 }
 
 TEST(Ppo, BadConfigsAreErrors) {

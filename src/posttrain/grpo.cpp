@@ -27,7 +27,7 @@ void validate(const GrpoConfig& c) {
 }
 
 struct StepStats {
-  double loss = 0, kl = 0, clip_fraction = 0;
+  double loss = 0, kl = 0, clip_fraction = 0;  // means over the passes
 };
 
 StepStats update(models::LMModel& model, const models::LMModel* reference, train::Optimizer& opt,
@@ -35,24 +35,28 @@ StepStats update(models::LMModel& model, const models::LMModel* reference, train
   const Tensor rewards = from_vector(r.rewards, {static_cast<int64_t>(r.rewards.size())});
   const Tensor A = to_dtype(train::rl::group_advantages(rewards, c.group_size, c.scale_rewards), model.dtype());
   const auto how = train::rl::parse_aggregation(c.aggregation);
+  auto logprobs = [&](const models::LMModel& m) {
+    return train::completion_logprobs(m, r.prompt_ids, r.completions, nullptr, c.temperature);
+  };
   Tensor old_logp, ref_logp;
   {
     NoGradGuard no_grad;
-    old_logp = train::completion_logprobs(model, r.prompt_ids, r.completions).logp;
-    if (reference) ref_logp = train::completion_logprobs(*reference, r.prompt_ids, r.completions).logp;
+    old_logp = logprobs(model).logp;
+    if (reference) ref_logp = logprobs(*reference).logp;
   }
   StepStats s;
+  const double share = 1.0 / static_cast<double>(c.passes);
   for (int64_t pass = 0; pass < c.passes; ++pass) {
-    const train::CompletionLogprobs cur = train::completion_logprobs(model, r.prompt_ids, r.completions);
+    const train::CompletionLogprobs cur = logprobs(model);
     Tensor per_token = train::rl::clipped_surrogate(cur.logp, old_logp, A, c.eps_low, c.eps_high);
     if (reference) {
       const Tensor kl = train::rl::kl_k3(cur.logp, ref_logp);
       per_token = add(per_token, mul(kl, c.beta));
-      s.kl = train::rl::masked_mean(kl, cur.mask).item();
+      s.kl += share * train::rl::masked_mean(kl, cur.mask).item();
     }
     const Tensor loss = train::rl::aggregate(per_token, cur.mask, how, c.max_new_tokens);
-    s.loss = loss.item();
-    s.clip_fraction = train::rl::clip_fraction(cur.logp, old_logp, A, cur.mask, c.eps_low, c.eps_high);
+    s.loss += share * loss.item();
+    s.clip_fraction += share * train::rl::clip_fraction(cur.logp, old_logp, A, cur.mask, c.eps_low, c.eps_high);
     optimise(loss, params, opt, c.clip);
   }
   return s;
@@ -69,7 +73,7 @@ GrpoResult grpo(const GrpoConfig& c, const GrpoHooks& hooks) {
   const auto opt = run.make_optimizer(params);
   GrpoResult result;
   if (run.resuming()) result.resumed_from = run.start;
-  result.accuracy_before = held_out_accuracy(model, *run.tokenizer, *run.task, c);
+  result.accuracy_before = run.accuracy_before();
   for (int64_t step = run.start; step < c.steps; ++step) {
     const auto t0 = Clock::now();
     const Rollouts r = roll_out(model, *run.tokenizer, *run.task, c, step);

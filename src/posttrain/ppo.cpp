@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "io/safetensors.h"
+#include "models/checkpoint.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 #include "train/policy.h"
@@ -40,66 +40,51 @@ void validate(const PpoConfig& c) {
 }
 
 struct StepStats {
-  double policy_loss = 0, value_loss = 0, clip_fraction = 0;
+  bool updated = false;                                       // false: fewer than 2 completion tokens, no update
+  double policy_loss = 0, value_loss = 0, clip_fraction = 0;  // means over the passes
   double kl = 0;          // Σ_t (log π − log π_ref) per completion, mean over completions
   double kl_penalty = 0;  // −kl_coef · kl: the reward's KL part per completion
   double value_mean = 0;  // rollout values, mean over tokens
 };
 
-// Per-token rewards [N, T]: −kl_coef · (logp − ref_logp), plus the completion's reward at its last
-// token. Also returns the mean KL sum per completion.
-Tensor token_rewards(const Rollouts& r, const Tensor& logp, const Tensor& ref_logp, double kl_coef, DType dtype,
-                     double* kl_per_completion) {
-  const int64_t N = logp.size(0), T = logp.size(1);
-  const std::vector<double> lp = to_dtype(logp, DType::f64).to_vector<double>();
-  const std::vector<double> ref =
-      ref_logp.defined() ? to_dtype(ref_logp, DType::f64).to_vector<double>() : std::vector<double>(lp.size(), 0.0);
-  std::vector<double> out(lp.size(), 0.0);
-  double kl_sum = 0;
-  for (int64_t n = 0; n < N; ++n) {
-    const int64_t len = static_cast<int64_t>(r.completions[static_cast<size_t>(n)].size());
-    for (int64_t t = 0; t < len; ++t) {
-      const size_t i = static_cast<size_t>(n * T + t);
-      const double kl = ref_logp.defined() ? lp[i] - ref[i] : 0.0;
-      kl_sum += kl;
-      out[i] = -kl_coef * kl;
-    }
-    if (len > 0) out[static_cast<size_t>(n * T + len - 1)] += r.rewards[static_cast<size_t>(n)];
-  }
-  *kl_per_completion = kl_sum / static_cast<double>(N);
-  return to_dtype(from_vector(out, {N, T}), dtype);
-}
-
 StepStats update(models::LMModel& model, const modules::Linear& value_head, const models::LMModel* reference,
                  train::Optimizer& opt, const TensorDict& params, const Rollouts& r, const PpoConfig& c,
                  double kl_coef) {
+  auto logprobs = [&](const models::LMModel& m, const modules::Linear* head) {
+    return train::completion_logprobs(m, r.prompt_ids, r.completions, head, c.temperature);
+  };
   StepStats s;
   train::CompletionLogprobs old;
   Tensor ref_logp;
   {
     NoGradGuard no_grad;
-    old = train::completion_logprobs(model, r.prompt_ids, r.completions, &value_head);
-    if (reference) ref_logp = train::completion_logprobs(*reference, r.prompt_ids, r.completions).logp;
+    old = logprobs(model, &value_head);
+    if (reference) ref_logp = logprobs(*reference, nullptr).logp;
   }
-  const double tokens = sum(old.mask).item();
-  if (tokens < 2) return s;  // nothing to whiten or learn from (every completion empty or one token)
-  Tensor rewards = token_rewards(r, old.logp, ref_logp, kl_coef, model.dtype(), &s.kl);
+  if (sum(old.mask).item() < 2) return s;  // nothing to whiten or learn from
+  s.updated = true;
+  const auto N = static_cast<double>(r.completions.size());
+  if (reference) s.kl = sum(mul(sub(old.logp, ref_logp), old.mask)).item() / N;
   s.kl_penalty = -kl_coef * s.kl;
   s.value_mean = train::rl::masked_mean(old.values, old.mask).item();
+  const Tensor scores = to_dtype(from_vector(r.rewards, {static_cast<int64_t>(r.rewards.size())}), model.dtype());
+  Tensor rewards = train::rl::kl_penalized_rewards(old.logp, ref_logp, old.mask, scores, kl_coef);
   if (c.whiten_rewards) rewards = train::rl::whiten(rewards, old.mask, /*shift_mean=*/false);
   const train::rl::Gae g = train::rl::gae(rewards, old.values, old.mask, c.gamma, c.lam);
   const Tensor advantages = train::rl::whiten(g.advantages, old.mask);
+  const double share = 1.0 / static_cast<double>(c.passes);
   for (int64_t pass = 0; pass < c.passes; ++pass) {
-    const train::CompletionLogprobs cur = train::completion_logprobs(model, r.prompt_ids, r.completions, &value_head);
+    const train::CompletionLogprobs cur = logprobs(model, &value_head);
     const Tensor policy_loss =
         train::rl::aggregate(train::rl::clipped_surrogate(cur.logp, old.logp, advantages, c.cliprange, c.cliprange),
                              cur.mask, train::rl::Aggregation::token_mean, c.max_new_tokens);
     const Tensor value_loss =
         train::rl::clipped_value_loss(cur.values, old.values, g.returns, cur.mask, c.cliprange_value);
     const Tensor loss = add(policy_loss, mul(value_loss, c.vf_coef));
-    s.policy_loss = policy_loss.item();
-    s.value_loss = value_loss.item();
-    s.clip_fraction = train::rl::clip_fraction(cur.logp, old.logp, advantages, cur.mask, c.cliprange, c.cliprange);
+    s.policy_loss += share * policy_loss.item();
+    s.value_loss += share * value_loss.item();
+    s.clip_fraction +=
+        share * train::rl::clip_fraction(cur.logp, old.logp, advantages, cur.mask, c.cliprange, c.cliprange);
     optimise(loss, params, opt, c.clip);
   }
   return s;
@@ -116,22 +101,14 @@ PpoResult ppo(const PpoConfig& c, const PpoHooks& hooks) {
   Generator gen(static_cast<uint64_t>(c.seed));
   modules::Linear value_head(model.config().d_model, 1, true, gen, 0.0);
   value_head.to(model.dtype());
-  if (run.resuming()) {
-    const TensorDict saved = load_safetensors(run.last_file("value_head.safetensors")).tensors;
-    value_head.for_each_parameter([&](const std::string& name, Tensor& p) {
-      LNX_CHECK(saved.contains(name) && saved.at(name).shape() == p.shape(), ValueError,
-                "[ppo] {} has no value head '{}' of shape {}", run.last_file("value_head.safetensors"), name,
-                shape_str(p.shape()));
-      p = to_dtype(saved.at(name), p.dtype());
-    });
-  }
+  if (run.resuming()) models::load_weights(value_head, run.last_file("value_head.safetensors"));
   TensorDict params = model.parameters();
   for (const auto& [name, p] : value_head.parameters()) params.insert("value_head." + name, p);
   const auto opt = run.make_optimizer(params);
   double kl_coef = run.resuming() ? run.state.at("kl_coef").get<double>() : c.kl_coef;
   PpoResult result;
   if (run.resuming()) result.resumed_from = run.start;
-  result.accuracy_before = held_out_accuracy(model, *run.tokenizer, *run.task, c);
+  result.accuracy_before = run.accuracy_before();
   for (int64_t step = run.start; step < c.steps; ++step) {
     const auto t0 = Clock::now();
     const Rollouts r = roll_out(model, *run.tokenizer, *run.task, c, step);
@@ -145,7 +122,7 @@ PpoResult ppo(const PpoConfig& c, const PpoHooks& hooks) {
                  {"kl_penalty", s.kl_penalty},
                  {"value_mean", s.value_mean},
                  {"clip_fraction", s.clip_fraction}});
-    if (c.kl_control == "adaptive" && reference)
+    if (c.kl_control == "adaptive" && reference && s.updated)
       kl_coef = adaptive_kl_coef(kl_coef, s.kl, c.kl_target, c.kl_horizon, static_cast<int64_t>(r.rewards.size()));
     const bool stop = run.end_step(step + 1, line, hooks, [&] {
       run.save(*opt, step + 1, {{"kl_coef", kl_coef}}, {{"value_head", value_head.parameters()}});

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -95,9 +96,12 @@ double held_out_accuracy(const models::LMModel& model, const data::Tokenizer& to
   NoGradGuard no_grad;
   std::vector<data::TaskExample> ex;
   std::vector<std::vector<int32_t>> prompts;
-  for (int64_t i = 0; i < c.eval_prompts; ++i) {
-    ex.push_back(task.example(static_cast<uint64_t>(c.seed), i, data::Split::held_out));
-    prompts.push_back(tok.encode(ex.back().prompt));
+  std::set<std::string> seen;
+  for (int64_t i = 0; static_cast<int64_t>(ex.size()) < c.eval_prompts && i < 20 * c.eval_prompts; ++i) {
+    data::TaskExample e = task.example(static_cast<uint64_t>(c.seed), i, data::Split::held_out);
+    if (!seen.insert(e.prompt).second) continue;
+    prompts.push_back(tok.encode(e.prompt));
+    ex.push_back(std::move(e));
   }
   generate::SamplingOptions o;
   o.temperature = 0;
@@ -125,9 +129,13 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
     std::ifstream f(state_path);
     state = nlohmann::json::parse(f);
     start = state.at("step").get<int64_t>();
+    // Lines of steps after the checkpoint go, and so does a line a kill cut short.
     std::ifstream in(metrics_path);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty() && nlohmann::json::parse(line)["step"].get<int64_t>() <= start) kept += line + "\n";
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= start)
+        kept += line + "\n";
+    }
   } else {
     LNX_CHECK(!fs::exists(last_dir()), ValueError,
               "[{}] '{}' holds a checkpoint of another trainer (no {}_state.json); choose another out_dir", trainer,
@@ -154,10 +162,18 @@ void optimise(const Tensor& loss, const TensorDict& params, train::Optimizer& op
   for (const auto& [name, p] : params) p.zero_grad();
 }
 
+double PolicyRun::accuracy_before() {
+  if (accuracy_before_ < 0)
+    accuracy_before_ = state.contains("accuracy_before") ? state["accuracy_before"].get<double>()
+                                                         : held_out_accuracy(*model, *tokenizer, *task, config_);
+  return accuracy_before_;
+}
+
 void PolicyRun::save(const train::Optimizer& opt, int64_t step, const nlohmann::json& s,
                      const std::vector<std::pair<std::string, TensorDict>>& extra) const {
   nlohmann::json full = s;
   full["step"] = step;
+  if (accuracy_before_ >= 0) full["accuracy_before"] = accuracy_before_;
   models::save_model(*model, last_dir(), {{"step", std::to_string(step)}}, [&](const std::string& tmp) {
     save_safetensors(tmp + "/optimizer.safetensors", opt.state());
     for (const auto& [name, tensors] : extra) save_safetensors(tmp + "/" + name + ".safetensors", tensors);

@@ -118,7 +118,8 @@ struct Rollouts {
 Rollouts roll_out(const models::LMModel& model, const data::Tokenizer& tok, const data::VerifiableTask& task,
                   const RunConfig& c, int64_t step);
 
-// Greedy accuracy on eval_prompts prompts of the task's held-out split (never a training prompt).
+// Greedy accuracy on eval_prompts distinct prompts of the task's held-out split (never a
+// training prompt; fewer when the split has fewer).
 double held_out_accuracy(const models::LMModel& model, const data::Tokenizer& tok, const data::VerifiableTask& task,
                          const RunConfig& c);
 
@@ -130,6 +131,9 @@ class PolicyRun {
   PolicyRun(const RunConfig& c, const char* trainer);
 
   bool resuming() const { return start > 0; }
+  // The held-out accuracy of the starting model: measured now, or, when resuming, what the
+  // first run measured (kept in the trainer's state by save).
+  double accuracy_before();
   std::string last_dir() const { return config_.out_dir + "/last"; }
   // A file of last/ (e.g. the optimizer's or the value head's tensors).
   std::string last_file(const std::string& name) const { return last_dir() + "/" + name; }
@@ -155,6 +159,7 @@ class PolicyRun {
  private:
   RunConfig config_;
   std::string trainer_;
+  double accuracy_before_ = -1;
   std::ofstream metrics_;
 };
 

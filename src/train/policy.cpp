@@ -9,9 +9,10 @@ namespace lnx::train {
 
 CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts,
                                        const std::vector<std::vector<int32_t>>& completions,
-                                       const modules::Linear* value_head) {
+                                       const modules::Linear* value_head, double temperature) {
   LNX_CHECK(!prompts.empty() && prompts.size() == completions.size(), ValueError,
             "[policy] {} prompts and {} completions", prompts.size(), completions.size());
+  LNX_CHECK(temperature > 0, ValueError, "[policy] temperature must be > 0, got {}", temperature);
   const int64_t N = static_cast<int64_t>(prompts.size()), V = model.config().vocab_size;
   int64_t T = 0;
   for (const auto& c : completions) T = std::max<int64_t>(T, static_cast<int64_t>(c.size()));
@@ -56,7 +57,8 @@ CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::
   fwd.return_hidden = value_head != nullptr;
   const models::ModelOutput o = model.forward(from_vector(ids, {1, P}), nullptr, fwd);  // logits [1, P, V]
   const Tensor picked_rows = from_vector(rows, {M});
-  const Tensor picked = index_select(reshape(o.logits, {P, V}), 0, picked_rows);      // [M, V]
+  Tensor picked = index_select(reshape(o.logits, {P, V}), 0, picked_rows);  // [M, V]
+  if (temperature != 1.0) picked = div(picked, temperature);
   const Tensor lp = gather(log_softmax(picked, -1), 1, from_vector(tokens, {M, 1}));  // [M, 1]
   // Into [N, T]: padding reads an appended zero.
   for (auto& s : slot)

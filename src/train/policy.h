@@ -21,9 +21,11 @@ struct CompletionLogprobs {
 // completions[i] continues prompts[i] (prompts non-empty; a completion may be empty).
 // value_head: a Linear [D → 1] on the final hidden states (PPO's value on the shared trunk), the
 // value V_t of the state before c_t sitting at the position whose logits give c_t.
-// ValueError for mismatched lists, empty prompts or ids outside the vocabulary.
+// temperature: the log-probs of the distribution the completions were sampled from
+// (softmax(logits / temperature)), as TRL computes them.
+// ValueError for mismatched lists, empty prompts, ids outside the vocabulary, temperature <= 0.
 CompletionLogprobs completion_logprobs(const models::LMModel& model, const std::vector<std::vector<int32_t>>& prompts,
                                        const std::vector<std::vector<int32_t>>& completions,
-                                       const modules::Linear* value_head = nullptr);
+                                       const modules::Linear* value_head = nullptr, double temperature = 1.0);
 
 }  // namespace lnx::train

@@ -128,6 +128,31 @@ Gae gae(const Tensor& rewards, const Tensor& values, const Tensor& mask, double 
           to_dtype(from_vector(ret, rewards.shape()), rewards.dtype())};
 }
 
+Tensor kl_penalized_rewards(const Tensor& logp, const Tensor& ref_logp, const Tensor& mask, const Tensor& scores,
+                            double kl_coef) {
+  check_nt("kl_penalized_rewards", mask, logp, "mask");
+  if (ref_logp.defined()) check_nt("kl_penalized_rewards", ref_logp, logp, "ref_logp");
+  LNX_CHECK(logp.dim() == 2 && scores.dim() == 1 && scores.size(0) == logp.size(0), ShapeError,
+            "[kl_penalized_rewards] scores must be [{}], got {}", logp.size(0), shape_str(scores.shape()));
+  const int64_t N = logp.size(0), T = logp.size(1);
+  const std::vector<double> lp = to_dtype(logp.detach(), DType::f64).to_vector<double>();
+  const std::vector<double> ref = ref_logp.defined() ? to_dtype(ref_logp.detach(), DType::f64).to_vector<double>() : lp;
+  const std::vector<double> m = to_dtype(mask, DType::f64).to_vector<double>();
+  const std::vector<double> score = to_dtype(scores.detach(), DType::f64).to_vector<double>();
+  std::vector<double> out(lp.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t last = -1;
+    for (int64_t t = 0; t < T; ++t) {
+      const size_t i = static_cast<size_t>(n * T + t);
+      if (m[i] == 0) continue;
+      out[i] = -kl_coef * (lp[i] - ref[i]);
+      last = t;
+    }
+    if (last >= 0) out[static_cast<size_t>(n * T + last)] += score[static_cast<size_t>(n)];
+  }
+  return to_dtype(from_vector(out, logp.shape()), logp.dtype());
+}
+
 Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean) {
   check_nt("whiten", mask, x, "mask");
   const std::vector<double> v = to_dtype(x.detach(), DType::f64).to_vector<double>();

@@ -7,6 +7,7 @@
 //   ratio r = exp(logp − old_logp); surrogate = −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A)
 //   KL k3 (Schulman's estimator of KL(π ‖ π_ref)) = exp(ref − logp) − (ref − logp) − 1
 //   group advantage A_i = (R_i − mean_g R) / (std_g R + 1e-4)   (std unbiased; or unscaled)
+//   PPO reward r_t = −kl_coef·(logp_t − ref_logp_t) + [t = last]·score
 //   GAE δ_t = r_t + γ·V_{t+1} − V_t (V past the last token = 0), A_t = δ_t + γλ·A_{t+1},
 //       returns = A + V
 //   whiten(x) = (x − mean) / sqrt(var + 1e-8) over the masked entries (var unbiased)
@@ -49,6 +50,13 @@ struct Gae {
   Tensor advantages, returns;
 };
 Gae gae(const Tensor& rewards, const Tensor& values, const Tensor& mask, double gamma, double lambda);
+
+// PPO's per-token rewards [N, T] (Ziegler et al. 2019; TRL): −kl_coef·(logp − ref_logp) at every
+// completion token (the k1 estimate of KL to the reference; none when ref_logp is undefined),
+// plus scores[n] at completion n's last token (mask right-padded; an empty completion gets
+// nothing). 0 at padding; not differentiated.
+Tensor kl_penalized_rewards(const Tensor& logp, const Tensor& ref_logp, const Tensor& mask, const Tensor& scores,
+                            double kl_coef);
 
 // Whitening over the masked entries (shift_mean false keeps the mean); 0 at padding.
 Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean = true);

@@ -67,7 +67,8 @@ inline int64_t run_and_kill(const std::string& args, const std::string& state_js
   while (checkpoint_step(state_json) < at && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(pid, SIGKILL);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Gone (reaped by init: its shell has exited) before anything reads what it left.
+  for (int i = 0; i < 2000 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::remove((base + ".pid").c_str());
   std::remove((base + ".log").c_str());
   return checkpoint_step(state_json);

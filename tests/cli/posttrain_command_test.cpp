@@ -33,12 +33,20 @@ struct KillCase {
   std::vector<const char*> keys;  // metrics that must match the uninterrupted run
 };
 
+// Rewards that vary from the first step (a random model's answers are never right): each JSON
+// line's length / 100, so the weights move and the restart must restore them.
+std::string length_reward_program() {
+  const std::string path = ::testing::TempDir() + "lnx_length_reward_" + std::to_string(::getpid()) + ".sh";
+  std::ofstream(path) << "awk '{ print length($0) / 100 }'\n";
+  return "sh " + path;
+}
+
 std::string fmt_args(const KillCase& k, int64_t steps) {
   return std::string(k.trainer) + " --init-from " LNX_SOURCE_DIR "/tests/fixtures/hf/llama --steps " +
          std::to_string(steps) +
          " prompts_per_step=2 group_size=4 max_new_tokens=4 digits=1 eval_prompts=4 eval_every=0 save_every=1 "
-         "lr=1e-3 " +
-         k.options;
+         "lr=1e-3 'reward_program=" +
+         length_reward_program() + "' " + k.options;
 }
 
 void PrintTo(const KillCase& k, std::ostream* os) { *os << k.trainer << " " << k.options; }
@@ -47,7 +55,7 @@ class PosttrainKill : public ::testing::TestWithParam<KillCase> {};
 
 TEST_P(PosttrainKill, KilledRunResumesWithTheSameRewardsAndLosses) {
   const KillCase& k = GetParam();
-  const int64_t steps = 60;
+  const int64_t steps = 80;
   const std::string args = fmt_args(k, steps);
   const std::string base = ::testing::TempDir() + "lnx_" + k.trainer + "_kill_" + std::to_string(::getpid());
   const std::string whole = base + "_whole", killed = base + "_killed";
@@ -67,6 +75,7 @@ TEST_P(PosttrainKill, KilledRunResumesWithTheSameRewardsAndLosses) {
   const auto a = lines(whole + "/metrics.jsonl"), b = lines(killed + "/metrics.jsonl");
   ASSERT_EQ(a.size(), static_cast<size_t>(steps));
   ASSERT_EQ(b.size(), static_cast<size_t>(steps));
+  EXPECT_GT(a.back()["kl"].get<double>(), 0.0);  // the weights moved
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(b[i]["step"], a[i]["step"]);
     for (const char* key : k.keys)

@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/safetensors.h"
 #include "numeric.h"
 #include "posttrain/grpo.h"
 #include "posttrain_test_util.h"
+#include "tensor/ops.h"
 
 namespace lnx::posttrain {
 namespace {
@@ -36,9 +38,13 @@ TEST(Grpo, LogsEveryMetricAndTheKlTerm) {
 }
 
 TEST(Grpo, StoppedAndRestartedEqualsUninterrupted) {
-  const GrpoConfig whole = tiny(::testing::TempDir() + "lnx_grpo_whole");
+  GrpoConfig whole = tiny(::testing::TempDir() + "lnx_grpo_whole");
+  whole.reward_program = kLengthReward;
+  whole.beta = 0.1;
   grpo(whole);
-  const GrpoConfig parts = tiny(::testing::TempDir() + "lnx_grpo_parts");
+  GrpoConfig parts = tiny(::testing::TempDir() + "lnx_grpo_parts");
+  parts.reward_program = kLengthReward;
+  parts.beta = 0.1;
   GrpoHooks stop_at_2;
   stop_at_2.after_step = [](int64_t step, const nlohmann::json&) { return step < 2; };
   EXPECT_EQ(grpo(parts, stop_at_2).steps, 2);
@@ -47,8 +53,12 @@ TEST(Grpo, StoppedAndRestartedEqualsUninterrupted) {
   const auto a = metric_lines(whole.out_dir + "/metrics.jsonl"), b = metric_lines(parts.out_dir + "/metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    for (const char* key : {"loss", "reward_mean", "completion_length", "clip_fraction"})
+    for (const char* key : {"loss", "reward_mean", "kl", "completion_length", "clip_fraction"})
       EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << "step " << i + 1 << " " << key;
+  EXPECT_GT(a[3]["kl"].get<double>(), 0.0);  // the weights moved: resume restored them
+  const TensorDict x = load_safetensors(whole.out_dir + "/last/model.safetensors").tensors;
+  const TensorDict y = load_safetensors(parts.out_dir + "/last/model.safetensors").tensors;
+  for (const auto& [name, t] : x) EXPECT_EQ(max(abs(sub(t, y.at(name)))).item(), 0.0) << name;
 }
 
 TEST(Grpo, RewardsFromAUserProgram) {

@@ -27,6 +27,10 @@ inline std::vector<std::string> tiny_run(const std::string& out) {
           "lr=1e-3"};
 }
 
+// A reward program whose rewards vary from the first step (a random model's answers are never
+// right): each JSON line's length / 100, so the weights move and resume is really tested.
+inline const char* kLengthReward = "awk '{ print length($0) / 100 }'";
+
 inline std::vector<nlohmann::json> metric_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<nlohmann::json> out;

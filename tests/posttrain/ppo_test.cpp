@@ -14,6 +14,7 @@
 #include "posttrain/grpo.h"
 #include "posttrain/ppo.h"
 #include "posttrain_test_util.h"
+#include "tensor/ops.h"
 #include "train/train_config.h"
 
 namespace lnx::posttrain {
@@ -40,7 +41,7 @@ TEST(Ppo, LogsEveryMetricAndTrainsTheValueHead) {
   c.kl_coef = 0.1;
   c.kl_control = "adaptive";
   c.kl_horizon = 100;
-  c.reward_program = "awk '{ print length($0) / 100 }'";  // a random model's answers are never right
+  c.reward_program = kLengthReward;
   const PpoResult r = ppo(c);
   EXPECT_EQ(r.steps, 4);
   const auto m = metric_lines(c.out_dir + "/metrics.jsonl");
@@ -79,6 +80,7 @@ TEST(Ppo, StoppedAndRestartedEqualsUninterrupted) {
   whole.kl_coef = 0.1;
   whole.kl_control = "adaptive";
   whole.kl_horizon = 100;
+  whole.reward_program = kLengthReward;
   const PpoResult a_result = ppo(whole);
   PpoConfig parts = whole;
   parts.out_dir = ::testing::TempDir() + "lnx_ppo_parts";
@@ -94,6 +96,14 @@ TEST(Ppo, StoppedAndRestartedEqualsUninterrupted) {
   for (size_t i = 0; i < a.size(); ++i)
     for (const char* key : {"policy_loss", "value_loss", "reward_mean", "value_mean", "kl_coef", "completion_length"})
       EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << "step " << i + 1 << " " << key;
+  EXPECT_NE(a[3]["value_mean"].get<double>(), 0.0);  // the weights moved: resume restored them
+  EXPECT_GT(a[3]["kl"].get<double>(), 0.0);
+  EXPECT_EQ(resumed.accuracy_before, a_result.accuracy_before);  // the first run's, kept in the state
+  for (const char* f : {"value_head.safetensors", "model.safetensors"}) {
+    const TensorDict x = load_safetensors(whole.out_dir + "/last/" + f).tensors;
+    const TensorDict y = load_safetensors(parts.out_dir + "/last/" + f).tensors;
+    for (const auto& [name, t] : x) EXPECT_EQ(max(abs(sub(t, y.at(name)))).item(), 0.0) << f << " " << name;
+  }
 }
 
 TEST(PosttrainConfigs, ShippedFilesLoadAndOverridesWin) {

@@ -87,6 +87,24 @@ TEST(Policy, ValuesComeFromTheHiddenStateThatPredictsEachToken) {
             std::string::npos);
 }
 
+TEST(Policy, LogprobsAtTheSamplingTemperature) {
+  models::ModelConfig c = models::preset_config("gated_deltanet-tiny");
+  c.vocab_size = 20;
+  models::LMModel m(c, 4);
+  m.to(DType::f64);
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2}}, completions = {{3, 4, 5}};
+  const Tensor lp = completion_logprobs(m, prompts, completions, nullptr, 0.7).logp;
+  const Tensor logits = m.forward(from_list({1.0, 2.0, 3.0, 4.0, 5.0}, {1, 5}, DType::i64)).logits;  // [1, 5, 20]
+  const std::vector<double> ls = log_softmax(div(logits, 0.7), -1).to_vector<double>();
+  const std::vector<double> got = lp.to_vector<double>();
+  for (size_t j = 0; j < 3; ++j) EXPECT_NEAR(got[j], ls[(1 + j) * 20 + static_cast<size_t>(completions[0][j])], 1e-10);
+  EXPECT_GT(std::abs(got[0] - completion_logprobs(m, prompts, completions).logp.to_vector<double>()[0]), 1e-6);
+  EXPECT_NE(error_of<ValueError>([&] {
+              completion_logprobs(m, prompts, completions, nullptr, 0.0);
+            }).find("temperature must be > 0"),
+            std::string::npos);
+}
+
 TEST(Policy, BadInputsAreErrors) {
   models::ModelConfig c = models::preset_config("gated_deltanet-tiny");
   c.vocab_size = 10;

@@ -1,7 +1,7 @@
 // The post-training losses (train/rl_losses.h) against values worked out by hand on small
 // tensors: group advantages, KL k3 and its gradient, the clipped surrogate in its four cases
 // (and its gradient, zero where the clip is active), the three aggregations, the clip fraction,
-// GAE, whitening and PPO's clipped value loss.
+// GAE, PPO's KL-penalised rewards, whitening and PPO's clipped value loss.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -82,6 +82,22 @@ TEST(RlLosses, GeneralisedAdvantageEstimation) {
   // δ = [0.9·0.6 − 0.5, 0.9·0.7 − 0.6, 0.3]; A = δ + 0.45·A_next.
   const double b1 = 0.03 + 0.45 * 0.3, b0 = 0.04 + 0.45 * b1;
   expect_values(g.advantages, {b0, b1, 0.3, 1.5, 0, 0});
+}
+
+TEST(RlLosses, KlPenalizedRewards) {
+  // Row 0: three tokens, score 1 at the last; row 1: one token then padding, score −2; row 2: empty.
+  const Tensor logp = t2({-1.0, -2.0, -0.5, -3.0, 9, 9, 0, 0, 0}, 3);
+  const Tensor ref = t2({-1.5, -1.0, -0.5, -2.0, 9, 9, 0, 0, 0}, 3);
+  const Tensor mask = t2({1, 1, 1, 1, 0, 0, 0, 0, 0}, 3);
+  const Tensor scores = from_list({1.0, -2.0, 5.0}, {3}, DType::f64);
+  // −0.1·(logp − ref): [−0.05, 0.1, 0], [0.1]
+  expect_values(kl_penalized_rewards(logp, ref, mask, scores, 0.1), {-0.05, 0.1, 1.0, -1.9, 0, 0, 0, 0, 0});
+  // No reference: the scores alone.
+  expect_values(kl_penalized_rewards(logp, Tensor(), mask, scores, 0.1), {0, 0, 1.0, -2.0, 0, 0, 0, 0, 0});
+  EXPECT_NE(error_of<ShapeError>([&] {
+              kl_penalized_rewards(logp, ref, mask, from_list({1.0}, {1}, DType::f64), 0.1);
+            }).find("scores must be [3]"),
+            std::string::npos);
 }
 
 TEST(RlLosses, WhiteningOverTheMask) {

@@ -55,8 +55,16 @@ RunData prepare_sft_data(const TrainConfig& config, const std::string& model_dir
   RunData r;
   r.tokenizer = make_tokenizer(d, read_text_file(d.path), tokenizer_path);
   r.vocab_size = r.tokenizer->vocab_size();
-  const data::ChatFormat chat =
-      model_dir.empty() ? data::ChatFormat{} : data::load_chat_format(model_dir, r.tokenizer.get());
+  data::ChatFormat chat = model_dir.empty() ? data::ChatFormat{} : data::load_chat_format(model_dir, r.tokenizer.get());
+  if (!d.chat_template.empty()) {
+    const std::string source = read_text_file(d.chat_template);
+    try {
+      chat.chat_template.emplace(source);
+    } catch (const ValueError& e) {
+      throw ValueError(fmt::format("[train] data.chat_template '{}': {}", d.chat_template, e.what()));
+    }
+    chat.template_origin = d.chat_template;
+  }
   std::vector<data::SftExample> all =
       data::load_sft_examples(d.path, *r.tokenizer, &chat, chat.stop_ids.empty() ? -1 : chat.stop_ids[0]);
   LNX_CHECK(all.size() >= 2, ValueError, "[train] '{}' has {} example: SFT needs at least 2 (training and validation)",
@@ -78,7 +86,7 @@ RunData prepare_sft_data(const TrainConfig& config, const std::string& model_dir
       "SFT: {} training and {} validation examples ({} and {} scored tokens), packed {} tokens a batch; {} "
       "tokenizer with {} tokens{}",
       train->num_examples(), held->num_examples(), r.train_tokens, r.val_tokens, tokens, r.tokenizer->kind(),
-      r.vocab_size, chat.chat_template ? ", the model's chat template" : "");
+      r.vocab_size, chat.chat_template ? ", chat template " + chat.template_origin : "");
   return r;
 }
 

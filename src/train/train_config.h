@@ -31,6 +31,7 @@ struct DataConfig {
   std::string source = "builtin";   // builtin (generated text) | text (a UTF-8 file) | sft | mqar (synthetic recall)
   std::string path;                 // source: text
   std::string tokenizer = "char";   // char | bpe | a tokenizer.json path
+  std::string chat_template;        // source: sft — a Jinja file used instead of the model's template
   int64_t bpe_vocab_size = 1024;    // tokenizer: bpe
   int64_t builtin_bytes = 2000000;  // source: builtin
   double val_fraction = 0.05;       // the last part of the token stream is validation data
@@ -41,6 +42,8 @@ struct DataConfig {
     v("source", source, "builtin | text | sft (JSON Lines of prompt/completion or messages) | mqar");
     v("path", path, "text file (source: text) or JSON Lines file (source: sft)");
     v("tokenizer", tokenizer, "char | bpe | path to a tokenizer.json");
+    v("chat_template", chat_template,
+      "source sft: a Jinja chat template file for messages examples (instead of the model's; kept in checkpoints)");
     v("bpe_vocab_size", bpe_vocab_size, "vocabulary of a BPE tokenizer trained on the data");
     v("builtin_bytes", builtin_bytes, "size of the generated corpus (source: builtin)");
     v("val_fraction", val_fraction, "share of the token stream held out for validation");

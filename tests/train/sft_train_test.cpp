@@ -80,5 +80,35 @@ TEST(SftTraining, FineTunesAHuggingFaceModelOnPromptCompletionLines) {
   fs::remove_all(dir);
 }
 
+TEST(SftTraining, ChatTemplateFromTheConfig) {
+  // A model from scratch has no template: messages lines need data.chat_template, which renders
+  // them, decides which tokens count, and is kept in the checkpoint for chat and generate.
+  const std::string dir = ::testing::TempDir() + "lnx_sft_template_run";
+  const std::string data = ::testing::TempDir() + "lnx_sft_chat.jsonl", tmpl = ::testing::TempDir() + "lnx_chat.jinja";
+  fs::remove_all(dir);
+  {
+    std::ofstream f(data);
+    for (int i = 0; i < 20; ++i)
+      f << R"({"messages": [{"role": "user", "content": "hi )" << i << R"("}, {"role": "assistant", "content": "yo )"
+        << i % 3 << "\"}]}\n";
+    std::ofstream(tmpl) << "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+                           "{% if add_generation_prompt %}<assistant>{% endif %}";
+  }
+  std::vector<std::string> o = {"data.source=sft",       "data.path=" + data,  "train.out_dir=" + dir,
+                                "model.preset=gla-tiny", "train.steps=2",      "train.batch_size=2",
+                                "train.seq_len=64",      "train.eval_every=0", "train.sample_tokens=0"};
+  EXPECT_NE(error_of<ValueError>([&] { train(load_train_config("", o)); }).find("template"), std::string::npos);
+  o.push_back("data.chat_template=" + tmpl);
+  const TrainResult r = train(load_train_config("", o));
+  EXPECT_TRUE(std::isfinite(r.val_loss));
+  std::ifstream kept(dir + "/last/chat_template.jinja");
+  EXPECT_NE(std::string(std::istreambuf_iterator<char>(kept), {}).find("<{{ m.role }}>"), std::string::npos);
+  o.back() = "data.chat_template=" + data;  // not a template
+  std::ofstream(data, std::ios::app) << "{% if %}\n";
+  EXPECT_NE(error_of<ValueError>([&] { train(load_train_config("", o)); }).find("data.chat_template"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace lnx::train

@@ -272,7 +272,23 @@ struct BenchOptions {
   int64_t group = 8, group_prompt = 256;  // the rollout comparison (0: skipped)
 };
 
+void validate(const BenchOptions& b) {
+  // Timing needs a warm-up step and at least one timed one; sizes stay within what a benchmark
+  // means (and what memory holds).
+  constexpr int64_t kMax = int64_t{1} << 20;
+  auto check = [](const char* flag, int64_t v, int64_t lo, int64_t hi) {
+    LNX_CHECK(v >= lo && v <= hi, ValueError, "[bench generate] {} must be {} … {}, got {}", flag, lo, hi, v);
+  };
+  check("--prefill", b.prefill, 2, kMax);
+  check("--decode-tokens", b.decode_tokens, 2, kMax);
+  check("--group", b.group, 0, 4096);
+  check("--group-prompt", b.group_prompt, 1, kMax);
+  LNX_CHECK(!b.contexts.empty(), ValueError, "[bench generate] --contexts needs at least one context");
+  for (int64_t c : b.contexts) check("--contexts", c, 1, kMax);
+}
+
 int run_bench_generate(const BenchOptions& b) {
+  validate(b);
   std::unique_ptr<models::LMModel> owned;
   if (!b.checkpoint.empty())
     owned = models::load_model(b.checkpoint);

@@ -87,7 +87,7 @@ void add_trainer(CLI::App& app, Action& action, const char* name, const std::str
   cmd->add_option("--config", o->config, "YAML file of options (top level or under the trainer's name)");
   cmd->add_option("--init-from", o->init_from, "checkpoint or Hugging Face model directory to train");
   cmd->add_option("--out", o->out, "run directory (last/ checkpoint, metrics.jsonl)");
-  cmd->add_option("--steps", o->steps, "steps");
+  cmd->add_option("--steps", o->steps, "steps")->check(CLI::PositiveNumber);
   cmd->add_option("overrides", o->overrides, "key=value: " + keys);
   cmd->footer(footer);
   cmd->callback([o, &action, run] { action = [o, run] { return run(*o); }; });
@@ -114,7 +114,7 @@ int run_task(const TaskOptions& o) {
     fmt::print("{}", text);
   } else {
     const auto parent = std::filesystem::path(o.out).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+    if (!parent.empty()) io::create_directories("task", parent.string());
     io::write_file_atomic("task", o.out, text);
     fmt::print("{} {} examples ({} split) in {}\n", o.examples, o.task, o.split, o.out);
   }
@@ -138,7 +138,7 @@ void add_posttrain_commands(CLI::App& app, Action& action) {
   auto t = std::make_shared<TaskOptions>();
   auto* cmd = app.add_subcommand("task", "Write a verifiable task's examples as SFT data (JSON Lines)");
   cmd->add_option("task", t->task, "addition, sort or recall");
-  cmd->add_option("--examples", t->examples, "how many");
+  cmd->add_option("--examples", t->examples, "how many")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   cmd->add_option("--out", t->out, "output file (default: standard output)");
   cmd->add_option("--split", t->split, "train or held_out (the prompts GRPO/PPO measure accuracy on)");
   cmd->add_option("--digits", t->digits, "digits per number");

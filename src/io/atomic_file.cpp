@@ -128,4 +128,15 @@ void write_directory_atomic(const std::string& op, const std::string& dir,
   }
 }
 
+void create_directories(const std::string& op, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  LNX_CHECK(!ec, IOError, "[{}] cannot create directory '{}': {}", op, dir, ec.message());
+  LNX_CHECK(fs::is_directory(dir, ec), IOError, "[{}] cannot create directory '{}': a file of that name exists", op,
+            dir);
+  LNX_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, IOError, "[{}] cannot write in directory '{}': {}", op, dir,
+            std::strerror(errno));
+}
+
 }  // namespace lnx::io

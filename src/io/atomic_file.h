@@ -30,6 +30,11 @@ class AtomicFileSink {
 void write_file_atomic(const std::string& op, const std::string& path,
                        const std::function<void(AtomicFileSink&)>& fill);
 
+// Creates dir and its missing parents (e.g. a run directory). IOError "[op] cannot create
+// directory 'dir': <reason>" when a part of the path is a file, creating fails, or dir is not
+// writable.
+void create_directories(const std::string& op, const std::string& dir);
+
 // Writes path atomically with the given bytes (same errors).
 void write_file_atomic(const std::string& op, const std::string& path, std::string_view bytes);
 

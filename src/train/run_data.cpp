@@ -114,6 +114,8 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
         fmt::format("MQAR: vocab {}, {} key-value pairs, sequences of {}", m.vocab_size, m.num_kv_pairs, m.seq_len);
     return r;
   }
+  LNX_CHECK(d.builtin_bytes >= 1024 && d.builtin_bytes <= (int64_t{1} << 30), ValueError,
+            "[train] data.builtin_bytes must be 1024 … 2^30 (1 GiB), got {}", d.builtin_bytes);
   if (d.source == "sft") return prepare_sft_data(config, model_dir, tokenizer_path);
   LNX_CHECK(d.source == "builtin" || d.source == "text", ValueError,
             "[train] data.source must be builtin, text, sft or mqar, got '{}'", d.source);

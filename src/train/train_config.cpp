@@ -24,7 +24,9 @@ TrainConfig train_config_from_yaml(const YAML::Node& root, const std::string& wh
   LNX_CHECK(root.IsMap(), ValueError, "[config] {}: a training config is a map with sections {}", where,
             fmt::join(kSections, ", "));
   for (const auto& item : root) {
-    const std::string key = item.first.as<std::string>();
+    LNX_CHECK(item.first.IsScalar(), ValueError, "[config] {} line {}, column {}: a section name must be a name", where,
+              item.first.Mark().line + 1, item.first.Mark().column + 1);
+    const std::string key = item.first.Scalar();
     LNX_CHECK(std::find(kSections.begin(), kSections.end(), key) != kSections.end(), ValueError,
               "[config] {} line {}, column {}: unknown section '{}'; sections: {}", where, item.first.Mark().line + 1,
               item.first.Mark().column + 1, key, fmt::join(kSections, ", "));

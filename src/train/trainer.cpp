@@ -200,7 +200,7 @@ class Progress {
 TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   const LoopConfig& t = config.train;
   validate_loop(t);
-  fs::create_directories(t.out_dir);
+  io::create_directories("train", t.out_dir);
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
   // Fine-tuning starts from init_from's model and tokenizer; a resumed run reads its own.

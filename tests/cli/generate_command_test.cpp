@@ -72,5 +72,20 @@ TEST(BenchGenerateCommand, PrintsPrefillAndDecodeRates) {
   for (const char* s : {"sgemm", "prefill 64 tokens", "ms/token"}) EXPECT_NE(r.output.find(s), std::string::npos) << s;
 }
 
+TEST(BenchGenerateCommand, OutOfRangeSizesAreErrors) {
+  // Issue 14 D1: --decode-tokens 0 crashed and 1 printed inf.
+  for (const auto& [args, flag] :
+       std::vector<std::pair<std::string, std::string>>{{"--decode-tokens 0", "--decode-tokens"},
+                                                        {"--decode-tokens 1", "--decode-tokens"},
+                                                        {"--prefill 0", "--prefill"},
+                                                        {"--contexts 0", "--contexts"},
+                                                        {"--group -1", "--group"},
+                                                        {"--group-prompt 0", "--group-prompt"}}) {
+    const CommandResult r = run_cli("bench generate --preset attention-tiny " + args);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.output;
+    EXPECT_NE(r.output.find("error: [bench generate] " + flag + " must be"), std::string::npos) << r.output;
+  }
+}
+
 }  // namespace
 }  // namespace lnx

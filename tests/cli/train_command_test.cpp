@@ -78,6 +78,28 @@ TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {
   r = run_cli("eval --checkpoint /no/such/checkpoint");
   EXPECT_EQ(r.exit_code, 1);
   fs::remove_all(::testing::TempDir() + "lnx_bad_data");
+  // Issue 14 D12: an out_dir that is a file or under a file, and a corpus too large to hold,
+  // were internal errors.
+  const std::string file = ::testing::TempDir() + "lnx_out_is_a_file";
+  std::ofstream(file) << "x";
+  for (const std::string& out : {file, file + "/run"}) {
+    r = run_cli("train --preset attention-tiny --steps 1 --out " + out);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("error: [train] cannot create directory '" + out + "'"), std::string::npos) << r.output;
+  }
+  fs::remove(file);
+  r = run_cli("train --preset attention-tiny --steps 1 data.builtin_bytes=100000000000 --out " + ::testing::TempDir() +
+              "lnx_big_corpus");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("data.builtin_bytes must be"), std::string::npos) << r.output;
+  fs::remove_all(::testing::TempDir() + "lnx_big_corpus");
+  // Issue 14 D8: --steps 0 and --steps -5 ran 1000 steps.
+  for (const char* cmd : {"train --steps 0", "train --steps -5", "grpo --steps 0", "ppo --steps -5"}) {
+    r = run_cli(cmd);
+    EXPECT_NE(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.output.find("--steps"), std::string::npos) << cmd << ": " << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace

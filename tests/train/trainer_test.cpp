@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
+#include "numeric.h"
 #include "train/trainer.h"
 
 namespace lnx::train {
@@ -146,6 +148,13 @@ TEST(TrainConfigFiles, OverridesAndErrors) {
   EXPECT_NE(error_of({"trian.steps=3"}).find("unknown section 'trian'"), std::string::npos);
   EXPECT_NE(error_of({"train.stpes=3"}).find("stpes"), std::string::npos);
   EXPECT_NE(error_of({"train.steps=many"}).find("steps"), std::string::npos);
+  // Issue 14 D11: a key that is not a name (a list, a map) is a clear error, not an internal one.
+  const std::string bad = ::testing::TempDir() + "lnx_bad_key.yaml";
+  for (const char* text : {"? [a, b]\n: 1\n", "{x: 1}: 2\n", "train:\n  ? [steps]\n  : 3\n"}) {
+    std::ofstream(bad) << text;
+    EXPECT_NE(lnx::error_of<ValueError>([&] { load_train_config(bad, {}); }).find("name"), std::string::npos) << text;
+  }
+  fs::remove(bad);
 }
 
 }  // namespace

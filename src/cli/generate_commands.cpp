@@ -147,6 +147,23 @@ struct ChatOptions {
 // renderings and the generated replies, stop tokens included) is fed. A template that renders
 // the earlier turns differently (one that drops past reasoning, say) gets the whole rendering
 // prefilled again in a fresh session.
+// "/save FILE" in a chat: saves the session's state. A save that cannot be made (nothing to save,
+// no name, an unwritable path) is reported and the chat goes on. False: line is not a /save.
+bool save_command(const std::string& line, const generate::Session& session, bool started) {
+  if (line != "/save" && line.rfind("/save ", 0) != 0) return false;
+  const size_t start = line.find_first_not_of(' ', 5);
+  const std::string path = start == std::string::npos ? "" : line.substr(start);
+  try {
+    LNX_CHECK(!path.empty(), ValueError, "[chat] /save needs a file name: /save FILE");
+    LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
+    session.save(path);
+    fmt::print("saved {}\n", path);
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {} (the chat goes on)\n", e.what());
+  }
+  return true;
+}
+
 int run_template_chat(const ChatOptions& c, const models::LMModel& model, const data::Tokenizer& tok,
                       const data::ChatFormat& format, const generate::SamplingOptions& o) {
   std::vector<data::ChatMessage> messages;
@@ -172,12 +189,7 @@ int run_template_chat(const ChatOptions& c, const models::LMModel& model, const 
       started = false;
       continue;
     }
-    if (line.rfind("/save ", 0) == 0) {
-      LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
-      session.save(line.substr(6));
-      fmt::print("saved {}\n", line.substr(6));
-      continue;
-    }
+    if (save_command(line, session, started)) continue;
     messages.push_back({"user", line});
     std::string rendered;
     try {
@@ -246,12 +258,7 @@ int run_chat(ChatOptions c) {
       started = false;
       continue;
     }
-    if (line.rfind("/save ", 0) == 0) {
-      LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
-      session.save(line.substr(6));
-      fmt::print("saved {}\n", line.substr(6));
-      continue;
-    }
+    if (save_command(line, session, started)) continue;
     const std::vector<int32_t> turn = tok->encode(line + "\n");
     if (turn.empty()) continue;
     if (!started)

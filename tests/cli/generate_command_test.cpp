@@ -51,6 +51,21 @@ TEST_F(GenerateCommand, SeededRunsRepeatAndSavedStatesContinueExactly) {
   EXPECT_EQ(strip(first.output) + strip(rest.output), strip(a.output));
 }
 
+TEST_F(GenerateCommand, AFailedSaveDoesNotEndTheChat) {
+  // Issue 14 D5: /save with nothing to save, without a name, or to a path that cannot be written
+  // ended the chat; now each is reported and the chat goes on to the next turn and a good save.
+  const std::string state = dir_ + "/chat.state";
+  fs::remove(state);
+  const CommandResult c =
+      run_cli("chat --checkpoint " + ckpt() + " --greedy --max-tokens 5", true,
+              "/save " + state + "\nBen has\n/save\n/save /no/such/dir/x.state\n/save " + state + "\nThen\n");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  for (const char* e : {"nothing to save yet", "/save needs a file name", "/no/such/dir/x.state"})
+    EXPECT_NE(c.output.find(e), std::string::npos) << e << "\n" << c.output;
+  EXPECT_NE(c.output.find("saved " + state), std::string::npos) << c.output;
+  EXPECT_TRUE(fs::exists(state));
+}
+
 TEST_F(GenerateCommand, ChatKeepsStateAndBadInputsFailClearly) {
   const CommandResult c = run_quiet("chat --checkpoint " + ckpt() + " --greedy --max-tokens 20", "Ben has\nThen\n");
   ASSERT_EQ(c.exit_code, 0) << c.output;

@@ -120,6 +120,7 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
   LNX_CHECK(fs::exists(tok_path), ValueError, "[{}] '{}' has no tokenizer.json", trainer, c.init_from);
   tokenizer = data::load_tokenizer(tok_path);
   io::create_directories(trainer, c.out_dir);
+  lock_.emplace(trainer, c.out_dir);
   const std::string state_path = last_file(trainer_ + "_state.json");
   const std::string metrics_path = c.out_dir + "/metrics.jsonl";
   const bool resume = fs::exists(state_path);

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 
 #include "data/tasks.h"
 #include "data/tokenizer.h"
+#include "io/directory_lock.h"
 #include "models/lm_model.h"
 #include "train/optim.h"
 #include "train/train_config.h"
@@ -159,6 +161,7 @@ class PolicyRun {
  private:
   RunConfig config_;
   std::string trainer_;
+  std::optional<io::DirectoryLock> lock_;  // one run per directory
   double accuracy_before_ = -1;
   std::ofstream metrics_;
 };

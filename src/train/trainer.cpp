@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "data/mqar.h"
 #include "io/atomic_file.h"
+#include "io/directory_lock.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
@@ -201,6 +202,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   const LoopConfig& t = config.train;
   validate_loop(t);
   io::create_directories("train", t.out_dir);
+  const io::DirectoryLock lock("train", t.out_dir);  // one run per directory
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
   // Fine-tuning starts from init_from's model and tokenizer; a resumed run reads its own.

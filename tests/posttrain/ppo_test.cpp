@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/directory_lock.h"
 #include "io/safetensors.h"
 #include "numeric.h"
 #include "posttrain/grpo.h"
@@ -140,6 +141,13 @@ TEST(Ppo, BadConfigsAreErrors) {
   c.cliprange = 0;
   EXPECT_NE(error_of<ValueError>([&] { ppo(c); }).find("cliprange"), std::string::npos);
   EXPECT_NE(error_of<ValueError>([] { ppo_config({"kl_coeff=3"}); }).find("kl_coeff"), std::string::npos);
+  // A directory another run holds is refused (issue 14 D4b).
+  c.cliprange = 0.2;
+  fs::create_directories(c.out_dir);
+  {
+    const io::DirectoryLock holder("grpo", c.out_dir);
+    EXPECT_NE(error_of<IOError>([&] { ppo(c); }).find("is in use by process"), std::string::npos);
+  }
   // A GRPO run directory is not resumed as PPO.
   c.cliprange = 0.2;
   fs::create_directories(c.out_dir + "/last");

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "io/directory_lock.h"
 #include "numeric.h"
 #include "train/trainer.h"
 
@@ -112,6 +115,22 @@ TEST(Trainer, MqarReportsRecallAccuracyAndSophiaRuns) {
   EXPECT_TRUE(r.model);
   EXPECT_FALSE(r.tokenizer);  // synthetic task: no text, no sample
   EXPECT_TRUE(r.sample_prompt.empty());
+  fs::remove_all(c.train.out_dir);
+}
+
+TEST(Trainer, ARunDirectoryInUseIsRefused) {
+  // Issue 14 D4b: a second run in the same out_dir is refused, naming the holder.
+  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.builtin_bytes=20000",
+                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_locked_run";
+  fs::remove_all(c.train.out_dir);
+  fs::create_directories(c.train.out_dir);
+  {
+    const io::DirectoryLock holder("someone", c.train.out_dir);
+    EXPECT_NE(lnx::error_of<IOError>([&] { train(c); }).find("is in use by process " + std::to_string(::getpid())),
+              std::string::npos);
+  }
+  EXPECT_EQ(train(c).steps, 1);  // free again
   fs::remove_all(c.train.out_dir);
 }
 

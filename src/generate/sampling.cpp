@@ -51,6 +51,11 @@ int32_t sample_token(const Tensor& logits, const SamplingOptions& o, Generator& 
   // to a multiple): ids the tokenizer cannot decode are never drawn.
   if (o.tokenizer && o.tokenizer->vocab_size() < static_cast<int64_t>(z.size()))
     z.resize(static_cast<size_t>(o.tokenizer->vocab_size()));
+  for (size_t i = 0; i < z.size(); ++i)
+    LNX_CHECK(!std::isnan(z[i]) && z[i] != INFINITY, ValueError,
+              "[generate] the model's logits are not finite (logit {} of token {}): its weights or activations "
+              "overflowed",
+              z[i], i);
   apply_repetition_penalty(z, history, o.repetition_penalty);
   const int64_t V = static_cast<int64_t>(z.size());
   if (o.temperature == 0) return static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin());

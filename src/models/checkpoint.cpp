@@ -1,5 +1,7 @@
 #include "models/checkpoint.h"
 
+#include <cmath>
+
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -16,8 +18,29 @@ namespace lnx::models {
 
 namespace fs = std::filesystem;
 
+void check_finite_parameters(const TensorDict& params, const std::string& what) {
+  for (const auto& [name, p] : params) {
+    if (!is_floating(p.dtype())) continue;
+    // In the tensor's own precision (a copy of a large embedding in f64 would cost gigabytes).
+    const Tensor c =
+        (p.dtype() == DType::f32 || p.dtype() == DType::f64 ? p.detach() : to_dtype(p.detach(), DType::f32))
+            .contiguous();
+    int64_t bad = 0;
+    if (c.dtype() == DType::f64) {
+      const double* v = c.data<double>();
+      for (int64_t i = 0; i < c.numel(); ++i) bad += std::isfinite(v[i]) ? 0 : 1;
+    } else {
+      const float* v = c.data<float>();
+      for (int64_t i = 0; i < c.numel(); ++i) bad += std::isfinite(v[i]) ? 0 : 1;
+    }
+    LNX_CHECK(bad == 0, ValueError, "[checkpoint] {}: parameter '{}' {} has {} non-finite values (NaN or inf)", what,
+              name, shape_str(p.shape()), bad);
+  }
+}
+
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata,
                 const std::function<void(const std::string& tmp_dir)>& extra_files) {
+  check_finite_parameters(model.parameters(), fmt::format("refusing to save '{}'", dir));
   io::write_directory_atomic("checkpoint", dir, [&](const std::string& tmp) {
     std::map<std::string, std::string> meta = metadata;
     meta["format"] = "linearnexus";
@@ -54,6 +77,7 @@ void load_weights(modules::Module& module, const std::string& path) {
     for (const auto& p : problems) msg += "\n  " + p;
     throw ValueError(msg);
   }
+  check_finite_parameters(file.tensors, fmt::format("'{}'", path));
   module.for_each_parameter([&](const std::string& name, Tensor& slot) {
     Tensor owned = clone(file.tensors.at(name));  // own storage, not the file's mapping
     owned.set_requires_grad();

@@ -13,6 +13,7 @@
 
 namespace lnx::models {
 
+// A model with a NaN or inf weight is refused (ValueError), so a checkpoint never holds one.
 // extra_files(tmp_dir) may write more files into the checkpoint before it is swapped in (a
 // trainer's optimizer state, tokenizer, …), so they are replaced atomically together.
 void save_model(const LMModel& model, const std::string& dir, const std::map<std::string, std::string>& metadata = {},
@@ -26,6 +27,11 @@ ModelConfig load_directory_config(const std::string& dir);
 // Replaces module's parameters with the tensors of a safetensors file. Every problem
 // (a parameter missing from the file, a tensor the module does not have, a shape or dtype
 // mismatch) is collected and reported in one ValueError naming the file.
+// Refuses NaN and inf weights too (a diverged model): ValueError naming the tensor.
 void load_weights(modules::Module& module, const std::string& path);
+
+// ValueError "[checkpoint] what: parameter 'name' [shape] has N non-finite values" for the first
+// floating tensor of params holding a NaN or inf. save_model and every loader call it.
+void check_finite_parameters(const TensorDict& params, const std::string& what);
 
 }  // namespace lnx::models

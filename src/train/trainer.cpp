@@ -293,6 +293,16 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
           loss, norm, step, fs::exists(last) ? last : "none yet", state.step));
     optimizer->step(lr_scale);
     for (const auto& [name, p] : params) p.zero_grad();
+    // A finite gradient can still push a weight to inf: stop before such weights are saved.
+    try {
+      models::check_finite_parameters(params, fmt::format("after the update of step {}", step));
+    } catch (const ValueError& e) {
+      throw ValueError(
+          fmt::format("[train] the weights became non-finite ({}); stopped without saving them. The last "
+                      "checkpoint ({}) is from step {}: lower optimizer.lr or set train.clip and resume "
+                      "from it",
+                      e.what(), fs::exists(last) ? last : "none yet", state.step));
+    }
 
     state.step = step + 1;
     result.tokens += tokens_per_step;

@@ -2,10 +2,13 @@
 // a reference loop over the full forward), stop strings with a char tokenizer, TokenStream.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "data/tokenizer.h"
 #include "generate/generate.h"
 #include "generate/token_stream.h"
 #include "models/presets.h"
+#include "numeric.h"
 #include "tensor/autograd.h"
 #include "tensor/ops.h"
 
@@ -58,6 +61,22 @@ TEST(RepetitionPenalty, GreedyGenerationMatchesAReferenceLoop) {
   // The penalty changes what a plain greedy run would say (else this test proves little).
   o.repetition_penalty = 1.0;
   EXPECT_NE(generate(m, prompt, o), got);
+}
+
+TEST(Sampling, NonFiniteLogitsAreAnError) {
+  // Issue 14 D9: NaN logits printed garbage. −inf is a masked token and stays allowed.
+  Generator gen(0);
+  SamplingOptions o;
+  EXPECT_EQ(sample_token(from_list({0.0, -INFINITY, 1.0}, {3}), o, gen, {}), 2);
+  for (double bad : {static_cast<double>(NAN), static_cast<double>(INFINITY)}) {
+    for (double temperature : {0.0, 1.0}) {
+      o.temperature = temperature;
+      EXPECT_NE(error_of<ValueError>([&] {
+                  sample_token(from_list({0.0, bad, 1.0}, {3}), o, gen, {});
+                }).find("logits are not finite"),
+                std::string::npos);
+    }
+  }
 }
 
 TEST(StopStrings, EndAtTheTokenCompletingTheStopString) {

@@ -6,8 +6,10 @@
 // hf::load_model equals its weights copied into a randomly initialised model.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
+#include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/hf/hf.h"
 #include "models/lm_model.h"
@@ -120,6 +122,31 @@ TEST(ForLoading, HfFixturesLoadAsIntoAnInitialisedModel) {
     ++checked;
   }
   EXPECT_GE(checked, 5);
+}
+
+TEST(Checkpoint, NonFiniteWeightsAreRefusedAtSaveAndLoad) {
+  // Issue 14 D7/D9: a diverged model was saved and loaded, then generated garbage with rc 0.
+  const std::string dir = ::testing::TempDir() + "lnx_nonfinite";
+  fs::remove_all(dir);
+  LMModel model(preset_config("attention-tiny"), 1);
+  save_model(model, dir);
+  TensorDict weights = model.parameters();
+  Tensor w = clone(weights.at("norm.weight"));
+  w.data<float>()[3] = NAN;
+  const std::string good = dir + "/model.safetensors";
+  model.for_each_parameter([&](const std::string& name, Tensor& p) {
+    if (name == "norm.weight") p = w;
+  });
+  EXPECT_NE(error_of<ValueError>([&] {
+              save_model(model, dir);
+            }).find("refusing to save '" + dir + "': parameter 'norm.weight' [64] has 1 non-finite values"),
+            std::string::npos);
+  EXPECT_TRUE(load_model(dir));  // the good checkpoint is untouched
+  TensorDict file = load_safetensors(good).tensors;
+  file.set("norm.weight", w);
+  save_safetensors(good, file);
+  EXPECT_NE(error_of<ValueError>([&] { load_model(dir); }).find("parameter 'norm.weight'"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -134,6 +134,21 @@ TEST(Trainer, ARunDirectoryInUseIsRefused) {
   fs::remove_all(c.train.out_dir);
 }
 
+TEST(Trainer, AnUpdateThatOverflowsTheWeightsIsNotSaved) {
+  // Issue 14 D7: the update that made the weights non-finite was saved as the "last good"
+  // checkpoint. lr = 1e39 overflows f32 weights on the first update.
+  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=3", "data.builtin_bytes=20000",
+                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0",
+                                         "train.save_every=1", "optimizer.lr=1e39", "schedule.warmup_steps=0"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_overflow_run";
+  fs::remove_all(c.train.out_dir);
+  const std::string e = lnx::error_of<ValueError>([&] { train(c); });
+  EXPECT_NE(e.find("the weights became non-finite"), std::string::npos) << e;
+  EXPECT_NE(e.find("none yet"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(c.train.out_dir + "/last"));
+  fs::remove_all(c.train.out_dir);
+}
+
 TEST(TrainConfigFiles, EveryShippedConfigLoads) {
   int n = 0;
   for (const auto& entry : fs::directory_iterator(LNX_SOURCE_DIR "/configs")) {

@@ -12,6 +12,7 @@
 
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "models/checkpoint.h"
 #include "models/hf/hf_internal.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -184,6 +185,7 @@ std::unique_ptr<LMModel> load_model(const std::string& dir) {
   TensorDict weights = read_weights(dir);
   if (arch.unfuse) weights = arch.unfuse(config, weights);
   assign_weights(*model, arch, std::move(weights), dir);
+  check_finite_parameters(model->parameters(), fmt::format("'{}'", dir));
   return model;
 }
 

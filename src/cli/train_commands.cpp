@@ -1,10 +1,10 @@
 // `linearnexus train`, `linearnexus eval` and the default job (no subcommand): train the
 // default hybrid model on the built-in corpus, show the loss falling, save a checkpoint and
 // print a generated sample.
-#include <fmt/format.h>
-
 #include <cmath>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "generate/generate.h"
@@ -47,13 +47,23 @@ std::vector<std::string> shortcut_overrides(const TrainOptions& o) {
 }
 
 void print_result(const train::TrainResult& r, const train::TrainConfig& c) {
+  if (r.resumed_from >= 0 && r.resumed_from >= r.steps) {
+    // Nothing ran: no losses to report (zeros would read as a perfect model).
+    fmt::print(
+        "\n{}/last already holds step {} of {}: nothing to train (raise train.steps to go on, or choose another "
+        "out_dir to start over)\n",
+        c.train.out_dir, r.resumed_from, c.train.steps);
+    return;
+  }
   fmt::print("\ntrained {} steps{} in {:.0f} s ({:.1f}k tokens/s); last loss {:.4f}, validation loss {:.4f}", r.steps,
              r.resumed_from >= 0 ? fmt::format(" (resumed at {})", r.resumed_from) : "", r.seconds,
              static_cast<double>(r.tokens) / std::max(r.seconds, 1e-9) / 1e3, r.last_loss, r.val_loss);
   if (r.val_accuracy >= 0) fmt::print(", recall accuracy {:.1f}%", 100 * r.val_accuracy);
-  if (r.unigram_entropy > 0)
-    fmt::print(" (unigram entropy of the data {:.3f}: {:.0f}% below it)", r.unigram_entropy,
-               100 * (1 - r.val_loss / r.unigram_entropy));
+  if (r.unigram_entropy > 0) {
+    const double below = 1 - r.val_loss / r.unigram_entropy;
+    fmt::print(" (unigram entropy of the data {:.3f}: {:.0f}% {} it)", r.unigram_entropy, 100 * std::abs(below),
+               below >= 0 ? "below" : "above");
+  }
   fmt::print("\ncheckpoint: {}/last (best validation: {}/best)\n", c.train.out_dir, c.train.out_dir);
   const std::string sample = training_sample(r, c);
   if (!sample.empty()) fmt::print("\nsample:\n{}\n", sample);

@@ -144,7 +144,7 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
     state = nlohmann::json::object();
   }
   io::write_file_atomic(trainer, metrics_path, kept);
-  metrics_.open(metrics_path, std::ios::app);
+  metrics_.emplace(trainer, metrics_path);
 }
 
 std::unique_ptr<train::Optimizer> PolicyRun::make_optimizer(const TensorDict& params) const {
@@ -190,7 +190,7 @@ bool PolicyRun::end_step(int64_t step, nlohmann::json line, const RunHooks& hook
   if ((config_.eval_every > 0 && step % config_.eval_every == 0) || last)
     line["eval_accuracy"] = held_out_accuracy(*model, *tokenizer, *task, config_);
   const bool stop = hooks.after_step && !hooks.after_step(step, line);
-  metrics_ << line.dump() << "\n" << std::flush;
+  metrics_->append(line.dump());
   if ((config_.save_every > 0 && step % config_.save_every == 0) || last || stop) save();
   return stop;
 }

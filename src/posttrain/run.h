@@ -27,6 +27,7 @@
 #include "data/tasks.h"
 #include "data/tokenizer.h"
 #include "io/directory_lock.h"
+#include "io/log_file.h"
 #include "models/lm_model.h"
 #include "train/optim.h"
 #include "train/train_config.h"
@@ -163,7 +164,7 @@ class PolicyRun {
   std::string trainer_;
   std::optional<io::DirectoryLock> lock_;  // one run per directory
   double accuracy_before_ = -1;
-  std::ofstream metrics_;
+  std::optional<io::LogFile> metrics_;
 };
 
 // One update: loss.backward(), the global gradient-norm clip (clip <= 0: none), an optimizer

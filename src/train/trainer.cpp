@@ -19,6 +19,7 @@
 #include "data/mqar.h"
 #include "io/atomic_file.h"
 #include "io/directory_lock.h"
+#include "io/log_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
@@ -250,7 +251,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     truncate_metrics(metrics_path, state.step);
   else
     io::write_file_atomic("train", metrics_path, "");
-  std::ofstream metrics(metrics_path, std::ios::app);
+  io::LogFile metrics("train", metrics_path);
 
   const TensorDict params = model.parameters();
   models::ForwardOptions fwd;
@@ -311,13 +312,9 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     const double tok_s = static_cast<double>(result.tokens) / elapsed;
     const double eta = elapsed / static_cast<double>(state.step - std::max<int64_t>(result.resumed_from, 0)) *
                        static_cast<double>(t.steps - state.step);
-    metrics << nlohmann::json{{"step", step},
-                              {"loss", loss},
-                              {"lr_scale", lr_scale},
-                              {"grad_norm", norm},
-                              {"tokens_per_s", tok_s}}
-                   .dump()
-            << "\n";
+    metrics.append(nlohmann::json{
+        {"step", step}, {"loss", loss}, {"lr_scale", lr_scale}, {"grad_norm", norm}, {"tokens_per_s", tok_s}}
+                       .dump());
     progress.step(step, loss, tok_s, eta);
     if (hooks.after_step && !hooks.after_step(step, loss)) stopped = true;
 
@@ -326,7 +323,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
       const EvalStats e = eval_pass(model, data, t.eval_batches);
       result.val_loss = e.loss;
       result.val_accuracy = e.accuracy;
-      metrics << nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump() << "\n";
+      metrics.append(nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump());
       progress.line(fmt::format("step {}: validation loss {:.4f}{}{}", state.step, e.loss,
                                 data.mqar ? fmt::format(", recall accuracy {:.1f}%", 100 * e.accuracy) : "",
                                 data.mqar || data.unigram_entropy <= 0
@@ -338,9 +335,8 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
       }
       result.best_val_loss = state.best_val_loss;
     }
-    // Metrics reach the file before the checkpoint that covers them, so a kill in between
-    // loses no record a resume would not redo.
-    metrics.flush();
+    // Metrics reached the file (each append is flushed) before the checkpoint that covers them,
+    // so a kill in between loses no record a resume would not redo.
     if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step)
       save_run_checkpoint(last, model, optimizer.get(), state, data, run_config);
   }

@@ -65,6 +65,25 @@ TEST(TrainCommand, KilledRunResumesWithTheSameLosses) {
   for (const auto& d : {whole, killed}) fs::remove_all(d);
 }
 
+TEST(TrainCommand, AFinishedRunStartedAgainSaysSo) {
+  // Issue 14 D14: it printed "last loss 0.0000, validation loss 0.0000 (100% below)".
+  const std::string out = ::testing::TempDir() + "lnx_finished_" + std::to_string(::getpid());
+  fs::remove_all(out);
+  const std::string args =
+      "train --preset attention-tiny --steps 2 data.builtin_bytes=20000 train.batch_size=2 "
+      "train.seq_len=16 train.sample_tokens=0 --out " +
+      out;
+  CommandResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("% below it") == std::string::npos ? r.output.find("% above it") : 0, std::string::npos)
+      << r.output;
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("already holds step 2 of 2: nothing to train"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("0.0000"), std::string::npos) << r.output;
+  fs::remove_all(out);
+}
+
 TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {
   CommandResult r = run_cli("train --task recall");
   EXPECT_EQ(r.exit_code, 1);

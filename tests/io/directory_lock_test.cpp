@@ -1,14 +1,17 @@
 // The run-directory lock (io/directory_lock.h): a second holder is refused with the holder's
 // pid, the lock goes with its holder, and the trainers take it (issue 14 D4b: two runs could
-// share one out_dir and delete each other's saves).
+// share one out_dir and delete each other's saves). The metrics log (io/log_file.h) reports a
+// failed write.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "io/directory_lock.h"
+#include "io/log_file.h"
 #include "numeric.h"
 
 namespace lnx::io {
@@ -29,6 +32,26 @@ TEST(DirectoryLock, ASecondHolderIsRefusedWithThePid) {
   EXPECT_NE(error_of<IOError>([&] { DirectoryLock none("train", dir + "/missing"); }).find("cannot lock"),
             std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST(LogFile, AFailedWriteIsAnErrorNotALostRecord) {
+  // Issue 14 D4: metrics.jsonl lost records on a full disk while the run exited 0. /dev/full
+  // fails every write with ENOSPC.
+  LogFile full("train", "/dev/full");
+  const std::string e = error_of<IOError>([&] { full.append("{\"step\": 1}"); });
+  EXPECT_NE(e.find("[train] cannot write to '/dev/full'"), std::string::npos) << e;
+  const std::string path = ::testing::TempDir() + "lnx_log_" + std::to_string(::getpid());
+  fs::remove(path);
+  {
+    LogFile ok("train", path);
+    ok.append("a");
+    ok.append("b");
+  }
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "a\nb\n");
+  fs::remove(path);
+  EXPECT_NE(error_of<IOError>([&] { LogFile("train", "/no/such/dir/metrics.jsonl"); }).find("cannot open"),
+            std::string::npos);
 }
 
 }  // namespace

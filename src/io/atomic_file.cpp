@@ -1,12 +1,14 @@
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -51,8 +53,30 @@ void AtomicFileSink::write(const void* data, size_t n) {
   }
 }
 
+bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+namespace {
+
+// Removes "<path>.tmp.<pid>.<n>" files left by writers that were killed (their pid is gone): a
+// token file's temporary is as big as the data.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string prefix = fs::path(path).filename().string() + ".tmp.";
+  for (const auto& entry : fs::directory_iterator(parent_dir(path), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (end && *end == '.' && pid != static_cast<long>(::getpid()) && !process_alive(pid)) fs::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& op, const std::string& path,
                        const std::function<void(AtomicFileSink&)>& fill) {
+  remove_stale_temporaries(path);
   // A unique temporary name in the target's directory (pid + counter, created exclusively).
   int fd = -1;
   std::string tmp;

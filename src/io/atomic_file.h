@@ -24,7 +24,11 @@ class AtomicFileSink {
   const std::string &op_, &path_, &tmp_;
 };
 
-// Writes path atomically with the bytes fill() hands to the sink. Failures raise IOError
+// Whether a process of this pid is running (stale temporary files name the pid that wrote them).
+bool process_alive(long pid);
+
+// Writes path atomically with the bytes fill() hands to the sink. Temporary files of earlier
+// writes to path whose process is gone (killed mid-write) are removed first. Failures raise IOError
 // "[op] cannot write 'path': <step> failed: <reason>" (fill's own exceptions pass through,
 // after the temporary file is removed).
 void write_file_atomic(const std::string& op, const std::string& path,

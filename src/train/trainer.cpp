@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -355,20 +356,29 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainCon
   LNX_CHECK(batches > 0, ValueError, "[eval] batches must be positive, got {}", batches);
   std::unique_ptr<models::LMModel> model = models::load_model(checkpoint_dir);
   const std::string tok = checkpoint_dir + "/tokenizer.json";
-  const fs::path scratch = fs::temp_directory_path() / fmt::format("lnx-eval-{}", ::getpid());
-  RunData data;
-  try {
-    data = prepare_run_data(config, scratch.string(), checkpoint_dir,
-                            config.data.source != "mqar" && fs::exists(tok) ? tok : "");
-  } catch (...) {
-    fs::remove_all(scratch);
-    throw;
+  // Scratch space for tokenized data: removed however this ends, and so are the scratch
+  // directories of earlier evals that were killed.
+  const fs::path tmp = fs::temp_directory_path();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("lnx-eval-", 0) == 0 && !io::process_alive(std::atol(name.c_str() + 9))) fs::remove_all(entry, ec);
   }
+  struct Scratch {
+    fs::path path;
+    ~Scratch() {
+      std::error_code e;
+      fs::remove_all(path, e);
+    }
+  } scratch{tmp / fmt::format("lnx-eval-{}", ::getpid())};
+  const RunData data = prepare_run_data(config, scratch.path.string(), checkpoint_dir,
+                                        config.data.source != "mqar" && fs::exists(tok) ? tok : "");
   LNX_CHECK(data.vocab_size <= model->config().vocab_size, ValueError,
             "[eval] the data has {} token ids but the model's vocabulary is {}", data.vocab_size,
             model->config().vocab_size);
   const EvalStats s = eval_pass(*model, data, batches);
-  fs::remove_all(scratch);
+  LNX_CHECK(std::isfinite(s.loss), ValueError, "[eval] the loss of '{}' is {}: its activations overflow on this data",
+            checkpoint_dir, s.loss);
   EvalResult r;
   r.loss = s.loss;
   r.perplexity = std::exp(s.loss);

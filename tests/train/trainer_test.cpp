@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -74,7 +75,16 @@ TEST(Trainer, ResultsCheckpointsMetricsAndEval) {
     EXPECT_TRUE(fs::exists(c.train.out_dir + "/" + f)) << f;
   // eval of the last checkpoint on the run's own data config gives the run's last validation loss.
   const TrainConfig saved = load_train_config(c.train.out_dir + "/last/train.yaml", {});
+  // Issue 14 D16: scratch directories of killed evals are removed, and eval leaves none of its own.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const fs::path stale = fs::temp_directory_path() / ("lnx-eval-" + std::to_string(dead));
+  const fs::path own = fs::temp_directory_path() / ("lnx-eval-" + std::to_string(::getpid()));
+  fs::create_directories(stale / "data");
   const EvalResult e = evaluate_checkpoint(c.train.out_dir + "/last", saved, c.train.eval_batches);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_FALSE(fs::exists(own));
   EXPECT_NEAR(e.loss, r.val_loss, 1e-6 * r.val_loss);
   EXPECT_NEAR(e.perplexity, std::exp(e.loss), 1e-9 * e.perplexity);
   // A finished run resumed with more steps continues from its last step.

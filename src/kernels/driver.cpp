@@ -43,6 +43,10 @@ void check_shapes(const std::string& op, const std::vector<InputSpec>& specs, co
       if (d == "N" && !with_n) continue;
       auto it = sizes.find(d);
       if (it == sizes.end()) {
+        // Batch, time and cache rows may be empty; heads and key/value features may not (no
+        // problem to solve, and kernels would index empty rows).
+        LNX_CHECK((d != "H" && d != "K" && d != "V") || x.size(static_cast<int64_t>(a)) >= 1, ShapeError,
+                  "[{}] {} is {}: {} must be at least 1", op, spec.name, shape_str(x.shape()), d);
         sizes[d] = x.size(static_cast<int64_t>(a));
         bound_by[d] = spec.name;
         continue;

@@ -196,6 +196,11 @@ TEST_P(MechanismForm, BadInputsGiveClearErrors) {
   const std::string& v = m.value_input;
   EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 5}))), ShapeError);
   EXPECT_THROW(run(name, form, with(v, zeros({2, 9, 2, 3}))), ShapeError);
+  // Issue 14 D13: K = 0 or V = 0 reached the kernels (memcpy of null rows under UBSan).
+  for (const ProblemSize empty : {ProblemSize{2, 10, 2, 0, 3}, ProblemSize{2, 10, 2, 4, 0}}) {
+    const TensorDict e = to_dtype(make_problem(m, empty, empty.B, 31), DType::f32);
+    EXPECT_NE(error_of<ShapeError>([&] { run(name, form, e); }).find("must be at least 1"), std::string::npos);
+  }
   EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 4}, DType::f64))), DTypeError);
   if (m.has_recurrent_state) {
     EXPECT_THROW(run(name, form, with("initial_state", zeros({3, 2, 4, 3}))), ShapeError);

@@ -1,4 +1,5 @@
 // The registry, call validation from the input specs, and the primitive driver.
+#include <algorithm>
 #include <mutex>
 
 #include "kernels/builtin.h"
@@ -8,6 +9,8 @@
 #include "tensor/profile.h"
 
 namespace lnx::kernels {
+
+constexpr int64_t kMaxChunkSize = 4096;
 
 namespace {
 
@@ -197,9 +200,19 @@ Call make_call(const std::string& op, Form form, const std::vector<InputSpec>& s
   L.N = static_cast<int64_t>(L.offsets.size()) - 1;
   c.sizes["N"] = L.N;
   check_shapes(op, specs, inputs, c.sizes, bound_by, /*with_n=*/true);
-  if (form == Form::chunk)
-    LNX_CHECK(options.chunk_size >= 1 && (options.chunk_size & (options.chunk_size - 1)) == 0, ValueError,
-              "[{}] chunk_size is {}: expected a power of two", op, options.chunk_size);
+  if (form == Form::chunk) {
+    LNX_CHECK(options.chunk_size >= 1 && options.chunk_size <= kMaxChunkSize &&
+                  (options.chunk_size & (options.chunk_size - 1)) == 0,
+              ValueError, "[{}] chunk_size is {}: expected a power of two up to {}", op, options.chunk_size,
+              kMaxChunkSize);
+    // Workspaces are sized by the chunk: one longer than the longest sequence only wastes memory
+    // (2^12 rows of attention scores per thread), so it shrinks to the sequence, rounded up.
+    int64_t longest = 1;
+    for (size_t n = 0; n + 1 < L.offsets.size(); ++n) longest = std::max(longest, L.offsets[n + 1] - L.offsets[n]);
+    int64_t fits = 1;
+    while (fits < longest) fits *= 2;
+    c.options.chunk_size = std::min(options.chunk_size, fits);
+  }
   const double fallback = default_scale == DefaultScale::one ? 1.0 : 1.0 / std::sqrt(static_cast<double>(L.K));
   c.scale = options.scale ? *options.scale : fallback;
   if (schema)

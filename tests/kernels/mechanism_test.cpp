@@ -196,6 +196,18 @@ TEST_P(MechanismForm, BadInputsGiveClearErrors) {
   const std::string& v = m.value_input;
   EXPECT_THROW(run(name, form, with(k, zeros({2, 10, 2, 5}))), ShapeError);
   EXPECT_THROW(run(name, form, with(v, zeros({2, 9, 2, 3}))), ShapeError);
+  // Issue 14 D15: the chunk size set the workspace (2^16 asked for 32 GiB): it is bounded, and a
+  // chunk longer than the sequences gives what one covering them gives.
+  if (form == Form::chunk) {
+    MechanismOptions big;
+    big.chunk_size = 8192;
+    EXPECT_NE(error_of<ValueError>([&] { run(name, form, in, big); }).find("power of two up to 4096"),
+              std::string::npos);
+    big.chunk_size = 4096;
+    MechanismOptions fits;
+    fits.chunk_size = 16;
+    EXPECT_TRUE(all_close(run(name, form, in, big).o, run(name, form, in, fits).o, 1e-5, 1e-5));
+  }
   // Issue 14 D13: K = 0 or V = 0 reached the kernels (memcpy of null rows under UBSan).
   for (const ProblemSize empty : {ProblemSize{2, 10, 2, 0, 3}, ProblemSize{2, 10, 2, 4, 0}}) {
     const TensorDict e = to_dtype(make_problem(m, empty, empty.B, 31), DType::f32);

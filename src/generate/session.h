@@ -11,10 +11,12 @@
 // State file (save/load): one safetensors file (written atomically) holding every state
 // tensor as "layers.<i>.<name>", "seen" [N], "logits" [N, V], "tokens" [Σ] with
 // "token_counts" [N], and the generators as "generator_seeds" / "generator_draws" /
-// "generator_seeded" [N] (a generator is restored by replaying its draws from its seed), plus
-// metadata: format, version, the model fingerprint (model_fingerprint), layer count, mixers,
-// vocabulary, dtype, config and a checksum of the tensors. A file from another model → ValueError naming the mismatch;
-// a truncated or corrupted file → IOError.
+// "generator_seeded" [N] and "generator_state" [N · 6] (the generator's words, set on load:
+// loading is linear in the file's size, every count bounded by what the file holds), plus
+// metadata: format, version 2, the model fingerprint (model_fingerprint), layer count, mixers,
+// vocabulary, dtype, config and a checksum of the tensors (state_file_checksum). A file from
+// another model → ValueError naming the mismatch; a truncated, corrupted or inconsistent file →
+// IOError.
 #pragma once
 
 #include <cstdint>
@@ -102,9 +104,12 @@ class Session {
   std::vector<Sampler> samplers_;
 };
 
-// A hash (FNV-1a 64, hex) of the model's config YAML and its parameter names and shapes (not
-// the weights and not the dtype): states are interchangeable between models with equal
-// fingerprints.
+// A hash (FNV-1a 64, hex) of the model's config YAML, its parameter names and shapes, and its
+// weights' bytes: a state continues only in the model that made it.
 std::string model_fingerprint(const models::LMModel& model);
+
+// The checksum a state file's metadata carries: a hash of every tensor's name, dtype, shape and
+// bytes (it catches flipped bits; tools that write state files compute it with this).
+std::string state_file_checksum(const TensorDict& tensors);
 
 }  // namespace lnx::generate

@@ -2,6 +2,7 @@
 // model fingerprint that ties a state to the model that produced it.
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "core/config.h"
@@ -15,7 +16,7 @@ namespace lnx::generate {
 namespace {
 
 constexpr const char* kFormat = "linearnexus-generation-state";
-constexpr const char* kVersion = "1";
+constexpr const char* kVersion = "2";  // 2: generator states stored, fingerprint covers the weights
 
 std::string config_yaml(const models::LMModel& model) {
   return core::to_yaml_string(models::model_config_to_yaml(model.config()));
@@ -79,9 +80,11 @@ std::string hex64(uint64_t h) {
   return hex;
 }
 
+}  // namespace
+
 // A checksum of every tensor's name, dtype, shape and bytes: the safetensors reader catches a
 // malformed file, this catches flipped bits in the data (which would silently change tokens).
-std::string checksum(const TensorDict& tensors) {
+std::string state_file_checksum(const TensorDict& tensors) {
   uint64_t h = fnv1a("", 0);
   for (const auto& [name, t] : tensors) {
     const std::string head = name + ":" + dtype_name(t.dtype()) + shape_str(t.shape()) + ";";
@@ -92,15 +95,24 @@ std::string checksum(const TensorDict& tensors) {
   return hex64(h);
 }
 
-}  // namespace
-
 std::string model_fingerprint(const models::LMModel& model) {
-  // FNV-1a 64 over the config YAML, then "name:shape;" for every parameter.
+  // FNV-1a 64 over the config YAML, then "name:shape;" and the weights' bytes of every parameter
+  // (a word at a time: a model of a few hundred MB hashes in a fraction of a second), so a state
+  // is only continued by the very model that made it.
   const std::string yaml = config_yaml(model);
   uint64_t h = fnv1a(yaml.data(), yaml.size());
   for (const auto& [name, p] : model.parameters()) {
     const std::string entry = name + ":" + shape_str(p.shape()) + ";";
     h = fnv1a(entry.data(), entry.size(), h);
+    const Tensor c = contiguous(p.detach());
+    const auto* bytes = static_cast<const unsigned char*>(c.raw_data());
+    const size_t n = c.nbytes(), words = n / 8;
+    for (size_t i = 0; i < words; ++i) {
+      uint64_t w;
+      std::memcpy(&w, bytes + 8 * i, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    h = fnv1a(bytes + 8 * words, n - 8 * words, h);
   }
   return hex64(h);
 }
@@ -116,7 +128,7 @@ void Session::save(const std::string& path) const {
   TensorList rows;
   for (const Tensor& l : logits_) rows.push_back(unsqueeze(l, 0));
   tensors.insert("logits", concat(rows, 0));  // [N, V]
-  std::vector<int64_t> all, counts, seeds, draws, seeded;
+  std::vector<int64_t> all, counts, seeds, draws, seeded, gen_states;
   for (int64_t n = 0; n < N; ++n) {
     const auto& t = tokens_[static_cast<size_t>(n)];
     all.insert(all.end(), t.begin(), t.end());
@@ -125,12 +137,20 @@ void Session::save(const std::string& path) const {
     seeds.push_back(static_cast<int64_t>(s.seed));  // bit pattern kept (two's complement)
     draws.push_back(static_cast<int64_t>(s.draws));
     seeded.push_back(s.seeded ? 1 : 0);
+    // The generator's words, bit patterns kept: loading sets them (no replay of the draws).
+    const Generator::State g = s.gen.state();
+    for (uint64_t w : g.s) gen_states.push_back(static_cast<int64_t>(w));
+    gen_states.push_back(g.has_spare ? 1 : 0);
+    int64_t spare_bits = 0;
+    std::memcpy(&spare_bits, &g.spare, sizeof spare_bits);
+    gen_states.push_back(spare_bits);
   }
   tensors.insert("tokens", from_vector(all, {static_cast<int64_t>(all.size())}));
   tensors.insert("token_counts", from_vector(counts, {N}));
   tensors.insert("generator_seeds", from_vector(seeds, {N}));
   tensors.insert("generator_draws", from_vector(draws, {N}));
   tensors.insert("generator_seeded", from_vector(seeded, {N}));
+  tensors.insert("generator_state", from_vector(gen_states, {N * 6}));
   const std::map<std::string, std::string> metadata = {
       {"format", kFormat},
       {"version", kVersion},
@@ -141,7 +161,7 @@ void Session::save(const std::string& path) const {
       {"dtype", dtype_name(model_dtype(*model_))},
       {"num_sequences", std::to_string(N)},
       {"config", config_yaml(*model_)},
-      {"checksum", checksum(tensors)},
+      {"checksum", state_file_checksum(tensors)},
   };
   save_safetensors(path, tensors, metadata);  // atomic (temporary file, fsync, rename)
 }
@@ -153,9 +173,9 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
   LNX_CHECK(meta(f, path, "version") == kVersion, IOError,
             "[generate] {}: state file version {} is not supported (expected {})", path, meta(f, path, "version"),
             kVersion);
-  LNX_CHECK(meta(f, path, "checksum") == checksum(f.tensors), IOError,
+  LNX_CHECK(meta(f, path, "checksum") == state_file_checksum(f.tensors), IOError,
             "[generate] {}: the state file is corrupted (its checksum {} does not match its data's {})", path,
-            meta(f, path, "checksum"), checksum(f.tensors));
+            meta(f, path, "checksum"), state_file_checksum(f.tensors));
   // The model must be the one that wrote the state: name the first thing that differs.
   const std::string n_layer = std::to_string(model.num_blocks());
   LNX_CHECK(meta(f, path, "n_layer") == n_layer, ValueError,
@@ -168,7 +188,8 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
             "[generate] {}: the state was saved from a model with another config ({})", path,
             first_difference(meta(f, path, "config"), config_yaml(model)));
   LNX_CHECK(meta(f, path, "fingerprint") == model_fingerprint(model), ValueError,
-            "[generate] {}: model fingerprint {} in the file, {} for this model (parameter names or shapes differ)",
+            "[generate] {}: model fingerprint {} in the file, {} for this model (the state was made by another model: "
+            "its weights, parameter names or shapes differ)",
             path, meta(f, path, "fingerprint"), model_fingerprint(model));
   const std::string dtype = dtype_name(model_dtype(model));
   LNX_CHECK(meta(f, path, "dtype") == dtype, ValueError,
@@ -183,9 +204,9 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
     N = 0;
   }
   LNX_CHECK(N >= 1 && N <= (int64_t{1} << 32), IOError, "[generate] {}: bad num_sequences '{}'", path, count_text);
+  const std::vector<int64_t> seen = ints(f, path, "seen", N);  // N is no larger than the file holds
   Session s(model, N);
   s.state_.layers.resize(model.num_blocks());
-  const std::vector<int64_t> seen = ints(f, path, "seen", N);
   s.state_.seen = seen;
   for (const auto& [name, t] : f.tensors) {
     if (name.rfind("layers.", 0) != 0) continue;
@@ -208,14 +229,19 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
   LNX_CHECK(logits.dtype() == model_dtype(model), IOError, "[generate] {}: logits are {}, expected {}", path,
             dtype_name(logits.dtype()), dtype);
   const std::vector<int64_t> counts = ints(f, path, "token_counts", N);
+  // Every count is bounded by the tokens the file holds, so the sum cannot overflow.
+  const int64_t stored = f.tensors.contains("tokens") ? f.tensors.at("tokens").numel() : 0;
   int64_t total = 0;
   for (int64_t c : counts) {
-    LNX_CHECK(c >= 1 && c <= (int64_t{1} << 40), IOError, "[generate] {}: bad token count {}", path, c);
+    LNX_CHECK(c >= 1 && c <= stored - total, IOError,
+              "[generate] {}: bad token count {} (the file holds {} tokens, {} of them already counted)", path, c,
+              stored, total);
     total += c;
   }
   const std::vector<int64_t> all = ints(f, path, "tokens", total);
   const std::vector<int64_t> seeds = ints(f, path, "generator_seeds", N), draws = ints(f, path, "generator_draws", N),
-                             seeded = ints(f, path, "generator_seeded", N);
+                             seeded = ints(f, path, "generator_seeded", N),
+                             gen_states = ints(f, path, "generator_state", N * 6);
   for (int64_t n = 0; n < N; ++n)
     LNX_CHECK(seen[n] == counts[n], IOError, "[generate] {}: sequence {} has seen {} tokens but the file lists {}",
               path, n, seen[n], counts[n]);
@@ -231,14 +257,19 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
                 all[at], V);
       toks.push_back(static_cast<int32_t>(all[at]));
     }
-    LNX_CHECK(draws[n] >= 0 && draws[n] <= (int64_t{1} << 32) && (seeded[n] == 0 || seeded[n] == 1), IOError,
-              "[generate] {}: bad generator state of sequence {}", path, n);
+    const int64_t* w = gen_states.data() + 6 * n;
+    LNX_CHECK(draws[n] >= 0 && (seeded[n] == 0 || seeded[n] == 1) && (w[4] == 0 || w[4] == 1) &&
+                  (w[0] | w[1] | w[2] | w[3]) != 0,
+              IOError, "[generate] {}: bad generator state of sequence {}", path, n);
     Sampler& g = s.samplers_[static_cast<size_t>(n)];
     g.seeded = seeded[n] == 1;
     g.seed = static_cast<uint64_t>(seeds[n]);
-    g.gen = Generator(g.seed);
-    // Replays the draws: the generator's internal state is not exposed, its sequence is.
-    for (int64_t i = 0; i < draws[n]; ++i) g.gen.uniform();
+    // Set, not replayed: loading is linear in the file's size whatever the draws count says.
+    Generator::State st{};
+    for (int i = 0; i < 4; ++i) st.s[i] = static_cast<uint64_t>(w[i]);
+    st.has_spare = w[4] == 1;
+    std::memcpy(&st.spare, &w[5], sizeof st.spare);
+    g.gen.set_state(st);
     g.draws = static_cast<uint64_t>(draws[n]);
   }
   return s;

@@ -264,6 +264,14 @@ uint64_t Generator::next_u64() {
   return result;
 }
 
+Generator::State Generator::state() const { return {{s_[0], s_[1], s_[2], s_[3]}, has_spare_, spare_}; }
+
+void Generator::set_state(const State& st) {
+  for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+  has_spare_ = st.has_spare;
+  spare_ = st.spare;
+}
+
 double Generator::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 double Generator::normal() {

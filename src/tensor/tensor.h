@@ -128,6 +128,16 @@ class Generator {
   uint64_t next_u64();
   double uniform();  // [0, 1)
   double normal();   // standard normal (Box–Muller)
+  // The whole internal state (the xoshiro256** words and Box–Muller's spare), to save a
+  // generator and restore it exactly without replaying its draws.
+  struct State {
+    uint64_t s[4];
+    bool has_spare;
+    double spare;
+  };
+  State state() const;
+  void set_state(const State& state);
+
  private:
   uint64_t s_[4];
   bool has_spare_ = false;

@@ -3,12 +3,15 @@
 // state files from another model are ValueErrors, truncated or corrupted ones IOErrors.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "generate/generate.h"
 #include "generate/session.h"
+#include "io/safetensors.h"
 #include "models/presets.h"
 #include "numeric.h"
 
@@ -117,6 +120,55 @@ TEST(Session, StateFromAnotherModelIsAValueError) {
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("vocab_size"), std::string::npos) << e.what();
   }
+  std::filesystem::remove(path);
+}
+
+TEST(Session, StateFromTheSameConfigWithOtherWeightsIsAValueError) {
+  // Issue 14 D6: the fingerprint covered config and shapes, so another model of the same config
+  // continued the state.
+  models::LMModel m(config("hybrid-tiny"), 1), other(config("hybrid-tiny"), 2);
+  Session s(m);
+  s.prefill({1, 2, 3});
+  const std::string path = temp_path("weights");
+  s.save(path);
+  EXPECT_NE(model_fingerprint(m), model_fingerprint(other));
+  EXPECT_NE(error_of<ValueError>([&] { Session::load(other, path); }).find("made by another model"), std::string::npos);
+  EXPECT_NO_THROW(Session::load(m, path));
+  std::filesystem::remove(path);
+}
+
+// Rewrites a state file with some tensors replaced and a checksum that matches them (what a
+// crafted file does).
+void forge(const std::string& path, const std::map<std::string, Tensor>& replace) {
+  SafetensorsFile f = load_safetensors(path);
+  TensorDict t;
+  for (const auto& [name, x] : f.tensors) t.insert(name, replace.count(name) ? replace.at(name) : clone(x));
+  std::map<std::string, std::string> meta = f.metadata;
+  meta["checksum"] = state_file_checksum(t);
+  save_safetensors(path, t, meta);
+}
+
+TEST(Session, CraftedCountsAreBoundedAndLoadingIsLinear) {
+  models::LMModel m(config("hybrid-tiny"), 1);
+  Session s(m, 2);
+  s.prefill_batch({{1, 2}, {3}});
+  const std::string path = temp_path("crafted");
+  s.save(path);
+  // Issue 14 D2: token counts summing past 2^64 overflowed and read out of bounds.
+  forge(path, {{"token_counts", from_vector<int64_t>({int64_t{1} << 62, int64_t{1} << 62}, {2})},
+               {"seen", from_vector<int64_t>({int64_t{1} << 62, int64_t{1} << 62}, {2})}});
+  EXPECT_NE(error_of<IOError>([&] { Session::load(m, path); }).find("bad token count"), std::string::npos);
+  // Issue 14 D3: a huge draw count made loading replay the generator for hours; now the
+  // generator's words are set, and the count is only a count.
+  s.save(path);
+  forge(path, {{"generator_draws", from_vector<int64_t>({int64_t{1} << 62, int64_t{1} << 61}, {2})}});
+  const auto t0 = std::chrono::steady_clock::now();
+  Session loaded = Session::load(m, path);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  // A generator state of all zeros (xoshiro's fixed point) is refused.
+  s.save(path);
+  forge(path, {{"generator_state", zeros({12}, DType::i64)}});
+  EXPECT_NE(error_of<IOError>([&] { Session::load(m, path); }).find("bad generator state"), std::string::npos);
   std::filesystem::remove(path);
 }
 

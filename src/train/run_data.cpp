@@ -127,6 +127,20 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
   r.tokenizer = make_tokenizer(d, text, tokenizer_path);
   const std::vector<int32_t> ids = r.tokenizer->encode(text);
   r.vocab_size = r.tokenizer->vocab_size();
+  // Invalid UTF-8 and characters the tokenizer lacks become <unk>: a text that is mostly <unk>
+  // has nothing to learn (the loss goes to 0 on one token), so it is refused; some are noted.
+  std::string unk_note;
+  if (const auto unk = r.tokenizer->special_token("<unk>")) {
+    const auto n_unk = std::count(ids.begin(), ids.end(), *unk);
+    const double share = ids.empty() ? 0.0 : static_cast<double>(n_unk) / static_cast<double>(ids.size());
+    LNX_CHECK(share <= 0.5, ValueError,
+              "[train] {}: {:.0f}% of its {} tokens are <unk> (invalid UTF-8, or characters the tokenizer does not "
+              "have): nothing to learn",
+              d.source == "text" ? "'" + d.path + "'" : "the built-in corpus", 100 * share, ids.size());
+    if (n_unk > 0)
+      unk_note = fmt::format(" ({} of them, {:.2f}%, <unk>: invalid UTF-8 or characters the tokenizer lacks)", n_unk,
+                             100 * share);
+  }
   const data::TokenSplit split = data::prepare_token_files(ids, run_dir + "/data", d.val_fraction, r.vocab_size);
   r.train_tokens = split.train_tokens;
   r.val_tokens = split.val_tokens;
@@ -143,8 +157,8 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
                                                   static_cast<uint64_t>(t.seed) + 1);
   r.train_batch = [train](int64_t i) { return train->batch(i); };
   r.val_batch = [val](int64_t i) { return val->batch(i); };
-  r.description = fmt::format("{} text: {} training and {} validation tokens, {} tokenizer with {} tokens", d.source,
-                              r.train_tokens, r.val_tokens, r.tokenizer->kind(), r.vocab_size);
+  r.description = fmt::format("{} text: {} training and {} validation tokens{}, {} tokenizer with {} tokens", d.source,
+                              r.train_tokens, r.val_tokens, unk_note, r.tokenizer->kind(), r.vocab_size);
   return r;
 }
 

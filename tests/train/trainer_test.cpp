@@ -12,6 +12,7 @@
 
 #include "io/directory_lock.h"
 #include "numeric.h"
+#include "train/run_data.h"
 #include "train/trainer.h"
 
 namespace lnx::train {
@@ -156,6 +157,25 @@ TEST(Trainer, AnUpdateThatOverflowsTheWeightsIsNotSaved) {
   EXPECT_NE(e.find("the weights became non-finite"), std::string::npos) << e;
   EXPECT_NE(e.find("none yet"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(c.train.out_dir + "/last"));
+  fs::remove_all(c.train.out_dir);
+}
+
+TEST(Trainer, TextThatIsMostlyUnknownIsRefusedAndSomeIsNoted) {
+  // Issue 14 D10: a file of invalid bytes trained to loss 0.0000 on <unk> without a word.
+  const std::string path = ::testing::TempDir() + "lnx_invalid_utf8.txt";
+  std::ofstream(path, std::ios::binary) << std::string(5000, '\xff');
+  TrainConfig c =
+      load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.source=text", "data.path=" + path,
+                             "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_unk_run";
+  fs::remove_all(c.train.out_dir);
+  EXPECT_NE(lnx::error_of<ValueError>([&] { train(c); }).find("100% of its 5000 tokens are <unk>"), std::string::npos);
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "some text. ";
+  std::ofstream(path, std::ios::binary) << text << "\xff\xfe";
+  const RunData d = prepare_run_data(c, c.train.out_dir, "", "");
+  EXPECT_NE(d.description.find("(2 of them, 0.05%, <unk>"), std::string::npos) << d.description;
+  fs::remove(path);
   fs::remove_all(c.train.out_dir);
 }
 

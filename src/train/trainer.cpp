@@ -198,6 +198,27 @@ class Progress {
   bool tty_, dirty_ = false;
 };
 
+// A resumed run keeps the tokenizer and token files of last/: data settings or a sequence length
+// other than the run's would be silently ignored, so they are refused, each change named.
+void check_same_data(const TrainConfig& config, const std::string& last) {
+  const std::string saved_path = last + "/train.yaml";
+  if (!fs::exists(saved_path)) return;
+  const TrainConfig saved = load_train_config(saved_path, {});
+  std::vector<std::string> changed;
+  const YAML::Node was = core::write_config(saved.data), now = core::write_config(config.data);
+  for (const auto& item : now) {
+    const std::string key = item.first.Scalar();
+    const std::string a = YAML::Dump(was[key]), b = YAML::Dump(item.second);
+    if (a != b) changed.push_back(fmt::format("data.{} {} → {}", key, a, b));
+  }
+  if (saved.train.seq_len != config.train.seq_len)
+    changed.push_back(fmt::format("train.seq_len {} → {}", saved.train.seq_len, config.train.seq_len));
+  LNX_CHECK(changed.empty(), ValueError,
+            "[train] {} was trained with other data settings ({}); resuming would keep its tokenizer and data. Use "
+            "the run's settings to resume, or another train.out_dir to start over",
+            last, fmt::join(changed, ", "));
+}
+
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
@@ -207,6 +228,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   const io::DirectoryLock lock("train", t.out_dir);  // one run per directory
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
+  if (resuming) check_same_data(config, last);
   // Fine-tuning starts from init_from's model and tokenizer; a resumed run reads its own.
   const std::string init_tokenizer = t.init_from.empty() ? "" : t.init_from + "/tokenizer.json";
   LNX_CHECK(t.init_from.empty() || config.data.source == "mqar" || fs::exists(init_tokenizer), ValueError,

@@ -179,6 +179,30 @@ TEST(Trainer, TextThatIsMostlyUnknownIsRefusedAndSomeIsNoted) {
   fs::remove_all(c.train.out_dir);
 }
 
+TEST(Trainer, AResumeWithOtherDataIsRefused) {
+  // Issue 14 D14: a resume with another tokenizer, data or seq_len silently kept the run's.
+  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=2", "data.builtin_bytes=20000",
+                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_resume_other_data";
+  fs::remove_all(c.train.out_dir);
+  train(c);
+  TrainConfig other = c;
+  other.train.steps = 4;
+  other.data.builtin_bytes = 30000;
+  other.data.tokenizer = "bpe";
+  std::string e = lnx::error_of<ValueError>([&] { train(other); });
+  EXPECT_NE(e.find("data.tokenizer char → bpe"), std::string::npos) << e;
+  EXPECT_NE(e.find("data.builtin_bytes 20000 → 30000"), std::string::npos) << e;
+  other = c;
+  other.train.steps = 4;
+  other.train.seq_len = 32;
+  e = lnx::error_of<ValueError>([&] { train(other); });
+  EXPECT_NE(e.find("train.seq_len 16 → 32"), std::string::npos) << e;
+  other.train.seq_len = 16;  // more steps with the same data: resumes
+  EXPECT_EQ(train(other).resumed_from, 2);
+  fs::remove_all(c.train.out_dir);
+}
+
 TEST(TrainConfigFiles, EveryShippedConfigLoads) {
   int n = 0;
   for (const auto& entry : fs::directory_iterator(LNX_SOURCE_DIR "/configs")) {

@@ -292,6 +292,43 @@ TEST_P(MechanismReference, GradientsMatchFiniteDifferences) {
 
 std::string mechanism_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
+TEST_P(MechanismReference, EmptyBatchesAndSequencesInEveryForm) {
+  // Issue 14: the reference forms failed on B = 0 and on T = 0 backward. With T = 0 the final
+  // state is the initial one and its gradient passes straight through; with B = 0 every output
+  // is empty (nothing to differentiate), so the forward must give the empty shapes.
+  const Mechanism& m = mechanism(GetParam());
+  for (Form form : kAllForms) {
+    for (const ProblemSize s : {ProblemSize{0, 10, 2, 4, 3}, ProblemSize{2, 0, 2, 4, 3}}) {
+      SCOPED_TRACE(std::string(form_name(form)) + (s.B == 0 ? " B = 0" : " T = 0"));
+      const TensorDict in = make_problem(m, s, s.B, 5);
+      const Tensor d_o = zeros({s.B, s.T, s.H, s.V}, DType::f64);
+      Generator gen(9);
+      const Tensor d_final = m.has_recurrent_state ? randn({s.B, s.H, s.K, s.V}, gen, DType::f64) : Tensor();
+      if (s.B == 0 || (s.T == 0 && !m.has_recurrent_state)) {  // every output empty
+        MechanismOptions opt;
+        opt.output_final_state = m.has_recurrent_state;
+        MechanismOutputs out;
+        ASSERT_NO_THROW(out = run(GetParam(), form, in, opt));
+        EXPECT_EQ(out.o.shape(), (Shape{s.B, s.T, s.H, s.V}));
+        if (m.has_recurrent_state) EXPECT_EQ(out.final_state.shape(), (Shape{s.B, s.H, s.K, s.V}));
+        continue;
+      }
+      RunResult r;
+      try {
+        r = run_with_grads(GetParam(), form, in, {}, d_o, d_final);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        continue;
+      }
+      EXPECT_EQ(r.o.shape(), (Shape{s.B, s.T, s.H, s.V}));
+      if (m.has_recurrent_state && s.T == 0) {
+        EXPECT_TRUE(all_close(r.final_state, in.at("initial_state"), 1e-12));
+        EXPECT_TRUE(all_close(r.grads.at("initial_state"), d_final, 1e-12));
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, MechanismReference, ::testing::ValuesIn(mechanism_names()), mechanism_param_name);
 
 TEST(Registry, UnknownNamesListTheRegisteredOnes) {

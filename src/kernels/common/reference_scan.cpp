@@ -16,7 +16,8 @@ MechanismOutputs reference_scan(const SequenceLayout& L, const Tensor& initial_s
   }
   MechanismOutputs out;
   out.o = outputs.empty() ? zeros({L.B, L.T, L.H, L.V}, dtype) : reshape(concat(outputs, 0), {L.B, L.T, L.H, L.V});
-  if (output_final_state) out.final_state = concat(finals, 0);
+  if (output_final_state)
+    out.final_state = finals.empty() ? zeros({0, L.H, L.K, L.V}, dtype) : concat(finals, 0);  // N = 0: B = 0
   return out;
 }
 

@@ -46,7 +46,8 @@ MechanismOutputs reference(const Call& c) {
   }
   MechanismOutputs out;
   out.o = outputs.empty() ? zeros({L.B, L.T, L.H, L.V}, c.dtype) : reshape(concat(outputs, 0), {L.B, L.T, L.H, L.V});
-  if (c.options.output_final_state) out.final_state = concat(finals, 0);
+  if (c.options.output_final_state)
+    out.final_state = finals.empty() ? zeros({0, L.H, L.K, L.V}, c.dtype) : concat(finals, 0);  // N = 0: B = 0
   return out;
 }
 

@@ -317,17 +317,6 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
           loss, norm, step, fs::exists(last) ? last : "none yet", state.step));
     optimizer->step(lr_scale);
     for (const auto& [name, p] : params) p.zero_grad();
-    // A finite gradient can still push a weight to inf: stop before such weights are saved.
-    try {
-      models::check_finite_parameters(params, fmt::format("after the update of step {}", step));
-    } catch (const ValueError& e) {
-      throw ValueError(
-          fmt::format("[train] the weights became non-finite ({}); stopped without saving them. The last "
-                      "checkpoint ({}) is from step {}: lower optimizer.lr or set train.clip and resume "
-                      "from it",
-                      e.what(), fs::exists(last) ? last : "none yet", state.step));
-    }
-
     state.step = step + 1;
     result.tokens += tokens_per_step;
     result.last_loss = loss;
@@ -360,8 +349,20 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     }
     // Metrics reached the file (each append is flushed) before the checkpoint that covers them,
     // so a kill in between loses no record a resume would not redo.
-    if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step)
+    if ((t.save_every > 0 && state.step % t.save_every == 0) || final_step) {
+      // A finite gradient can still push a weight to inf (the next loss would show it, but this
+      // save comes first): checked here, once per save rather than every step.
+      try {
+        models::check_finite_parameters(params, fmt::format("after the update of step {}", step));
+      } catch (const ValueError& e) {
+        const bool any = fs::exists(last + "/trainer_state.json");
+        throw ValueError(fmt::format(
+            "[train] the weights became non-finite ({}); stopped without saving them. The last checkpoint ({}) is "
+            "from step {}: lower optimizer.lr or set train.clip and resume from it",
+            e.what(), any ? last : "none yet", any ? read_trainer_state(last + "/trainer_state.json").step : 0));
+      }
       save_run_checkpoint(last, model, optimizer.get(), state, data, run_config);
+    }
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();

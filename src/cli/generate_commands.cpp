@@ -78,6 +78,11 @@ std::unique_ptr<data::Tokenizer> checkpoint_tokenizer(const std::string& dir) {
   return data::load_tokenizer(path);
 }
 
+// The fingerprint saved states record for the checkpoint's tokenizer.
+std::string checkpoint_tokenizer_fingerprint(const std::string& dir) {
+  return generate::tokenizer_fingerprint(dir + "/tokenizer.json");
+}
+
 struct Streamed {
   std::string text;             // printed text (without stop tokens)
   std::vector<int32_t> tokens;  // every generated token, a final stop token included
@@ -118,8 +123,9 @@ int run_generate(const GenerateOptions& g) {
   auto tok = checkpoint_tokenizer(g.checkpoint);
   generate::SamplingOptions o = sampling_options(g.sampling, *tok);
   o.stop_tokens = data::load_chat_format(g.checkpoint, tok.get()).stop_ids;
+  const std::string tokenizer = checkpoint_tokenizer_fingerprint(g.checkpoint);
   generate::Session session =
-      g.state_in.empty() ? generate::Session(*model) : generate::Session::load(*model, g.state_in);
+      g.state_in.empty() ? generate::Session(*model) : generate::Session::load(*model, g.state_in, tokenizer);
   // A fresh sequence starts as the tokenizer's post-processor says (a BOS for Llama-3).
   const std::vector<int32_t> prompt =
       g.state_in.empty() ? tok->encode_with_special_tokens(g.prompt) : tok->encode(g.prompt);
@@ -130,7 +136,7 @@ int run_generate(const GenerateOptions& g) {
   stream(session, o, *tok);
   fmt::print("\n");
   if (!g.state_out.empty()) {
-    session.save(g.state_out);
+    session.save(g.state_out, tokenizer);
     fmt::print(stderr, "state saved to {} ({} tokens)\n", g.state_out, session.tokens().size());
   }
   return 0;
@@ -149,14 +155,15 @@ struct ChatOptions {
 // prefilled again in a fresh session.
 // "/save FILE" in a chat: saves the session's state. A save that cannot be made (nothing to save,
 // no name, an unwritable path) is reported and the chat goes on. False: line is not a /save.
-bool save_command(const std::string& line, const generate::Session& session, bool started) {
+bool save_command(const std::string& line, const generate::Session& session, bool started,
+                  const std::string& checkpoint) {
   if (line != "/save" && line.rfind("/save ", 0) != 0) return false;
   const size_t start = line.find_first_not_of(' ', 5);
   const std::string path = start == std::string::npos ? "" : line.substr(start);
   try {
     LNX_CHECK(!path.empty(), ValueError, "[chat] /save needs a file name: /save FILE");
     LNX_CHECK(started, ValueError, "[chat] nothing to save yet");
-    session.save(path);
+    session.save(path, checkpoint_tokenizer_fingerprint(checkpoint));
     fmt::print("saved {}\n", path);
   } catch (const Error& e) {
     fmt::print(stderr, "error: {} (the chat goes on)\n", e.what());
@@ -189,7 +196,7 @@ int run_template_chat(const ChatOptions& c, const models::LMModel& model, const 
       started = false;
       continue;
     }
-    if (save_command(line, session, started)) continue;
+    if (save_command(line, session, started, c.checkpoint)) continue;
     messages.push_back({"user", line});
     std::string rendered;
     try {
@@ -258,7 +265,7 @@ int run_chat(ChatOptions c) {
       started = false;
       continue;
     }
-    if (save_command(line, session, started)) continue;
+    if (save_command(line, session, started, c.checkpoint)) continue;
     const std::vector<int32_t> turn = tok->encode(line + "\n");
     if (turn.empty()) continue;
     if (!started)

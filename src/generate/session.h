@@ -13,8 +13,8 @@
 // "token_counts" [N], and the generators as "generator_seeds" / "generator_draws" /
 // "generator_seeded" [N] and "generator_state" [N · 6] (the generator's words, set on load:
 // loading is linear in the file's size, every count bounded by what the file holds), plus
-// metadata: format, version 2, the model fingerprint (model_fingerprint), layer count, mixers,
-// vocabulary, dtype, config and a checksum of the tensors (state_file_checksum). A file from
+// metadata: format, version 2, the model fingerprint (model_fingerprint), the tokenizer
+// fingerprint (tokenizer_fingerprint, or empty), layer count, mixers, vocabulary, dtype, config and a checksum of the tensors (state_file_checksum). A file from
 // another model → ValueError naming the mismatch; a truncated, corrupted or inconsistent file →
 // IOError.
 #pragma once
@@ -76,9 +76,10 @@ class Session {
   // index on first use), so one prefill serves a group of samples.
   Session repeat(int64_t copies) const;
 
-  // Defined in state_file.cpp.
-  void save(const std::string& path) const;
-  static Session load(const models::LMModel& model, const std::string& path);
+  // Defined in state_file.cpp. tokenizer: the tokenizer_fingerprint of the tokenizer that
+  // made the tokens ("" = not known); a state saved with one is refused by load with another.
+  void save(const std::string& path, const std::string& tokenizer = "") const;
+  static Session load(const models::LMModel& model, const std::string& path, const std::string& tokenizer = "");
 
   // The decoding loop behind generate / generate_batch / the free functions. feed_last = false
   // skips feeding a sequence's final token (the free functions discard the session, so that
@@ -107,6 +108,9 @@ class Session {
 // A hash (FNV-1a 64, hex) of the model's config YAML, its parameter names and shapes, and its
 // weights' bytes: a state continues only in the model that made it.
 std::string model_fingerprint(const models::LMModel& model);
+
+// A hash (FNV-1a 64, hex) of a tokenizer.json file's bytes (IOError when it cannot be read).
+std::string tokenizer_fingerprint(const std::string& tokenizer_json_path);
 
 // The checksum a state file's metadata carries: a hash of every tensor's name, dtype, shape and
 // bytes (it catches flipped bits; tools that write state files compute it with this).

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "core/config.h"
@@ -117,7 +118,20 @@ std::string model_fingerprint(const models::LMModel& model) {
   return hex64(h);
 }
 
-void Session::save(const std::string& path) const {
+std::string tokenizer_fingerprint(const std::string& tokenizer_json_path) {
+  std::ifstream in(tokenizer_json_path, std::ios::binary);
+  LNX_CHECK(in.good(), IOError, "[generate] cannot read tokenizer '{}'", tokenizer_json_path);
+  uint64_t h = fnv1a("", 0);
+  std::vector<char> buffer(1 << 16);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    h = fnv1a(buffer.data(), static_cast<size_t>(in.gcount()), h);
+  }
+  LNX_CHECK(in.eof(), IOError, "[generate] cannot read tokenizer '{}'", tokenizer_json_path);
+  return hex64(h);
+}
+
+void Session::save(const std::string& path, const std::string& tokenizer) const {
   LNX_CHECK(!state_.empty(), ValueError, "[generate] nothing to save: the session has not been prefilled");
   const int64_t N = num_sequences();
   TensorDict tensors;
@@ -155,6 +169,7 @@ void Session::save(const std::string& path) const {
       {"format", kFormat},
       {"version", kVersion},
       {"fingerprint", model_fingerprint(*model_)},
+      {"tokenizer", tokenizer},
       {"n_layer", std::to_string(model_->num_blocks())},
       {"mixers", mixers_of(*model_)},
       {"vocab_size", std::to_string(model_->config().vocab_size)},
@@ -166,7 +181,7 @@ void Session::save(const std::string& path) const {
   save_safetensors(path, tensors, metadata);  // atomic (temporary file, fsync, rename)
 }
 
-Session Session::load(const models::LMModel& model, const std::string& path) {
+Session Session::load(const models::LMModel& model, const std::string& path, const std::string& tokenizer) {
   const SafetensorsFile f = load_safetensors(path);  // IOError for truncated / malformed files
   LNX_CHECK(meta(f, path, "format") == kFormat, IOError, "[generate] {}: not a generation state file (format '{}')",
             path, meta(f, path, "format"));
@@ -191,6 +206,15 @@ Session Session::load(const models::LMModel& model, const std::string& path) {
             "[generate] {}: model fingerprint {} in the file, {} for this model (the state was made by another model: "
             "its weights, parameter names or shapes differ)",
             path, meta(f, path, "fingerprint"), model_fingerprint(model));
+  // Token ids mean nothing under another tokenizer (files from before the tokenizer was recorded
+  // have no entry; an empty one means the writer did not know it).
+  const auto saved_tokenizer = f.metadata.find("tokenizer");
+  LNX_CHECK(tokenizer.empty() || saved_tokenizer == f.metadata.end() || saved_tokenizer->second.empty() ||
+                saved_tokenizer->second == tokenizer,
+            ValueError,
+            "[generate] {}: the state was made with another tokenizer (fingerprint {} in the file, {} for this "
+            "model's tokenizer.json)",
+            path, saved_tokenizer->second, tokenizer);
   const std::string dtype = dtype_name(model_dtype(model));
   LNX_CHECK(meta(f, path, "dtype") == dtype, ValueError,
             "[generate] {}: the state holds {} tensors but the model runs in {} (convert the model with to())", path,

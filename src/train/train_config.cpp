@@ -31,7 +31,10 @@ TrainConfig train_config_from_yaml(const YAML::Node& root, const std::string& wh
               "[config] {} line {}, column {}: unknown section '{}'; sections: {}", where, item.first.Mark().line + 1,
               item.first.Mark().column + 1, key, fmt::join(kSections, ", "));
   }
-  if (root["model"]) c.model = models::model_config_from_yaml(root["model"], where + ": model");
+  if (root["model"]) {
+    c.model = models::model_config_from_yaml(root["model"], where + ": model");
+    c.model_vocab_size_set = root["model"].IsMap() && root["model"]["vocab_size"];
+  }
   core::read_config(root["data"], c.data, where + ": data");
   core::read_config(root["optimizer"], c.optimizer, where + ": optimizer");
   core::read_config(root["schedule"], c.schedule, where + ": schedule");

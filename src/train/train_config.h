@@ -99,6 +99,9 @@ struct TrainConfig {
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   LoopConfig train;
+  // model.vocab_size was written in the config (not taken from a preset): the trainer then keeps
+  // it when it covers the tokenizer, and refuses it when it does not, instead of replacing it.
+  bool model_vocab_size_set = false;
 };
 
 TrainConfig train_config_from_yaml(const YAML::Node& root, const std::string& where);

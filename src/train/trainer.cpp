@@ -250,7 +250,15 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     LNX_CHECK(data.vocab_size <= mc.vocab_size, ValueError,
               "[train] the data has {} token ids but the model of train.init_from '{}' has a vocabulary of {}",
               data.vocab_size, t.init_from, mc.vocab_size);
-  } else if (mc.vocab_size != data.vocab_size) {
+  } else if (config.model_vocab_size_set) {
+    // A larger vocabulary than the tokenizer's is kept (rows never indexed, e.g. padding to a
+    // multiple of 64); a smaller one cannot embed the data.
+    LNX_CHECK(mc.vocab_size >= data.vocab_size, ValueError,
+              "[train] model.vocab_size is {} but the {} tokenizer has {} tokens; leave model.vocab_size out to use "
+              "the tokenizer's, or set it to at least {}",
+              mc.vocab_size, data.tokenizer ? data.tokenizer->kind() : config.data.source, data.vocab_size,
+              data.vocab_size);
+  } else {
     mc.vocab_size = data.vocab_size;  // the tokenizer decides
   }
   TrainResult result;

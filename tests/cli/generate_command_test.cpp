@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "cli_test_util.h"
 
@@ -49,6 +50,23 @@ TEST_F(GenerateCommand, SeededRunsRepeatAndSavedStatesContinueExactly) {
     return s;
   };
   EXPECT_EQ(strip(first.output) + strip(rest.output), strip(a.output));
+}
+
+TEST_F(GenerateCommand, AStateIsRefusedWithAnotherTokenizer) {
+  // Issue 14 D6: a copy of the checkpoint whose tokenizer.json differs (here only by a trailing
+  // newline: the fingerprint is of the bytes) must not continue the state.
+  const std::string state = dir_ + "/tok.state", copy = dir_ + "/other_tokenizer";
+  const CommandResult first =
+      run_quiet("generate --checkpoint " + ckpt() + " --prompt 'The ' --max-tokens 3 --state-out " + state);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  fs::remove_all(copy);
+  fs::copy(ckpt(), copy, fs::copy_options::recursive);
+  std::ofstream(copy + "/tokenizer.json", std::ios::app) << "\n";
+  const CommandResult other = run_cli("generate --checkpoint " + copy + " --state-in " + state + " --max-tokens 3");
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("made with another tokenizer"), std::string::npos) << other.output;
+  const CommandResult same = run_cli("generate --checkpoint " + ckpt() + " --state-in " + state + " --max-tokens 3");
+  EXPECT_EQ(same.exit_code, 0) << same.output;
 }
 
 TEST_F(GenerateCommand, AFailedSaveDoesNotEndTheChat) {

@@ -137,6 +137,30 @@ TEST(Session, StateFromTheSameConfigWithOtherWeightsIsAValueError) {
   std::filesystem::remove(path);
 }
 
+TEST(Session, StateMadeWithAnotherTokenizerIsAValueError) {
+  // Issue 14 D6: the same model with another tokenizer read the saved token ids as other text.
+  const std::string tok_a = ::testing::TempDir() + "lnx_gen_tok_a.json", tok_b = ::testing::TempDir() + "lnx_gen_tok_b.json";
+  std::ofstream(tok_a) << R"({"model": {"type": "BPE"}})";
+  std::ofstream(tok_b) << R"({"model": {"type": "BPE"}} )";
+  EXPECT_EQ(tokenizer_fingerprint(tok_a), tokenizer_fingerprint(tok_a));
+  EXPECT_NE(tokenizer_fingerprint(tok_a), tokenizer_fingerprint(tok_b));
+  EXPECT_NE(error_of<IOError>([&] { tokenizer_fingerprint(tok_a + ".missing"); }).find("cannot read tokenizer"),
+            std::string::npos);
+  models::LMModel m(config("hybrid-tiny"), 1);
+  Session s(m);
+  s.prefill({1, 2, 3});
+  const std::string path = temp_path("tokenizer");
+  s.save(path, tokenizer_fingerprint(tok_a));
+  EXPECT_NE(error_of<ValueError>([&] { Session::load(m, path, tokenizer_fingerprint(tok_b)); })
+                .find("made with another tokenizer"),
+            std::string::npos);
+  EXPECT_NO_THROW(Session::load(m, path, tokenizer_fingerprint(tok_a)));
+  EXPECT_NO_THROW(Session::load(m, path));  // the caller does not know its tokenizer
+  s.save(path);                             // nor did the writer
+  EXPECT_NO_THROW(Session::load(m, path, tokenizer_fingerprint(tok_b)));
+  for (const std::string& f : {path, tok_a, tok_b}) std::filesystem::remove(f);
+}
+
 // Rewrites a state file with some tensors replaced and a checksum that matches them (what a
 // crafted file does).
 void forge(const std::string& path, const std::map<std::string, Tensor>& replace) {

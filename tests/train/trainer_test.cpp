@@ -145,6 +145,33 @@ TEST(Trainer, ARunDirectoryInUseIsRefused) {
   fs::remove_all(c.train.out_dir);
 }
 
+TEST(Trainer, AnExplicitVocabularyIsKeptOrRefusedNeverReplaced) {
+  // Issue 14 D14: model.vocab_size=10 was silently replaced by the tokenizer's size.
+  auto run = [](const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> o = {"model.preset=attention-tiny", "train.steps=1",       "data.builtin_bytes=20000",
+                                  "train.batch_size=2",          "train.seq_len=16",    "train.sample_tokens=0",
+                                  "train.out_dir=" + ::testing::TempDir() + "lnx_vocab_" + name};
+    o.insert(o.end(), extra.begin(), extra.end());
+    TrainConfig c = load_train_config("", o);
+    fs::remove_all(c.train.out_dir);
+    return c;
+  };
+  const TrainConfig small = run("small", {"model.vocab_size=10"});
+  EXPECT_TRUE(small.model_vocab_size_set);
+  const std::string e = lnx::error_of<ValueError>([&] { train(small); });
+  EXPECT_NE(e.find("model.vocab_size is 10 but the char tokenizer has"), std::string::npos) << e;
+  const TrainConfig large = run("large", {"model.vocab_size=320"});
+  const TrainResult r = train(large);
+  EXPECT_EQ(r.model->config().vocab_size, 320);
+  EXPECT_LT(r.tokenizer->vocab_size(), 320);
+  // The saved config names 320 too, so a resume or an eval builds the same model.
+  EXPECT_EQ(load_train_config(large.train.out_dir + "/last/train.yaml", {}).model.vocab_size, 320);
+  const TrainConfig preset = run("preset", {});  // hybrid-tiny's 256 is the preset's, not the user's
+  EXPECT_FALSE(preset.model_vocab_size_set);
+  EXPECT_EQ(train(preset).model->config().vocab_size, r.tokenizer->vocab_size());
+  for (const TrainConfig* c : {&small, &large, &preset}) fs::remove_all(c->train.out_dir);
+}
+
 TEST(Trainer, AnUpdateThatOverflowsTheWeightsIsNotSaved) {
   // Issue 14 D7: the update that made the weights non-finite was saved as the "last good"
   // checkpoint. lr = 1e39 overflows f32 weights on the first update.

@@ -14,9 +14,9 @@
 // "generator_seeded" [N] and "generator_state" [N · 6] (the generator's words, set on load:
 // loading is linear in the file's size, every count bounded by what the file holds), plus
 // metadata: format, version 2, the model fingerprint (model_fingerprint), the tokenizer
-// fingerprint (tokenizer_fingerprint, or empty), layer count, mixers, vocabulary, dtype, config and a checksum of the tensors (state_file_checksum). A file from
-// another model → ValueError naming the mismatch; a truncated, corrupted or inconsistent file →
-// IOError.
+// fingerprint (tokenizer_fingerprint, or empty), layer count, mixers, vocabulary, dtype, config and a checksum of the
+// tensors (state_file_checksum). A file from another model → ValueError naming the mismatch; a truncated, corrupted or
+// inconsistent file → IOError.
 #pragma once
 
 #include <cstdint>

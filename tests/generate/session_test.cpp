@@ -139,7 +139,8 @@ TEST(Session, StateFromTheSameConfigWithOtherWeightsIsAValueError) {
 
 TEST(Session, StateMadeWithAnotherTokenizerIsAValueError) {
   // Issue 14 D6: the same model with another tokenizer read the saved token ids as other text.
-  const std::string tok_a = ::testing::TempDir() + "lnx_gen_tok_a.json", tok_b = ::testing::TempDir() + "lnx_gen_tok_b.json";
+  const std::string tok_a = ::testing::TempDir() + "lnx_gen_tok_a.json",
+                    tok_b = ::testing::TempDir() + "lnx_gen_tok_b.json";
   std::ofstream(tok_a) << R"({"model": {"type": "BPE"}})";
   std::ofstream(tok_b) << R"({"model": {"type": "BPE"}} )";
   EXPECT_EQ(tokenizer_fingerprint(tok_a), tokenizer_fingerprint(tok_a));
@@ -151,8 +152,9 @@ TEST(Session, StateMadeWithAnotherTokenizerIsAValueError) {
   s.prefill({1, 2, 3});
   const std::string path = temp_path("tokenizer");
   s.save(path, tokenizer_fingerprint(tok_a));
-  EXPECT_NE(error_of<ValueError>([&] { Session::load(m, path, tokenizer_fingerprint(tok_b)); })
-                .find("made with another tokenizer"),
+  EXPECT_NE(error_of<ValueError>([&] {
+              Session::load(m, path, tokenizer_fingerprint(tok_b));
+            }).find("made with another tokenizer"),
             std::string::npos);
   EXPECT_NO_THROW(Session::load(m, path, tokenizer_fingerprint(tok_a)));
   EXPECT_NO_THROW(Session::load(m, path));  // the caller does not know its tokenizer

@@ -5,6 +5,9 @@
 // softmax attention) get no initial_state and no dfinal; they resume from their extra_state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "gradcheck.h"
 #include "kernel_test_util.h"
 #include "kernels/mechanism.h"
@@ -324,6 +327,98 @@ TEST_P(MechanismReference, EmptyBatchesAndSequencesInEveryForm) {
       if (m.has_recurrent_state && s.T == 0) {
         EXPECT_TRUE(all_close(r.final_state, in.at("initial_state"), 1e-12));
         EXPECT_TRUE(all_close(r.grads.at("initial_state"), d_final, 1e-12));
+      }
+    }
+  }
+}
+
+// The (sequence, head) pairs where t has a non-finite element, for a tensor laid out
+// [B, T, H, ...] (inputs, outputs; with cu_seqlens cu, B = 1 and the sequence is the one
+// holding the token) or [N, H, ...] (states); {-1, h} for per-head [H, ...] tensors; {-1, -1}
+// for any other layout.
+std::set<std::pair<int64_t, int64_t>> non_finite_cells(const Tensor& t, const ProblemSize& s,
+                                                       const std::vector<int64_t>& cu = {}) {
+  const Shape& shape = t.shape();
+  const std::vector<double> x = t.to_vector<double>();
+  const int64_t N = cu.empty() ? s.B : static_cast<int64_t>(cu.size()) - 1;
+  const bool per_token = shape.size() >= 3 && shape[0] == s.B && shape[1] == s.T && shape[2] == s.H;
+  const bool per_sequence = !per_token && shape.size() >= 2 && shape[0] == N && shape[1] == s.H;
+  const bool per_head = shape.size() >= 1 && shape[0] == s.H && !per_token && !per_sequence;
+  const int64_t inner = static_cast<int64_t>(x.size()) / std::max<int64_t>(1, per_token      ? s.B * s.T * s.H
+                                                                              : per_sequence ? N * s.H
+                                                                              : per_head     ? s.H
+                                                                                             : 1);
+  auto sequence_of = [&](int64_t b, int64_t token) {
+    if (cu.empty()) return b;
+    return static_cast<int64_t>(std::upper_bound(cu.begin(), cu.end(), token) - cu.begin()) - 1;
+  };
+  std::set<std::pair<int64_t, int64_t>> cells;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isfinite(x[i])) continue;
+    const int64_t row = static_cast<int64_t>(i) / inner;
+    if (per_token)
+      cells.insert({sequence_of(row / (s.T * s.H), row / s.H % s.T), row % s.H});
+    else if (per_sequence)
+      cells.insert({row / s.H, row % s.H});
+    else if (per_head)
+      cells.insert({-1, row});
+    else
+      cells.insert({-1, -1});
+  }
+  return cells;
+}
+
+size_t count_non_finite(const Tensor& t) {
+  size_t n = 0;
+  for (double x : t.to_vector<double>()) n += std::isfinite(x) ? 0 : 1;
+  return n;
+}
+
+TEST_P(MechanismReference, ANonFiniteInputStaysInItsSequenceAndHead) {
+  // Issue 14: a NaN in one element of q reached other rows of dk in the chunk backward. A NaN in
+  // any per-token input (q, k, v, x, B, C, …) of sequence 1, head 1 must leave every other
+  // sequence and head finite in every form (o, final state, every gradient), and must show in
+  // o. Within its own sequence and head a blocked form may spread it to other rows of the
+  // chunk: its masked intra-chunk products multiply the mask's zeros by the NaN (0 · NaN =
+  // NaN), as flash-linear-attention's and fused softmax attention's do, and as the reference of
+  // softmax attention does over the whole sequence.
+  const Mechanism& m = mechanism(GetParam());
+  // Three sequences as a batch, and three packed into one row (cu_seqlens) whose middle one
+  // holds the NaN at its token 5 (a chunk of 16 straddles the boundaries).
+  const std::vector<int64_t> packed = {0, 20, 37, 60};
+  for (const bool varlen : {false, true}) {
+    const ProblemSize s = varlen ? ProblemSize{1, 60, 3, 5, 6} : ProblemSize{3, 40, 3, 5, 6};
+    const std::vector<int64_t> cu = varlen ? packed : std::vector<int64_t>{};
+    const int64_t N = varlen ? 3 : s.B, row = varlen ? 0 : 1, token = varlen ? 25 : 17;
+    std::vector<std::string> per_token_inputs;
+    for (const auto& [n, t] : make_problem(m, s, N, 21))
+      if (t.dim() == 4 && t.size(0) == s.B && t.size(1) == s.T && t.size(2) == s.H) per_token_inputs.push_back(n);
+    ASSERT_FALSE(per_token_inputs.empty());
+    for (const std::string& input : per_token_inputs) {
+      TensorDict in = make_problem(m, s, N, 21);
+      const Tensor& x = in.at(input);  // fresh and contiguous, [B, T, H, D]
+      const int64_t D = x.size(3);
+      static_cast<double*>(x.raw_data())[((row * s.T + token) * s.H + 1) * D + 2] = std::nan("");  // head 1
+      Generator gen(3);
+      const Tensor d_o = randn({s.B, s.T, s.H, s.V}, gen, DType::f64);
+      const Tensor d_final = m.has_recurrent_state ? randn({N, s.H, s.K, s.V}, gen, DType::f64) : Tensor();
+      MechanismOptions opt;
+      opt.chunk_size = 16;
+      if (varlen) opt.cu_seqlens = from_vector<int64_t>(cu, {N + 1});
+      for (Form form : kAllForms) {
+        const RunResult r = run_with_grads(GetParam(), form, to_dtype(in, DType::f32), opt, d_o, d_final);
+        std::vector<std::pair<std::string, Tensor>> checked = {{"o", r.o}};
+        if (r.final_state.defined()) checked.push_back({"final_state", r.final_state});
+        for (const auto& [n, g] : r.grads) checked.push_back({"d" + n, g});
+        for (const auto& [what, t] : checked) {
+          SCOPED_TRACE(
+              fmt::format("NaN in {}, {}, {} form, {}", input, varlen ? "packed" : "batch", form_name(form), what));
+          for (const auto& [b, h] : non_finite_cells(t, s, cu)) {
+            EXPECT_TRUE(b == 1 || b == -1) << "sequence " << b;
+            EXPECT_TRUE(h == 1 || (b == -1 && h == -1)) << "head " << h;
+          }
+        }
+        EXPECT_GT(count_non_finite(r.o), 0u) << input << " " << form_name(form);
       }
     }
   }

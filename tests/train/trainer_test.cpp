@@ -148,8 +148,12 @@ TEST(Trainer, ARunDirectoryInUseIsRefused) {
 TEST(Trainer, AnExplicitVocabularyIsKeptOrRefusedNeverReplaced) {
   // Issue 14 D14: model.vocab_size=10 was silently replaced by the tokenizer's size.
   auto run = [](const std::string& name, std::vector<std::string> extra) {
-    std::vector<std::string> o = {"model.preset=attention-tiny", "train.steps=1",       "data.builtin_bytes=20000",
-                                  "train.batch_size=2",          "train.seq_len=16",    "train.sample_tokens=0",
+    std::vector<std::string> o = {"model.preset=attention-tiny",
+                                  "train.steps=1",
+                                  "data.builtin_bytes=20000",
+                                  "train.batch_size=2",
+                                  "train.seq_len=16",
+                                  "train.sample_tokens=0",
                                   "train.out_dir=" + ::testing::TempDir() + "lnx_vocab_" + name};
     o.insert(o.end(), extra.begin(), extra.end());
     TrainConfig c = load_train_config("", o);

@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   clang-format             # the formatting check (tests/format): the tree follows .clang-format
+  clang libclang-rt-dev    # libFuzzer with ASan and UBSan (scripts/fuzz.sh, run by CI)
 )
 
 missing=()

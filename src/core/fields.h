@@ -137,7 +137,9 @@ template <class C> void check_bounds(const C& cfg, const std::string& where) {
 template <class C> void assign_fields(C& cfg, const FieldValues& values, const std::string& where) {
   std::vector<std::string> names;
   cfg.visit([&](const char* name, auto&, const char*, const auto&...) { names.emplace_back(name); });
-  for (const auto& [key, value] : values) {
+  for (const auto& entry : values) {
+    const auto& key = entry.first;  // named, not a structured binding: clang 14 cannot capture those
+    const auto& value = entry.second;
     bool known = false;
     cfg.visit([&](const char* name, auto& field, const char*, const auto&...) {
       if (key != name) return;

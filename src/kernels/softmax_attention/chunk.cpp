@@ -93,7 +93,8 @@ template <typename T> struct Tiles {
   void online_softmax(Tile<T>& t, int64_t i0, int64_t ilen, int64_t j0, int64_t jlen) const {
     for (int64_t i = 0; i < ilen; ++i) {
       T* Si = t.S.data() + i * jlen;
-      const auto [c0, c1] = tile_columns(i0 + i, j0, jlen);
+      const auto columns = tile_columns(i0 + i, j0, jlen);    // not a structured binding: clang 14's
+      const int64_t c0 = columns.first, c1 = columns.second;  // omp simd cannot capture one
       for (int64_t c = 0; c < c0; ++c) Si[c] = T(0);
       for (int64_t c = c1; c < jlen; ++c) Si[c] = T(0);
       if (c0 == c1) continue;

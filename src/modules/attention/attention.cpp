@@ -144,7 +144,7 @@ MixerOutput Attention::forward(const MixerInput& in) const {
     q = q_norm->forward(q);
     k = k_norm->forward(k);
   }
-  auto rotate = [&](const Tensor& x) {  // x [B, T, heads, Dh]
+  auto rotate = [&, Dh = Dh](const Tensor& x) {  // x [B, T, heads, Dh]; Dh copied: clang 14 cannot capture a binding
     if (rope_dim_ == Dh) return apply_rope(x, pos, inv_freq_);
     return concat({apply_rope(slice(x, 3, 0, rope_dim_), pos, inv_freq_), slice(x, 3, rope_dim_, Dh)}, 3);
   };

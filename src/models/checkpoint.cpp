@@ -85,13 +85,43 @@ void load_weights(modules::Module& module, const std::string& path) {
   });
 }
 
+namespace {
+
+// A config whose model cannot fit in the directory's weight files is refused before the model is
+// allocated: a corrupt or crafted config (d_model: 65536 next to a few KB of weights) would cost
+// gigabytes before the shape mismatch showed. The bound is what every model has: embeddings
+// (and an untied head), and per block a norm and a projection of at least d_model, in 16 bits.
+void check_weights_can_hold(const ModelConfig& c, const std::string& dir) {
+  uintmax_t bytes = 0;
+  bool found = false;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".safetensors" && e.is_regular_file(ec)) {
+      found = true;
+      bytes += e.file_size(ec);
+    }
+  if (!found) return;  // no weights at all: the loader names the missing file
+  const double d = static_cast<double>(c.d_model);
+  const double parameters =
+      d * static_cast<double>(c.vocab_size) * (c.tie_embeddings ? 1 : 2) + 2.0 * d * static_cast<double>(c.n_layer);
+  LNX_CHECK(2.0 * parameters <= static_cast<double>(bytes), ValueError,
+            "[checkpoint] '{}': its config describes a model of at least {:.0f} parameters ({:.0f} bytes even in 16 "
+            "bits), but its .safetensors files hold {} bytes",
+            dir, parameters, 2.0 * parameters, bytes);
+}
+
+}  // namespace
+
 std::unique_ptr<LMModel> load_model(const std::string& dir) {
-  if (hf::is_hf_directory(dir)) return hf::load_model(dir);
-  LNX_CHECK(fs::is_directory(dir), IOError, "[checkpoint] '{}' is not a checkpoint directory", dir);
-  const ModelConfig config = load_model_config(dir + "/config.yaml");
+  const ModelConfig config = load_directory_config(dir);
+  if (hf::is_hf_directory(dir)) {
+    check_weights_can_hold(config, dir);
+    return hf::load_model(dir);
+  }
+  const SafetensorsFile file = load_safetensors(dir + "/model.safetensors");  // IOError when missing
+  check_weights_can_hold(config, dir);
   auto model = LMModel::for_loading(config);
   // A model saved after to(f64) loads as f64.
-  const SafetensorsFile file = load_safetensors(dir + "/model.safetensors");
   const auto dtype = file.metadata.find("dtype");
   if (dtype != file.metadata.end() && dtype->second == dtype_name(DType::f64)) model->to(DType::f64);
   load_weights(*model, dir + "/model.safetensors");

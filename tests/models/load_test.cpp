@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
@@ -147,6 +149,31 @@ TEST(Checkpoint, NonFiniteWeightsAreRefusedAtSaveAndLoad) {
   save_safetensors(good, file);
   EXPECT_NE(error_of<ValueError>([&] { load_model(dir); }).find("parameter 'norm.weight'"), std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST(Checkpoint, AConfigTooLargeForItsWeightsIsRefusedBeforeAllocating) {
+  // Issue 14 (fuzzing): a config.yaml or config.json edited to d_model 65536 next to a few KB
+  // of weights allocated the whole model (gigabytes) before the shapes were compared.
+  const std::string dir = ::testing::TempDir() + "lnx_config_too_large", hf_dir = dir + "_hf";
+  for (const std::string& d : {dir, hf_dir}) fs::remove_all(d);
+  LMModel model(preset_config("attention-tiny"), 1);
+  save_model(model, dir);
+  hf::save_model(model, hf_dir, "llama");
+  auto edit = [](const std::string& path, const std::string& from, const std::string& to) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    std::ofstream(path) << text.replace(at, from.size(), to);
+  };
+  edit(dir + "/config.yaml", "d_model: 64", "d_model: 65536");
+  edit(hf_dir + "/config.json", "\"hidden_size\": 64", "\"hidden_size\": 65536");
+  for (const std::string& d : {dir, hf_dir}) {
+    const std::string e = error_of<ValueError>([&] { load_model(d); });
+    EXPECT_NE(e.find("its config describes a model of at least"), std::string::npos) << e;
+    EXPECT_NE(e.find("but its .safetensors files hold"), std::string::npos) << e;
+    fs::remove_all(d);
+  }
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ const models::LMModel& state_file_model() {
 const std::vector<FuzzTargetInfo>& fuzz_targets() {
   static const std::vector<FuzzTargetInfo> targets = {
       {"safetensors", fuzz_safetensors}, {"tokenizer_json", fuzz_tokenizer_json}, {"train_config", fuzz_train_config},
-      {"state_file", fuzz_state_file},   {"checkpoint", fuzz_checkpoint},
+      {"state_file", fuzz_state_file},   {"checkpoint", fuzz_checkpoint},         {"chat_template", fuzz_chat_template},
   };
   return targets;
 }

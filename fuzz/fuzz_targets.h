@@ -35,6 +35,8 @@ bool fuzz_train_config(const uint8_t* data, size_t size);
 // Generation state files for a fixed tiny model, as written and as a forger would write them
 // (the checksum recomputed over the mutated tensors).
 bool fuzz_state_file(const uint8_t* data, size_t size);
+// Jinja chat templates, parsed and rendered over a fixed conversation.
+bool fuzz_chat_template(const uint8_t* data, size_t size);
 // Checkpoint directories: a config (config.yaml, or a Hugging Face config.json when it starts
 // with '{') and model.safetensors, separated by a line "#--weights--".
 bool fuzz_checkpoint(const uint8_t* data, size_t size);

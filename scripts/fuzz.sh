@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors tokenizer_json train_config state_file checkpoint); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors tokenizer_json train_config state_file checkpoint chat_template); fi
 build="$root/build-fuzz"
 
 # -O1 -g: sanitizer reports with usable stacks, and a build twice as fast as -O3.

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "cli/commands.h"
 #include "tensor/error.h"
@@ -27,14 +28,20 @@ int main(int argc, char** argv) {
   lnx::cli::add_logits_command(app, action);
   lnx::cli::add_posttrain_commands(app, action);
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+      // Like every other refusal: one "error:" line and exit code 1 (CLI11's own codes vary).
+      fmt::print(stderr, "error: {}\nrun with --help for the options\n", e.what());
+      return 1;
+    }
     return action ? action() : lnx::cli::run_default_job();
-  } catch (const lnx::Error& e) {
+  } catch (const lnx::Error& e) {  // also from option callbacks during parsing
     fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "error: out of memory (the input or the model is too large for this machine's memory)\n");
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "internal error: {}\n", e.what());

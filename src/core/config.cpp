@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -104,6 +105,15 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source_name) {
 }
 
 YAML::Node load_yaml_file(const std::string& path) {
+  // A config is a few KB: a directory, a device (/dev/zero) or a huge file is refused unread.
+  constexpr uintmax_t kMaxBytes = uintmax_t{64} << 20;
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw IOError(fmt::format("[config] cannot read '{}': {}", path,
+                              std::filesystem::is_directory(st) ? "it is a directory" : "not a regular file"));
+  if (std::filesystem::exists(st) && std::filesystem::file_size(path, ec) > kMaxBytes)
+    throw IOError(fmt::format("[config] '{}' is larger than {} bytes: not a config", path, kMaxBytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IOError(fmt::format("[config] cannot open '{}': no such file or not readable", path));
   std::ostringstream text;

@@ -12,6 +12,7 @@
 #include "data/chat_template_internal.h"
 #include "data/tokenizer.h"
 #include "data/tokenizer_internal.h"
+#include "io/read_file.h"
 #include "tensor/error.h"
 
 namespace lnx::data {
@@ -46,13 +47,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LNX_CHECK(in.good(), IOError, "[chat_template] cannot open '{}'", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_text(const std::string& path) { return io::read_file("chat_template", path, kMaxChatTemplateBytes); }
 
 // A special token entry: a string, null, or {"content": ...} (an AddedToken as older files write it).
 std::string token_string(const nlohmann::json& config, const char* key, const std::string& path) {

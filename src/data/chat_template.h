@@ -44,6 +44,9 @@ namespace jinja {
 struct Node;
 }
 
+// Chat template files larger than this are refused (real ones are a few KB).
+inline constexpr uint64_t kMaxChatTemplateBytes = uint64_t{16} << 20;
+
 class ChatTemplate {
  public:
   // Parses the template; a syntax error or a construct outside the subset raises ValueError

@@ -15,6 +15,13 @@ namespace {
 
 // ---- parser ----
 
+// Bounds that keep parsing, rendering and freeing a template's tree within the stack (each
+// works recursively): tags nested in tags, parentheses and brackets nested in an expression, and
+// the parts of one expression (a left-nested chain such as 1+1+…+1 is as deep as it is long).
+constexpr int kMaxBlockNesting = 64;
+constexpr int kMaxExpressionNesting = 128;
+constexpr size_t kMaxExpressionParts = 2048;
+
 class Parser {
  public:
   explicit Parser(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {}
@@ -29,8 +36,24 @@ class Parser {
   }
 
  private:
+  // Counts a level of recursion (block tags or nested expressions) while alive.
+  struct Nesting {
+    Nesting(int& depth, int limit, Position pos, const char* what) : depth_(depth) {
+      if (++depth_ > limit) {
+        --depth_;
+        syntax_error(pos, fmt::format("{} nested more than {} deep", what, limit));
+      }
+    }
+    ~Nesting() { --depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    int& depth_;
+  };
+
   // Statements up to a block tag named in ends (left unconsumed) or the end.
   Body parse_body(const std::vector<std::string>& ends) {
+    const Nesting nesting(block_depth_, kMaxBlockNesting, index_ < pieces_.size() ? pieces_[index_].pos : Position{},
+                          "block tags");
     Body body;
     while (index_ < pieces_.size()) {
       Piece& piece = pieces_[index_];
@@ -49,6 +72,7 @@ class Parser {
         auto node = std::make_unique<Node>();
         node->kind = Node::Kind::Output;
         node->pos = piece.pos;
+        expression_parts_ = 0;
         node->expr = parse_tuple(true);
         expect_end();
         body.push_back(std::move(node));
@@ -58,6 +82,7 @@ class Parser {
       const Token& first = current();
       if (first.type != Token::Type::Name) syntax_error(first.pos, "a block tag must start with a name");
       if (std::find(ends.begin(), ends.end(), first.text) != ends.end()) return body;
+      expression_parts_ = 0;
       body.push_back(parse_statement());
     }
     if (!ends.empty()) {
@@ -236,13 +261,15 @@ class Parser {
       syntax_error(current().pos, fmt::format("unexpected {} (expected the end of the tag)", describe(current())));
   }
 
-  static ExprPtr make(Expr::Kind kind, Position pos) {
+  ExprPtr make(Expr::Kind kind, Position pos) {
+    if (++expression_parts_ > kMaxExpressionParts)
+      syntax_error(pos, fmt::format("an expression of more than {} parts", kMaxExpressionParts));
     auto e = std::make_unique<Expr>();
     e->kind = kind;
     e->pos = pos;
     return e;
   }
-  static ExprPtr binary(const std::string& op, ExprPtr l, ExprPtr r, Position pos) {
+  ExprPtr binary(const std::string& op, ExprPtr l, ExprPtr r, Position pos) {
     ExprPtr e = make(Expr::Kind::Binary, pos);
     e->name = op;
     e->items.push_back(std::move(l));
@@ -309,6 +336,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    const Nesting nesting(expression_depth_, kMaxExpressionNesting, current().pos, "expressions");
     if (is_name("not")) {
       const Position pos = current().pos;
       next();
@@ -358,10 +386,8 @@ class Parser {
     return result;
   }
 
-  static ExprPtr clone(const Expr& e) {
-    auto c = std::make_unique<Expr>();
-    c->kind = e.kind;
-    c->pos = e.pos;
+  ExprPtr clone(const Expr& e) {
+    ExprPtr c = make(e.kind, e.pos);
     c->value = e.value;
     c->name = e.name;
     c->negated = e.negated;
@@ -416,6 +442,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    const Nesting nesting(expression_depth_, kMaxExpressionNesting, current().pos, "expressions");
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       node = make(Expr::Kind::Unary, current().pos);
@@ -669,6 +696,8 @@ class Parser {
   const std::vector<Token>* tokens_ = nullptr;
   size_t at_ = 0;
   std::vector<std::pair<std::string, Position>> open_tags_;
+  int block_depth_ = 0, expression_depth_ = 0;
+  size_t expression_parts_ = 0;  // of the expression or tag being parsed
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,6 +77,12 @@ void remove_stale_temporaries(const std::string& path) {
 
 void write_file_atomic(const std::string& op, const std::string& path,
                        const std::function<void(AtomicFileSink&)>& fill) {
+  // The rename would replace whatever is at path: a device (/dev/null), a directory's entry, a
+  // pipe. Only a regular file (or nothing) is replaced.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw IOError(fmt::format("[{}] cannot write '{}': it exists and is not a regular file ({})", op, path,
+                              S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket"));
   remove_stale_temporaries(path);
   // A unique temporary name in the target's directory (pid + counter, created exclusively).
   int fd = -1;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
@@ -14,7 +15,20 @@
 
 namespace lnx::io {
 
+namespace fs = std::filesystem;
+
 DirectoryLock::DirectoryLock(const std::string& op, const std::string& dir) {
+  // A run writes data/, last/, best/ and metrics.jsonl into its directory: a directory that
+  // already holds other things (a home directory, /, a data folder) is not one to write into.
+  std::error_code ec;
+  if (fs::is_directory(dir, ec) && !fs::is_empty(dir, ec)) {
+    bool run = false;
+    for (const char* marker : {".lock", "last", "metrics.jsonl"}) run = run || fs::exists(fs::path(dir) / marker, ec);
+    LNX_CHECK(run, IOError,
+              "[{}] '{}' is not empty and holds no run (no .lock, last/ or metrics.jsonl): a run writes data/, "
+              "last/, best/ and metrics.jsonl there; give a new or empty directory",
+              op, dir);
+  }
   const std::string path = dir + "/.lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   LNX_CHECK(fd_ >= 0, IOError, "[{}] cannot lock '{}': opening {} failed: {}", op, dir, path, std::strerror(errno));

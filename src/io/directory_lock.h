@@ -10,7 +10,9 @@ namespace lnx::io {
 
 class DirectoryLock {
  public:
-  // Locks dir (which must exist). IOError "[op] 'dir' is in use by process N (…)" when held.
+  // Locks dir (which must exist). IOError "[op] 'dir' is in use by process N (…)" when held, and
+  // IOError when dir is not empty but holds no run (no .lock, last/ or metrics.jsonl): runs write
+  // their files there, so a directory of other files (/, a home directory) is refused.
   DirectoryLock(const std::string& op, const std::string& dir);
   ~DirectoryLock();
   DirectoryLock(const DirectoryLock&) = delete;

@@ -30,6 +30,14 @@ void validate_run_config(const RunConfig& c, const char* trainer, int64_t min_gr
             c.steps, c.prompts_per_step, c.max_new_tokens, c.passes);
   LNX_CHECK(c.group_size >= min_group_size, ValueError, "[{}] group_size >= {} is needed, got {}", trainer,
             min_group_size, c.group_size);
+  // Every rollout of a step is decoded as one batch: bound the batch (and its states) it makes.
+  constexpr int64_t kMaxRollouts = 1 << 16;
+  LNX_CHECK(c.group_size <= kMaxRollouts && c.prompts_per_step <= kMaxRollouts / c.group_size &&
+                c.max_new_tokens <= 1 << 16 && c.eval_prompts <= 1 << 20,
+            ValueError,
+            "[{}] prompts_per_step · group_size must be at most {}, max_new_tokens at most 65536 and eval_prompts at "
+            "most 2^20 (got {} · {}, {}, {})",
+            trainer, kMaxRollouts, c.prompts_per_step, c.group_size, c.max_new_tokens, c.eval_prompts);
   LNX_CHECK(c.lr > 0 && c.temperature > 0 && c.eval_prompts >= 1, ValueError,
             "[{}] lr > 0, temperature > 0 and eval_prompts >= 1 are needed (got {}, {}, {})", trainer, c.lr,
             c.temperature, c.eval_prompts);

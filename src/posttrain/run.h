@@ -81,7 +81,13 @@ template <class Config> Config config_from_overrides(const std::vector<std::stri
   YAML::Node root(YAML::NodeType::Map);
   if (!config_path.empty()) {
     const YAML::Node file = core::load_yaml_file(config_path);
-    root[section] = file[section] ? file[section] : file;
+    LNX_CHECK(file.IsNull() || file.IsMap(), ValueError,
+              "[{}] {}: a config is a map of options (or a map with a '{}' section of them)", section, config_path,
+              section);
+    const YAML::Node options = file.IsMap() && file[section] ? file[section] : file;
+    LNX_CHECK(options.IsNull() || options.IsMap(), ValueError, "[{}] {}: '{}' must be a map of options", section,
+              config_path, section);
+    if (options.IsMap()) root[section] = options;
   }
   for (const auto& o : overrides) train::apply_override(root, std::string(section) + "." + o);
   Config c;

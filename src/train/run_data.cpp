@@ -9,24 +9,20 @@
 
 #include <fmt/format.h>
 
+#include "data/chat_template.h"
 #include "data/corpus.h"
 #include "data/mqar.h"
 #include "data/sft.h"
 #include "data/token_file.h"
+#include "io/read_file.h"
 #include "tensor/error.h"
 
 namespace lnx::train {
 
 namespace {
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  LNX_CHECK(f.good(), IOError, "[train] cannot read the text file '{}'", path);
-  std::ostringstream s;
-  s << f.rdbuf();
-  LNX_CHECK(!f.bad(), IOError, "[train] error while reading '{}'", path);
-  return s.str();
-}
+// Text data has no size bound of its own: memory is the bound (the CLI reports running out).
+std::string read_text_file(const std::string& path) { return io::read_file("train", path); }
 
 // Entropy (nats) of the token frequencies: the loss of the best model that ignores context.
 double unigram_entropy_nats(const std::vector<int32_t>& ids, int64_t vocab) {
@@ -47,6 +43,19 @@ std::shared_ptr<data::Tokenizer> make_tokenizer(const DataConfig& d, const std::
   return data::load_tokenizer(d.tokenizer);
 }
 
+// data.chat_template's text ("" when none), read and parsed up front: a template that cannot
+// be read or parsed is refused before training, not when the first checkpoint is written.
+std::string read_chat_template(const DataConfig& d) {
+  if (d.chat_template.empty()) return "";
+  const std::string source = io::read_file("train", d.chat_template, data::kMaxChatTemplateBytes);
+  try {
+    data::ChatTemplate parsed(source);
+  } catch (const ValueError& e) {
+    throw ValueError(fmt::format("[train] data.chat_template '{}': {}", d.chat_template, e.what()));
+  }
+  return source;
+}
+
 // Supervised fine-tuning examples: a seeded val_fraction of them held out.
 RunData prepare_sft_data(const TrainConfig& config, const std::string& model_dir, const std::string& tokenizer_path) {
   const DataConfig& d = config.data;
@@ -57,12 +66,7 @@ RunData prepare_sft_data(const TrainConfig& config, const std::string& model_dir
   r.vocab_size = r.tokenizer->vocab_size();
   data::ChatFormat chat = model_dir.empty() ? data::ChatFormat{} : data::load_chat_format(model_dir, r.tokenizer.get());
   if (!d.chat_template.empty()) {
-    const std::string source = read_text_file(d.chat_template);
-    try {
-      chat.chat_template.emplace(source);
-    } catch (const ValueError& e) {
-      throw ValueError(fmt::format("[train] data.chat_template '{}': {}", d.chat_template, e.what()));
-    }
+    chat.chat_template.emplace(read_chat_template(d));  // checked: parses
     chat.template_origin = d.chat_template;
   }
   std::vector<data::SftExample> all =
@@ -114,9 +118,14 @@ RunData prepare_run_data(const TrainConfig& config, const std::string& run_dir, 
         fmt::format("MQAR: vocab {}, {} key-value pairs, sequences of {}", m.vocab_size, m.num_kv_pairs, m.seq_len);
     return r;
   }
+  r.chat_template = read_chat_template(d);
   LNX_CHECK(d.builtin_bytes >= 1024 && d.builtin_bytes <= (int64_t{1} << 30), ValueError,
             "[train] data.builtin_bytes must be 1024 … 2^30 (1 GiB), got {}", d.builtin_bytes);
-  if (d.source == "sft") return prepare_sft_data(config, model_dir, tokenizer_path);
+  if (d.source == "sft") {
+    RunData sft = prepare_sft_data(config, model_dir, tokenizer_path);
+    sft.chat_template = r.chat_template;
+    return sft;
+  }
   LNX_CHECK(d.source == "builtin" || d.source == "text", ValueError,
             "[train] data.source must be builtin, text, sft or mqar, got '{}'", d.source);
   LNX_CHECK(d.source != "text" || !d.path.empty(), ValueError,

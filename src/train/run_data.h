@@ -21,6 +21,7 @@ struct RunData {
   double unigram_entropy = 0;                // nats per token of the training stream (text sources)
   bool mqar = false;                         // report recall accuracy
   std::string description;                   // one line for the log
+  std::string chat_template;                 // data.chat_template's text, saved with checkpoints ("" = none)
 };
 
 // Builds the corpus, tokenizer (trained, loaded from data.tokenizer, or — when resuming — the

@@ -67,12 +67,17 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   for (const auto& k : keys) LNX_CHECK(!k.empty(), ValueError, "[config] override '{}' has an empty key", assignment);
   LNX_CHECK(keys.size() >= 2, ValueError, "[config] override '{}' needs a section and a key (sections: {})", assignment,
             fmt::join(kSections, ", "));
-  if (!root || !root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  LNX_CHECK(root.IsMap(), ValueError, "[config] override '{}': the config it applies to is not a map of sections",
+            assignment);
   YAML::Node parsed = core::parse_yaml(value.empty() ? "''" : value, "override " + assignment);
   // Walk down, creating maps; yaml-cpp nodes are handles, so assigning through them edits root.
   std::vector<YAML::Node> chain{root};
   for (size_t i = 0; i + 1 < keys.size(); ++i) {
     YAML::Node next = chain.back()[keys[i]];
+    LNX_CHECK(!next || next.IsNull() || next.IsMap(), ValueError,
+              "[config] override '{}': '{}' is not a map in the config, so it has no key '{}'", assignment, keys[i],
+              keys[i + 1]);
     if (!next || !next.IsMap()) {
       chain.back()[keys[i]] = YAML::Node(YAML::NodeType::Map);
       next = chain.back()[keys[i]];

@@ -129,9 +129,8 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
         if (fs::is_regular_file(fs::path(config.train.init_from) / f))
           fs::copy_file(fs::path(config.train.init_from) / f, fs::path(tmp) / f, fs::copy_options::overwrite_existing);
     // A template from the config replaces the model's, so chat and generate use what SFT trained on.
-    if (!config.data.chat_template.empty())
-      fs::copy_file(config.data.chat_template, fs::path(tmp) / "chat_template.jinja",
-                    fs::copy_options::overwrite_existing);
+    if (!data.chat_template.empty())
+      io::write_file_atomic("checkpoint", tmp + "/chat_template.jinja", data.chat_template);
     io::write_file_atomic("checkpoint", tmp + "/train.yaml", core::to_yaml_string(train_config_to_yaml(config)) + "\n");
   });
 }

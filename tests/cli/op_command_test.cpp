@@ -87,6 +87,14 @@ TEST_F(OpCommand, MalformedFilesAndBadRequestsFailWithOneClearLine) {
   r = run_cli(fmt::format("op simple_gla --form fused -i {} -o {}", path("partial.safetensors"), path("o.st")));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("unknown form"), std::string::npos) << r.output;
+
+  // Issue 14 (CLI sweep): an --option without name=value threw from the option parser, outside
+  // the error handler (abort, rc 134).
+  for (const char* option : {"noeq", "=", "=1"}) {
+    r = run_cli(fmt::format("op linear_attn -i /nonexistent -o {} --option '{}'", path("o.st"), option));
+    EXPECT_EQ(r.exit_code, 1) << option << ": " << r.output;
+    EXPECT_NE(r.output.find("error: [op] --option"), std::string::npos) << r.output;
+  }
 }
 
 TEST_F(OpCommand, ListShowsEveryMechanism) {

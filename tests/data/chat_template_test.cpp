@@ -140,6 +140,33 @@ TEST(ChatTemplate, UnsupportedConstructsFailNamingThemAndTheirPosition) {
   }
 }
 
+TEST(ChatTemplate, NestingAndExpressionSizeAreBounded) {
+  // Issue 14 (CLI sweep): 5000 nested parentheses, a 100000-term sum and the like overflowed the
+  // stack (parsing, rendering and freeing are recursive). Each is now a syntax error; the bounds
+  // are far above what real templates use.
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  const std::pair<std::string, const char*> cases[] = {
+      {"{{" + repeat("(", 400) + "1" + repeat(")", 400) + "}}", "expressions nested more than 128 deep"},
+      {"{{" + repeat("[", 400) + repeat("]", 400) + "}}", "expressions nested more than 128 deep"},
+      {"{{ " + repeat("not ", 400) + "1 }}", "expressions nested more than 128 deep"},
+      {"{{ " + repeat("-", 400) + "1 }}", "expressions nested more than 128 deep"},
+      {"{{ " + repeat("1 + ", 3000) + "1 }}", "an expression of more than 2048 parts"},
+      {"{{ 1" + repeat(" | string", 3000) + " }}", "an expression of more than 2048 parts"},
+      {repeat("{% if true %}", 100) + "x" + repeat("{% endif %}", 100), "block tags nested more than 64 deep"},
+  };
+  for (const auto& [source, part] : cases) {
+    const std::string msg = error_of(source);
+    EXPECT_NE(msg.find(part), std::string::npos) << source.substr(0, 40) << ": " << msg;
+  }
+  // Real nesting well inside the bounds renders.
+  EXPECT_EQ(render(repeat("{% if true %}", 20) + "x" + repeat("{% endif %}", 20)), "x");
+  EXPECT_EQ(render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " + " + repeat("1 + ", 500) + "1 }}"), "502");
+}
+
 TEST(ChatTemplate, PythonValueFormatting) {
   EXPECT_EQ(render("{{ 1e16 }} {{ 1e-5 }} {{ 123456789.0 }} {{ 0.1 }} {{ 1/3 }} {{ -0.0 }} {{ 2.5e-3 }}"),
             "1e+16 1e-05 123456789.0 0.1 0.3333333333333333 -0.0 0.0025");

@@ -34,6 +34,25 @@ TEST(DirectoryLock, ASecondHolderIsRefusedWithThePid) {
   fs::remove_all(dir);
 }
 
+TEST(DirectoryLock, ADirectoryOfOtherFilesIsNotARunDirectory) {
+  // Issue 14 (CLI sweep): `train --out /` wrote data/, last/, best/ and metrics.jsonl into /.
+  const std::string dir = ::testing::TempDir() + "lnx_lock_other_" + std::to_string(::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/data");
+  std::ofstream(dir + "/notes.txt") << "mine";
+  const std::string e = error_of<IOError>([&] { DirectoryLock lock("train", dir); });
+  EXPECT_NE(e.find("is not empty and holds no run"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(dir + "/.lock"));
+  // A run's directory (one killed before its first save has .lock; an older one metrics.jsonl).
+  for (const char* marker : {"metrics.jsonl", ".lock"}) {
+    fs::remove_all(dir);
+    fs::create_directories(dir + "/data");
+    std::ofstream(dir + "/" + marker) << "";
+    EXPECT_EQ(error_of<IOError>([&] { DirectoryLock lock("train", dir); }), "<no error>") << marker;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(LogFile, AFailedWriteIsAnErrorNotALostRecord) {
   // Issue 14 D4: metrics.jsonl lost records on a full disk while the run exited 0. /dev/full
   // fails every write with ENOSPC.

@@ -81,6 +81,9 @@ TEST(Grpo, BadConfigsAreErrors) {
   GrpoConfig c = tiny(::testing::TempDir() + "lnx_grpo_bad");
   c.group_size = 1;
   EXPECT_NE(error_of<ValueError>([&] { grpo(c); }).find("group_size >= 2"), std::string::npos);
+  c.group_size = 100000000;  // Issue 14 (CLI sweep): unbounded, it ran out of memory
+  EXPECT_NE(error_of<ValueError>([&] { grpo(c); }).find("prompts_per_step · group_size must be at most"),
+            std::string::npos);
   c.group_size = 4;
   c.aggregation = "mean";
   EXPECT_NE(error_of<ValueError>([&] { grpo(c); }).find("sequence_mean"), std::string::npos);
@@ -88,6 +91,14 @@ TEST(Grpo, BadConfigsAreErrors) {
   c.task = "chess";
   EXPECT_NE(error_of<ValueError>([&] { grpo(c); }).find("unknown task 'chess'"), std::string::npos);
   EXPECT_NE(error_of<ValueError>([] { grpo_config({"group_sise=3"}); }).find("group_sise"), std::string::npos);
+  // Issue 14 (CLI sweep): a config file that is a list, or whose grpo section is a scalar, was
+  // accepted as an empty config.
+  const std::string file = ::testing::TempDir() + "lnx_grpo_bad.yaml";
+  for (const char* text : {"[1, 2]\n", "grpo: 5\n", "7\n"}) {
+    std::ofstream(file) << text;
+    EXPECT_NE(error_of<ValueError>([&] { grpo_config({}, file); }).find("map of options"), std::string::npos) << text;
+  }
+  std::filesystem::remove(file);
 }
 
 }  // namespace

@@ -273,7 +273,41 @@ TEST(TrainConfigFiles, OverridesAndErrors) {
     std::ofstream(bad) << text;
     EXPECT_NE(lnx::error_of<ValueError>([&] { load_train_config(bad, {}); }).find("name"), std::string::npos) << text;
   }
+  // Issue 14 (CLI sweep): a config that is a list, or a section that is not a map, was silently
+  // replaced by the overrides (the CLI always passes some); a directory or a device was read.
+  std::ofstream(bad) << "[1, 2]\n";
+  EXPECT_NE(lnx::error_of<ValueError>([&] { load_train_config(bad, {"train.steps=3"}); }).find("not a map of sections"),
+            std::string::npos);
+  std::ofstream(bad) << "model: 5\n";
+  EXPECT_NE(lnx::error_of<ValueError>([&] {
+              load_train_config(bad, {"model.d_model=32"});
+            }).find("'model' is not a map in the config, so it has no key 'd_model'"),
+            std::string::npos);
   fs::remove(bad);
+  EXPECT_NE(lnx::error_of<IOError>([&] { load_train_config(::testing::TempDir(), {}); }).find("it is a directory"),
+            std::string::npos);
+  EXPECT_NE(lnx::error_of<IOError>([&] { load_train_config("/dev/zero", {}); }).find("not a regular file"),
+            std::string::npos);
+}
+
+TEST(Trainer, AChatTemplateThatCannotBeReadIsRefusedBeforeTraining) {
+  // Issue 14 (CLI sweep): data.chat_template naming a missing file, a directory or a device was
+  // only read when the first checkpoint was written: an internal error after training.
+  const std::string dir = ::testing::TempDir() + "lnx_bad_template_run";
+  for (const std::string& t :
+       {std::string("/no/such/template.jinja"), ::testing::TempDir(), std::string("/dev/null")}) {
+    fs::remove_all(dir);
+    TrainConfig c = load_train_config(
+        "", {"model.preset=attention-tiny", "train.steps=1", "data.builtin_bytes=20000", "train.batch_size=2",
+             "train.seq_len=16", "train.sample_tokens=0", "data.chat_template=" + t});
+    c.train.out_dir = dir;
+    int steps = 0;
+    TrainHooks hooks;
+    hooks.after_step = [&](int64_t, double) { return ++steps > 0; };
+    EXPECT_NE(lnx::error_of<IOError>([&] { train(c, hooks); }).find("cannot read '" + t + "'"), std::string::npos) << t;
+    EXPECT_EQ(steps, 0) << t;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -21,6 +21,37 @@ namespace {
 constexpr int kMaxBlockNesting = 64;
 constexpr int kMaxExpressionNesting = 128;
 constexpr size_t kMaxExpressionParts = 2048;
+// The depth of an expression's tree, which rendering descends recursively (chains such as
+// x|f|f|…|f or a.b.c… are built without recursion but are as deep as they are long).
+constexpr int kMaxExpressionDepth = 128;
+
+// Walks e's tree without recursion (it may be as deep as kMaxExpressionParts).
+void check_depth(const Expr& e) {
+  std::vector<std::pair<const Expr*, int>> stack{{&e, 1}};
+  while (!stack.empty()) {
+    const auto [x, depth] = stack.back();
+    stack.pop_back();
+    if (depth > kMaxExpressionDepth)
+      syntax_error(x->pos, fmt::format("an expression nested more than {} deep", kMaxExpressionDepth));
+    for (const ExprPtr& c : x->items)
+      if (c) stack.push_back({c.get(), depth + 1});
+    for (const ExprPtr& c : x->keys) stack.push_back({c.get(), depth + 1});
+    for (const ExprPtr& c : x->args.positional) stack.push_back({c.get(), depth + 1});
+    for (const auto& kv : x->args.keyword) stack.push_back({kv.second.get(), depth + 1});
+  }
+}
+
+// check_depth over every expression of a body (block tags nest at most kMaxBlockNesting deep).
+void check_depths(const Body& body) {
+  for (const NodePtr& n : body) {
+    for (const Expr* e : {n->expr.get(), n->condition.get()})
+      if (e) check_depth(*e);
+    for (const ExprPtr& e : n->conditions) check_depth(*e);
+    for (const Body& b : n->bodies) check_depths(b);
+    check_depths(n->body);
+    check_depths(n->else_body);
+  }
+}
 
 class Parser {
  public:
@@ -716,7 +747,9 @@ Body parse_template(std::string_view source) {
     }
   }
   if (!text.empty() && text.back() == '\n') text.pop_back();
-  return Parser(lex_template(std::move(text))).parse();
+  Body body = Parser(lex_template(std::move(text))).parse();
+  check_depths(body);
+  return body;
 }
 
 }  // namespace lnx::data::jinja

@@ -156,6 +156,9 @@ TEST(ChatTemplate, NestingAndExpressionSizeAreBounded) {
       {"{{ " + repeat("-", 400) + "1 }}", "expressions nested more than 128 deep"},
       {"{{ " + repeat("1 + ", 3000) + "1 }}", "an expression of more than 2048 parts"},
       {"{{ 1" + repeat(" | string", 3000) + " }}", "an expression of more than 2048 parts"},
+      {"{{ 1" + repeat(" | string", 1200) + " }}", "an expression nested more than 128 deep"},  // found by fuzzing
+      {"{{ " + repeat("1 + ", 200) + "1 }}", "an expression nested more than 128 deep"},
+      {"{{ x" + repeat(".a", 200) + " }}", "an expression nested more than 128 deep"},
       {repeat("{% if true %}", 100) + "x" + repeat("{% endif %}", 100), "block tags nested more than 64 deep"},
   };
   for (const auto& [source, part] : cases) {
@@ -164,7 +167,7 @@ TEST(ChatTemplate, NestingAndExpressionSizeAreBounded) {
   }
   // Real nesting well inside the bounds renders.
   EXPECT_EQ(render(repeat("{% if true %}", 20) + "x" + repeat("{% endif %}", 20)), "x");
-  EXPECT_EQ(render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " + " + repeat("1 + ", 500) + "1 }}"), "502");
+  EXPECT_EQ(render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " + " + repeat("1 + ", 90) + "1 }}"), "92");
 }
 
 TEST(ChatTemplate, PythonValueFormatting) {

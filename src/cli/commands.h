@@ -15,6 +15,11 @@ namespace lnx::cli {
 
 using Action = std::function<int()>;
 
+// For flags such as --out: an empty value (an unset shell variable) is an error, not "unset".
+inline const CLI::Validator kNonEmpty(
+    [](std::string& value) { return value.empty() ? std::string("an empty value is not allowed") : std::string(); },
+    "NONEMPTY");
+
 void add_demo_command(CLI::App& app, Action& action);
 void add_info_command(CLI::App& app, Action& action);
 void add_list_command(CLI::App& app, Action& action);

@@ -86,7 +86,7 @@ void add_trainer(CLI::App& app, Action& action, const char* name, const std::str
   auto* cmd = app.add_subcommand(name, description);
   cmd->add_option("--config", o->config, "YAML file of options (top level or under the trainer's name)");
   cmd->add_option("--init-from", o->init_from, "checkpoint or Hugging Face model directory to train");
-  cmd->add_option("--out", o->out, "run directory (last/ checkpoint, metrics.jsonl)");
+  cmd->add_option("--out", o->out, "run directory (last/ checkpoint, metrics.jsonl)")->check(kNonEmpty);
   cmd->add_option("--steps", o->steps, "steps")->check(CLI::PositiveNumber);
   cmd->add_option("overrides", o->overrides, "key=value: " + keys);
   cmd->footer(footer);

@@ -129,7 +129,7 @@ void add_train_command(CLI::App& app, Action& action) {
       "--sft", o->sft,
       "supervised fine-tuning on a JSON Lines file of {prompt, completion} or {messages} (data.source=sft)");
   cmd->add_option("--steps", o->steps, "optimizer steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--out", o->out, "run directory (checkpoints, metrics.jsonl)");
+  cmd->add_option("--out", o->out, "run directory (checkpoints, metrics.jsonl)")->check(kNonEmpty);
   cmd->add_option("overrides", o->overrides, "section.key=value, e.g. optimizer.lr=1e-3 train.batch_size=32");
   cmd->callback([o, &action] { action = [o] { return run_train(*o); }; });
 }

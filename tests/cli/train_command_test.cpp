@@ -120,8 +120,8 @@ TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {
     EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
   }
   // Issue 14 (CLI sweep): malformed flags exited with CLI11's codes (104–114) and no "error:".
-  for (const char* cmd :
-       {"generate --max-tokens abc", "train --no-such-flag", "generate --max-tokens 1 --max-tokens 2"}) {
+  for (const char* cmd : {"generate --max-tokens abc", "train --no-such-flag", "generate --max-tokens 1 --max-tokens 2",
+                          "train --out ''", "grpo --out ''"}) {  // an empty --out was taken as unset: runs/default
     r = run_cli(cmd);
     EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.output;
     EXPECT_NE(r.output.find("error: "), std::string::npos) << cmd << ": " << r.output;

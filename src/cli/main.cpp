@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <ios>
 #include <new>
 
 #include "cli/commands.h"
@@ -39,6 +41,12 @@ int main(int argc, char** argv) {
     return action ? action() : lnx::cli::run_default_job();
   } catch (const lnx::Error& e) {  // also from option callbacks during parsing
     fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {  // a path that cannot be examined (a symlink loop, …)
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::ios_base::failure& e) {  // reading a file failed (a directory where a file was expected, …)
+    fmt::print(stderr, "error: reading a file failed: {}\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "error: out of memory (the input or the model is too large for this machine's memory)\n");

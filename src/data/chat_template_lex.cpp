@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "data/unicode.h"
@@ -249,7 +250,8 @@ class Lexer {
     text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
     if (is_float) {
       t.type = Token::Type::Float;
-      t.value = std::stod(text);
+      // strtod, not stod: Python reads 1e400 as inf and 1e-400 as 0.0, stod throws on both.
+      t.value = std::strtod(text.c_str(), nullptr);
     } else {
       t.type = Token::Type::Int;
       try {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "data/unicode.h"
 #include "tensor/error.h"
@@ -526,7 +527,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     const Value* count = seq == &a ? &b : &a;
     if (seq != nullptr && (count->is_int() || count->is_bool())) {
       const int64_t n = std::max<int64_t>(0, number_as_int(*count));
-      if (n * std::max<int64_t>(1, length(*seq)) > kMaxRange) fail("a repetition this long is refused");
+      if (n > kMaxRange / std::max<int64_t>(1, length(*seq))) fail("a repetition this long is refused");
       if (seq->is_string()) {
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq->str();
@@ -546,11 +547,19 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (ints) {
     const int64_t x = number_as_int(a), y = number_as_int(b);
-    if (op == "+") return x + y;
-    if (op == "-") return x - y;
-    if (op == "*") return x * y;
+    // Python's integers do not overflow; these are 64-bit, so an overflow is refused.
+    int64_t out = 0;
+    if (op == "+" && __builtin_add_overflow(x, y, &out)) fail("integer overflow in +");
+    if (op == "-" && __builtin_sub_overflow(x, y, &out)) fail("integer overflow in -");
+    if (op == "*" && __builtin_mul_overflow(x, y, &out)) fail("integer overflow in *");
+    if (op == "+" || op == "-" || op == "*") return out;
     if (op == "//" || op == "%") {
       if (y == 0) fail("integer division or modulo by zero");
+      if (y == -1) {  // x / -1 traps for the smallest int64
+        if (op == "%") return int64_t{0};
+        if (x == std::numeric_limits<int64_t>::min()) fail("integer overflow in //");
+        return -x;
+      }
       int64_t q = x / y, r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {
         --q;
@@ -560,8 +569,11 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     }
     if (op == "**") {
       if (y < 0) return std::pow(static_cast<double>(x), static_cast<double>(y));
-      int64_t result = 1;
-      for (int64_t i = 0; i < y; ++i) result *= x;
+      int64_t result = 1, base = x;  // by squaring: y may be huge when x is 0, 1 or -1
+      for (int64_t e = y; e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(result, base, &result)) fail("integer overflow in **");
+        if (e > 1 && __builtin_mul_overflow(base, base, &base)) fail("integer overflow in **");
+      }
       return result;
     }
   }

@@ -312,7 +312,7 @@ class Renderer {
     if (name == "divisibleby") {
       const int64_t d = as_int(arg0(), "divisibleby's argument");
       if (d == 0) fail("divisibleby(0)");
-      return as_int(v, "the value tested") % d == 0;
+      return d == -1 || as_int(v, "the value tested") % d == 0;  // x % -1 traps for the smallest int64
     }
     if (name == "eq" || name == "equalto" || name == "sameas") return equal(v, arg0());
     if (name == "ne") return !equal(v, arg0());
@@ -418,7 +418,11 @@ class Renderer {
       JsonFormat f;
       f.ensure_ascii = truthy(arg(a, k, 0, "ensure_ascii", false));
       const Value indent = arg(a, k, 1, "indent", NoneValue{});
-      if (!indent.is_none()) f.indent = static_cast<int>(std::max<int64_t>(0, as_int(indent, "tojson's indent")));
+      if (!indent.is_none()) {
+        const int64_t n = as_int(indent, "tojson's indent");
+        if (n > 64) fail("tojson's indent is larger than 64");
+        f.indent = static_cast<int>(std::max<int64_t>(0, n));
+      }
       const Value separators = arg(a, k, 2, "separators", NoneValue{});
       if (!separators.is_none()) {
         if (!separators.is_list() || separators.list().items.size() != 2)
@@ -500,9 +504,9 @@ class Renderer {
       // only with blank=true.
       check_arity(name, a, k, 3, {"width", "first", "blank"});
       const Value width = arg(a, k, 0, "width", int64_t{4});
-      const std::string pad = width.is_string()
-                                  ? width.str()
-                                  : std::string(static_cast<size_t>(std::max<int64_t>(0, as_int(width, "width"))), ' ');
+      const int64_t spaces = width.is_string() ? 0 : std::max<int64_t>(0, as_int(width, "width"));
+      if (spaces > 256 || (width.is_string() && width.str().size() > 256)) fail("indent's width is larger than 256");
+      const std::string pad = width.is_string() ? width.str() : std::string(static_cast<size_t>(spaces), ' ');
       const bool first = truthy(arg(a, k, 1, "first", false)), blank = truthy(arg(a, k, 2, "blank", false));
       const std::vector<std::string> lines = split_lines(to_str(v) + "\n");
       std::string out;
@@ -665,6 +669,7 @@ Value global_dict(const Args& a, const Kwargs& k, bool is_namespace) {
 Value global_strftime_now(const Args& a, const Kwargs& k) {
   check_arity("strftime_now", a, k, 1, {});
   const std::string& format = as_string(a.empty() ? Value() : a[0], "strftime_now's format");
+  if (format.size() > 128) fail("strftime_now's format is longer than 128 characters");
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);

@@ -409,7 +409,7 @@ SafetensorsFile parse_safetensors(const void* data, size_t size) {
 
 SafetensorsFile load_safetensors(const std::string& path) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block the open
   if (f.fd < 0) fail(path, "cannot open: {}", errno_text(errno));
   struct stat st;
   if (::fstat(f.fd, &st) != 0) fail(path, "cannot stat: {}", errno_text(errno));

@@ -127,6 +127,19 @@ TEST(TrainCommand, BadArgumentsGiveOneErrorLine) {
     EXPECT_NE(r.output.find("error: "), std::string::npos) << cmd << ": " << r.output;
   }
   EXPECT_EQ(run_cli("train --help").exit_code, 0);
+  // Issue 14 (second CLI sweep): std::filesystem errors (a symlink loop, a name too long)
+  // escaped as internal errors.
+  const std::string loop = ::testing::TempDir() + "lnx_symlink_loop";
+  fs::remove(loop);
+  fs::create_symlink(loop, loop);
+  for (const std::string& cmd : {"generate -p a --checkpoint " + loop, "eval --checkpoint " + loop,
+                                 "generate -p a --checkpoint /tmp/" + std::string(300, 'a')}) {
+    r = run_cli(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << cmd << ": " << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << cmd << ": " << r.output;
+  }
+  fs::remove(loop);
 }
 
 }  // namespace

@@ -170,6 +170,30 @@ TEST(ChatTemplate, NestingAndExpressionSizeAreBounded) {
   EXPECT_EQ(render("{{ " + repeat("(", 30) + "1" + repeat(")", 30) + " + " + repeat("1 + ", 90) + "1 }}"), "92");
 }
 
+TEST(ChatTemplate, ArithmeticAndSizesStayInRange) {
+  // Issue 14 (second CLI sweep): these crashed (SIGFPE, SIGSEGV), escaped as internal errors or
+  // ran out of memory.
+  const std::pair<const char*, const char*> refused[] = {
+      {"{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow in //"},
+      {"{{ 9223372036854775807 + 1 }}", "integer overflow in +"},
+      {"{{ 4611686018427387904 * 4 }}", "integer overflow in *"},
+      {"{{ 3 ** 100 }}", "integer overflow in **"},
+      {"{{ 'ab' * 4611686018427387904 }}", "a repetition this long is refused"},
+      {"{{ [1, 2] * 4611686018427387904 }}", "a repetition this long is refused"},
+      {"{{ strftime_now('%Y' * 100) }}", "longer than 128 characters"},
+      {"{{ messages | tojson(indent=10000000000) }}", "indent is larger than 64"},
+      {"{{ 'a\nb' | indent(10000000000) }}", "width is larger than 256"},
+  };
+  for (const auto& [source, part] : refused) {
+    const std::string msg = error_of(source, ojson{{"messages", ojson::array()}});
+    EXPECT_NE(msg.find(part), std::string::npos) << source << ": " << msg;
+  }
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ (-9223372036854775807 - 1) is divisibleby(-1) }}"),
+            "0 True");
+  EXPECT_EQ(render("{{ 1 ** 9223372036854775807 }} {{ 2 ** 62 }} {{ 1e400 }} {{ 1e-400 }}"),
+            "1 4611686018427387904 inf 0.0");
+}
+
 TEST(ChatTemplate, PythonValueFormatting) {
   EXPECT_EQ(render("{{ 1e16 }} {{ 1e-5 }} {{ 123456789.0 }} {{ 0.1 }} {{ 1/3 }} {{ -0.0 }} {{ 2.5e-3 }}"),
             "1e+16 1e-05 123456789.0 0.1 0.3333333333333333 -0.0 0.0025");

@@ -5,9 +5,11 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstring>
@@ -415,6 +417,14 @@ TEST(Safetensors, WriteOntoDirectoryThrowsAndCleansUp) {
   EXPECT_NE(msg.find(dir.file("target")), std::string::npos) << msg;
   EXPECT_NE(msg.find("exists and is not a regular file (a directory)"), std::string::npos) << msg;
   EXPECT_EQ(dir.entries(), std::set<std::string>{"target"});
+}
+
+TEST(Safetensors, AFifoIsRefusedWithoutBlocking) {
+  // Issue 14 (second CLI sweep): `op -i FIFO`, `--state-in FIFO` and a FIFO model.safetensors
+  // blocked in open() forever.
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.file("pipe").c_str(), 0600), 0);
+  EXPECT_NE(io_error_of([&] { load_safetensors(dir.file("pipe")); }).find("not a regular file"), std::string::npos);
 }
 
 TEST(Safetensors, SaveRejectsBadInput) {

@@ -53,12 +53,14 @@ std::vector<double> run_reward_program(const std::string& command,
     fail(command, fmt::format("could not be started: pipe: {}", std::strerror(errno)));
   const pid_t pid = ::fork();
   if (pid < 0) fail(command, fmt::format("could not be started: fork: {}", std::strerror(errno)));
-  if (pid == 0) {  // the child: stdin and stdout are the pipes
+  if (pid == 0) {  // the child: stdin and stdout are the pipes; its own process group
+    ::setpgid(0, 0);
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here: whichever runs first, the group exists before any kill
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   int to_child = in_pipe[1];
@@ -76,7 +78,9 @@ std::vector<double> run_reward_program(const std::string& command,
   while (open) {
     const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
-      ::kill(pid, SIGKILL);
+      // The whole group: the shell and what it started (a `sleep` would otherwise live on,
+      // holding our stderr, and block a caller that reads it).
+      ::kill(-pid, SIGKILL);
       reap(pid);
       if (to_child >= 0) ::close(to_child);
       ::close(from_child);

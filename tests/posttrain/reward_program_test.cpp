@@ -3,7 +3,13 @@
 // killed at the timeout.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "numeric.h"
 #include "posttrain/reward_program.h"
@@ -44,6 +50,36 @@ TEST(RewardProgram, BadProgramsAreErrorsNamingTheCommand) {
       error_of<ValueError>([] { run_reward_program("sleep 20", kItems, 0.5); }).find("did not finish within 0.5 s"),
       std::string::npos);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+}
+
+// Whether pid is gone (or a zombie nobody reaped yet).
+bool gone(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  return close == std::string::npos || text.substr(close + 2, 1) == "Z";
+}
+
+TEST(RewardProgram, AProgramKilledAtTheTimeoutTakesItsChildrenWithIt) {
+  // Issue 14 (second CLI sweep): only the shell was killed; its `sleep` lived on, holding the
+  // caller's stderr, so `out=$(linearnexus grpo …)` blocked until it ended.
+  const std::string pid_file = ::testing::TempDir() + "lnx_reward_child.pid";
+  std::filesystem::remove(pid_file);
+  const std::string command = "cat > /dev/null; sleep 1000 & echo $! > " + pid_file + "; wait";
+  EXPECT_NE(error_of<ValueError>([&] { run_reward_program(command, kItems, 1.0); }).find("did not finish"),
+            std::string::npos);
+  long child = 0;
+  std::ifstream(pid_file) >> child;
+  ASSERT_GT(child, 0);
+  bool dead = false;
+  for (int i = 0; i < 100 && !dead; ++i) {
+    dead = gone(child);
+    if (!dead) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(dead) << "the program's child " << child << " still runs";
+  if (!dead) ::kill(static_cast<pid_t>(child), SIGKILL);
+  std::filesystem::remove(pid_file);
 }
 
 }  // namespace

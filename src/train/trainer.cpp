@@ -21,6 +21,7 @@
 #include "io/atomic_file.h"
 #include "io/directory_lock.h"
 #include "io/log_file.h"
+#include "io/read_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/error.h"
@@ -136,11 +137,10 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
 }
 
 TrainerState read_trainer_state(const std::string& path) {
-  std::ifstream f(path);
-  LNX_CHECK(f.good(), IOError, "[train] cannot read '{}'", path);
+  const std::string text = io::read_file("train", path, uint64_t{1} << 20);  // a FIFO or directory: IOError
   nlohmann::json j;
   try {
-    f >> j;
+    j = nlohmann::json::parse(text);
     TrainerState s;
     s.step = j.at("step").get<int64_t>();
     if (!j.at("best_val_loss").is_null()) s.best_val_loss = j.at("best_val_loss").get<double>();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,6 +175,21 @@ TEST(Trainer, AnExplicitVocabularyIsKeptOrRefusedNeverReplaced) {
   EXPECT_FALSE(preset.model_vocab_size_set);
   EXPECT_EQ(train(preset).model->config().vocab_size, r.tokenizer->vocab_size());
   for (const TrainConfig* c : {&small, &large, &preset}) fs::remove_all(c->train.out_dir);
+}
+
+TEST(Trainer, AFifoInPlaceOfTheTrainerStateIsRefusedNotWaitedOn) {
+  // Issue 14 (second CLI sweep): a resume blocked forever opening a FIFO trainer_state.json.
+  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.builtin_bytes=20000",
+                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
+  c.train.out_dir = ::testing::TempDir() + "lnx_fifo_state_run";
+  fs::remove_all(c.train.out_dir);
+  train(c);
+  const std::string state = c.train.out_dir + "/last/trainer_state.json";
+  fs::remove(state);
+  ASSERT_EQ(::mkfifo(state.c_str(), 0600), 0);
+  c.train.steps = 2;
+  EXPECT_NE(lnx::error_of<IOError>([&] { train(c); }).find("not a regular file"), std::string::npos);
+  fs::remove_all(c.train.out_dir);
 }
 
 TEST(Trainer, AnUpdateThatOverflowsTheWeightsIsNotSaved) {

@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "io/atomic_file.h"
+#include "io/read_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/hf/hf_internal.h"
@@ -24,10 +25,9 @@ namespace fs = std::filesystem;
 namespace {
 
 Json read_json(const std::string& path) {
-  std::ifstream in(path);
-  LNX_CHECK(in.good(), IOError, "[hf] cannot read '{}'", path);
+  const std::string text = io::read_file("hf", path, uint64_t{64} << 20);  // a FIFO or directory: IOError
   try {
-    return Json::parse(in);
+    return Json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw ValueError(fmt::format("[hf] '{}' is not valid JSON: {}", path, e.what()));
   }

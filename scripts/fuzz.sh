@@ -15,7 +15,7 @@ if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors tokenizer_json train_conf
 build="$root/build-fuzz"
 
 # -O1 -g: sanitizer reports with usable stacks, and a build twice as fast as -O3.
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DLNX_FUZZ=ON -DLNX_BUILD_TESTS=OFF -DLNX_BUILD_BENCHMARKS=OFF \
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DLNX_FUZZ=ON -DLNX_MPI=OFF -DLNX_BUILD_TESTS=OFF -DLNX_BUILD_BENCHMARKS=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 

@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev
   clang-format             # the formatting check (tests/format): the tree follows .clang-format
   clang libclang-rt-dev    # libFuzzer with ASan and UBSan (scripts/fuzz.sh, run by CI)
+  openmpi-bin libopenmpi-dev  # data-parallel training (mpirun), tested under mpirun -np 2 and 3
 )
 
 missing=()

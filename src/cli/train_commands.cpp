@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "dist/communicator.h"
 #include "generate/generate.h"
 #include "tensor/error.h"
 #include "train/trainer.h"
@@ -71,7 +72,8 @@ void print_result(const train::TrainResult& r, const train::TrainConfig& c) {
 
 int run_train(const TrainOptions& o) {
   const train::TrainConfig c = train::load_train_config(o.config, shortcut_overrides(o));
-  print_result(train::train(c), c);
+  const train::TrainResult r = train::train(c);
+  if (dist::Communicator::world().root()) print_result(r, c);  // one report for a run of several ranks
   return 0;
 }
 
@@ -147,10 +149,11 @@ void add_eval_command(CLI::App& app, Action& action) {
 }
 
 int run_default_job() {
-  fmt::print(
-      "linearnexus: training the default model ({}) on the built-in corpus; "
-      "`linearnexus train --help` for more\n",
-      train::kDefaultPreset);
+  if (dist::Communicator::world().root())
+    fmt::print(
+        "linearnexus: training the default model ({}) on the built-in corpus; "
+        "`linearnexus train --help` for more\n",
+        train::kDefaultPreset);
   TrainOptions o;
   o.out = "runs/default";
   // About 8M tokens: under two minutes on 2 cores, enough for the loss to fall far below the

@@ -1,10 +1,13 @@
 // WindowSource (token windows as [B, T] i64 batches) and the prefetching Loader.
 #include "data/loader.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "data/loader_rng.h"
 #include "tensor/error.h"
+#include "tensor/ops.h"
 
 namespace lnx::data {
 
@@ -67,6 +70,51 @@ Loader::Loader(Source source, int64_t start_index, int64_t prefetch) : source_(s
 }
 
 Loader::~Loader() { stop(); }
+
+Batch shard_batch(const Batch& global, int64_t rank, int64_t ranks) {
+  LNX_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, ValueError, "[shard_batch] rank {} of {}", rank, ranks);
+  LNX_CHECK(global.ids.dim() == 2 && global.targets.shape() == global.ids.shape(), ShapeError,
+            "[shard_batch] ids must be [B, T] with targets alike, got {} and {}", shape_str(global.ids.shape()),
+            shape_str(global.targets.shape()));
+  Batch s;
+  s.index = global.index;
+  {
+    const std::vector<int64_t> t = global.targets.to_vector<int64_t>();
+    s.global_scored = std::count_if(t.begin(), t.end(), [](int64_t v) { return v != -100; });
+  }
+  if (global.cu_seqlens.defined()) {
+    const std::vector<int64_t> cu = global.cu_seqlens.to_vector<int64_t>();
+    const int64_t n = static_cast<int64_t>(cu.size()) - 1, P = global.ids.size(1);
+    // Sequence boundary nearest to the share r·P/ranks.
+    auto boundary = [&](int64_t r) {
+      const double want = static_cast<double>(P) * static_cast<double>(r) / static_cast<double>(ranks);
+      int64_t best = 0;
+      for (int64_t k = 0; k <= n; ++k)
+        if (std::abs(static_cast<double>(cu[static_cast<size_t>(k)]) - want) <
+            std::abs(static_cast<double>(cu[static_cast<size_t>(best)]) - want))
+          best = k;
+      return best;
+    };
+    const int64_t first = rank == 0 ? 0 : boundary(rank), last = rank + 1 == ranks ? n : boundary(rank + 1);
+    const int64_t begin = cu[static_cast<size_t>(first)], end = cu[static_cast<size_t>(std::max(first, last))];
+    s.ids = slice(global.ids, 1, begin, end).contiguous();
+    s.targets = slice(global.targets, 1, begin, end).contiguous();
+    if (global.mask.defined()) s.mask = slice(global.mask, 1, begin, end).contiguous();
+    std::vector<int64_t> local{0};
+    for (int64_t k = first; k < last; ++k) local.push_back(cu[static_cast<size_t>(k + 1)] - begin);
+    s.cu_seqlens = from_vector(local, {static_cast<int64_t>(local.size())});
+    s.global_position = begin;
+    return s;
+  }
+  const int64_t B = global.ids.size(0), T = global.ids.size(1);
+  const int64_t begin = B / ranks * rank + std::min(rank, B % ranks);
+  const int64_t end = begin + B / ranks + (rank < B % ranks ? 1 : 0);
+  s.ids = slice(global.ids, 0, begin, end).contiguous();
+  s.targets = slice(global.targets, 0, begin, end).contiguous();
+  if (global.mask.defined()) s.mask = slice(global.mask, 0, begin, end).contiguous();
+  s.global_position = begin * T;
+  return s;
+}
 
 void Loader::start(int64_t index) {
   {

@@ -29,7 +29,19 @@ struct Batch {
                         // 1 at scored positions)
   Tensor cu_seqlens;    // optional: [N + 1] when ids [1, P] packs N sequences (SFT)
   int64_t index = 0;    // which batch of the source this is
+  // A rank's shard of a global batch (shard_batch): the scored targets (≠ −100) of the whole
+  // global batch, and where this shard's first token sits in it (row-major position). −1 and 0
+  // for a whole batch.
+  int64_t global_scored = -1;
+  int64_t global_position = 0;
 };
+
+// Rank `rank` of `ranks`' share of a global batch, for data parallelism: rows [B, T] are dealt
+// in contiguous, nearly equal ranges (the first B % ranks ranks get one more); a packed batch
+// [1, P] is cut at the sequence boundaries nearest to equal shares of its tokens. A shard may
+// be empty (B < ranks, or fewer sequences than ranks). The shards of all ranks together are
+// the global batch, whatever the number of ranks.
+Batch shard_batch(const Batch& global, int64_t rank, int64_t ranks);
 
 // Random windows (or, in epoch mode, a seeded shuffle of non-overlapping windows) of a file.
 class WindowSource {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -345,12 +346,30 @@ struct Fd {
 
 }  // namespace
 
-void save_safetensors(const std::string& path, const TensorDict& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  // Header first (in memory), so bad input fails before any file is touched.
+namespace {
+
+// A safetensors image before it is written: the padded header and the tensors' contiguous data.
+struct Image {
+  std::string header;
   std::vector<Tensor> data;
+  void write(const std::function<void(const void*, size_t)>& out) const {
+    uint8_t len[8];
+    const uint64_t n = header.size();
+    std::memcpy(len, &n, 8);
+    out(len, 8);
+    out(header.data(), header.size());
+    for (const Tensor& t : data)
+      if (t.nbytes() > 0) out(t.raw_data(), t.nbytes());
+  }
+};
+
+Image make_image(const std::string& path, const TensorDict& tensors,
+                 const std::map<std::string, std::string>& metadata) {
+  Image image;
+  std::vector<Tensor>& data = image.data;
   data.reserve(tensors.size());
-  std::string header = "{";
+  std::string& header = image.header;
+  header = "{";
   bool first = true;
   auto add_key = [&](const std::string& key, const json& value) {
     if (!first) header += ',';
@@ -388,16 +407,25 @@ void save_safetensors(const std::string& path, const TensorDict& tensors,
   LNX_CHECK(header.size() <= kMaxHeaderBytes, ValueError,
             "[save_safetensors] '{}': header would be {} bytes, over the {} byte limit", path, header.size(),
             kMaxHeaderBytes);
+  return image;
+}
 
+}  // namespace
+
+void save_safetensors(const std::string& path, const TensorDict& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  // Header first (in memory), so bad input fails before any file is touched.
+  const Image image = make_image(path, tensors, metadata);
   io::write_file_atomic("safetensors", path, [&](io::AtomicFileSink& out) {
-    uint8_t len[8];
-    const uint64_t n = header.size();
-    std::memcpy(len, &n, 8);
-    out.write(len, 8);
-    out.write(header.data(), header.size());
-    for (const Tensor& t : data)
-      if (t.nbytes() > 0) out.write(t.raw_data(), t.nbytes());
+    image.write([&](const void* p, size_t n) { out.write(p, n); });
   });
+}
+
+std::string serialize_safetensors(const TensorDict& tensors, const std::map<std::string, std::string>& metadata) {
+  const Image image = make_image(kBufferName, tensors, metadata);
+  std::string bytes;
+  image.write([&](const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); });
+  return bytes;
 }
 
 SafetensorsFile parse_safetensors(const void* data, size_t size) {

@@ -35,6 +35,9 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const TensorDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+// The bytes save_safetensors would write (for sending a TensorDict to another process).
+std::string serialize_safetensors(const TensorDict& tensors, const std::map<std::string, std::string>& metadata = {});
+
 // Memory-maps path (private, copy-on-write: tensors may be modified, the file never is).
 // F32/F64/I32/I64 tensors whose data is aligned for their dtype are zero-copy views over one
 // shared Storage wrapping the mapping, which is unmapped when the last of them is gone;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "dist/communicator.h"
 #include "generate/generate.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
@@ -123,6 +124,13 @@ double held_out_accuracy(const models::LMModel& model, const data::Tokenizer& to
 }
 
 PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trainer_(trainer) {
+  // Each rank would run the whole job alone, all of them on one out_dir: refused until the
+  // rollouts and the learning step are shared out across ranks.
+  const int ranks = dist::Communicator::world().size();
+  LNX_CHECK(ranks == 1, ValueError,
+            "[{}] started as one of {} ranks: post-training runs as one process for now (data-parallel GRPO and PPO "
+            "are not implemented yet); start it without mpirun",
+            trainer, ranks);
   task = data::make_task(c.task, {c.digits, c.count});
   const std::string tok_path = c.init_from + "/tokenizer.json";
   LNX_CHECK(fs::exists(tok_path), ValueError, "[{}] '{}' has no tokenizer.json", trainer, c.init_from);

@@ -96,7 +96,8 @@ Tensor accumulate_leaf(const Tensor& acc, const Tensor& g) { return acc.defined(
 
 // Runs backward from roots; nodes older than min_sequence are outside the region being
 // differentiated (used by checkpoint) and meeting one is an error.
-void run_backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph, uint64_t min_sequence) {
+void run_backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph, uint64_t min_sequence,
+                  const LeafReadyFn& on_leaf_ready = nullptr) {
   LNX_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), AutogradError,
             "[backward] {} outputs but {} gradients", outputs.size(), grad_outputs.size());
   NoGradGuard no_grad;
@@ -154,6 +155,16 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       if (seen.insert(p).second) stack.push_back(p);
     }
   }
+  // Leaf edges of the reachable nodes, counted down as the nodes run: a leaf whose count reaches
+  // zero has its final gradient.
+  std::unordered_map<const TensorImpl*, int> leaf_pending;
+  bool report_leaves = static_cast<bool>(on_leaf_ready);
+  if (report_leaves)
+    for (Node* n : seen) {
+      report_leaves = report_leaves && !n->nested_backward;
+      for (const auto& e : n->inputs)
+        if (e.leaf) leaf_pending[e.leaf.get()]++;
+    }
   // Newest node first: deterministic, and frees each node's saved tensors as early as possible.
   auto older = [](Node* a, Node* b) { return a->sequence < b->sequence; };
   std::priority_queue<Node*, std::vector<Node*>, decltype(older)> ready(older);
@@ -217,6 +228,7 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
         Tensor gc = g.dtype() == e.leaf->dtype ? g : g.to(e.leaf->dtype);
         e.leaf->grad = accumulate_leaf(acc, gc).impl_ptr();
       }
+      if (e.leaf && report_leaves && --leaf_pending[e.leaf.get()] == 0) on_leaf_ready(e.leaf.get());
     }
     if (!retain_graph) n->vjp = nullptr;  // frees what the vjp saved
   }
@@ -226,6 +238,11 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
 
 void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph) {
   run_backward(outputs, grad_outputs, retain_graph, 0);
+}
+
+void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph,
+              const LeafReadyFn& on_leaf_ready) {
+  run_backward(outputs, grad_outputs, retain_graph, 0, on_leaf_ready);
 }
 
 Tensor stop_gradient(const Tensor& x) { return x.detach(); }
@@ -329,6 +346,8 @@ TensorList checkpoint(BlockFn fn, const TensorList& inputs) {
     for (const auto& leaf : leaves) result.push_back(leaf.defined() ? leaf.grad() : Tensor());
     return result;
   });
+  for (const auto& o : outputs)
+    if (o.impl()->grad_fn) o.impl()->grad_fn->nested_backward = true;
   return outputs;
 }
 

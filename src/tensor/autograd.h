@@ -78,6 +78,8 @@ struct Node {
   bool differentiable = true;    // false: a forward-only primitive; backward through it is an error
   uint64_t sequence = 0;         // creation order; checkpoint uses it to find its own nodes
   uint8_t profile_category = 0;  // ProfileCategory active when recorded (tensor/profile.h)
+  bool nested_backward = false;  // its vjp runs a backward of its own (checkpoint) that reaches leaves
+                                 // this graph has no edges to
 };
 
 // True when grad mode is on and some defined input requires a gradient.
@@ -95,6 +97,15 @@ void record(const std::string& name, const TensorList& inputs, const std::vector
 // Accumulates d(outputs)/d(leaf) · grad_outputs into every reachable leaf's grad. An
 // undefined grad_output for a one-element output means 1.
 void backward(const TensorList& outputs, const TensorList& grad_outputs = {}, bool retain_graph = false);
+
+// The same, calling on_leaf_ready(leaf) as soon as a leaf's gradient is final: every node of
+// this backward with an edge to the leaf has run (data-parallel training starts reducing a
+// bucket of gradients then, while the rest of the backward runs). A leaf no node reaches is
+// not reported, nor is any leaf when the graph holds a node whose vjp runs a backward of its
+// own (checkpoint): the leaves that inner backward reaches are unknown beforehand.
+using LeafReadyFn = std::function<void(const TensorImpl* leaf)>;
+void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph,
+              const LeafReadyFn& on_leaf_ready);
 
 // ---- functional surface ----
 // The same tensor, cut from the graph: no gradient flows through it.

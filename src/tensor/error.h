@@ -31,6 +31,9 @@ class IOError : public Error {
 class AutogradError : public Error {
   using Error::Error;
 };  // misuse of the autodiff machinery
+class DistributedError : public Error {
+  using Error::Error;
+};  // a collective across ranks failed or timed out (another rank died, hangs or disagrees)
 
 }  // namespace lnx
 

@@ -26,13 +26,16 @@ double clip_grad_norm(const TensorDict& params, double max_norm) {
   LNX_CHECK(max_norm > 0.0, ValueError, "[clip_grad_norm] max_norm must be > 0, got {}", max_norm);
   const double norm = grad_norm(params);
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
-  const double factor = max_norm / norm;
+  scale_grads(params, max_norm / norm);
+  return norm;
+}
+
+void scale_grads(const TensorDict& params, double factor) {
   NoGradGuard no_grad;
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (g.defined()) p.set_grad(g.detach() * factor);
   }
-  return norm;
 }
 
 }  // namespace lnx::train

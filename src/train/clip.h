@@ -17,4 +17,7 @@ double clip_grad_norm(const TensorDict& params, double max_norm);
 // The global L2 norm alone, nothing changed.
 double grad_norm(const TensorDict& params);
 
+// Replaces every defined gradient g by a scaled copy g · factor (clip_grad_norm's second half).
+void scale_grads(const TensorDict& params, double factor);
+
 }  // namespace lnx::train

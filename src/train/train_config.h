@@ -70,6 +70,10 @@ struct LoopConfig {
   int64_t sample_tokens = 200;  // tokens the CLI generates after training (0 = none)
   std::string sample_prompt;
   std::string init_from;  // fine-tuning: a checkpoint or Hugging Face directory to start from
+  // Data parallelism (under mpirun / srun; ignored by a single process):
+  int64_t zero_stage = 0;           // 1: shard the optimizer state across ranks (ZeRO-1)
+  double bucket_mb = 4;             // MiB of gradients per all-reduce, started during backward
+  double collective_timeout = 600;  // seconds a rank waits for the others before it gives up
 
   template <class V> void visit(V&& v) {
     v("steps", steps, "optimizer steps");
@@ -90,6 +94,12 @@ struct LoopConfig {
     v("init_from", init_from,
       "checkpoint or Hugging Face model directory to fine-tune: its config replaces model, its weights start the "
       "run (fresh optimizer and schedule), its tokenizer.json tokenizes text data");
+    v("zero_stage", zero_stage,
+      "data parallelism: 0 = every rank holds the whole optimizer state, 1 = each rank holds the state of its share "
+      "of the parameters (ZeRO-1)");
+    v("bucket_mb", bucket_mb, "data parallelism: MiB of gradients per all-reduce, started during the backward pass");
+    v("collective_timeout", collective_timeout,
+      "data parallelism: seconds a rank waits in a collective before it stops the run (a rank died or hangs)");
   }
 };
 

@@ -18,14 +18,18 @@
 #include "core/config.h"
 #include "data/loader.h"
 #include "data/mqar.h"
+#include "dist/gradient_reducer.h"
 #include "io/atomic_file.h"
 #include "io/directory_lock.h"
 #include "io/log_file.h"
 #include "io/read_file.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
+#include "tensor/autograd.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "train/data_parallel.h"
 #include "train/run_data.h"
 
 namespace lnx::train {
@@ -58,37 +62,44 @@ std::string human_duration(double s) {
   return fmt::format("{}s", total);
 }
 
-// Mean loss (and recall accuracy on MQAR) over the first `batches` validation batches.
+// Mean loss (and recall accuracy on MQAR) over the first `batches` validation batches; with
+// several ranks each takes every size-th batch and the sums are reduced.
 struct EvalStats {
   double loss = 0, accuracy = -1;
   int64_t tokens = 0;
 };
-EvalStats eval_pass(const models::LMModel& model, const RunData& data, int64_t batches) {
+EvalStats eval_pass(const models::LMModel& model, const RunData& data, int64_t batches,
+                    dist::Communicator& comm = dist::Communicator::self()) {
   NoGradGuard no_grad;
-  EvalStats s;
-  double correct_weighted = 0;
-  for (int64_t i = 0; i < batches; ++i) {
+  double sums[3] = {0, 0, 0};  // loss, recall accuracy, tokens
+  for (int64_t i = comm.rank(); i < batches; i += comm.size()) {
     const data::Batch b = data.val_batch(i);
     models::ForwardOptions fwd;
     fwd.cu_seqlens = b.cu_seqlens;                                    // packed examples (SFT)
     const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;  // [B, T, V]
-    s.loss += cross_entropy(reshape(logits, {-1, logits.size(2)}), reshape(b.targets, {-1})).item();
-    if (data.mqar) correct_weighted += data::mqar_accuracy(logits, b.targets);
-    s.tokens += b.ids.numel();
+    sums[0] += cross_entropy(reshape(logits, {-1, logits.size(2)}), reshape(b.targets, {-1})).item();
+    if (data.mqar) sums[1] += data::mqar_accuracy(logits, b.targets);
+    sums[2] += static_cast<double>(b.ids.numel());
   }
-  s.loss /= static_cast<double>(batches);
-  if (data.mqar) s.accuracy = correct_weighted / static_cast<double>(batches);
+  comm.allreduce_sum(sums, 3, "the all-reduce of the validation results");
+  EvalStats s;
+  s.loss = sums[0] / static_cast<double>(batches);
+  if (data.mqar) s.accuracy = sums[1] / static_cast<double>(batches);
+  s.tokens = static_cast<int64_t>(sums[2]);
   return s;
 }
 
 // Labels drawn from the model's own predictions (Sophia-G's Gauss–Newton–Bartlett estimate).
-Tensor sample_labels(const Tensor& logits, uint64_t seed) {
+// Row r's draw depends only on (seed, first_row + r), so a rank's shard draws what the same rows
+// of the whole batch would.
+uint64_t mix_seed(int64_t seed, int64_t step);
+Tensor sample_labels(const Tensor& logits, uint64_t seed, int64_t first_row) {
   const Tensor p = softmax(to_dtype(logits.detach(), DType::f64), -1);
   const int64_t V = p.size(-1), rows = p.numel() / V;
   const std::vector<double> pv = p.to_vector<double>();
-  Generator gen(seed);
   std::vector<int64_t> labels(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
+    Generator gen(mix_seed(static_cast<int64_t>(seed), first_row + r));
     double u = gen.uniform();
     int64_t k = 0;
     for (; k < V - 1; ++k) {
@@ -113,14 +124,16 @@ struct TrainerState {
   double best_val_loss = std::numeric_limits<double>::infinity();
 };
 
-void save_run_checkpoint(const std::string& dir, const models::LMModel& model, const Optimizer* optimizer,
-                         const TrainerState& state, const RunData& data, const TrainConfig& config) {
+// optimizer_name "" (best/): no optimizer state.
+void save_run_checkpoint(const std::string& dir, const models::LMModel& model, const std::string& optimizer_name,
+                         const TensorDict& optimizer_state, const TrainerState& state, const RunData& data,
+                         const TrainConfig& config) {
   models::save_model(model, dir, {{"step", std::to_string(state.step)}}, [&](const std::string& tmp) {
-    if (optimizer) save_safetensors(tmp + "/optimizer.safetensors", optimizer->state());
+    if (!optimizer_name.empty()) save_safetensors(tmp + "/optimizer.safetensors", optimizer_state);
     nlohmann::json j;
     j["step"] = state.step;
     j["best_val_loss"] = std::isfinite(state.best_val_loss) ? nlohmann::json(state.best_val_loss) : nlohmann::json();
-    j["optimizer"] = optimizer ? optimizer->name() : "";
+    j["optimizer"] = optimizer_name;
     io::write_file_atomic("checkpoint", tmp + "/trainer_state.json", j.dump(2) + "\n");
     if (data.tokenizer) data.tokenizer->save(tmp + "/tokenizer.json");
     // A fine-tuned model keeps its chat template and generation settings.
@@ -136,8 +149,7 @@ void save_run_checkpoint(const std::string& dir, const models::LMModel& model, c
   });
 }
 
-TrainerState read_trainer_state(const std::string& path) {
-  const std::string text = io::read_file("train", path, uint64_t{1} << 20);  // a FIFO or directory: IOError
+TrainerState parse_trainer_state(const std::string& path, const std::string& text) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -149,6 +161,10 @@ TrainerState read_trainer_state(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw IOError(fmt::format("[train] '{}' is not a valid trainer state: {}", path, e.what()));
   }
+}
+
+TrainerState read_trainer_state(const std::string& path) {
+  return parse_trainer_state(path, io::read_file("train", path, uint64_t{1} << 20));  // a FIFO or directory: IOError
 }
 
 // Keeps the metric records of steps before `step` (a resumed run redoes the later ones).
@@ -167,10 +183,13 @@ void truncate_metrics(const std::string& path, int64_t step) {
   io::write_file_atomic("train", path, kept);
 }
 
+// Prints on rank 0 only.
 class Progress {
  public:
-  Progress(int64_t total, int64_t log_every) : total_(total), log_every_(log_every), tty_(isatty(fileno(stdout))) {}
+  Progress(int64_t total, int64_t log_every, bool enabled)
+      : total_(total), log_every_(log_every), tty_(isatty(fileno(stdout))), enabled_(enabled) {}
   void step(int64_t step, double loss, double tokens_per_s, double eta_s) {
+    if (!enabled_) return;
     if (tty_) {
       const int width = 24;
       const int filled =
@@ -186,6 +205,7 @@ class Progress {
     }
   }
   void line(const std::string& text) {
+    if (!enabled_) return;
     if (dirty_) fmt::print("\n");
     dirty_ = false;
     fmt::print("{}\n", text);
@@ -194,7 +214,7 @@ class Progress {
 
  private:
   int64_t total_, log_every_;
-  bool tty_, dirty_ = false;
+  bool tty_, enabled_, dirty_ = false;
 };
 
 // A resumed run keeps the tokenizer and token files of last/: data settings or a sequence length
@@ -218,28 +238,93 @@ void check_same_data(const TrainConfig& config, const std::string& last) {
             last, fmt::join(changed, ", "));
 }
 
-}  // namespace
+// A directory in the system's temporary space, removed however the run ends; the directories
+// of earlier processes with the same prefix that were killed are removed first.
+struct ScratchDir {
+  fs::path path;
+  explicit ScratchDir(const std::string& prefix) {
+    const fs::path tmp = fs::temp_directory_path();
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) == 0 && !io::process_alive(std::atol(name.c_str() + prefix.size())))
+        fs::remove_all(entry, ec);
+    }
+    path = tmp / fmt::format("{}{}", prefix, ::getpid());
+  }
+  ~ScratchDir() {
+    std::error_code e;
+    fs::remove_all(path, e);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
 
-TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
+TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dist::Communicator& comm) {
   const LoopConfig& t = config.train;
   validate_loop(t);
-  io::create_directories("train", t.out_dir);
-  const io::DirectoryLock lock("train", t.out_dir);  // one run per directory
+  const bool distributed = comm.size() > 1, root = comm.root();
+  LNX_CHECK(t.zero_stage == 0 || t.zero_stage == 1, ValueError, "[train] train.zero_stage must be 0 or 1, got {}",
+            t.zero_stage);
+  LNX_CHECK(t.bucket_mb > 0 && t.bucket_mb <= 4096, ValueError, "[train] train.bucket_mb must be in (0, 4096], got {}",
+            t.bucket_mb);
+  comm.set_timeout(t.collective_timeout);
+  LNX_CHECK(!distributed || config.data.source == "sft" || t.batch_size >= comm.size(), ValueError,
+            "[train] train.batch_size {} is smaller than the {} ranks: each rank trains on its share of the rows of "
+            "every batch, so raise train.batch_size (the global batch) or use fewer ranks",
+            t.batch_size, comm.size());
+  // Only rank 0 writes to out_dir; the other ranks prepare their copy of the data in scratch space.
+  std::unique_ptr<io::DirectoryLock> lock;
+  std::unique_ptr<ScratchDir> scratch;
+  if (root) {
+    io::create_directories("train", t.out_dir);
+    lock = std::make_unique<io::DirectoryLock>("train", t.out_dir);  // one run per directory
+  } else {
+    scratch = std::make_unique<ScratchDir>("lnx-rank-");
+  }
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
-  const bool resuming = t.resume && fs::exists(last + "/trainer_state.json");
-  if (resuming) check_same_data(config, last);
-  // Fine-tuning starts from init_from's model and tokenizer; a resumed run reads its own.
+  // Whether to resume, and with which tokenizer, is rank 0's decision: the others may not see out_dir.
+  std::string resume_flag = root ? (t.resume && fs::exists(last + "/trainer_state.json")
+                                        ? (fs::exists(last + "/tokenizer.json") ? "resume+tokenizer" : "resume")
+                                        : "fresh")
+                                 : "";
+  if (root && resume_flag != "fresh") check_same_data(config, last);
+  comm.broadcast(resume_flag, 0, "the broadcast of the resume decision");
+  const bool resuming = resume_flag != "fresh";
+  std::string resume_tokenizer;
+  if (resume_flag == "resume+tokenizer") {
+    resume_tokenizer = last + "/tokenizer.json";
+    if (distributed) {
+      const std::string bytes = broadcast_file(comm, resume_tokenizer);
+      if (!root) {
+        io::create_directories("train", scratch->path.string());
+        resume_tokenizer = (scratch->path / "tokenizer.json").string();
+        io::write_file_atomic("train", resume_tokenizer, bytes);
+      }
+    }
+  }
+  // Fine-tuning starts from init_from's model and tokenizer (every rank must see init_from, as
+  // data.path); a resumed run reads its own.
   const std::string init_tokenizer = t.init_from.empty() ? "" : t.init_from + "/tokenizer.json";
   LNX_CHECK(t.init_from.empty() || config.data.source == "mqar" || fs::exists(init_tokenizer), ValueError,
             "[train] train.init_from '{}' has no tokenizer.json; text data must be tokenized by the model's own "
             "tokenizer",
             t.init_from);
-  const RunData data =
-      prepare_run_data(config, t.out_dir, t.init_from,
-                       resuming && fs::exists(last + "/tokenizer.json")
-                           ? last + "/tokenizer.json"
-                           : (t.init_from.empty() || config.data.source == "mqar" ? "" : init_tokenizer));
-  Progress progress(t.steps, t.log_every);
+  const RunData data = prepare_run_data(
+      config, root ? t.out_dir : scratch->path.string(), t.init_from,
+      !resume_tokenizer.empty() ? resume_tokenizer
+                                : (t.init_from.empty() || config.data.source == "mqar" ? "" : init_tokenizer));
+  if (distributed) {
+    const std::string mine = fmt::format("vocabulary {}, {} training and {} validation tokens", data.vocab_size,
+                                         data.train_tokens, data.val_tokens);
+    std::string theirs = mine;
+    comm.broadcast(theirs, 0, "the broadcast of the data summary");
+    LNX_CHECK(mine == theirs, DistributedError,
+              "[train] rank {} prepared other data than rank 0 ({}, rank 0: {}): data.path and data.tokenizer must be "
+              "the same files on every machine",
+              comm.rank(), mine, theirs);
+  }
+  Progress progress(t.steps, t.log_every, root);
   progress.line(fmt::format("data: {}", data.description));
 
   TrainConfig run_config = config;  // with the model actually trained (init_from's), for train.yaml
@@ -267,23 +352,43 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   models::LMModel& model = *result.model;
   TrainerState state;
   if (resuming) {
-    models::load_weights(model, last + "/model.safetensors");
-    state = read_trainer_state(last + "/trainer_state.json");
+    if (root) models::load_weights(model, last + "/model.safetensors");
+    state = parse_trainer_state(last + "/trainer_state.json",
+                                distributed ? broadcast_file(comm, last + "/trainer_state.json")
+                                            : io::read_file("train", last + "/trainer_state.json", uint64_t{1} << 20));
     result.resumed_from = state.step;
   }
-  std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, model.parameters());
-  if (resuming) optimizer->load_state(load_safetensors(last + "/optimizer.safetensors").tensors);
-  progress.line(fmt::format("model: {} ({} blocks [{}], d_model {}, {:.2f}M parameters); optimizer {}; {}", mc.name,
+  const TensorDict params = model.parameters();  // after loading: load_weights may replace the tensors
+  broadcast_parameters(comm, params);            // every rank starts from rank 0's weights
+
+  // Gradients are summed over ranks by the reducer, during the backward of the last micro-batch.
+  std::unique_ptr<dist::GradientReducer> reducer;
+  if (distributed)
+    reducer = std::make_unique<dist::GradientReducer>(
+        comm, params, dist::ReducerOptions{static_cast<int64_t>(t.bucket_mb * 1024 * 1024), t.zero_stage == 1});
+  const bool sharded = reducer && reducer->sharded();
+  const TensorDict& owned = reducer ? reducer->owned() : params;
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, owned);
+  if (resuming) {
+    const std::string bytes = broadcast_file(comm, last + "/optimizer.safetensors");
+    optimizer->load_state(owned_optimizer_state(parse_safetensors(bytes.data(), bytes.size()).tensors, owned));
+  }
+  progress.line(fmt::format("model: {} ({} blocks [{}], d_model {}, {:.2f}M parameters); optimizer {}; {}{}", mc.name,
                             mc.n_layer, fmt::join(mc.block_pattern, ", "), mc.d_model,
                             static_cast<double>(model.num_parameters()) / 1e6, optimizer->name(),
-                            resuming ? fmt::format("resuming at step {}", state.step) : "fresh start"));
-  if (resuming)
-    truncate_metrics(metrics_path, state.step);
-  else
-    io::write_file_atomic("train", metrics_path, "");
-  io::LogFile metrics("train", metrics_path);
+                            resuming ? fmt::format("resuming at step {}", state.step) : "fresh start",
+                            distributed ? fmt::format("; {} ranks × {} threads{}", comm.size(), num_threads(),
+                                                      sharded ? ", optimizer state sharded (ZeRO-1)" : "")
+                                        : ""));
+  std::unique_ptr<io::LogFile> metrics;
+  if (root) {
+    if (resuming)
+      truncate_metrics(metrics_path, state.step);
+    else
+      io::write_file_atomic("train", metrics_path, "");
+    metrics = std::make_unique<io::LogFile>("train", metrics_path);
+  }
 
-  const TensorDict params = model.parameters();
   models::ForwardOptions fwd;
   fwd.remat = t.remat;
   const int64_t tokens_per_step = t.batch_size * t.seq_len * t.grad_accum;
@@ -291,38 +396,78 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   result.unigram_entropy = data.unigram_entropy;
   result.best_val_loss = state.best_val_loss;
   // Batches are pure functions of their index; a thread prepares the next ones during a step.
-  data::Loader loader(data.train_batch, state.step * t.grad_accum, 4);
+  // Each rank takes its shard of every global batch.
+  const int64_t rank = comm.rank(), ranks = comm.size();
+  const std::function<data::Batch(int64_t)> my_batch =
+      distributed ? std::function<data::Batch(int64_t)>(
+                        [&data, rank, ranks](int64_t i) { return data::shard_batch(data.train_batch(i), rank, ranks); })
+                  : data.train_batch;
+  data::Loader loader(my_batch, state.step * t.grad_accum, 4);
   ScheduleConfig schedule = config.schedule;
   if (schedule.total_steps == 0) schedule.total_steps = t.steps;  // 0: decay over the whole run
   bool stopped = false;
   for (int64_t step = state.step; step < t.steps && !stopped; ++step) {
     const double lr_scale = train::lr_scale(schedule, step);
+    const double comm_before = reducer ? reducer->stats().finish_seconds + reducer->stats().gather_seconds : 0;
     if (optimizer->wants_hessian(step)) {
-      const data::Batch b = data.train_batch(step * t.grad_accum);
-      fwd.cu_seqlens = b.cu_seqlens;
-      const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;
-      const Tensor labels = sample_labels(logits, mix_seed(t.seed, step));
-      cross_entropy(reshape(logits, {-1, logits.size(2)}), labels).backward();
+      const data::Batch b = my_batch(step * t.grad_accum);
+      const int64_t global_rows = distributed ? data.train_batch(step * t.grad_accum).ids.numel() : b.ids.numel();
       TensorDict grads;
-      for (const auto& [name, p] : params) grads.insert(name, p.grad().defined() ? clone(p.grad()) : zeros_like(p));
+      if (b.ids.numel() > 0) {
+        fwd.cu_seqlens = b.cu_seqlens;
+        const Tensor logits = model.forward(b.ids, nullptr, fwd).logits;
+        const Tensor labels = sample_labels(logits, mix_seed(t.seed, step), b.global_position);
+        const Tensor l = cross_entropy(reshape(logits, {-1, logits.size(2)}), labels);
+        // This shard's share of the mean over the whole batch.
+        (distributed ? mul(l, static_cast<double>(labels.numel()) / static_cast<double>(global_rows)) : l).backward();
+      }
+      if (reducer) reducer->finish();
+      for (const auto& [name, p] : owned) grads.insert(name, p.grad().defined() ? clone(p.grad()) : zeros_like(p));
       for (const auto& [name, p] : params) p.zero_grad();
-      optimizer->update_hessian(grads, labels.numel());
+      optimizer->update_hessian(grads, global_rows);
     }
     double loss = 0;
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
-      const data::Batch b = loader.next();  // index step · grad_accum + micro
-      fwd.cu_seqlens = b.cu_seqlens;
-      Tensor l = model.loss(b.ids, b.targets, fwd);
-      loss += l.item() / static_cast<double>(t.grad_accum);
-      (t.grad_accum > 1 ? div(l, static_cast<double>(t.grad_accum)) : l).backward();
+      const data::Batch b = loader.next();  // index step · grad_accum + micro (this rank's shard)
+      const bool last_micro = micro + 1 == t.grad_accum;
+      if (!distributed) {
+        fwd.cu_seqlens = b.cu_seqlens;
+        Tensor l = model.loss(b.ids, b.targets, fwd);
+        loss += l.item() / static_cast<double>(t.grad_accum);
+        (t.grad_accum > 1 ? div(l, static_cast<double>(t.grad_accum)) : l).backward();
+        continue;
+      }
+      // The loss of the step is the mean over micro-batches of each global batch's mean over its
+      // scored targets: this shard's mean weighs scored / global_scored of it.
+      const std::vector<int64_t> targets = b.targets.to_vector<int64_t>();
+      const int64_t scored = std::count_if(targets.begin(), targets.end(), [](int64_t v) { return v != -100; });
+      if (scored > 0) {
+        fwd.cu_seqlens = b.cu_seqlens;
+        Tensor l = model.loss(b.ids, b.targets, fwd);
+        const double weight =
+            static_cast<double>(scored) /
+            (static_cast<double>(std::max<int64_t>(b.global_scored, 1)) * static_cast<double>(t.grad_accum));
+        loss += l.item() * weight;
+        const Tensor weighted = mul(l, weight);
+        if (last_micro)
+          backward({weighted}, {}, false, reducer->hook());  // buckets start as their gradients are final
+        else
+          weighted.backward();
+      }
     }
-    const double norm = t.clip > 0 ? clip_grad_norm(params, t.clip) : clip_grad_norm(params, INFINITY);
+    if (reducer) {
+      reducer->finish();
+      loss = comm.allreduce_sum(loss, "the all-reduce of the loss");
+    }
+    const double clip = t.clip > 0 ? t.clip : INFINITY;
+    const double norm = sharded ? clip_grad_norm_sharded(comm, owned, clip) : clip_grad_norm(params, clip);
     if (!std::isfinite(loss) || !std::isfinite(norm))
       throw ValueError(fmt::format(
           "[train] the loss became {} (gradient norm {}) at step {}; stopped without applying it. The last checkpoint "
           "({}) is from step {}: lower optimizer.lr or set train.clip and resume from it",
-          loss, norm, step, fs::exists(last) ? last : "none yet", state.step));
+          loss, norm, step, root && fs::exists(last) ? last : "none yet", state.step));
     optimizer->step(lr_scale);
+    if (reducer) reducer->gather_parameters();
     for (const auto& [name, p] : params) p.zero_grad();
     state.step = step + 1;
     result.tokens += tokens_per_step;
@@ -331,18 +476,26 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
     const double tok_s = static_cast<double>(result.tokens) / elapsed;
     const double eta = elapsed / static_cast<double>(state.step - std::max<int64_t>(result.resumed_from, 0)) *
                        static_cast<double>(t.steps - state.step);
-    metrics.append(nlohmann::json{
-        {"step", step}, {"loss", loss}, {"lr_scale", lr_scale}, {"grad_norm", norm}, {"tokens_per_s", tok_s}}
-                       .dump());
+    if (metrics) {
+      nlohmann::json record{
+          {"step", step}, {"loss", loss}, {"lr_scale", lr_scale}, {"grad_norm", norm}, {"tokens_per_s", tok_s}};
+      // Time rank 0 spent in communication the backward did not hide (and the parameters' all-gather).
+      if (reducer) record["comm_s"] = reducer->stats().finish_seconds + reducer->stats().gather_seconds - comm_before;
+      metrics->append(record.dump());
+    }
     progress.step(step, loss, tok_s, eta);
     if (hooks.after_step && !hooks.after_step(step, loss)) stopped = true;
+    // Every rank stops together when any hook asked to.
+    if (distributed && hooks.after_step)
+      stopped = comm.allreduce_sum(stopped ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
 
     const bool final_step = state.step == t.steps || stopped;
     if ((t.eval_every > 0 && state.step % t.eval_every == 0) || final_step) {
-      const EvalStats e = eval_pass(model, data, t.eval_batches);
+      const EvalStats e = eval_pass(model, data, t.eval_batches, comm);
       result.val_loss = e.loss;
       result.val_accuracy = e.accuracy;
-      metrics.append(nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump());
+      if (metrics)
+        metrics->append(nlohmann::json{{"step", step}, {"val_loss", e.loss}, {"val_accuracy", e.accuracy}}.dump());
       progress.line(fmt::format("step {}: validation loss {:.4f}{}{}", state.step, e.loss,
                                 data.mqar ? fmt::format(", recall accuracy {:.1f}%", 100 * e.accuracy) : "",
                                 data.mqar || data.unigram_entropy <= 0
@@ -350,7 +503,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
                                     : fmt::format(" (unigram entropy {:.3f})", data.unigram_entropy)));
       if (e.loss < state.best_val_loss) {
         state.best_val_loss = e.loss;
-        save_run_checkpoint(best, model, nullptr, state, data, run_config);
+        if (root) save_run_checkpoint(best, model, "", {}, state, data, run_config);
       }
       result.best_val_loss = state.best_val_loss;
     }
@@ -362,17 +515,20 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
       try {
         models::check_finite_parameters(params, fmt::format("after the update of step {}", step));
       } catch (const ValueError& e) {
-        const bool any = fs::exists(last + "/trainer_state.json");
+        const bool any = root && fs::exists(last + "/trainer_state.json");
         throw ValueError(fmt::format(
             "[train] the weights became non-finite ({}); stopped without saving them. The last checkpoint ({}) is "
             "from step {}: lower optimizer.lr or set train.clip and resume from it",
             e.what(), any ? last : "none yet", any ? read_trainer_state(last + "/trainer_state.json").step : 0));
       }
-      save_run_checkpoint(last, model, optimizer.get(), state, data, run_config);
+      // A sharded optimizer's parts are gathered, so the checkpoint is the same for any number of ranks.
+      const TensorDict optimizer_state = gather_optimizer_state(comm, *optimizer, sharded);
+      if (root) save_run_checkpoint(last, model, optimizer->name(), optimizer_state, state, data, run_config);
     }
   }
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (reducer) result.communication_seconds = reducer->stats().finish_seconds + reducer->stats().gather_seconds;
   if (data.tokenizer) {
     result.tokenizer = data.tokenizer;
     result.sample_prompt = data.tokenizer->encode(t.sample_prompt);
@@ -382,25 +538,34 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
   return result;
 }
 
+}  // namespace
+
+TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
+  return train(config, hooks, dist::Communicator::world());
+}
+
+TrainResult train(const TrainConfig& config, const TrainHooks& hooks, dist::Communicator& comm) {
+  if (comm.size() == 1) return run_training(config, hooks, comm);
+  try {
+    return run_training(config, hooks, comm);
+  } catch (const std::exception& e) {
+    // The other ranks would wait for this one in their next collective until the timeout: the
+    // whole run ends now, with this rank's reason.
+    std::fflush(stdout);
+    fmt::print(stderr, "error: rank {} of {}: {}\n", comm.rank(), comm.size(), e.what());
+    std::fflush(stderr);
+    comm.abort(1);
+    throw;  // not reached: abort ends the process
+  }
+}
+
 EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainConfig& config, int64_t batches) {
   LNX_CHECK(batches > 0, ValueError, "[eval] batches must be positive, got {}", batches);
   std::unique_ptr<models::LMModel> model = models::load_model(checkpoint_dir);
   const std::string tok = checkpoint_dir + "/tokenizer.json";
   // Scratch space for tokenized data: removed however this ends, and so are the scratch
   // directories of earlier evals that were killed.
-  const fs::path tmp = fs::temp_directory_path();
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("lnx-eval-", 0) == 0 && !io::process_alive(std::atol(name.c_str() + 9))) fs::remove_all(entry, ec);
-  }
-  struct Scratch {
-    fs::path path;
-    ~Scratch() {
-      std::error_code e;
-      fs::remove_all(path, e);
-    }
-  } scratch{tmp / fmt::format("lnx-eval-{}", ::getpid())};
+  const ScratchDir scratch("lnx-eval-");
   const RunData data = prepare_run_data(config, scratch.path.string(), checkpoint_dir,
                                         config.data.source != "mqar" && fs::exists(tok) ? tok : "");
   LNX_CHECK(data.vocab_size <= model->config().vocab_size, ValueError,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "data/tokenizer.h"
+#include "dist/communicator.h"
 #include "models/lm_model.h"
 #include "train/train_config.h"
 
@@ -26,10 +27,11 @@ struct TrainResult {
   double last_loss = 0;       // mean training loss of the last step
   double val_loss = 0;        // of the last validation pass
   double best_val_loss = 0;
-  double val_accuracy = -1;    // MQAR recall accuracy of the last pass (−1 for text)
-  double unigram_entropy = 0;  // nats/token of the training text (0 for synthetic tasks)
-  double seconds = 0;          // wall time of this process's steps
-  int64_t tokens = 0;          // tokens trained on by this process
+  double val_accuracy = -1;          // MQAR recall accuracy of the last pass (−1 for text)
+  double unigram_entropy = 0;        // nats/token of the training text (0 for synthetic tasks)
+  double seconds = 0;                // wall time of this process's steps
+  int64_t tokens = 0;                // tokens trained on in this process's steps (by all ranks together)
+  double communication_seconds = 0;  // data parallelism: time in exchanges the backward did not hide
   // What a caller needs to use the trained model (the CLI prints a generated sample with it):
   std::shared_ptr<models::LMModel> model;            // the final weights (those of out_dir/last)
   std::shared_ptr<const data::Tokenizer> tokenizer;  // text sources; null for synthetic tasks
@@ -42,7 +44,14 @@ struct TrainHooks {
   std::function<bool(int64_t, double)> after_step;
 };
 
+// The run's ranks are dist::Communicator::world(): one process, or every process mpirun or
+// srun started (data parallelism: each rank trains on its shard of every global batch, the
+// gradients are summed over ranks, rank 0 alone prints, logs and writes out_dir; the losses are
+// those of one process on the same global batch). In a run of several ranks an error on any
+// rank prints "error: rank r of n: …" and ends every rank (MPI_Abort), since the others would
+// otherwise wait for it.
 TrainResult train(const TrainConfig& config, const TrainHooks& hooks = {});
+TrainResult train(const TrainConfig& config, const TrainHooks& hooks, dist::Communicator& comm);
 
 // Validation of a checkpoint directory: mean loss over `batches` validation batches of the
 // given data config (and MQAR accuracy).

@@ -10,7 +10,8 @@
 //   sgemm_gflops  this rank's sgemm rate (1024³, its threads) at the start: the ceiling
 // Steps alternate between the two kinds (A/B in one sitting); each figure is the median.
 // `bench_data_parallel allreduce` instead times all-reduces of 4 KiB … 64 MiB (f32) and fits
-// t = α + β·bytes, the loopback figures docs/scaling.md's cost model is checked against.
+// t = α + β·bytes (α the fastest message of ≤ 64 KiB, β the slope between the two largest), the
+// loopback figures docs/scaling.md's cost model is checked against.
 //
 // Usage: bench_data_parallel PRESET B T STEPS | bench_data_parallel allreduce
 #include <fmt/format.h>
@@ -61,20 +62,16 @@ int run_allreduce(dist::Communicator& comm) {
     if (comm.root())
       fmt::print("{{\"bytes\": {}, \"seconds\": {:.6e}, \"ranks\": {}}}\n", bytes, times.back(), comm.size());
   }
-  // Least squares t = α + β·bytes.
-  const double n = static_cast<double>(sizes.size());
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    sx += sizes[i];
-    sy += times[i];
-    sxx += sizes[i] * sizes[i];
-    sxy += sizes[i] * times[i];
-  }
-  const double beta = (n * sxy - sx * sy) / (n * sxx - sx * sx), alpha = (sy - beta * sx) / n;
+  // α: the fastest small message (latency); β: the slope between the two largest (bandwidth).
+  double alpha = 1e30;
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (sizes[i] <= 65536) alpha = std::min(alpha, times[i]);
+  const size_t n = sizes.size();
+  const double beta = (times[n - 1] - times[n - 2]) / (sizes[n - 1] - sizes[n - 2]);
   if (comm.root())
     fmt::print(
         "{{\"fit\": \"t = alpha + beta*bytes\", \"alpha_s\": {:.3e}, \"beta_s_per_byte\": {:.3e}, "
-        "\"bus_GBps\": {:.2f}, \"ranks\": {}}}\n",
+        "\"ring_bandwidth_GBps\": {:.2f}, \"ranks\": {}}}\n",
         alpha, beta, 2.0 * (comm.size() - 1) / comm.size() / beta / 1e9, comm.size());
   return 0;
 }

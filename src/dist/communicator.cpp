@@ -11,7 +11,11 @@
 namespace lnx::dist {
 
 Request::Request() = default;
-Request::~Request() = default;  // an unfinished collective cannot be freed (MPI's rule): it is left to the abort
+Request::~Request() {
+  // An unfinished collective cannot be freed (MPI's rule) and still reads its count arrays: they
+  // are left allocated for the abort that follows.
+  if (impl_) static_cast<void>(impl_.release());
+}
 Request::Request(Request&&) noexcept = default;
 Request& Request::operator=(Request&&) noexcept = default;
 bool Request::active() const { return impl_ != nullptr; }

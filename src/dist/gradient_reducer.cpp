@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <numeric>
 #include <unordered_map>
 
@@ -112,6 +113,15 @@ GradientReducer::GradientReducer(Communicator& comm, const TensorDict& params, R
   }
   ready_.assign(n, false);
   for (size_t i = 0; i < n; ++i) index_[params_[i].impl()] = i;
+}
+
+GradientReducer::~GradientReducer() {
+  if (std::uncaught_exceptions() == 0) return;
+  // Kept alive to the end of the process: other ranks may still be sending into them.
+  static std::vector<Tensor>* kept = new std::vector<Tensor>;
+  for (Bucket& b : buckets_)
+    for (const Tensor* t : {&b.buffer, &b.received, &b.values})
+      if (t->defined()) kept->push_back(*t);
 }
 
 LeafReadyFn GradientReducer::hook() {

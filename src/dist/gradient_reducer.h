@@ -37,6 +37,11 @@ class GradientReducer {
  public:
   // params: the model's parameters (leaves), the same names, shapes and dtypes on every rank.
   GradientReducer(Communicator& comm, const TensorDict& params, ReducerOptions options = {});
+  // Destroyed by an exception (the run is about to abort), collectives may still write into the
+  // buffers: they are then left allocated.
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
 
   // For lnx::backward: marks the leaf's gradient final and starts every bucket now complete.
   LeafReadyFn hook();

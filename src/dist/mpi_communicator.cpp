@@ -50,6 +50,10 @@ class MpiWorld final : public Communicator {
       int provided = 0;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
       owns_init_ = true;
+      if (provided < MPI_THREAD_FUNNELED)
+        throw DistributedError(
+            "[dist] this MPI library does not support MPI_THREAD_FUNNELED (MPI calls from the main thread of a "
+            "threaded process)");
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -60,16 +64,19 @@ class MpiWorld final : public Communicator {
           "[dist] the launcher started {} ranks but MPI sees {}: each process initialised MPI alone (with srun, pass "
           "--mpi=pmix or --mpi=pmi2)",
           expected, size_));
-    // Ranks sharing a machine share its cores, unless the user chose a thread count.
+    // Threads per rank, unless the user chose them: the cores the launcher bound this rank to,
+    // or, when it is not bound (it may run on every core), the machine's cores divided among
+    // the ranks on it.
     MPI_Comm local;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &local_size_);
     MPI_Comm_free(&local);
     if (!std::getenv("OMP_NUM_THREADS")) {
+      const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      int allowed = machine;
       cpu_set_t set;
-      int cpus = static_cast<int>(std::thread::hardware_concurrency());
-      if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
-      set_num_threads(std::max(1, cpus / std::max(1, local_size_)));
+      if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
+      set_num_threads(allowed < machine ? allowed : std::max(1, machine / std::max(1, local_size_)));
     }
   }
   ~MpiWorld() override {
@@ -124,16 +131,20 @@ class MpiWorld final : public Communicator {
   void wait(Request& r) override {
     if (!r.active()) return;
     Request::Impl& i = impl(r);
-    // Spin briefly (most collectives of a step finish within microseconds of each other),
-    // then sleep in growing steps up to a millisecond so a waiting rank leaves its cores to
-    // the others.
-    int64_t polls = 0;
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+    // Spin for the first half millisecond (yielding, in case ranks share a core): most
+    // collectives of a step finish within microseconds of each other, and a sleep costs tens of
+    // them. Then sleep in growing steps up to a millisecond, leaving the cores to the others.
+    const auto started = Clock::now();
+    const auto deadline = started + std::chrono::duration<double>(timeout_s_);
+    int64_t sleeps = 0;
     for (;;) {
       int done = 0;
       check(MPI_Test(&i.request, &done, MPI_STATUS_IGNORE), i.what.c_str());
       if (done) break;
-      if (++polls > 200) std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(1000, polls - 200)));
+      if (Clock::now() - started < std::chrono::microseconds(500))
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(1000, 10 * ++sleeps)));
       if (Clock::now() > deadline)
         throw DistributedError(fmt::format(
             "[dist] {} did not complete within {:g} s (train.collective_timeout): another rank died, hangs or "

@@ -8,7 +8,9 @@
 
 namespace lnx::train {
 
-double grad_norm(const TensorDict& params) {
+double grad_norm(const TensorDict& params) { return std::sqrt(grad_norm_squared(params)); }
+
+double grad_norm_squared(const TensorDict& params) {
   double sum_sq = 0.0;
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
@@ -19,7 +21,7 @@ double grad_norm(const TensorDict& params) {
       for (int64_t i = 0; i < c.numel(); ++i) sum_sq += static_cast<double>(d[i]) * static_cast<double>(d[i]);
     });
   }
-  return std::sqrt(sum_sq);
+  return sum_sq;
 }
 
 double clip_grad_norm(const TensorDict& params, double max_norm) {

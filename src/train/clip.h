@@ -14,8 +14,10 @@ namespace lnx::train {
 // max_norm must be > 0 (ValueError).
 double clip_grad_norm(const TensorDict& params, double max_norm);
 
-// The global L2 norm alone, nothing changed.
+// The global L2 norm alone, nothing changed; and its square (Σ g², what ranks holding disjoint
+// parts of the parameters add up).
 double grad_norm(const TensorDict& params);
+double grad_norm_squared(const TensorDict& params);
 
 // Replaces every defined gradient g by a scaled copy g · factor (clip_grad_norm's second half).
 void scale_grads(const TensorDict& params, double factor);

@@ -59,8 +59,7 @@ TensorDict owned_optimizer_state(const TensorDict& state, const TensorDict& owne
 }
 
 double clip_grad_norm_sharded(dist::Communicator& comm, const TensorDict& owned, double max_norm) {
-  const double local = grad_norm(owned);
-  const double norm = std::sqrt(comm.allreduce_sum(local * local, "the all-reduce of the gradient norm"));
+  const double norm = std::sqrt(comm.allreduce_sum(grad_norm_squared(owned), "the all-reduce of the gradient norm"));
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
   scale_grads(owned, max_norm / norm);
   return norm;

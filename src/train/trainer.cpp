@@ -280,7 +280,10 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
     io::create_directories("train", t.out_dir);
     lock = std::make_unique<io::DirectoryLock>("train", t.out_dir);  // one run per directory
   } else {
-    scratch = std::make_unique<ScratchDir>("lnx-rank-");
+    // Named by host as well: machines may share a temporary directory.
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    scratch = std::make_unique<ScratchDir>(fmt::format("lnx-rank-{}-", host));
   }
   const std::string last = t.out_dir + "/last", best = t.out_dir + "/best", metrics_path = t.out_dir + "/metrics.jsonl";
   // Whether to resume, and with which tokenizer, is rank 0's decision: the others may not see out_dir.
@@ -521,6 +524,10 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
             "from step {}: lower optimizer.lr or set train.clip and resume from it",
             e.what(), any ? last : "none yet", any ? read_trainer_state(last + "/trainer_state.json").step : 0));
       }
+      // Without sharding every rank updates its own copy of the weights; ranks with other thread
+      // counts (other machines) can round differently, so the copies are made rank 0's again
+      // here, the weights the checkpoint holds.
+      if (distributed && !sharded) broadcast_parameters(comm, params);
       // A sharded optimizer's parts are gathered, so the checkpoint is the same for any number of ranks.
       const TensorDict optimizer_state = gather_optimizer_state(comm, *optimizer, sharded);
       if (root) save_run_checkpoint(last, model, optimizer->name(), optimizer_state, state, data, run_config);

@@ -2,6 +2,7 @@
 #include "dist/communicator.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -122,6 +123,14 @@ Communicator& Communicator::world() {
             ranks);
 #endif
   return single_rank_communicator();
+}
+
+void report_and_abort(Communicator& comm, const char* what) {
+  std::fflush(stdout);
+  fmt::print(stderr, "error: rank {} of {}: {}\n", comm.rank(), comm.size(), what);
+  std::fflush(stderr);
+  comm.abort(1);
+  std::exit(1);  // not reached (abort ends the process); [[noreturn]] through a virtual call
 }
 
 bool Communicator::has_mpi() {

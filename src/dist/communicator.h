@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,5 +101,19 @@ class Communicator {
 
   double timeout_s_ = 600;
 };
+
+[[noreturn]] void report_and_abort(Communicator& comm, const char* what);
+
+// Runs fn() and returns its result. With several ranks an exception does not leave: the rank
+// prints "error: rank r of n: <what>" and ends every rank (abort(1)), since the others would
+// otherwise wait for it in their next collective until the timeout.
+template <class F> auto run_or_abort(Communicator& comm, F&& fn) -> decltype(fn()) {
+  if (comm.size() == 1) return fn();
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    report_and_abort(comm, e.what());
+  }
+}
 
 }  // namespace lnx::dist

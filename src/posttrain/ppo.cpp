@@ -94,6 +94,12 @@ StepStats update(models::LMModel& model, const modules::Linear& value_head, cons
 
 PpoResult ppo(const PpoConfig& c, const PpoHooks& hooks) {
   validate(c);
+  // Its whitening and token means span the whole batch: they are not yet reduced across ranks.
+  const int ranks = dist::Communicator::world().size();
+  LNX_CHECK(ranks == 1, ValueError,
+            "[ppo] started as one of {} ranks: PPO runs as one process for now (data-parallel PPO is not implemented "
+            "yet; GRPO and train are); start it without mpirun",
+            ranks);
   PolicyRun run(c, "ppo");
   models::LMModel& model = *run.model;
   const std::unique_ptr<models::LMModel> reference = load_reference(c, c.kl_coef);

@@ -26,6 +26,8 @@
 
 #include "data/tasks.h"
 #include "data/tokenizer.h"
+#include "dist/communicator.h"
+#include "dist/gradient_reducer.h"
 #include "io/directory_lock.h"
 #include "io/log_file.h"
 #include "models/lm_model.h"
@@ -46,6 +48,7 @@ struct RunConfig {
   std::string reward_program;  // a command giving the rewards instead of the task (reward_program.h)
   double reward_timeout = 60;
   double lr = 1e-4, clip = 1.0;
+  double collective_timeout = 600;  // data parallelism: seconds a rank waits for the others
   int64_t eval_every = 10, eval_prompts = 64, save_every = 10, seed = 0;
 
   template <class V> void visit(V&& v) {
@@ -70,6 +73,8 @@ struct RunConfig {
     v("eval_prompts", eval_prompts, "held-out prompts of each check");
     v("save_every", save_every, "steps between checkpoints (0 = at the end)");
     v("seed", seed, "seed of prompts and sampling");
+    v("collective_timeout", collective_timeout,
+      "under mpirun: seconds a rank waits in a collective before it stops the run (a rank died or hangs)");
   }
 };
 
@@ -118,23 +123,28 @@ struct Rollouts {
   double reward_mean() const;
   double reward_std() const;  // population std
   // reward_mean/std, accuracy, completion_length, rollout_tokens_per_s and generation_share (of
-  // a step that took step_seconds).
-  nlohmann::json metrics(double step_seconds) const;
+  // a step that took step_seconds), over every rank's rollouts (a collective).
+  nlohmann::json metrics(double step_seconds, dist::Communicator& comm = dist::Communicator::self()) const;
 };
 
 // One step's rollouts: each prompt prefilled once and its state forked G times
-// (generate::generate_groups); a newline ends a completion.
+// (generate::generate_groups); a newline ends a completion. With several ranks, this rank's
+// share of the step's prompts (contiguous, whole groups; possibly none), sampled as one process
+// would sample them.
 Rollouts roll_out(const models::LMModel& model, const data::Tokenizer& tok, const data::VerifiableTask& task,
-                  const RunConfig& c, int64_t step);
+                  const RunConfig& c, int64_t step, dist::Communicator& comm = dist::Communicator::self());
 
 // Greedy accuracy on eval_prompts distinct prompts of the task's held-out split (never a
-// training prompt; fewer when the split has fewer).
+// training prompt; fewer when the split has fewer). With several ranks each decodes its share.
 double held_out_accuracy(const models::LMModel& model, const data::Tokenizer& tok, const data::VerifiableTask& task,
-                         const RunConfig& c);
+                         const RunConfig& c, dist::Communicator& comm = dist::Communicator::self());
 
 // A run directory opened for training: the policy from out_dir/last when a previous run left a
 // checkpoint there (state = its trainer state, start = its step), else from init_from; the
 // metrics lines of steps after the checkpoint are dropped (a kill between the two writes).
+// Data-parallel (the ranks of Communicator::world()): rank 0 alone locks, logs and saves, and
+// reads last/, whose weights, state and optimizer state it broadcasts (init_from must be
+// readable on every machine); `reducer` sums the gradients over ranks.
 class PolicyRun {
  public:
   PolicyRun(const RunConfig& c, const char* trainer);
@@ -148,7 +158,8 @@ class PolicyRun {
   std::string last_file(const std::string& name) const { return last_dir() + "/" + name; }
   // The trainers' optimizer over params: AdamW at the constant lr without weight decay, its
   // state from last/ when resuming.
-  std::unique_ptr<train::Optimizer> make_optimizer(const TensorDict& params) const;
+  // With several ranks it also makes `reducer` over params.
+  std::unique_ptr<train::Optimizer> make_optimizer(const TensorDict& params);
   // Writes last/ atomically: the model, the optimizer, state as <trainer>_state.json and the
   // extra tensors (empty: none) as name.safetensors; tokenizer and chat files from init_from.
   void save(const train::Optimizer& opt, int64_t step, const nlohmann::json& state,
@@ -164,6 +175,8 @@ class PolicyRun {
   std::unique_ptr<models::LMModel> model;
   nlohmann::json state;  // the trainer's state from last/ ({} when starting)
   int64_t start = 0;     // the step the run starts after
+  dist::Communicator& comm = dist::Communicator::world();
+  std::unique_ptr<dist::GradientReducer> reducer;  // several ranks only
 
  private:
   RunConfig config_;
@@ -174,8 +187,10 @@ class PolicyRun {
 };
 
 // One update: loss.backward(), the global gradient-norm clip (clip <= 0: none), an optimizer
-// step, the gradients zeroed.
-void optimise(const Tensor& loss, const TensorDict& params, train::Optimizer& opt, double clip);
+// step, the gradients zeroed. With a reducer the gradients are summed over ranks first (loss may
+// then be undefined: a rank with no rollouts this step adds nothing).
+void optimise(const Tensor& loss, const TensorDict& params, train::Optimizer& opt, double clip,
+              dist::GradientReducer* reducer = nullptr);
 
 // A frozen copy of the starting model for a KL term, or null when the coefficient is 0 (then none
 // is kept in memory).

@@ -552,18 +552,7 @@ TrainResult train(const TrainConfig& config, const TrainHooks& hooks) {
 }
 
 TrainResult train(const TrainConfig& config, const TrainHooks& hooks, dist::Communicator& comm) {
-  if (comm.size() == 1) return run_training(config, hooks, comm);
-  try {
-    return run_training(config, hooks, comm);
-  } catch (const std::exception& e) {
-    // The other ranks would wait for this one in their next collective until the timeout: the
-    // whole run ends now, with this rank's reason.
-    std::fflush(stdout);
-    fmt::print(stderr, "error: rank {} of {}: {}\n", comm.rank(), comm.size(), e.what());
-    std::fflush(stderr);
-    comm.abort(1);
-    throw;  // not reached: abort ends the process
-  }
+  return dist::run_or_abort(comm, [&] { return run_training(config, hooks, comm); });
 }
 
 EvalResult evaluate_checkpoint(const std::string& checkpoint_dir, const TrainConfig& config, int64_t batches) {

@@ -172,6 +172,61 @@ TEST(DataParallel, ACheckpointOfTwoRanksResumesOnOneAndThree) {
   }
 }
 
+// GRPO: each rank rolls out its share of the prompts (5 prompts: 3 + 2 and 2 + 2 + 1) and the
+// update is data-parallel; rewards, losses, KL and held-out accuracy equal one process's.
+TEST(DataParallel, GrpoOnTwoAndThreeRanksEqualsOneProcess) {
+  const std::string reward = ::testing::TempDir() + "lnx_dp_length_reward.sh";
+  std::ofstream(reward) << "awk '{ print length($0) / 100 }'\n";
+  auto args = [&](const std::string& out) {
+    return fmt::format(
+        "grpo --init-from {}/tests/fixtures/hf/llama --steps 4 prompts_per_step=5 group_size=4 max_new_tokens=4 "
+        "digits=1 eval_prompts=7 eval_every=2 save_every=0 lr=1e-3 beta=0.05 'reward_program=sh {}' --out {}",
+        LNX_SOURCE_DIR, reward, out);
+  };
+  const std::string one = dir("grpo_1");
+  const Outcome ref = shell(fmt::format("OMP_NUM_THREADS=1 {} {}", LNX_CLI_PATH, args(one)));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  auto lines = [](const std::string& out) {
+    std::vector<nlohmann::json> v;
+    std::ifstream f(out + "/metrics.jsonl");
+    for (std::string l; std::getline(f, l);) v.push_back(nlohmann::json::parse(l));
+    return v;
+  };
+  const std::vector<nlohmann::json> want = lines(one);
+  ASSERT_EQ(want.size(), 4u);
+  for (int ranks : {2, 3}) {
+    SCOPED_TRACE(fmt::format("{} ranks", ranks));
+    const std::string out = dir(fmt::format("grpo_{}", ranks));
+    const Outcome r = shell(mpirun(ranks, fmt::format("{} {}", LNX_CLI_PATH, args(out))));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::vector<nlohmann::json> got = lines(out);
+    ASSERT_EQ(got.size(), want.size());
+    // The samples (so the rewards and accuracies) are the same; the loss is a sum of ±advantage
+    // terms that cancel to ~1e-8, and the f32 log-probabilities of other batch shapes round
+    // differently: those are compared at f32's resolution of their terms.
+    struct Tolerance {
+      const char* key;
+      double rtol, atol;
+    };
+    for (size_t i = 0; i < want.size(); ++i)
+      for (const Tolerance& t : {Tolerance{"reward_mean", 1e-9, 1e-12}, Tolerance{"reward_std", 1e-9, 1e-12},
+                                 Tolerance{"accuracy", 0, 1e-12}, Tolerance{"completion_length", 0, 1e-12},
+                                 Tolerance{"eval_accuracy", 0, 1e-12}, Tolerance{"loss", 0, 1e-6},
+                                 Tolerance{"kl", 1e-5, 1e-9}, Tolerance{"clip_fraction", 0, 1e-9}}) {
+        if (!want[i].contains(t.key)) continue;
+        const double a = got[i].at(t.key).get<double>(), b = want[i].at(t.key).get<double>();
+        EXPECT_NEAR(a, b, t.rtol * std::abs(b) + t.atol) << t.key << " at step " << i + 1;
+      }
+  }
+}
+
+TEST(DataParallel, PpoOnSeveralRanksIsRefused) {
+  const Outcome r = shell(mpirun(2, fmt::format("{} ppo --init-from {}/tests/fixtures/hf/llama --steps 1 --out {}",
+                                                LNX_CLI_PATH, LNX_SOURCE_DIR, dir("ppo"))));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("PPO runs as one process for now"), std::string::npos) << r.output;
+}
+
 TEST(DataParallel, ABatchSmallerThanTheRanksIsRefused) {
   const Outcome r =
       shell(mpirun(2, fmt::format("{} {}", LNX_CLI_PATH, train_args(dir("small_batch"), "train.batch_size=1"))));

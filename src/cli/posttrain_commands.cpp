@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "data/tasks.h"
+#include "dist/communicator.h"
 #include "io/atomic_file.h"
 #include "posttrain/grpo.h"
 #include "posttrain/ppo.h"
@@ -37,14 +38,16 @@ int run_trainer(const char* name, const TrainerOptions& o,
   if (o.steps > 0) overrides.push_back("steps=" + std::to_string(o.steps));
   overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
   const Config c = read(overrides, o.config);
-  fmt::print("{}: {} on task {} ({} prompts × {} samples a step, {} steps); metrics in {}/metrics.jsonl\n", name,
-             c.init_from, c.task, c.prompts_per_step, c.group_size, c.steps, c.out_dir);
+  const bool root = dist::Communicator::world().root();  // one report for a run of several ranks
+  if (root)
+    fmt::print("{}: {} on task {} ({} prompts × {} samples a step, {} steps); metrics in {}/metrics.jsonl\n", name,
+               c.init_from, c.task, c.prompts_per_step, c.group_size, c.steps, c.out_dir);
   std::fflush(stdout);
   posttrain::RunHooks hooks;
   const int64_t every = std::max<int64_t>(1, c.steps / 20);
   const auto t0 = std::chrono::steady_clock::now();
   hooks.after_step = [&](int64_t step, const nlohmann::json& m) {
-    if (step % every != 0 && step != c.steps && !m.contains("eval_accuracy")) return true;
+    if (!root || (step % every != 0 && step != c.steps && !m.contains("eval_accuracy"))) return true;
     fmt::print("step {}/{} reward {:.3f} sample accuracy {:.1f}%{} generation {:.0f}% of the step, {:.0f} s\n", step,
                c.steps, m["reward_mean"].get<double>(), 100 * m["accuracy"].get<double>(),
                m.contains("eval_accuracy")
@@ -56,9 +59,10 @@ int run_trainer(const char* name, const TrainerOptions& o,
     return true;
   };
   const Result r = train(c, hooks);
-  fmt::print("{} steps{}; held-out accuracy (greedy) {:.1f}% before, {:.1f}% after; checkpoint {}/last\n", r.steps,
-             r.resumed_from >= 0 ? fmt::format(" (resumed at {})", r.resumed_from) : "", 100 * r.accuracy_before,
-             100 * r.accuracy_after, c.out_dir);
+  if (root)
+    fmt::print("{} steps{}; held-out accuracy (greedy) {:.1f}% before, {:.1f}% after; checkpoint {}/last\n", r.steps,
+               r.resumed_from >= 0 ? fmt::format(" (resumed at {})", r.resumed_from) : "", 100 * r.accuracy_before,
+               100 * r.accuracy_after, c.out_dir);
   return 0;
 }
 

@@ -153,21 +153,38 @@ Tensor kl_penalized_rewards(const Tensor& logp, const Tensor& ref_logp, const Te
   return to_dtype(from_vector(out, logp.shape()), logp.dtype());
 }
 
-Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean) {
+namespace {
+
+// Count, mean and unbiased variance of the masked entries v[i] (m[i] ≠ 0) over every rank.
+struct Moments {
+  double n = 0, mean = 0, var = 0;
+};
+Moments masked_moments(const std::vector<double>& v, const std::vector<double>& m, dist::Communicator& comm) {
+  Moments r;
+  for (size_t i = 0; i < v.size(); ++i) r.n += m[i];
+  r.n = comm.allreduce_sum(r.n, "the all-reduce of the whitening count");
+  LNX_CHECK(r.n >= 2, ValueError, "[whiten] needs at least 2 masked entries, got {}", r.n);
+  for (size_t i = 0; i < v.size(); ++i) r.mean += m[i] * v[i] / r.n;
+  r.mean = comm.allreduce_sum(r.mean, "the all-reduce of the whitening mean");
+  for (size_t i = 0; i < v.size(); ++i) r.var += m[i] * (v[i] - r.mean) * (v[i] - r.mean);
+  r.var = comm.allreduce_sum(r.var, "the all-reduce of the whitening variance") / (r.n - 1);
+  return r;
+}
+
+}  // namespace
+
+Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean, dist::Communicator& comm) {
   check_nt("whiten", mask, x, "mask");
   const std::vector<double> v = to_dtype(x.detach(), DType::f64).to_vector<double>();
   const std::vector<double> m = to_dtype(mask, DType::f64).to_vector<double>();
-  double n = 0, mean = 0, var = 0;
-  for (size_t i = 0; i < v.size(); ++i) n += m[i];
-  LNX_CHECK(n >= 2, ValueError, "[whiten] needs at least 2 masked entries, got {}", n);
-  for (size_t i = 0; i < v.size(); ++i) mean += m[i] * v[i] / n;
-  for (size_t i = 0; i < v.size(); ++i) var += m[i] * (v[i] - mean) * (v[i] - mean);
-  var /= n - 1;
+  const Moments mo = masked_moments(v, m, comm);
   std::vector<double> out(v.size(), 0.0);
   for (size_t i = 0; i < v.size(); ++i)
-    if (m[i] != 0) out[i] = (v[i] - mean) / std::sqrt(var + 1e-8) + (shift_mean ? 0.0 : mean);
+    if (m[i] != 0) out[i] = (v[i] - mo.mean) / std::sqrt(mo.var + 1e-8) + (shift_mean ? 0.0 : mo.mean);
   return to_dtype(from_vector(out, x.shape()), x.dtype());
 }
+
+void whiten_moments_only(dist::Communicator& comm) { masked_moments({}, {}, comm); }
 
 Tensor masked_mean(const Tensor& x, const Tensor& mask) {
   check_nt("masked_mean", mask, x, "mask");

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "dist/communicator.h"
 #include "tensor/tensor.h"
 
 namespace lnx::train::rl {
@@ -58,8 +59,12 @@ Gae gae(const Tensor& rewards, const Tensor& values, const Tensor& mask, double 
 Tensor kl_penalized_rewards(const Tensor& logp, const Tensor& ref_logp, const Tensor& mask, const Tensor& scores,
                             double kl_coef);
 
-// Whitening over the masked entries (shift_mean false keeps the mean); 0 at padding.
-Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean = true);
+// Whitening over the masked entries (shift_mean false keeps the mean); 0 at padding. With
+// several ranks the mean and variance are those of every rank's masked entries together (a
+// collective); moments_only: a rank with no entries takes part (x and mask undefined).
+Tensor whiten(const Tensor& x, const Tensor& mask, bool shift_mean = true,
+              dist::Communicator& comm = dist::Communicator::self());
+void whiten_moments_only(dist::Communicator& comm);
 
 // PPO's clipped value loss (a scalar; differentiable in values).
 Tensor clipped_value_loss(const Tensor& values, const Tensor& old_values, const Tensor& returns, const Tensor& mask,

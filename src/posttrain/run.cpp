@@ -45,6 +45,8 @@ void validate_run_config(const RunConfig& c, const char* trainer, int64_t min_gr
   LNX_CHECK(c.lr > 0 && c.temperature > 0 && c.eval_prompts >= 1, ValueError,
             "[{}] lr > 0, temperature > 0 and eval_prompts >= 1 are needed (got {}, {}, {})", trainer, c.lr,
             c.temperature, c.eval_prompts);
+  LNX_CHECK(c.collective_timeout > 0, ValueError, "[{}] collective_timeout must be positive, got {}", trainer,
+            c.collective_timeout);
 }
 
 double Rollouts::reward_mean() const {
@@ -68,9 +70,10 @@ nlohmann::json Rollouts::metrics(double step_seconds, dist::Communicator& comm) 
             {"completion_length", tokens / static_cast<double>(completions.size())},
             {"rollout_tokens_per_s", tokens / std::max(seconds, 1e-9)},
             {"generation_share", seconds / std::max(step_seconds, 1e-9)}};
-  // Over every rank's rollouts; times are rank 0's (the ranks generate side by side).
+  // Over every rank's rollouts. Times are rank 0's (the ranks generate side by side), so the
+  // throughput is all ranks' tokens over rank 0's generation time.
   const double n_local = static_cast<double>(rewards.size());
-  double sums[4] = {0, n_local, accuracy * n_local, tokens};  // Σ reward, rollouts, right answers, tokens
+  double sums[4] = {0, n_local, std::round(accuracy * n_local), tokens};  // Σ reward, rollouts, right answers, tokens
   for (double x : rewards) sums[0] += x;
   comm.allreduce_sum(sums, 4, "the all-reduce of the rollout metrics");
   const double n = std::max(sums[1], 1.0), mean = sums[0] / n;
@@ -165,7 +168,7 @@ double held_out_accuracy(const models::LMModel& model, const data::Tokenizer& to
     const std::vector<data::TaskExample> part_ex(ex.begin() + mine.first, ex.begin() + mine.second);
     std::vector<std::string> texts;
     for (const auto& ids : generate::generate_batch(model, part, o)) texts.push_back(tok.decode(ids));
-    right = data::task_accuracy(task, part_ex, texts) * static_cast<double>(part.size());
+    right = std::round(data::task_accuracy(task, part_ex, texts) * static_cast<double>(part.size()));
   }
   right = comm.allreduce_sum(right, "the all-reduce of the held-out accuracy");
   return right / static_cast<double>(prompts.size());
@@ -179,7 +182,7 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
   comm.set_timeout(c.collective_timeout);
   const std::string state_path = last_file(trainer_ + "_state.json");
   const std::string metrics_path = c.out_dir + "/metrics.jsonl";
-  // Rank 0 reads last/ and tells the others (they may not see out_dir).
+  // Rank 0 reads last/ and tells the others (they may not see out_dir; only rank 0 touches it).
   std::string state_text;
   if (comm.root()) {
     io::create_directories(trainer, c.out_dir);
@@ -195,7 +198,8 @@ PolicyRun::PolicyRun(const RunConfig& c, const char* trainer) : config_(c), trai
     state = nlohmann::json::parse(state_text);
     start = state.at("step").get<int64_t>();
     // Lines of steps after the checkpoint go, and so does a line a kill cut short.
-    std::ifstream in(metrics_path);
+    std::ifstream in;
+    if (comm.root()) in.open(metrics_path);
     for (std::string line; comm.root() && std::getline(in, line);) {
       const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= start)
@@ -219,8 +223,10 @@ std::unique_ptr<train::Optimizer> PolicyRun::make_optimizer(const TensorDict& pa
   oc.weight_decay = 0.0;
   if (comm.size() > 1) reducer = std::make_unique<dist::GradientReducer>(comm, params);
   auto opt = train::make_optimizer(oc, params);
-  if (resuming()) {
-    const std::string bytes = train::broadcast_file(comm, last_file("optimizer.safetensors"));
+  if (resuming() && comm.size() == 1) {
+    opt->load_state(load_safetensors(last_file("optimizer.safetensors")).tensors);  // mapped, not copied
+  } else if (resuming()) {
+    const std::string bytes = train::broadcast_file(comm, last_file("optimizer.safetensors"), trainer_.c_str());
     opt->load_state(parse_safetensors(bytes.data(), bytes.size()).tensors);
   }
   return opt;
@@ -267,9 +273,8 @@ bool PolicyRun::end_step(int64_t step, nlohmann::json line, const RunHooks& hook
   if ((config_.eval_every > 0 && step % config_.eval_every == 0) || last)
     line["eval_accuracy"] = held_out_accuracy(*model, *tokenizer, *task, config_, comm);
   bool stop = hooks.after_step && !hooks.after_step(step, line);
-  // Every rank stops together when any hook asked to.
-  if (comm.size() > 1 && hooks.after_step)
-    stop = comm.allreduce_sum(stop ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
+  // Every rank stops together when any rank's hook asked to (a hook may be set on one rank only).
+  if (comm.size() > 1) stop = comm.allreduce_sum(stop ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
   if (metrics_) metrics_->append(line.dump());
   if ((config_.save_every > 0 && step % config_.save_every == 0) || last || stop) save();
   return stop;

@@ -74,7 +74,8 @@ struct RunConfig {
     v("save_every", save_every, "steps between checkpoints (0 = at the end)");
     v("seed", seed, "seed of prompts and sampling");
     v("collective_timeout", collective_timeout,
-      "under mpirun: seconds a rank waits in a collective before it stops the run (a rank died or hangs)");
+      "under mpirun: seconds a rank waits in a collective before it stops the run (a rank died or hangs); it must "
+      "cover a step's rollouts, rewards and a checkpoint write");
   }
 };
 
@@ -130,7 +131,8 @@ struct Rollouts {
 // One step's rollouts: each prompt prefilled once and its state forked G times
 // (generate::generate_groups); a newline ends a completion. With several ranks, this rank's
 // share of the step's prompts (contiguous, whole groups; possibly none), sampled as one process
-// would sample them.
+// would sample them. A reward_program runs on each rank with that rank's completions (it must
+// exist on every machine, and score each line on its own).
 Rollouts roll_out(const models::LMModel& model, const data::Tokenizer& tok, const data::VerifiableTask& task,
                   const RunConfig& c, int64_t step, dist::Communicator& comm = dist::Communicator::self());
 

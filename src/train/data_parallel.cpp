@@ -29,9 +29,9 @@ void broadcast_parameters(dist::Communicator& comm, const TensorDict& params) {
             comm.rank(), bytes.size(), at);
 }
 
-std::string broadcast_file(dist::Communicator& comm, const std::string& path) {
+std::string broadcast_file(dist::Communicator& comm, const std::string& path, const char* op) {
   std::string bytes;
-  if (comm.root()) bytes = io::read_file("train", path);
+  if (comm.root()) bytes = io::read_file(op, path);
   comm.broadcast(bytes, 0, "the broadcast of a checkpoint file");
   return bytes;
 }

@@ -15,7 +15,7 @@ namespace lnx::train {
 void broadcast_parameters(dist::Communicator& comm, const TensorDict& params);
 
 // The bytes of a file that root reads, on every rank (a rank need not see root's filesystem).
-std::string broadcast_file(dist::Communicator& comm, const std::string& path);
+std::string broadcast_file(dist::Communicator& comm, const std::string& path, const char* op = "train");
 
 // The whole optimizer state on root: a sharded optimizer's parts merged (the step counters,
 // equal on every rank, once), so the checkpoint is the same whatever the number of ranks.

@@ -372,7 +372,9 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
   const bool sharded = reducer && reducer->sharded();
   const TensorDict& owned = reducer ? reducer->owned() : params;
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, owned);
-  if (resuming) {
+  if (resuming && !distributed) {
+    optimizer->load_state(load_safetensors(last + "/optimizer.safetensors").tensors);  // mapped, not copied
+  } else if (resuming) {
     const std::string bytes = broadcast_file(comm, last + "/optimizer.safetensors");
     optimizer->load_state(owned_optimizer_state(parse_safetensors(bytes.data(), bytes.size()).tensors, owned));
   }
@@ -488,9 +490,8 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
     }
     progress.step(step, loss, tok_s, eta);
     if (hooks.after_step && !hooks.after_step(step, loss)) stopped = true;
-    // Every rank stops together when any hook asked to.
-    if (distributed && hooks.after_step)
-      stopped = comm.allreduce_sum(stopped ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
+    // Every rank stops together when any rank's hook asked to (a hook may be set on one rank only).
+    if (distributed) stopped = comm.allreduce_sum(stopped ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
 
     const bool final_step = state.step == t.steps || stopped;
     if ((t.eval_every > 0 && state.step % t.eval_every == 0) || final_step) {

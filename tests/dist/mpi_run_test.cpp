@@ -231,6 +231,9 @@ TEST(DataParallel, GrpoOnTwoAndThreeRanksEqualsOneProcess) {
   std::vector<Tolerance> t = kRolloutTolerances;
   t.insert(t.end(), {{"loss", 0, 1e-6}, {"kl", 1e-5, 1e-9}, {"clip_fraction", 0, 1e-9}});
   check_posttrain("grpo", "beta=0.05", t);
+  // Token-mean aggregation, and more ranks than prompts (one rank rolls out nothing) and than
+  // held-out prompts.
+  check_posttrain("grpo", "beta=0.05 aggregation=token_mean prompts_per_step=2 eval_prompts=2", t);
 }
 
 TEST(DataParallel, PpoOnTwoAndThreeRanksEqualsOneProcess) {
@@ -241,7 +244,7 @@ TEST(DataParallel, PpoOnTwoAndThreeRanksEqualsOneProcess) {
                      {"kl", 1e-5, 1e-9},
                      {"value_mean", 1e-4, 1e-7},
                      {"clip_fraction", 0, 1e-9}});
-  check_posttrain("ppo", "kl_coef=0.05 kl_control=adaptive", t);
+  check_posttrain("ppo", "kl_coef=0.05 kl_control=adaptive whiten_rewards=true", t);
 }
 
 TEST(DataParallel, ABatchSmallerThanTheRanksIsRefused) {

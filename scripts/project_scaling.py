@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Projects data-parallel step times from bench/data_parallel.sh's measurements (docs/scaling.md).
 
-Usage: scripts/project_scaling.py BENCH_JSONL   (standard library only; prints Markdown)
+Usage: scripts/project_scaling.py BENCH_JSONL...   (standard library only; prints Markdown; the
+all-reduce fit of the last file that has one is used)
 
 The cost model (docs/scaling.md, "The model"):
   * a bucket of s bytes all-reduced by a ring over p ranks takes
@@ -53,9 +54,9 @@ def step_time(compute, grad_bytes, p, alpha, bw, zero1=False):
     return compute + exposed, exposed
 
 
-def main(path):
+def main(paths):
     rows, fit = [], None
-    for line in open(path):
+    for line in (l for path in paths for l in open(path)):
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -124,4 +125,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

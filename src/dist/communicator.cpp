@@ -133,12 +133,4 @@ void report_and_abort(Communicator& comm, const char* what) {
   std::exit(1);  // not reached (abort ends the process); [[noreturn]] through a virtual call
 }
 
-bool Communicator::has_mpi() {
-#ifdef LNX_HAVE_MPI
-  return true;
-#else
-  return false;
-#endif
-}
-
 }  // namespace lnx::dist

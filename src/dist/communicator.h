@@ -54,8 +54,6 @@ class Communicator {
   static Communicator& world();
   // Always one rank (a run that must not talk to the others, and the tests' reference).
   static Communicator& self();
-  // Whether this build has MPI.
-  static bool has_mpi();
 
   virtual int rank() const = 0;
   virtual int size() const = 0;

@@ -31,6 +31,18 @@ TrainConfig tiny_run(const std::string& name) {
   return c;
 }
 
+// One step of attention-tiny on batches of 2 × 16 tokens (overrides in `extra` win), in a fresh
+// TempDir()/name.
+TrainConfig attention_run(const std::string& name, std::vector<std::string> extra = {}) {
+  std::vector<std::string> o = {"model.preset=attention-tiny", "train.steps=1",    "data.builtin_bytes=20000",
+                                "train.batch_size=2",          "train.seq_len=16", "train.sample_tokens=0"};
+  o.insert(o.end(), extra.begin(), extra.end());
+  TrainConfig c = load_train_config("", o);
+  c.train.out_dir = ::testing::TempDir() + name;
+  fs::remove_all(c.train.out_dir);
+  return c;
+}
+
 std::vector<double> run_collecting(const TrainConfig& c, int64_t stop_after = -1) {
   std::vector<double> losses;
   TrainHooks hooks;
@@ -132,10 +144,7 @@ TEST(Trainer, MqarReportsRecallAccuracyAndSophiaRuns) {
 
 TEST(Trainer, ARunDirectoryInUseIsRefused) {
   // Issue 14 D4b: a second run in the same out_dir is refused, naming the holder.
-  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.builtin_bytes=20000",
-                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
-  c.train.out_dir = ::testing::TempDir() + "lnx_locked_run";
-  fs::remove_all(c.train.out_dir);
+  TrainConfig c = attention_run("lnx_locked_run");
   fs::create_directories(c.train.out_dir);
   {
     const io::DirectoryLock holder("someone", c.train.out_dir);
@@ -179,10 +188,7 @@ TEST(Trainer, AnExplicitVocabularyIsKeptOrRefusedNeverReplaced) {
 
 TEST(Trainer, AFifoInPlaceOfTheTrainerStateIsRefusedNotWaitedOn) {
   // Issue 14 (second CLI sweep): a resume blocked forever opening a FIFO trainer_state.json.
-  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.builtin_bytes=20000",
-                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
-  c.train.out_dir = ::testing::TempDir() + "lnx_fifo_state_run";
-  fs::remove_all(c.train.out_dir);
+  TrainConfig c = attention_run("lnx_fifo_state_run");
   train(c);
   const std::string state = c.train.out_dir + "/last/trainer_state.json";
   fs::remove(state);
@@ -195,11 +201,8 @@ TEST(Trainer, AFifoInPlaceOfTheTrainerStateIsRefusedNotWaitedOn) {
 TEST(Trainer, AnUpdateThatOverflowsTheWeightsIsNotSaved) {
   // Issue 14 D7: the update that made the weights non-finite was saved as the "last good"
   // checkpoint. lr = 1e39 overflows f32 weights on the first update.
-  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=3", "data.builtin_bytes=20000",
-                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0",
-                                         "train.save_every=1", "optimizer.lr=1e39", "schedule.warmup_steps=0"});
-  c.train.out_dir = ::testing::TempDir() + "lnx_overflow_run";
-  fs::remove_all(c.train.out_dir);
+  TrainConfig c = attention_run(
+      "lnx_overflow_run", {"train.steps=3", "train.save_every=1", "optimizer.lr=1e39", "schedule.warmup_steps=0"});
   const std::string e = lnx::error_of<ValueError>([&] { train(c); });
   EXPECT_NE(e.find("the weights became non-finite"), std::string::npos) << e;
   EXPECT_NE(e.find("none yet"), std::string::npos) << e;
@@ -211,11 +214,7 @@ TEST(Trainer, TextThatIsMostlyUnknownIsRefusedAndSomeIsNoted) {
   // Issue 14 D10: a file of invalid bytes trained to loss 0.0000 on <unk> without a word.
   const std::string path = ::testing::TempDir() + "lnx_invalid_utf8.txt";
   std::ofstream(path, std::ios::binary) << std::string(5000, '\xff');
-  TrainConfig c =
-      load_train_config("", {"model.preset=attention-tiny", "train.steps=1", "data.source=text", "data.path=" + path,
-                             "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
-  c.train.out_dir = ::testing::TempDir() + "lnx_unk_run";
-  fs::remove_all(c.train.out_dir);
+  TrainConfig c = attention_run("lnx_unk_run", {"data.source=text", "data.path=" + path});
   EXPECT_NE(lnx::error_of<ValueError>([&] { train(c); }).find("100% of its 5000 tokens are <unk>"), std::string::npos);
   std::string text;
   for (int i = 0; i < 400; ++i) text += "some text. ";
@@ -228,10 +227,7 @@ TEST(Trainer, TextThatIsMostlyUnknownIsRefusedAndSomeIsNoted) {
 
 TEST(Trainer, AResumeWithOtherDataIsRefused) {
   // Issue 14 D14: a resume with another tokenizer, data or seq_len silently kept the run's.
-  TrainConfig c = load_train_config("", {"model.preset=attention-tiny", "train.steps=2", "data.builtin_bytes=20000",
-                                         "train.batch_size=2", "train.seq_len=16", "train.sample_tokens=0"});
-  c.train.out_dir = ::testing::TempDir() + "lnx_resume_other_data";
-  fs::remove_all(c.train.out_dir);
+  TrainConfig c = attention_run("lnx_resume_other_data", {"train.steps=2"});
   train(c);
   TrainConfig other = c;
   other.train.steps = 4;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "bench_common.h"
+#include "tensor/cpu/gemm_bf16.h"
 #include "tensor/ops.h"
 
 namespace lnx::bench {
@@ -13,8 +14,8 @@ namespace {
 double raw_seconds(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int reps) {
   std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
   auto run = [&] {
-    gemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(), ta ? M : K,
-         b.data(), tb ? K : N, 0.0f, c.data(), N);
+    blas_sgemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
+               ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
   };
   run();
   auto t0 = std::chrono::steady_clock::now();
@@ -55,6 +56,28 @@ void BM_Matmul(benchmark::State& st) {
   st.counters["ratio_to_sgemm"] = raw / lib;
 }
 
+// gemm_bf16 (bf16 inner products, f32 sums) on the same buffers; ratio_to_sgemm against the
+// raw sgemm of the same shape timed right after it.
+void BM_GemmBf16(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const bool ta = st.range(3), tb = st.range(4);
+  std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
+  double lib = 0;
+  for (auto _ : st) {
+    auto t0 = std::chrono::steady_clock::now();
+    gemm_bf16(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
+              ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
+    lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  lib /= static_cast<double>(st.iterations());
+  const int reps = static_cast<int>(std::clamp<int64_t>(st.iterations(), 3, 50));
+  const double raw = raw_seconds(M, N, K, ta, tb, reps);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["sgemm_GFLOP/s"] = 2.0 * M * N * K / raw / 1e9;
+  st.counters["ratio_to_sgemm"] = raw / lib;
+  st.counters["native"] = gemm_bf16_native() ? 1 : 0;
+}
+
 void square_shapes(benchmark::internal::Benchmark* b) {
   for (int64_t n : {256, 512, 1024, 2048}) b->Args({n, n, n, 0, 0});
 }
@@ -79,6 +102,13 @@ BENCHMARK(lnx::bench::BM_RawSgemm)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(lnx::bench::BM_Matmul)
+    ->Apply(lnx::bench::square_shapes)
+    ->Apply(lnx::bench::projection_shapes)
+    ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(lnx::bench::BM_GemmBf16)
     ->Apply(lnx::bench::square_shapes)
     ->Apply(lnx::bench::projection_shapes)
     ->ArgNames({"M", "N", "K", "tA", "tB"})

@@ -26,10 +26,11 @@ void add_list_command(CLI::App& app, Action& action);
 void add_op_command(CLI::App& app, Action& action);
 void add_train_command(CLI::App& app, Action& action);  // train_commands.cpp
 void add_eval_command(CLI::App& app, Action& action);
-void add_generate_commands(CLI::App& app, Action& action);   // generate, chat, bench (generate_commands.cpp)
-void add_convert_command(CLI::App& app, Action& action);     // convert_command.cpp
-void add_logits_command(CLI::App& app, Action& action);      // logits_command.cpp
-void add_posttrain_commands(CLI::App& app, Action& action);  // grpo, ppo, task (posttrain_commands.cpp)
+void add_generate_commands(CLI::App& app, Action& action);      // generate, chat, bench (generate_commands.cpp)
+void add_bench_train_command(CLI::App& bench, Action& action);  // bench train (bench_commands.cpp)
+void add_convert_command(CLI::App& app, Action& action);        // convert_command.cpp
+void add_logits_command(CLI::App& app, Action& action);         // logits_command.cpp
+void add_posttrain_commands(CLI::App& app, Action& action);     // grpo, ppo, task (posttrain_commands.cpp)
 
 struct ModelInfoOptions {
   std::string preset, config, checkpoint;

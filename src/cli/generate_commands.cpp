@@ -402,6 +402,7 @@ void add_generate_commands(CLI::App& app, Action& action) {
   bg->add_option("--group", b->group, "samples per prompt of the rollout comparison (0 = skip it)")
       ->capture_default_str();
   bg->add_option("--group-prompt", b->group_prompt, "prompt length of the rollout comparison")->capture_default_str();
+  add_bench_train_command(*bench, action);
   bench->require_subcommand(1);
   bg->callback([b, &action] { action = [b] { return run_bench_generate(*b); }; });
 }

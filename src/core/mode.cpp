@@ -23,9 +23,9 @@ Mode parse_mode(const std::string& name) {
   throw ValueError("[mode] unknown mode '" + name + "'; expected one of: auto, chunk, recurrent");
 }
 
-Mode select_mode(Mode requested, int64_t max_len) {
+Mode select_mode(Mode requested, int64_t max_len, bool recording_gradients) {
   if (requested != Mode::automatic) return requested;
-  return max_len <= kRecurrentMaxTokens ? Mode::recurrent : Mode::chunk;
+  return max_len <= kRecurrentMaxTokens && !recording_gradients ? Mode::recurrent : Mode::chunk;
 }
 
 }  // namespace lnx::core

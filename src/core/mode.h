@@ -17,6 +17,8 @@ Mode parse_mode(const std::string& name);  // ValueError listing "auto", "chunk"
 constexpr int64_t kRecurrentMaxTokens = 64;
 
 // The form to run for sequences of at most max_len tokens: chunk or recurrent, never automatic.
-Mode select_mode(Mode requested, int64_t max_len);
+// With `recording_gradients` (a training forward) automatic is always the chunk form: its
+// backward is blocked matrix products, the recurrent form's backward walks the tokens one by one.
+Mode select_mode(Mode requested, int64_t max_len, bool recording_gradients = false);
 
 }  // namespace lnx::core

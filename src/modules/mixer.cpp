@@ -59,7 +59,12 @@ CallShape call_shape(const MixerInput& in) {
   return s;
 }
 
-core::Mode call_mode(const MixerInput& in) { return core::select_mode(in.mode, call_shape(in).max_len); }
+core::Mode call_mode(const MixerInput& in) {
+  // A training forward: gradients recorded through x, or checkpoint's first pass of a block
+  // (unrecorded, but its recomputation will be): both passes pick the same form.
+  const bool training = (grad_enabled() && in.x.requires_grad()) || in_checkpoint_forward();
+  return core::select_mode(in.mode, call_shape(in).max_len, training);
+}
 
 Tensor run_state_kernel(const std::string& kernel, TensorDict inputs, const MixerInput& in, int64_t chunk_size,
                         core::LayerState& state_out, kernels::MechanismOptions options) {

@@ -1,8 +1,12 @@
 #include "modules/rope.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/varlen.h"
+#include "tensor/autograd.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -44,24 +48,81 @@ Tensor apply_rope(const Tensor& x, const Tensor& positions, double theta) {
   return apply_rope(x, positions, rope_inv_freq(x.size(3), theta));
 }
 
+namespace {
+
+// y = x rotated pair by pair: for i < half, (y_i, y_{i+half}) = R(sign · angle) (x_i, x_{i+half}),
+// the angle's cos and sin in row table_row[r] of the tables (token r of [B·T]). sign = −1 is the
+// inverse rotation: the vjp. x, y [B·T, H, D] contiguous; tables [rows, half].
+template <typename T> void rotate_pairs(const T* x, T* y, const T* cos_t, const T* sin_t,
+                                        const std::vector<int64_t>& table_row, int64_t H, int64_t D, T sign) {
+  const int64_t half = D / 2, tokens = static_cast<int64_t>(table_row.size());
+  parallel_for(tokens, std::max<int64_t>(1, 4096 / std::max<int64_t>(H * D, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* c = cos_t + table_row[static_cast<size_t>(r)] * half;
+      const T* s = sin_t + table_row[static_cast<size_t>(r)] * half;
+      for (int64_t h = 0; h < H; ++h) {
+        const T* xr = x + (r * H + h) * D;
+        T* yr = y + (r * H + h) * D;
+        for (int64_t i = 0; i < half; ++i) {
+          const T x1 = xr[i], x2 = xr[i + half], si = sign * s[i];
+          yr[i] = x1 * c[i] - x2 * si;
+          yr[i + half] = x2 * c[i] + x1 * si;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 Tensor apply_rope(const Tensor& x, const Tensor& positions, const std::vector<double>& inv_freq) {
   LNX_CHECK(x.dim() == 4 && x.size(-1) % 2 == 0 && static_cast<size_t>(x.size(3) / 2) == inv_freq.size(), ShapeError,
             "[rope] x must be [B, T, H, D] with D = 2 · {} frequencies, got {}", inv_freq.size(), shape_str(x.shape()));
-  const int64_t B = x.size(0), T = x.size(1), D = x.size(3), half = D / 2;
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2), D = x.size(3), half = D / 2;
   LNX_CHECK(positions.dim() == 2 && positions.size(0) == B && positions.size(1) == T, ShapeError,
             "[rope] positions must be [B={}, T={}], got {}", B, T, shape_str(positions.shape()));
   const std::vector<int64_t> pos = to_dtype(positions, DType::i64).to_vector<int64_t>();
-  std::vector<double> c(static_cast<size_t>(B * T * half)), s(c.size());
-  for (size_t r = 0; r < pos.size(); ++r)
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = static_cast<double>(pos[r]) * inv_freq[static_cast<size_t>(i)];
-      c[r * static_cast<size_t>(half) + static_cast<size_t>(i)] = std::cos(angle);
-      s[r * static_cast<size_t>(half) + static_cast<size_t>(i)] = std::sin(angle);
-    }
-  const Tensor cos_t = to_dtype(from_vector(c, {B, T, 1, half}), x.dtype());
-  const Tensor sin_t = to_dtype(from_vector(s, {B, T, 1, half}), x.dtype());
-  const Tensor x1 = slice(x, 3, 0, half), x2 = slice(x, 3, half, D);
-  return concat({sub(mul(x1, cos_t), mul(x2, sin_t)), add(mul(x2, cos_t), mul(x1, sin_t))}, 3);
+  // One table row per distinct position when they span no more than the tokens (the batch rows
+  // of a training call share positions 0 … T−1), else one per token.
+  const auto [lo, hi] = pos.empty() ? std::pair<int64_t, int64_t>{0, -1}
+                                    : std::pair<int64_t, int64_t>{*std::min_element(pos.begin(), pos.end()),
+                                                                  *std::max_element(pos.begin(), pos.end())};
+  const bool by_position = hi - lo < static_cast<int64_t>(pos.size());
+  std::vector<int64_t> table_row(pos.size());
+  std::vector<int64_t> row_position;
+  if (by_position) {
+    for (int64_t p = lo; p <= hi; ++p) row_position.push_back(p);
+    for (size_t r = 0; r < pos.size(); ++r) table_row[r] = pos[r] - lo;
+  } else {
+    row_position = pos;
+    for (size_t r = 0; r < pos.size(); ++r) table_row[r] = static_cast<int64_t>(r);
+  }
+  const int64_t rows = static_cast<int64_t>(row_position.size());
+  Tensor cos_t = Tensor::empty({rows, half}, x.dtype()), sin_t = Tensor::empty({rows, half}, x.dtype());
+  Tensor xc = x.detach().contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), "rope", [&]<typename F>() {
+    F* c = cos_t.data<F>();
+    F* s = sin_t.data<F>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle =
+            static_cast<double>(row_position[static_cast<size_t>(r)]) * inv_freq[static_cast<size_t>(i)];
+        c[r * half + i] = static_cast<F>(std::cos(angle));
+        s[r * half + i] = static_cast<F>(std::sin(angle));
+      }
+    rotate_pairs<F>(xc.data<F>(), y.data<F>(), c, s, table_row, H, D, F(1));
+  });
+  if (needs_grad({x}))
+    record("rope", {x}, {&y}, [cos_t, sin_t, table_row = std::move(table_row), H, D](const VjpContext& ctx) {
+      const Tensor g = ctx.grad().contiguous();
+      Tensor dx = Tensor::empty(g.shape(), g.dtype());
+      dispatch_float(g.dtype(), "rope", [&]<typename F>() {
+        rotate_pairs<F>(g.data<F>(), dx.data<F>(), cos_t.data<F>(), sin_t.data<F>(), table_row, H, D, F(-1));
+      });
+      return TensorList{dx};
+    });
+  return y;
 }
 
 Tensor token_positions(int64_t B, int64_t T, const Tensor& cu_seqlens, const std::vector<int64_t>& start) {

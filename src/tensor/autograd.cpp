@@ -13,6 +13,7 @@ namespace lnx {
 
 namespace {
 thread_local bool t_grad_enabled = true;
+thread_local int t_checkpoint_forward_depth = 0;
 std::atomic<uint64_t> g_node_sequence{0};
 }  // namespace
 
@@ -32,6 +33,7 @@ Node::~Node() {
 }
 
 bool grad_enabled() { return t_grad_enabled; }
+bool in_checkpoint_forward() { return t_checkpoint_forward_depth > 0; }
 void set_grad_enabled(bool on) { t_grad_enabled = on; }
 
 bool needs_grad(const TensorList& inputs) {
@@ -100,6 +102,7 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
                   const LeafReadyFn& on_leaf_ready = nullptr) {
   LNX_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), AutogradError,
             "[backward] {} outputs but {} gradients", outputs.size(), grad_outputs.size());
+  ProfileScope profile(ProfileCategory::autodiff);  // paused while each vjp runs
   NoGradGuard no_grad;
 
   // Seed gradients.
@@ -197,7 +200,8 @@ void run_backward(const TensorList& outputs, const TensorList& grad_outputs, boo
       for (size_t k = 0; k < node_grads.size(); ++k)
         if (!node_grads[k].defined()) node_grads[k] = zeros(n->output_shapes[k], n->output_dtypes[k]);
       {
-        ProfileScope scope(static_cast<ProfileCategory>(n->profile_category));
+        const auto category = static_cast<ProfileCategory>(n->profile_category);
+        ProfileScope scope(category == ProfileCategory::none ? ProfileCategory::other : category);
         input_grads = n->vjp(VjpContext{node_grads, n->needs});
       }
       LNX_CHECK(input_grads.size() == n->inputs.size(), AutogradError,
@@ -307,6 +311,10 @@ TensorList checkpoint(BlockFn fn, const TensorList& inputs) {
   TensorList outputs;
   {
     NoGradGuard no_grad;
+    struct Depth {
+      Depth() { ++t_checkpoint_forward_depth; }
+      ~Depth() { --t_checkpoint_forward_depth; }
+    } depth;
     outputs = fn(inputs);
   }
   for (const auto& o : outputs)

@@ -134,5 +134,8 @@ TensorList custom_vjp(const std::string& name, const TensorList& inputs, CustomF
 // must be passed through inputs (a clear error says so otherwise).
 using BlockFn = std::function<TensorList(const TensorList& inputs)>;
 TensorList checkpoint(BlockFn fn, const TensorList& inputs);
+// True while checkpoint runs a block's first, unrecorded pass: a forward that backward will
+// repeat with gradients, so choices made on "is this training?" must match in both passes.
+bool in_checkpoint_forward();
 
 }  // namespace lnx

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/profile.h"
 
 namespace lnx {
 namespace {
@@ -107,6 +108,7 @@ CachingAllocator& allocator() {
 }  // namespace
 
 Storage::Storage(size_t nbytes) : nbytes_(nbytes), block_bytes_(size_class(nbytes ? nbytes : 1)) {
+  ProfileScope profile(ProfileCategory::allocation);
   data_ = allocator().allocate(block_bytes_);
 }
 

@@ -66,6 +66,9 @@ int64_t load_counted_buffers(const TensorDict& state, const std::string& optimiz
 // p ← p · (1 − lr · weight_decay) for a decayed parameter (no-op otherwise).
 void apply_weight_decay(const Tracked& t, double lr, double weight_decay);
 
+// Elements per thread below which an optimizer's pass over a parameter stays on one thread.
+inline constexpr int64_t kOptimizerGrain = 16384;
+
 // The AdamW update over a set of parameters, with its own step counter (bias correction).
 class AdamWCore {
  public:

@@ -65,9 +65,10 @@ struct LoopConfig {
   int64_t log_every = 10;
   std::string out_dir = "runs/default";
   int64_t seed = 0;
-  bool remat = false;           // recompute each block's activations in backward
-  bool resume = true;           // continue from out_dir/last when it exists
-  int64_t sample_tokens = 200;  // tokens the CLI generates after training (0 = none)
+  bool remat = false;             // recompute each block's activations in backward
+  std::string precision = "f32";  // f32 | bf16: the inner products of every matrix product (tensor/cpu/blas.h)
+  bool resume = true;             // continue from out_dir/last when it exists
+  int64_t sample_tokens = 200;    // tokens the CLI generates after training (0 = none)
   std::string sample_prompt;
   std::string init_from;  // fine-tuning: a checkpoint or Hugging Face directory to start from
   // Data parallelism (under mpirun / srun; ignored by a single process):
@@ -88,6 +89,9 @@ struct LoopConfig {
     v("out_dir", out_dir, "run directory: checkpoints last/ and best/, metrics.jsonl");
     v("seed", seed, "seed of the model init and the data order");
     v("remat", remat, "recompute block activations in backward (less memory)");
+    v("precision", precision,
+      "matrix products in f32, or bf16 (operands rounded to bf16, f32 sums; parameters, optimizer and the rest stay "
+      "f32)");
     v("resume", resume, "continue from out_dir/last when it exists");
     v("sample_tokens", sample_tokens, "tokens generated after training (0 = none)");
     v("sample_prompt", sample_prompt, "prompt of that sample");

@@ -26,6 +26,7 @@
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "tensor/autograd.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -52,6 +53,8 @@ void validate_loop(const LoopConfig& t) {
             "[train] eval_every, save_every and log_every must be ≥ 0");
   LNX_CHECK(t.clip >= 0, ValueError, "[train] train.clip must be ≥ 0 (0 = off), got {}", t.clip);
   LNX_CHECK(!t.out_dir.empty(), ValueError, "[train] train.out_dir is empty");
+  LNX_CHECK(t.precision == "f32" || t.precision == "bf16", ValueError,
+            "[train] train.precision must be f32 or bf16, got '{}'", t.precision);
 }
 
 std::string human_duration(double s) {
@@ -263,6 +266,7 @@ struct ScratchDir {
 TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dist::Communicator& comm) {
   const LoopConfig& t = config.train;
   validate_loop(t);
+  const MatmulPrecisionScope precision(parse_matmul_precision(t.precision));
   const bool distributed = comm.size() > 1, root = comm.root();
   LNX_CHECK(t.zero_stage == 0 || t.zero_stage == 1, ValueError, "[train] train.zero_stage must be 0 or 1, got {}",
             t.zero_stage);

@@ -112,6 +112,9 @@ TEST(Mode, NamesParseAndSelect) {
   EXPECT_EQ(select_mode(Mode::automatic, kRecurrentMaxTokens + 1), Mode::chunk);
   EXPECT_EQ(select_mode(Mode::chunk, 1), Mode::chunk);
   EXPECT_EQ(select_mode(Mode::recurrent, 100000), Mode::recurrent);
+  // A training forward runs the chunk form whatever its length, unless told otherwise.
+  EXPECT_EQ(select_mode(Mode::automatic, 1, true), Mode::chunk);
+  EXPECT_EQ(select_mode(Mode::recurrent, 1, true), Mode::recurrent);
 }
 
 }  // namespace

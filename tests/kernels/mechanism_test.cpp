@@ -12,6 +12,8 @@
 #include "kernel_test_util.h"
 #include "kernels/mechanism.h"
 #include "numeric.h"
+#include "tensor/cpu/blas.h"
+#include "tensor/profile.h"
 
 namespace lnx::kernels {
 namespace {
@@ -313,7 +315,9 @@ TEST_P(MechanismReference, EmptyBatchesAndSequencesInEveryForm) {
         MechanismOutputs out;
         ASSERT_NO_THROW(out = run(GetParam(), form, in, opt));
         EXPECT_EQ(out.o.shape(), (Shape{s.B, s.T, s.H, s.V}));
-        if (m.has_recurrent_state) EXPECT_EQ(out.final_state.shape(), (Shape{s.B, s.H, s.K, s.V}));
+        if (m.has_recurrent_state) {
+          EXPECT_EQ(out.final_state.shape(), (Shape{s.B, s.H, s.K, s.V}));
+        }
         continue;
       }
       RunResult r;
@@ -436,6 +440,56 @@ TEST(Registry, UnknownNamesListTheRegisteredOnes) {
   EXPECT_THROW(parse_form("fused"), ValueError);
   EXPECT_EQ(parse_form("chunk"), Form::chunk);
 }
+
+}  // namespace
+}  // namespace lnx::kernels
+
+namespace lnx::kernels {
+namespace {
+
+// train.precision = bf16: every chunk form with its matrix products in bf16 (operands rounded
+// to bf16, f32 sums) against the f64 reference. bf16 keeps 8 significant bits (relative
+// rounding ≤ 2⁻⁹); through a chunk's products and the carried state the outputs stay within
+// kBf16OutputTol and the gradients within kBf16GradTol (relative RMS; docs/mechanisms.md).
+constexpr double kBf16OutputTol = 1e-2, kBf16GradTol = 3e-2;
+
+class MechanismChunkBf16 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MechanismChunkBf16, MatchesReferenceWithinBf16Tolerance) {
+  const std::string name = GetParam();
+  const Mechanism& m = mechanism(name);
+  for (int64_t T : {65, 200}) {
+    ProblemSize s{2, T, 3, 32, 48};
+    TensorDict in = make_problem(m, s, s.B, 300 + T);
+    Generator gen(11 + T);
+    Tensor d_o = randn({s.B, s.T, s.H, s.V}, gen, DType::f64);
+    Tensor d_final = randn({s.B, s.H, s.K, s.V}, gen, DType::f64);
+    RunResult ref = run_with_grads(name, Form::reference, in, {}, d_o, d_final);
+    profile_reset();
+    profile_enable(true);
+    RunResult f32 = run_with_grads(name, Form::chunk, to_dtype(in, DType::f32), {}, d_o, d_final);
+    profile_enable(false);
+    const bool uses_gemm = profile_totals().blas_flops > 0;  // mamba's selective scan has no matrix product
+    RunResult bf16;
+    {
+      MatmulPrecisionScope precision(MatmulPrecision::bf16);
+      bf16 = run_with_grads(name, Form::chunk, to_dtype(in, DType::f32), {}, d_o, d_final);
+    }
+    const std::string what = fmt::format("{} T={}", name, T);
+    EXPECT_LT(rel_rms_error(bf16.o, ref.o), kBf16OutputTol) << what << ": o";
+    if (ref.final_state.defined()) {
+      EXPECT_LT(rel_rms_error(bf16.final_state, ref.final_state), kBf16OutputTol) << what << ": final_state";
+    }
+    for (const auto& [n, g] : ref.grads)
+      EXPECT_LT(rel_rms_error(bf16.grads.at(n), g), kBf16GradTol) << what << ": d" << n;
+    // Where the chunk form multiplies matrices, the bf16 run really is bf16 (f32's error is ~1e-7).
+    if (uses_gemm) {
+      EXPECT_GT(rel_rms_error(bf16.o, ref.o), 1e-4) << what << ": the products were not bf16";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, MechanismChunkBf16, ::testing::ValuesIn(mechanism_names()), mechanism_param_name);
 
 }  // namespace
 }  // namespace lnx::kernels

@@ -175,7 +175,9 @@ class HfErrorTest : public ::testing::Test {
  protected:
   // A copy of a fixture whose config.json edit() may change.
   std::string copy(const std::string& type, const std::function<void(Json&)>& edit = {}) {
-    const std::string dir = ::testing::TempDir() + "lnx_hf_bad_" + type;
+    // One directory per test: ctest runs this suite's tests as parallel processes.
+    const std::string dir = ::testing::TempDir() + "lnx_hf_bad_" + type + "_" +
+                            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(dir);
     fs::create_directories(dir);
     fs::copy_file(kFixtures + type + "/model.safetensors", dir + "/model.safetensors");

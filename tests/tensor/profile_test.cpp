@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "kernels/mechanism.h"
 #include "tensor/ops.h"
 #include "tensor/profile.h"
@@ -55,6 +58,37 @@ TEST(Profile, BlasCallsInsideAKernelCountForTheKernelAndAsBlasTime) {
   const ProfileTotals z = profile_totals();
   EXPECT_EQ(z.kernel_seconds, 0.0);
   EXPECT_EQ(z.blas_thread_seconds, 0.0);
+}
+
+TEST(Profile, CategoriesSplitABackwardWithoutOverlap) {
+  Generator gen(3);
+  Tensor w = randn({128, 128}, gen);
+  w.set_requires_grad(true);
+  Tensor x = randn({64, 128}, gen);
+  ProfileOn on;
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor loss = sum(silu(matmul(x, w)));  // matmul: gemm; silu, sum: outside any scope
+  loss.backward();                        // engine: autodiff; silu's and sum's vjps: other
+  {
+    ProfileScope optimizer(ProfileCategory::optimizer);
+    Tensor step = mul(w.grad(), 0.1);  // inside the optimizer scope: counted there only
+    ProfileScope inner(ProfileCategory::gemm);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const ProfileTotals t = profile_totals();
+  EXPECT_GT(t.gemm_seconds, 0.0);
+  EXPECT_GT(t.autodiff_seconds, 0.0);
+  EXPECT_GT(t.other_seconds, 0.0);
+  EXPECT_GT(t.optimizer_seconds, 0.0);
+  EXPECT_GT(t.allocation_seconds, 0.0);
+  EXPECT_EQ(t.kernel_seconds, 0.0);
+  EXPECT_LE(t.categorised_seconds(), wall);  // no time counted twice
+}
+
+TEST(Profile, AllocationOnOtherThreadsIsNotCounted) {
+  ProfileOn on;
+  std::thread([] { Tensor::empty({1024}, DType::f32); }).join();
+  EXPECT_EQ(profile_totals().allocation_seconds, 0.0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_features.h"
+#include "tensor/cpu/gemm_bf16.h"
 #include "tensor/error.h"
 #include "tensor/profile.h"
 
@@ -115,24 +117,6 @@ Blas& blas() {
   return b;
 }
 
-// Adds the call's wall time and FLOPs to the profile's BLAS totals when profiling is on.
-class BlasTimer {
- public:
-  BlasTimer(int64_t M, int64_t N, int64_t K) : on_(profile_enabled()), flops_(2.0 * M * N * K) {
-    if (on_) start_ = std::chrono::steady_clock::now();
-  }
-  ~BlasTimer() {
-    if (on_) profile_add_blas(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), flops_);
-  }
-  BlasTimer(const BlasTimer&) = delete;
-  BlasTimer& operator=(const BlasTimer&) = delete;
-
- private:
-  bool on_;
-  double flops_;
-  std::chrono::steady_clock::time_point start_;
-};
-
 int to_int(int64_t v, const char* what) {
   LNX_CHECK(v >= 0 && v <= 0x7fffffff, ShapeError, "[gemm] {} = {} does not fit a BLAS int", what, v);
   return static_cast<int>(v);
@@ -156,13 +140,37 @@ template <typename T, typename Gemv> bool one_row(Gemv gemv, Transpose ta, Trans
 
 }  // namespace
 
-void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+namespace {
+std::atomic<MatmulPrecision> g_matmul_precision{MatmulPrecision::f32};
+}  // namespace
+
+void set_matmul_precision(MatmulPrecision p) { g_matmul_precision.store(p); }
+MatmulPrecision matmul_precision() { return g_matmul_precision.load(std::memory_order_relaxed); }
+
+MatmulPrecision parse_matmul_precision(const std::string& name) {
+  if (name == "f32") return MatmulPrecision::f32;
+  if (name == "bf16") return MatmulPrecision::bf16;
+  throw ValueError(fmt::format("[precision] unknown precision '{}'; precisions are f32, bf16", name));
+}
+
+const char* matmul_precision_name(MatmulPrecision p) { return p == MatmulPrecision::bf16 ? "bf16" : "f32"; }
+
+void blas_sgemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   BlasTimer timer(M, N, K);
   if (one_row(blas().sgemv, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C)) return;
   blas().sgemm(kRowMajor, ta == Transpose::Yes ? kTrans : kNoTrans, tb == Transpose::Yes ? kTrans : kNoTrans,
                to_int(M, "M"), to_int(N, "N"), to_int(K, "K"), alpha, A, to_int(lda, "lda"), B, to_int(ldb, "ldb"),
                beta, C, to_int(ldc, "ldc"));
+}
+
+void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (matmul_precision() == MatmulPrecision::bf16 && M > 1) {
+    gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
@@ -183,7 +191,9 @@ void blas_set_num_threads(int n) {
 double measure_sgemm_gflops(int64_t n) {
   std::vector<float> a(static_cast<size_t>(n * n), 1.0f), b(static_cast<size_t>(n * n), 0.5f),
       c(static_cast<size_t>(n * n));
-  auto run = [&] { gemm(Transpose::No, Transpose::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); };
+  auto run = [&] {
+    blas_sgemm(Transpose::No, Transpose::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  };
   run();
   double best = 1e30;
   for (int r = 0; r < 5; ++r) {

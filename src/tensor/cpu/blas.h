@@ -5,6 +5,7 @@
 // overridden for the load (and restored right after), with one log line on stderr.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace lnx {
@@ -16,6 +17,32 @@ void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+// OpenBLAS's sgemm itself, whatever the matmul precision (the ceiling benchmarks measure).
+void blas_sgemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The inner products of f32 GEMMs (lnx::gemm, so every matmul op and every kernel's matrix
+// product, forward and backward): f32 (sgemm), or bf16 (gemm_bf16: operands rounded to bf16,
+// f32 sums) — training's `train.precision: bf16`. Process-wide, like the thread count; one-row
+// products (decoding's matrix-vector products) stay f32.
+enum class MatmulPrecision { f32, bf16 };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+MatmulPrecision parse_matmul_precision(const std::string& name);  // "f32" | "bf16", ValueError otherwise
+const char* matmul_precision_name(MatmulPrecision p);
+
+// Sets the precision for a scope and restores the previous one.
+class MatmulPrecisionScope {
+ public:
+  explicit MatmulPrecisionScope(MatmulPrecision p) : previous_(matmul_precision()) { set_matmul_precision(p); }
+  ~MatmulPrecisionScope() { set_matmul_precision(previous_); }
+  MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+  MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+
+ private:
+  MatmulPrecision previous_;
+};
 
 struct BlasInfo {
   std::string library;      // path that was loaded

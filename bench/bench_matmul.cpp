@@ -5,6 +5,7 @@
 
 #include "bench_common.h"
 #include "tensor/cpu/gemm_bf16.h"
+#include "tensor/cpu/packed_weight.h"
 #include "tensor/ops.h"
 
 namespace lnx::bench {
@@ -78,6 +79,30 @@ void BM_GemmBf16(benchmark::State& st) {
   st.counters["native"] = gemm_bf16_native() ? 1 : 0;
 }
 
+// Decoding's products: x [M, I] times a packed weight [O, I] (format 0 f32 through sgemm/sgemv,
+// 1 bf16, 2 int8). GB/s counts the weight bytes read; ratio_to_read is against the memory read
+// bandwidth measured in this run.
+void BM_PackedMatmul(benchmark::State& st) {
+  const int64_t M = st.range(0), O = st.range(1), I = st.range(2);
+  const auto format = static_cast<WeightFormat>(st.range(3));
+  Generator g(0);
+  const std::vector<float> w = randn({O * I}, g).to_vector<float>();
+  const std::vector<float> x = randn({M * I}, g).to_vector<float>();
+  std::vector<float> y(static_cast<size_t>(M * O));
+  PackedWeight p;
+  if (format != WeightFormat::f32) p = pack_weight(w.data(), O, I, format);
+  for (auto _ : st) {
+    if (format == WeightFormat::f32)
+      gemm(Transpose::No, Transpose::Yes, M, O, I, 1.0f, x.data(), I, w.data(), I, 0.0f, y.data(), O);
+    else
+      packed_matmul(x.data(), M, p, y.data());
+  }
+  static const double read = measure_read_gbps();
+  const double bytes = format == WeightFormat::f32 ? 4.0 * O * I : static_cast<double>(p.bytes());
+  st.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["read_GB/s"] = read;
+}
+
 void square_shapes(benchmark::internal::Benchmark* b) {
   for (int64_t n : {256, 512, 1024, 2048}) b->Args({n, n, n, 0, 0});
 }
@@ -112,6 +137,12 @@ BENCHMARK(lnx::bench::BM_GemmBf16)
     ->Apply(lnx::bench::square_shapes)
     ->Apply(lnx::bench::projection_shapes)
     ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(lnx::bench::BM_PackedMatmul)
+    ->ArgsProduct({{1, 4}, {2048, 50288}, {768}, {0, 1, 2}})
+    ->ArgNames({"M", "O", "I", "format"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -27,6 +27,7 @@
 #include "models/checkpoint.h"
 #include "models/presets.h"
 #include "tensor/cpu/blas.h"
+#include "tensor/cpu/packed_weight.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
 
@@ -114,12 +115,14 @@ Streamed stream(generate::Session& session, const generate::SamplingOptions& o, 
 }
 
 struct GenerateOptions {
-  std::string checkpoint, prompt, state_in, state_out;
+  std::string checkpoint, prompt, state_in, state_out, weights = "f32";
   SamplingFlags sampling;
 };
 
 int run_generate(const GenerateOptions& g) {
+  const WeightFormat weights = parse_weight_format(g.weights);
   auto model = models::load_model(g.checkpoint);
+  model->set_weight_format(weights);
   auto tok = checkpoint_tokenizer(g.checkpoint);
   generate::SamplingOptions o = sampling_options(g.sampling, *tok);
   o.stop_tokens = data::load_chat_format(g.checkpoint, tok.get()).stop_ids;
@@ -143,7 +146,7 @@ int run_generate(const GenerateOptions& g) {
 }
 
 struct ChatOptions {
-  std::string checkpoint, system;
+  std::string checkpoint, system, weights = "f32";
   bool no_template = false, show_prompt = false;
   SamplingFlags sampling;
 };
@@ -237,7 +240,9 @@ int run_template_chat(const ChatOptions& c, const models::LMModel& model, const 
 }
 
 int run_chat(ChatOptions c) {
+  const WeightFormat weights = parse_weight_format(c.weights);
   auto model = models::load_model(c.checkpoint);
+  model->set_weight_format(weights);
   auto tok = checkpoint_tokenizer(c.checkpoint);
   generate::SamplingOptions o = sampling_options(c.sampling, *tok);
   const data::ChatFormat format = data::load_chat_format(c.checkpoint, tok.get());
@@ -280,7 +285,7 @@ int run_chat(ChatOptions c) {
 }
 
 struct BenchOptions {
-  std::string preset = "gated_deltanet-small", checkpoint;
+  std::string preset = "gated_deltanet-small", checkpoint, config, weights = "f32";
   std::vector<int64_t> contexts = {128, 512, 2048, 8192};
   int64_t prefill = 2048, decode_tokens = 32;
   int64_t group = 8, group_prompt = 256;  // the rollout comparison (0: skipped)
@@ -303,11 +308,15 @@ void validate(const BenchOptions& b) {
 
 int run_bench_generate(const BenchOptions& b) {
   validate(b);
+  const WeightFormat weights = parse_weight_format(b.weights);
   std::unique_ptr<models::LMModel> owned;
   if (!b.checkpoint.empty())
     owned = models::load_model(b.checkpoint);
+  else if (!b.config.empty())
+    owned = std::make_unique<models::LMModel>(models::load_model_config(b.config));
   else
     owned = std::make_unique<models::LMModel>(models::preset_config(b.preset));
+  owned->set_weight_format(weights);
   const models::LMModel& model = *owned;
   const int64_t V = model.config().vocab_size;
   Generator gen(0);
@@ -315,9 +324,15 @@ int run_bench_generate(const BenchOptions& b) {
     const std::vector<int64_t> v = randint({n}, 0, V, gen, DType::i64).to_vector<int64_t>();
     return std::vector<int32_t>(v.begin(), v.end());
   };
-  const double sgemm = measure_sgemm_gflops();
-  fmt::print("model {} ({:.1f}M parameters), sgemm {:.0f} GFLOP/s in this run\n", model.config().name,
-             static_cast<double>(model.num_parameters()) / 1e6, sgemm);
+  const double sgemm = measure_sgemm_gflops(), read_gbps = measure_read_gbps();
+  const double weight_bytes = static_cast<double>(model.weight_bytes_per_token());
+  // Decoding reads every weight once per token: bytes per token over the read bandwidth.
+  const double roofline = read_gbps * 1e9 / weight_bytes;
+  fmt::print(
+      "model {} ({:.1f}M parameters, {} weights: {:.1f} MB read per token), sgemm {:.0f} GFLOP/s and memory read "
+      "{:.1f} GB/s in this run: weight-bytes roofline {:.1f} tokens/s\n",
+      model.config().name, static_cast<double>(model.num_parameters()) / 1e6, weight_format_name(weights),
+      weight_bytes / 1e6, sgemm, read_gbps, roofline);
   // Prefill: one chunk-mode call against feeding the same prompt token by token.
   const std::vector<int32_t> prompt = tokens(b.prefill);
   generate::Session chunked(model);
@@ -335,7 +350,7 @@ int run_bench_generate(const BenchOptions& b) {
       "tokens/s: {:.1f}x\n",
       b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
       static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
-  fmt::print("{:>8}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s");
+  fmt::print("{:>8}  {:>12}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s", "of roofline");
   for (int64_t context : b.contexts) {
     generate::Session s(model);
     s.prefill(tokens(context));
@@ -345,7 +360,7 @@ int run_bench_generate(const BenchOptions& b) {
     for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
     const double per =
         std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
-    fmt::print("{:>8}  {:>12.2f}  {:>12.1f}\n", context, per * 1e3, 1.0 / per);
+    fmt::print("{:>8}  {:>12.2f}  {:>12.1f}  {:>12.2f}\n", context, per * 1e3, 1.0 / per, 1.0 / per / roofline);
   }
   if (b.group > 0) {
     // Post-training rollouts: `group` samples of one prompt, its state forked after one
@@ -379,6 +394,8 @@ void add_generate_commands(CLI::App& app, Action& action) {
   gen->add_option("--prompt,-p", g->prompt, "the text to continue");
   gen->add_option("--state-in", g->state_in, "continue from a state file saved by --state-out");
   gen->add_option("--state-out", g->state_out, "save the sequence's full model state to this file");
+  gen->add_option("--weights", g->weights, "weights for generation: f32, bf16 or int8 (per-row scales)")
+      ->capture_default_str();
   add_sampling_flags(gen, g->sampling);
   gen->callback([g, &action] { action = [g] { return run_generate(*g); }; });
 
@@ -388,6 +405,8 @@ void add_generate_commands(CLI::App& app, Action& action) {
   chat->add_option("--system", c->system, "a system message opening the conversation (with a chat template)");
   chat->add_flag("--no-template", c->no_template, "ignore the directory's chat template: plain lines in and out");
   chat->add_flag("--show-prompt", c->show_prompt, "print the text fed to the model each turn (JSON-quoted)");
+  chat->add_option("--weights", c->weights, "weights for generation: f32, bf16 or int8 (per-row scales)")
+      ->capture_default_str();
   add_sampling_flags(chat, c->sampling);
   chat->callback([c, &action] { action = [c] { return run_chat(*c); }; });
 
@@ -396,6 +415,8 @@ void add_generate_commands(CLI::App& app, Action& action) {
   auto* bg = bench->add_subcommand("generate", "Prefill and decode speed against context length");
   bg->add_option("--preset", b->preset, "a preset (random weights)")->capture_default_str();
   bg->add_option("--checkpoint", b->checkpoint, "or a checkpoint");
+  bg->add_option("--config", b->config, "or a model config YAML (random weights)");
+  bg->add_option("--weights", b->weights, "weights: f32, bf16 or int8")->capture_default_str();
   bg->add_option("--contexts", b->contexts, "decode contexts")->delimiter(',');
   bg->add_option("--prefill", b->prefill, "prompt length of the prefill comparison")->capture_default_str();
   bg->add_option("--decode-tokens", b->decode_tokens, "tokens timed per context")->capture_default_str();

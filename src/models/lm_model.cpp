@@ -1,5 +1,7 @@
 #include "models/lm_model.h"
 
+#include <set>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -143,7 +145,9 @@ ModelOutput LMModel::forward(const Tensor& ids, const core::ModelState* state, c
     out.state.layers.push_back(std::move(r.state));
   }
   Tensor h = norm->forward(in.x);
-  Tensor logits = lm_head ? lm_head->forward(h) : matmul(h, transpose(embeddings->weight, 0, 1));
+  Tensor logits = lm_head      ? lm_head->forward(h)
+                  : tied_head_ ? modules::packed_linear(h, *tied_head_, "LMModel")
+                               : matmul(h, transpose(embeddings->weight, 0, 1));
   out.logits = options.mask.defined() ? core::unpack(logits, packing) : logits;
   if (options.return_hidden) out.hidden = options.mask.defined() ? core::unpack(h, packing) : h;
   return out;
@@ -165,6 +169,38 @@ double LMModel::flops_per_token(int64_t context) const {
   double f = 2.0 * static_cast<double>(config_.d_model) * static_cast<double>(config_.vocab_size);
   for (const Block* b : blocks_) f += b->flops_per_token(context);
   return f;
+}
+
+void LMModel::set_weight_format(WeightFormat format) {
+  for_each_module([&](modules::Module& m) {
+    if (auto* linear = dynamic_cast<modules::Linear*>(&m)) linear->pack_weight(format);
+  });
+  tied_head_.reset();
+  if (!lm_head && format != WeightFormat::f32) {
+    const Tensor w = to_dtype(embeddings->weight.detach(), DType::f32).contiguous();
+    tied_head_ =
+        std::make_shared<const PackedWeight>(pack_weight(w.data<float>(), config_.vocab_size, config_.d_model, format));
+  }
+  weight_format_ = format;
+}
+
+int64_t LMModel::weight_bytes_per_token() const {
+  int64_t bytes = 0;
+  std::set<const TensorImpl*> packed;
+  const_cast<LMModel*>(this)->for_each_module([&](modules::Module& m) {
+    auto* linear = dynamic_cast<modules::Linear*>(&m);
+    if (!linear || linear->weight_format() == WeightFormat::f32) return;
+    packed.insert(linear->weight.impl());
+    const int64_t n = linear->weight.numel();
+    bytes += linear->weight_format() == WeightFormat::bf16 ? 2 * n : n + 4 * linear->out_features();
+  });
+  for (const auto& [name, p] : parameters()) {
+    if (packed.count(p.impl()) || p.impl() == embeddings->weight.impl()) continue;
+    bytes += p.numel() * static_cast<int64_t>(dtype_size(p.dtype()));
+  }
+  const int64_t V = config_.vocab_size, D = config_.d_model;
+  if (!lm_head) bytes += tied_head_ ? tied_head_->bytes() : V * D * 4;  // the tied head reads the whole table
+  return bytes + D * 4;                                                 // and the lookup one row
 }
 
 }  // namespace lnx::models

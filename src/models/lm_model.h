@@ -53,6 +53,14 @@ class LMModel : public modules::Module {
   size_t num_blocks() const { return blocks_.size(); }
   // Forward FLOPs per token at the given context (blocks + LM head; the embedding is a lookup).
   double flops_per_token(int64_t context) const;
+  // Generation with smaller weights: every Linear and the LM head (the tied embedding matrix
+  // too, as a head) packed to bf16 or int8 (tensor/cpu/packed_weight.h); f32 restores them.
+  // The embedding lookup, norms, convolutions and the mixers' small parameters stay f32.
+  void set_weight_format(WeightFormat format);
+  WeightFormat weight_format() const { return weight_format_; }
+  // Bytes of weights one decoded token reads: the packed (or f32) matrices and the other
+  // parameters, less the embedding table (one row is read).
+  int64_t weight_bytes_per_token() const;
 
   modules::Embedding* embeddings = nullptr;
   modules::RMSNorm* norm = nullptr;
@@ -63,6 +71,8 @@ class LMModel : public modules::Module {
 
   ModelConfig config_;
   std::vector<Block*> blocks_;
+  WeightFormat weight_format_ = WeightFormat::f32;
+  std::shared_ptr<const PackedWeight> tied_head_;  // the embedding matrix packed as the LM head
 };
 
 }  // namespace lnx::models

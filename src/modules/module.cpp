@@ -9,6 +9,11 @@ void Module::for_each_parameter(const std::function<void(const std::string&, Ten
   for (auto& [name, child] : children_) child->for_each_parameter(fn, prefix + name + ".");
 }
 
+void Module::for_each_module(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->for_each_module(fn);
+}
+
 TensorDict Module::parameters() const {
   TensorDict out;
   const_cast<Module*>(this)->for_each_parameter([&](const std::string& name, Tensor& t) { out.insert(name, t); });

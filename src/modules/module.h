@@ -28,6 +28,8 @@ class Module {
   int64_t num_parameters() const;
   // Calls fn(dotted name, slot) for every parameter; assigning to the slot replaces it.
   void for_each_parameter(const std::function<void(const std::string&, Tensor&)>& fn, const std::string& prefix = "");
+  // Calls fn on this module and every descendant, parents first.
+  void for_each_module(const std::function<void(Module&)>& fn);
   // Converts every parameter (a new leaf of the given dtype, e.g. f64 for gradient checks).
   void to(DType dtype);
   DType dtype() const;  // of the first parameter (f32 for a module without any)

@@ -450,7 +450,7 @@ namespace {
 // train.precision = bf16: every chunk form with its matrix products in bf16 (operands rounded
 // to bf16, f32 sums) against the f64 reference. bf16 keeps 8 significant bits (relative
 // rounding ≤ 2⁻⁹); through a chunk's products and the carried state the outputs stay within
-// kBf16OutputTol and the gradients within kBf16GradTol (relative RMS; docs/mechanisms.md).
+// kBf16OutputTol and the gradients within kBf16GradTol (relative RMS; docs/architecture.md, Numerics).
 constexpr double kBf16OutputTol = 1e-2, kBf16GradTol = 3e-2;
 
 class MechanismChunkBf16 : public ::testing::TestWithParam<std::string> {};

@@ -314,7 +314,7 @@ def main():
         if a.out:
             with open(a.out, "a") as f:
                 f.write(json.dumps({"shape": shape, "threads": a.threads, "precision": a.precision,
-                                    "steps": a.steps, "ceilings": ceilings, "linearnexus": lnx, "pytorch": pt,
+                                    "steps": a.steps, "rounds": a.rounds, "ceilings": ceilings, "linearnexus": lnx, "pytorch": pt,
                                     "speedup": ratio}) + "\n")
 
 

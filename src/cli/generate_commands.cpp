@@ -413,9 +413,11 @@ void add_generate_commands(CLI::App& app, Action& action) {
   auto b = std::make_shared<BenchOptions>();
   auto* bench = app.add_subcommand("bench", "Benchmarks run from the CLI");
   auto* bg = bench->add_subcommand("generate", "Prefill and decode speed against context length");
-  bg->add_option("--preset", b->preset, "a preset (random weights)")->capture_default_str();
-  bg->add_option("--checkpoint", b->checkpoint, "or a checkpoint");
-  bg->add_option("--config", b->config, "or a model config YAML (random weights)");
+  auto* preset = bg->add_option("--preset", b->preset, "a preset (random weights)")->capture_default_str();
+  auto* checkpoint = bg->add_option("--checkpoint", b->checkpoint, "or a checkpoint")->excludes(preset);
+  bg->add_option("--config", b->config, "or a model config YAML (random weights)")
+      ->excludes(preset)
+      ->excludes(checkpoint);
   bg->add_option("--weights", b->weights, "weights: f32, bf16 or int8")->capture_default_str();
   bg->add_option("--contexts", b->contexts, "decode contexts")->delimiter(',');
   bg->add_option("--prefill", b->prefill, "prompt length of the prefill comparison")->capture_default_str();

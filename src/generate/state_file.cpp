@@ -115,6 +115,12 @@ std::string model_fingerprint(const models::LMModel& model) {
     }
     h = fnv1a(bytes + 8 * words, n - 8 * words, h);
   }
+  // Packed generation weights compute other logits: a state continues only under the format that
+  // made it (f32 adds nothing, so older files keep their fingerprint).
+  if (model.weight_format() != WeightFormat::f32) {
+    const std::string format = std::string("weights:") + weight_format_name(model.weight_format()) + ";";
+    h = fnv1a(format.data(), format.size(), h);
+  }
   return hex64(h);
 }
 
@@ -204,7 +210,7 @@ Session Session::load(const models::LMModel& model, const std::string& path, con
             first_difference(meta(f, path, "config"), config_yaml(model)));
   LNX_CHECK(meta(f, path, "fingerprint") == model_fingerprint(model), ValueError,
             "[generate] {}: model fingerprint {} in the file, {} for this model (the state was made by another model: "
-            "its weights, parameter names or shapes differ)",
+            "its weights, parameter names or shapes differ, or its --weights format)",
             path, meta(f, path, "fingerprint"), model_fingerprint(model));
   // Token ids mean nothing under another tokenizer (files from before the tokenizer was recorded
   // have no entry; an empty one means the writer did not know it).

@@ -16,6 +16,10 @@ Linear::Linear(int64_t in, int64_t out, bool bias, Generator& gen, double std)
 Tensor Linear::forward(const Tensor& x) const {
   LNX_CHECK(x.dim() >= 1 && x.size(-1) == in_, ShapeError, "[Linear] x must be [..., {}], got {}", in_,
             shape_str(x.shape()));
+  LNX_CHECK(!packed_ || !grad_enabled() || !weight.requires_grad(), AutogradError,
+            "[Linear] the weights are packed as {} for generation, which has no gradients; training needs the f32 "
+            "weights (weights f32)",
+            weight_format_name(weight_format()));
   Tensor y = packed_ ? packed_linear(x, *packed_, "Linear") : matmul(x, transpose(weight, 0, 1));
   return bias ? add(y, *bias) : y;
 }

@@ -11,6 +11,7 @@
 
 namespace lnx::modules {
 
+// One op with its own vjp (the rotation by −angle): first-order gradients only.
 Tensor apply_rope(const Tensor& x, const Tensor& positions, double theta);
 // The same with the pair frequencies given: inv_freq [D/2], angle = position · inv_freq[i].
 Tensor apply_rope(const Tensor& x, const Tensor& positions, const std::vector<double>& inv_freq);

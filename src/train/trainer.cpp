@@ -27,6 +27,7 @@
 #include "models/checkpoint.h"
 #include "tensor/autograd.h"
 #include "tensor/cpu/blas.h"
+#include "tensor/cpu/gemm_bf16.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
@@ -389,6 +390,11 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
                             distributed ? fmt::format("; {} ranks × {} threads{}", comm.size(), num_threads(),
                                                       sharded ? ", optimizer state sharded (ZeRO-1)" : "")
                                         : ""));
+  if (t.precision == "bf16")
+    progress.line(gemm_bf16_native()
+                      ? "precision: bf16 matrix products (AVX512_BF16), f32 parameters and optimizer"
+                      : "precision: bf16 requested, but this CPU has no AVX512_BF16: products are rounded to bf16 "
+                        "and run through sgemm, slower than train.precision=f32");
   std::unique_ptr<io::LogFile> metrics;
   if (root) {
     if (resuming)

@@ -67,6 +67,19 @@ TEST_P(PackedWeights, TrainingWithPackedWeightsIsAnError) {
   EXPECT_THROW(model.loss(ids, ids), AutogradError);
 }
 
+TEST_P(PackedWeights, AStateContinuesOnlyUnderTheWeightsThatMadeIt) {
+  models::LMModel model(models::preset_config(GetParam()), 3);
+  model.set_weight_format(WeightFormat::int8);
+  Session s(model);
+  s.prefill(tokens(5, model.config().vocab_size, 6));
+  const std::string path = ::testing::TempDir() + "lnx_packed_state_" + GetParam() + ".safetensors";
+  s.save(path);
+  EXPECT_NO_THROW(Session::load(model, path));
+  model.set_weight_format(WeightFormat::f32);
+  const std::string error = error_of<ValueError>([&] { Session::load(model, path); });
+  EXPECT_NE(error.find("--weights format"), std::string::npos) << error;
+}
+
 INSTANTIATE_TEST_SUITE_P(Presets, PackedWeights, ::testing::Values("hybrid-tiny", "mamba2-tiny", "gla-tiny"),
                          [](const auto& info) {
                            std::string n = info.param;

@@ -73,5 +73,33 @@ TEST(GemmBf16, MatchesF64OverTransposesAndOddSizes) {
   }
 }
 
+TEST(GemmBf16, LeadingDimensionsWiderThanTheRowsAndEmptyK) {
+  // A [5 × 7] in a buffer of stride 11, B [7 × 40] of stride 45, C [5 × 40] of stride 43: the
+  // padding columns are never read (NaN there would show) and C's padding is never written.
+  const int64_t M = 5, K = 7, N = 40, lda = 11, ldb = 45, ldc = 43;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Generator gen(9);
+  std::vector<float> a(M * lda, nan), b(K * ldb, nan), c(M * ldc, 7.0f);
+  const std::vector<float> av = randn({M * K}, gen).to_vector<float>(), bv = randn({K * N}, gen).to_vector<float>();
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) a[i * lda + k] = av[i * K + k];
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) b[k * ldb + j] = bv[k * N + j];
+  gemm_bf16(Transpose::No, Transpose::No, M, N, K, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), ldc);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double want = 0;
+      for (int64_t k = 0; k < K; ++k)
+        want += static_cast<double>(round_to_bf16(av[i * K + k])) * round_to_bf16(bv[k * N + j]);
+      EXPECT_NEAR(c[i * ldc + j], want, 1e-5 * (1 + std::abs(want))) << i << "," << j;
+    }
+    for (int64_t j = N; j < ldc; ++j) EXPECT_EQ(c[i * ldc + j], 7.0f) << "padding of row " << i;
+  }
+  // K = 0: C = beta · C.
+  std::vector<float> c2(4, 2.0f);
+  gemm_bf16(Transpose::No, Transpose::No, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 2, 0.5f, c2.data(), 2);
+  for (float v : c2) EXPECT_EQ(v, 1.0f);
+}
+
 }  // namespace
 }  // namespace lnx

@@ -2,8 +2,6 @@
 // MR × NR the micro-tile (8 rows × 32 columns: 16 accumulators of 16 f32 lanes).
 #include "tensor/cpu/gemm_bf16.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -12,6 +10,11 @@
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LNX_HAVE_X86_KERNELS 1
+#endif
 
 namespace lnx {
 
@@ -44,6 +47,7 @@ struct Operand {
   }
 };
 
+#if LNX_HAVE_X86_KERNELS
 #define LNX_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 // Pairs (k, k+1) of op(X)'s row r for k = 2p, p in [p0, p1): when the row is contiguous in
@@ -147,6 +151,8 @@ LNX_BF16_TARGET void micro_kernel(int64_t Kp, const uint32_t* a, const uint32_t*
   }
 }
 
+#endif  // LNX_HAVE_X86_KERNELS
+
 // Without AVX512_BF16: the operands rounded to bf16, then sgemm.
 void gemm_rounded_sgemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -160,8 +166,9 @@ void gemm_rounded_sgemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_
   blas_sgemm(ta, tb, M, N, K, alpha, a.data(), a_cols, b.data(), b_cols, beta, C, ldc);
 }
 
+#if LNX_HAVE_X86_KERNELS
 // 12 independent accumulator chains per thread (more than latency × throughput), `iters` rounds.
-template <bool kBf16> LNX_BF16_TARGET float peak_loop(int64_t iters) {
+template <bool kBf16> float peak_loop(int64_t iters) {
   __m512 acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(1e-3f * static_cast<float>(i));
   const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
@@ -179,9 +186,15 @@ template <bool kBf16> LNX_BF16_TARGET float peak_loop(int64_t iters) {
   return s;
 }
 
+// Each instantiation compiled for what it runs: the f32 loop must not need AVX512_BF16.
+__attribute__((target("avx512f"))) float peak_loop_f32(int64_t iters) { return peak_loop<false>(iters); }
+LNX_BF16_TARGET float peak_loop_bf16(int64_t iters) { return peak_loop<true>(iters); }
+#endif  // LNX_HAVE_X86_KERNELS
+
 }  // namespace
 
 double measure_peak_gflops(bool bf16) {
+#if LNX_HAVE_X86_KERNELS
   if (bf16 ? !gemm_bf16_native() : !cpu_features().avx512f) return 0.0;
   constexpr int64_t kIters = 4000000;
   double best = 0;
@@ -191,12 +204,16 @@ double measure_peak_gflops(bool bf16) {
     const auto t0 = std::chrono::steady_clock::now();
     parallel_for(threads, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t)
-        sink[static_cast<size_t>(t)] = bf16 ? peak_loop<true>(kIters) : peak_loop<false>(kIters);
+        sink[static_cast<size_t>(t)] = bf16 ? peak_loop_bf16(kIters) : peak_loop_f32(kIters);
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, static_cast<double>(threads) * kIters * 12.0 * (bf16 ? 64.0 : 32.0) / s / 1e9);
   }
   return best;
+#else
+  (void)bf16;
+  return 0.0;
+#endif
 }
 
 float round_to_bf16(float x) {
@@ -206,7 +223,13 @@ float round_to_bf16(float x) {
   return y;
 }
 
-bool gemm_bf16_native() { return cpu_features().avx512_bf16 && cpu_features().avx512bw; }
+bool gemm_bf16_native() {
+#if LNX_HAVE_X86_KERNELS
+  return cpu_features().avx512_bf16 && cpu_features().avx512bw;
+#else
+  return false;
+#endif
+}
 
 void gemm_bf16(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -215,6 +238,7 @@ void gemm_bf16(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, floa
     gemm_rounded_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+#if LNX_HAVE_X86_KERNELS
   BlasTimer timer(M, N, K);
   const int64_t Kp = (K + 1) / 2, a_pairs = (M + 2 * kMR - 1) / (2 * kMR), b_panels = (N + kNR - 1) / kNR;
   // Packed operands, reused between calls by each calling thread (kernels call GEMMs from
@@ -245,6 +269,10 @@ void gemm_bf16(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, floa
                        std::min(kMR, M - i), std::min(kNR, N - j), alpha, beta);
     }
   });
+  constexpr size_t kKeepBytes = size_t{64} << 20;  // larger packing buffers are handed back
+  if (a_packed.capacity() * 4 > kKeepBytes) std::vector<uint32_t>().swap(a_packed);
+  if (b_packed.capacity() * 4 > kKeepBytes) std::vector<uint32_t>().swap(b_packed);
+#endif
 }
 
 }  // namespace lnx

@@ -2,7 +2,8 @@
 // B are f32 in memory, rounded to bf16 (round to nearest even) as they are packed, and products
 // are summed in f32. On a CPU with AVX512_BF16 the inner loop is VDPBF16PS (two bf16 products
 // added into an f32 lane per instruction: twice FMA's rate); elsewhere the rounded operands go
-// through sgemm, so results agree up to the order of the f32 sums.
+// through sgemm, so results agree up to the order of the f32 sums (and for subnormal inputs,
+// which the vector conversion flushes to zero while the scalar rounding keeps them).
 //
 // Layout: A is packed in micro-panels of MR rows, each row's K values as bf16 pairs (k, k+1)
 // [MR][K/2]; B in micro-panels of NR columns, [K/2][NR][2]. K is padded to even with zeros and

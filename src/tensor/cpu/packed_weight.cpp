@@ -1,12 +1,5 @@
 #include "tensor/cpu/packed_weight.h"
 
-#include <immintrin.h>
-
-// GCC 12 reports the "undefined" source operands of its own AVX-512 conversion intrinsics as
-// uninitialised once they are inlined (GCC bug 105593); nothing here reads an uninitialised value.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +10,18 @@
 #include "tensor/cpu/gemm_bf16.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/error.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LNX_HAVE_X86_KERNELS 1
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports the "undefined" source operands of its own AVX-512 conversion intrinsics as
+// uninitialised once they are inlined (GCC bug 105593); nothing here reads an uninitialised value.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace lnx {
 
@@ -32,6 +37,12 @@ float bf16_to_f32(uint16_t b) {
   return f;
 }
 
+template <WeightFormat F> float raw_at(const PackedWeight& w, int64_t o, int64_t i) {
+  if constexpr (F == WeightFormat::bf16) return bf16_to_f32(w.bf16[static_cast<size_t>(o * w.cols + i)]);
+  return static_cast<float>(w.q[static_cast<size_t>(o * w.cols + i)]);
+}
+
+#if LNX_HAVE_X86_KERNELS
 #define LNX_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 // 16 weights of row o from column i, as f32 (scale not applied).
@@ -43,11 +54,6 @@ template <WeightFormat F> LNX_AVX512_TARGET __m512 load16(const PackedWeight& w,
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.q.data() + o * w.cols + i));
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(raw));
   }
-}
-
-template <WeightFormat F> float raw_at(const PackedWeight& w, int64_t o, int64_t i) {
-  if constexpr (F == WeightFormat::bf16) return bf16_to_f32(w.bf16[static_cast<size_t>(o * w.cols + i)]);
-  return static_cast<float>(w.q[static_cast<size_t>(o * w.cols + i)]);
 }
 
 // y[m, o] for m < R (≤ kRowsPerPass), o in [o0, o1): each weight row is read once for all R
@@ -98,6 +104,8 @@ void rows_times_weight(const float* x, int64_t rows, const PackedWeight& w, int6
   }
 }
 
+#endif  // LNX_HAVE_X86_KERNELS
+
 template <WeightFormat F>
 void rows_times_weight_portable(const float* x, int64_t rows, const PackedWeight& w, int64_t o0, int64_t o1, float* y) {
   for (int64_t o = o0; o < o1; ++o)
@@ -109,16 +117,23 @@ void rows_times_weight_portable(const float* x, int64_t rows, const PackedWeight
 }
 
 template <WeightFormat F> void stream_weight(const float* x, int64_t M, const PackedWeight& w, float* y) {
+#if LNX_HAVE_X86_KERNELS
   const bool avx512 = cpu_features().avx512f && cpu_features().avx512bw;
+#else
+  const bool avx512 = false;
+#endif
   // Output rows in chunks of at least 64 KB of weights per thread.
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(w.cols, 1));
   for (int64_t m0 = 0; m0 < M; m0 += kRowsPerPass) {
     const int64_t rows = std::min(kRowsPerPass, M - m0);
     parallel_for(w.rows, grain, [&](int64_t o0, int64_t o1) {
-      if (avx512)
+#if LNX_HAVE_X86_KERNELS
+      if (avx512) {
         rows_times_weight<F>(x + m0 * w.cols, rows, w, o0, o1, y + m0 * w.rows);
-      else
-        rows_times_weight_portable<F>(x + m0 * w.cols, rows, w, o0, o1, y + m0 * w.rows);
+        return;
+      }
+#endif
+      rows_times_weight_portable<F>(x + m0 * w.cols, rows, w, o0, o1, y + m0 * w.rows);
     });
   }
 }
@@ -178,6 +193,7 @@ PackedWeight pack_weight(const float* w, int64_t rows, int64_t cols, WeightForma
   return p;
 }
 
+#if LNX_HAVE_X86_KERNELS
 namespace {
 // Sum of x[0:n) with eight independent vector accumulators: loads, not add latency, set the pace.
 LNX_AVX512_TARGET float sum_avx512(const float* x, int64_t n) {
@@ -196,12 +212,15 @@ LNX_AVX512_TARGET float sum_avx512(const float* x, int64_t n) {
   return s;
 }
 }  // namespace
+#endif
 
 double measure_read_gbps(int64_t bytes) {
   const int64_t n = bytes / 4;
   std::vector<float> buf(static_cast<size_t>(n), 1.0f);
   const int threads = num_threads();
+#if LNX_HAVE_X86_KERNELS
   const bool avx512 = cpu_features().avx512f;
+#endif
   std::vector<float> sums(static_cast<size_t>(threads));
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
@@ -210,11 +229,13 @@ double measure_read_gbps(int64_t bytes) {
       for (int64_t t = b; t < e; ++t) {
         const int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
         float s = 0;
+#if LNX_HAVE_X86_KERNELS
         if (avx512) {
-          s = sum_avx512(buf.data() + lo, hi - lo);
-        } else {
-          for (int64_t i = lo; i < hi; ++i) s += buf[static_cast<size_t>(i)];
+          sums[static_cast<size_t>(t)] = sum_avx512(buf.data() + lo, hi - lo);
+          continue;
         }
+#endif
+        for (int64_t i = lo; i < hi; ++i) s += buf[static_cast<size_t>(i)];
         sums[static_cast<size_t>(t)] = s;
       }
     });

@@ -24,6 +24,18 @@ double raw_seconds(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int reps) 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
 }
 
+// The counters of a library product timed for `lib_total` seconds over the state's iterations,
+// against the raw sgemm of the same shape timed right after it.
+void report_against_sgemm(benchmark::State& st, double lib_total) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const double lib = lib_total / static_cast<double>(st.iterations());
+  const int reps = static_cast<int>(std::clamp<int64_t>(st.iterations(), 3, 50));
+  const double raw = raw_seconds(M, N, K, st.range(3), st.range(4), reps);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["sgemm_GFLOP/s"] = 2.0 * M * N * K / raw / 1e9;
+  st.counters["ratio_to_sgemm"] = raw / lib;
+}
+
 void BM_RawSgemm(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const bool ta = st.range(3), tb = st.range(4);
@@ -49,12 +61,7 @@ void BM_Matmul(benchmark::State& st) {
     benchmark::DoNotOptimize(matmul(a, b));
     lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  lib /= static_cast<double>(st.iterations());
-  const int reps = static_cast<int>(std::clamp<int64_t>(st.iterations(), 3, 50));
-  const double raw = raw_seconds(M, N, K, ta, tb, reps);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["sgemm_GFLOP/s"] = 2.0 * M * N * K / raw / 1e9;
-  st.counters["ratio_to_sgemm"] = raw / lib;
+  report_against_sgemm(st, lib);
 }
 
 // gemm_bf16 (bf16 inner products, f32 sums) on the same buffers; ratio_to_sgemm against the
@@ -70,12 +77,7 @@ void BM_GemmBf16(benchmark::State& st) {
               ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
     lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  lib /= static_cast<double>(st.iterations());
-  const int reps = static_cast<int>(std::clamp<int64_t>(st.iterations(), 3, 50));
-  const double raw = raw_seconds(M, N, K, ta, tb, reps);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["sgemm_GFLOP/s"] = 2.0 * M * N * K / raw / 1e9;
-  st.counters["ratio_to_sgemm"] = raw / lib;
+  report_against_sgemm(st, lib);
   st.counters["native"] = gemm_bf16_native() ? 1 : 0;
 }
 

@@ -21,7 +21,7 @@ namespace lnx {
 namespace {
 
 constexpr int64_t kMR = 8, kNR = 32;
-constexpr int64_t kTileRows = 128, kTileCols = 128;  // a tile's A and B panels stay in L2
+constexpr int64_t kTileRows = 128, kTileCols = 128;  // a tile's A and B panels fit L2 for K up to about 1000
 
 uint16_t bf16_bits(float x) {
   uint32_t u;
@@ -52,21 +52,25 @@ struct Operand {
 
 // Pairs (k, k+1) of op(X)'s row r for k = 2p, p in [p0, p1): when the row is contiguous in
 // memory (op = identity), 32 floats become 16 pairs in one conversion.
+// 16 packed pairs to dst[0], dst[stride], …, dst[15·stride].
+LNX_BF16_TARGET void store_pairs(__m512i bits, uint32_t* dst, int64_t stride) {
+  if (stride == 1) {
+    _mm512_storeu_si512(dst, bits);
+    return;
+  }
+  alignas(64) uint32_t tmp[16];
+  _mm512_store_si512(tmp, bits);
+  for (int t = 0; t < 16; ++t) dst[t * stride] = tmp[t];
+}
+
 LNX_BF16_TARGET void pack_row_pairs(const Operand& x, int64_t r, int64_t p0, int64_t p1, uint32_t* dst,
                                     int64_t stride) {
   int64_t p = p0;
   if (!x.transposed && r < x.rows) {
     const float* row = x.data + r * x.ld;
-    alignas(64) uint32_t tmp[16];
     for (; p + 16 <= p1 && 2 * p + 32 <= x.cols; p += 16) {
       const __m512 lo = _mm512_loadu_ps(row + 2 * p), hi = _mm512_loadu_ps(row + 2 * p + 16);
-      const __m512i bits = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-      if (stride == 1) {
-        _mm512_storeu_si512(dst + (p - p0), bits);
-      } else {
-        _mm512_store_si512(tmp, bits);
-        for (int t = 0; t < 16; ++t) dst[(p - p0 + t) * stride] = tmp[t];
-      }
+      store_pairs(reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)), dst + (p - p0) * stride, stride);
     }
   }
   for (; p < p1; ++p) dst[(p - p0) * stride] = pair_bits(x.at(r, 2 * p), x.at(r, 2 * p + 1));
@@ -80,18 +84,12 @@ LNX_BF16_TARGET void pack_pair_across_rows(const Operand& x, int64_t p, int64_t 
   if (x.transposed && 2 * p + 1 < x.cols) {
     const float* k0 = x.data + (2 * p) * x.ld;
     const float* k1 = k0 + x.ld;
-    alignas(64) uint32_t tmp[16];
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
                                                 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (; r + 16 <= r1 && r + 16 <= x.rows; r += 16) {
       const __m512 lo = _mm512_loadu_ps(k0 + r), hi = _mm512_loadu_ps(k1 + r);
-      const __m512i bits = _mm512_permutexvar_epi16(interleave, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
-      if (stride == 1) {
-        _mm512_storeu_si512(dst + (r - r0), bits);
-      } else {
-        _mm512_store_si512(tmp, bits);
-        for (int t = 0; t < 16; ++t) dst[(r - r0 + t) * stride] = tmp[t];
-      }
+      store_pairs(_mm512_permutexvar_epi16(interleave, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo))),
+                  dst + (r - r0) * stride, stride);
     }
   }
   for (; r < r1; ++r) dst[(r - r0) * stride] = pair_bits(x.at(r, 2 * p), x.at(r, 2 * p + 1));

@@ -30,6 +30,7 @@
 #include "tensor/cpu/packed_weight.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 
 namespace lnx::cli {
 
@@ -350,17 +351,26 @@ int run_bench_generate(const BenchOptions& b) {
       "tokens/s: {:.1f}x\n",
       b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
       static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
-  fmt::print("{:>8}  {:>12}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s", "of roofline");
+  // Where a token's time goes (tensor/profile.h): the weight products (packed or GEMM), the
+  // mechanisms' state kernels, and the rest (norms, convolutions, gates, sampling-free glue).
+  fmt::print("{:>8}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s",
+             "of roofline", "products ms", "kernels ms", "rest ms");
   for (int64_t context : b.contexts) {
     generate::Session s(model);
     s.prefill(tokens(context));
     const std::vector<int32_t> next = tokens(b.decode_tokens);
     s.step(next[0]);  // warm-up
+    profile_reset();
+    profile_enable(true);
     t0 = Clock::now();
     for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
-    const double per =
-        std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(b.decode_tokens - 1);
-    fmt::print("{:>8}  {:>12.2f}  {:>12.1f}  {:>12.2f}\n", context, per * 1e3, 1.0 / per, 1.0 / per / roofline);
+    const double n = static_cast<double>(b.decode_tokens - 1);
+    const double per = std::chrono::duration<double>(Clock::now() - t0).count() / n;
+    profile_enable(false);
+    const ProfileTotals p = profile_totals();
+    const double products = p.gemm_seconds / n, kernels = p.kernel_seconds / n;
+    fmt::print("{:>8}  {:>12.2f}  {:>12.1f}  {:>12.2f}  {:>12.2f}  {:>12.2f}  {:>12.2f}\n", context, per * 1e3,
+               1.0 / per, 1.0 / per / roofline, products * 1e3, kernels * 1e3, (per - products - kernels) * 1e3);
   }
   if (b.group > 0) {
     // Post-training rollouts: `group` samples of one prompt, its state forked after one

@@ -57,6 +57,20 @@ template <typename T> const T* xp_row(const Plan& p, const T* x, const T* cache,
   return cache ? cache + (n * K + i) * p.D : zero;
 }
 
+// weight [D, W] → [W, D], by a plain loop: a decoding step convolves one token per call, and
+// the strided copy of the general transpose cost more than the convolution itself.
+Tensor transposed_weight(const Tensor& weight) {
+  const int64_t D = weight.size(0), W = weight.size(1);
+  Tensor wt = Tensor::empty({W, D}, weight.dtype());
+  dispatch_float(weight.dtype(), "causal_conv1d", [&]<typename T>() {
+    const T* src = weight.data<T>();
+    T* dst = wt.data<T>();
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t w = 0; w < W; ++w) dst[w * D + d] = src[d * W + w];
+  });
+  return wt;
+}
+
 // Work items between two threads: enough multiply-adds per thread to pay for the split.
 int64_t item_grain(const Plan& p, int64_t items) {
   int64_t rows = 0;
@@ -232,7 +246,7 @@ ConvOutput causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bi
     row += l;
   }
   p.x = x.detach().contiguous();
-  p.wt = contiguous(transpose(weight.detach(), 0, 1));
+  p.wt = transposed_weight(weight.detach().contiguous());
   if (bias.defined()) p.bias = bias.detach().contiguous();
   if (cache.defined()) p.cache = cache.detach().contiguous();
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "modules/module.h"
+#include "tensor/autograd.h"
 #include "tensor/cpu/packed_weight.h"
 
 namespace lnx::modules {
@@ -22,8 +23,9 @@ class Linear : public Module {
   // seen by the packed copy: pack again.
   void pack_weight(WeightFormat format);
   WeightFormat weight_format() const { return packed_ ? packed_->format : WeightFormat::f32; }
-  Tensor& weight;          // [O, I]
-  Tensor* bias = nullptr;  // [O] when present
+  const PackedWeight* packed() const { return packed_.get(); }  // null with f32 weights
+  Tensor& weight;                                               // [O, I]
+  Tensor* bias = nullptr;                                       // [O] when present
 
  private:
   int64_t in_, out_;
@@ -32,6 +34,13 @@ class Linear : public Module {
 
 // x [..., I] · Wᵀ through a packed weight [O, I] → [..., O] (f32 x; no gradients).
 Tensor packed_linear(const Tensor& x, const PackedWeight& w, const char* op);
+// The same for several weights of one input (one streamed pass; see packed_matmul_group).
+TensorList packed_linear_group(const Tensor& x, const std::vector<const PackedWeight*>& ws, const char* op);
+
+// Several Linears of one input x [..., I] → their outputs [..., O_j], in order. With packed
+// weights (generation) they are streamed in one pass (packed_matmul_group); otherwise each is
+// its own forward, differentiable as usual.
+TensorList linear_group(const Tensor& x, const std::vector<const Linear*>& linears);
 
 // A rank-r factorisation x → Linear(I, r, no bias) → Linear(r, O, bias): GLA's gate projection.
 class LowRankLinear : public Module {

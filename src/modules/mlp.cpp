@@ -12,7 +12,8 @@ SwiGLU::SwiGLU(int64_t dim, int64_t hidden, Generator& gen, double std)
       down_proj(add_module("down_proj", std::make_unique<Linear>(hidden, dim, false, gen, std))) {}
 
 Tensor SwiGLU::forward(const Tensor& x) const {
-  return down_proj.forward(mul(silu(gate_proj.forward(x)), up_proj.forward(x)));
+  const TensorList gate_up = linear_group(x, {&gate_proj, &up_proj});  // one pass when packed
+  return down_proj.forward(mul(silu(gate_up[0]), gate_up[1]));
 }
 
 int64_t swiglu_hidden(int64_t dim, double hidden_ratio) {

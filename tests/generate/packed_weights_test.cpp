@@ -80,7 +80,8 @@ TEST_P(PackedWeights, AStateContinuesOnlyUnderTheWeightsThatMadeIt) {
   EXPECT_NE(error.find("--weights format"), std::string::npos) << error;
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, PackedWeights, ::testing::Values("hybrid-tiny", "mamba2-tiny", "gla-tiny"),
+INSTANTIATE_TEST_SUITE_P(Presets, PackedWeights,
+                         ::testing::Values("hybrid-tiny", "mamba2-tiny", "gla-tiny", "deltanet-tiny", "kda-tiny"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n)

@@ -1,6 +1,7 @@
 // Packed weights for generation: bf16 and int8 (per-row scales) against the f32 weight they
-// stand for, and packed_matmul against the f64 product with the packed values, for 1 … 40
-// rows of x (streamed in passes of 8, and the sgemm path above 32), odd sizes.
+// stand for, and packed_matmul (one weight or a group of one input) against the f64 product
+// with the packed values, for 1 … 40 rows of x (streamed in passes of 8, and the sgemm path
+// above 32), odd sizes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,26 +51,88 @@ TEST(PackedWeight, NonFiniteWeightsAndF32AreRefused) {
   EXPECT_THROW(parse_weight_format("int4"), ValueError);
 }
 
+// x [M, I] · pᵀ in f64 with the packed values.
+Tensor product_f64(const std::vector<float>& x, int64_t M, const PackedWeight& p) {
+  const int64_t O = p.rows, I = p.cols;
+  std::vector<double> want(static_cast<size_t>(M * O));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t o = 0; o < O; ++o) {
+      double s = 0;
+      for (int64_t i = 0; i < I; ++i) s += static_cast<double>(x[static_cast<size_t>(m * I + i)]) * p.at(o, i);
+      want[static_cast<size_t>(m * O + o)] = s;
+    }
+  return from_vector(want, {M, O});
+}
+
 TEST(PackedWeight, MatmulMatchesF64WithThePackedValues) {
   Generator gen(3);
   for (WeightFormat f : {WeightFormat::bf16, WeightFormat::int8})
-    for (int64_t M : {1, 3, 8, 9, 33, 40}) {
-      const int64_t O = M == 3 ? 1 : 29, I = M == 9 ? 7 : 53;  // one row; no 16-wide step; a tail of 5
-      const std::vector<float> w = randn({O * I}, gen).to_vector<float>();
+    for (int64_t M : {1, 2, 3, 8, 9, 33, 40})
+      // one row; no 16-wide step; a tail of 5; with one and two rows of x, 64-wide steps with
+      // four and two sums per row (200 = 3·64 + 8, 100 = 64 + 2·16 + 4).
+      for (int64_t I : {M == 9 ? int64_t{7} : int64_t{53}, int64_t{100}, int64_t{200}}) {
+        const int64_t O = M == 3 ? 1 : 29;
+        const std::vector<float> w = randn({O * I}, gen).to_vector<float>();
+        const std::vector<float> x = randn({M * I}, gen).to_vector<float>();
+        const PackedWeight p = pack_weight(w.data(), O, I, f);
+        std::vector<float> y(static_cast<size_t>(M * O));
+        packed_matmul(x.data(), M, p, y.data());
+        EXPECT_LT(rel_rms_error(from_vector(y, {M, O}), product_f64(x, M, p)), 1e-6)
+            << weight_format_name(f) << " M=" << M << " I=" << I;
+      }
+}
+
+// A group of weights of one input is the products one by one (each checked against f64
+// above): rows handed out across the weights' boundaries, a weight of one row, mixed formats
+// (each on its own), the sgemm path.
+TEST(PackedWeight, GroupIsEachProductOfTheSameInput) {
+  Generator gen(4);
+  const int64_t I = 77;
+  for (int64_t M : {1, 5, 40})
+    for (bool mixed : {false, true}) {
+      std::vector<PackedWeight> ps;
+      for (int64_t O : {300, 1, 129}) {
+        const std::vector<float> w = randn({O * I}, gen).to_vector<float>();
+        const bool bf16 = mixed && O == 1;
+        ps.push_back(pack_weight(w.data(), O, I, bf16 ? WeightFormat::bf16 : WeightFormat::int8));
+      }
       const std::vector<float> x = randn({M * I}, gen).to_vector<float>();
-      const PackedWeight p = pack_weight(w.data(), O, I, f);
-      std::vector<float> y(static_cast<size_t>(M * O));
-      packed_matmul(x.data(), M, p, y.data());
-      std::vector<double> want(y.size());
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t o = 0; o < O; ++o) {
-          double s = 0;
-          for (int64_t i = 0; i < I; ++i) s += static_cast<double>(x[static_cast<size_t>(m * I + i)]) * p.at(o, i);
-          want[static_cast<size_t>(m * O + o)] = s;
-        }
-      EXPECT_LT(rel_rms_error(from_vector(y, {M, O}), from_vector(want, {M, O})), 1e-6)
-          << weight_format_name(f) << " M=" << M;
+      std::vector<std::vector<float>> ys;
+      std::vector<float*> out;
+      std::vector<const PackedWeight*> ws;
+      for (const PackedWeight& p : ps) {
+        ys.emplace_back(static_cast<size_t>(M * p.rows), -1.0f);
+        ws.push_back(&p);
+      }
+      for (auto& y : ys) out.push_back(y.data());
+      packed_matmul_group(x.data(), M, ws, out);
+      for (size_t j = 0; j < ps.size(); ++j) {
+        // Each output row is summed by the same loop as a product alone: equal to the bit.
+        std::vector<float> alone(ys[j].size());
+        packed_matmul(x.data(), M, ps[j], alone.data());
+        EXPECT_EQ(ys[j], alone) << "M=" << M << " weight " << j << (mixed ? " mixed" : "");
+      }
     }
+}
+
+TEST(PackedWeight, GroupNeedsOneInputWidthAndAnOutputPerWeight) {
+  Generator gen(5);
+  const std::vector<float> w = randn({4 * 6}, gen).to_vector<float>();
+  const PackedWeight a = pack_weight(w.data(), 4, 6, WeightFormat::int8);
+  const PackedWeight b = pack_weight(w.data(), 6, 4, WeightFormat::int8);
+  std::vector<float> x(6, 1.0f), y(24);
+  EXPECT_THROW(packed_matmul_group(x.data(), 1, {&a, &b}, {y.data(), y.data()}), ShapeError);
+  EXPECT_THROW(packed_matmul_group(x.data(), 1, {&a}, {}), ValueError);
+  EXPECT_THROW(packed_matmul_group(x.data(), 1, {}, {}), ValueError);
+}
+
+TEST(PackedWeight, LargeWeightsAreHugePageAligned) {
+  void* big = allocate_weight_bytes((size_t(2) << 20) + 1);
+  void* small = allocate_weight_bytes(100);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  free_weight_bytes(big);
+  free_weight_bytes(small);
 }
 
 }  // namespace

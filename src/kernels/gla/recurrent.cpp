@@ -13,6 +13,7 @@
 
 #include "kernels/common/kernel_math.h"
 #include "kernels/common/prefetch.h"
+#include "kernels/common/streaming_store.h"
 #include "kernels/gla/gla_internal.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/vec_math.h"
@@ -71,9 +72,11 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& args) {
   const T scale = static_cast<T>(args.scale);
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
     std::vector<T> a(static_cast<size_t>(K));
+    // The state is updated in a scratch that stays in cache, then streamed to its final slot.
+    std::vector<T> scratch(static_cast<size_t>(K * V));
+    T* S = scratch.data();
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
-      T* S = Fp + pair * K * V;  // the state lives in its final-state slot
       if (p.h0)
         std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
       else
@@ -100,7 +103,9 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& args) {
           }
         }
       }
+      streaming_store(Fp + pair * K * V, S, K * V);
     }
+    streaming_store_fence();
   });
   return {o, F};
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/common/prefetch.h"
+#include "kernels/common/streaming_store.h"
 #include "kernels/simple_gla/simple_gla_internal.h"
 #include "tensor/cpu/parallel.h"
 
@@ -36,13 +37,21 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& a) {
   T* Fp = F.data<T>();
   const T scale = static_cast<T>(a.scale);
   parallel_for(L.N * H, 1, [&](int64_t b, int64_t e) {
+    // The state is read from h0 by a sequence's first token, updated in a scratch that stays
+    // in cache, and streamed to its final slot at the end: a decoding step reads h0 once and
+    // writes the final state once (streaming_store.h).
+    std::vector<T> scratch(static_cast<size_t>(K * V));
+    T* S = scratch.data();
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
-      T* S = Fp + pair * K * V;  // the state lives in its final-state slot
-      if (p.h0)
-        std::copy(p.h0 + pair * K * V, p.h0 + (pair + 1) * K * V, S);
-      else
-        std::fill(S, S + K * V, T(0));
+      const T* from = p.h0 ? p.h0 + pair * K * V : nullptr;  // the state before the next token
+      if (!from || L.offsets[n] == L.offsets[n + 1]) {
+        if (from)
+          std::copy(from, from + K * V, S);
+        else
+          std::fill(S, S + K * V, T(0));
+        from = S;
+      }
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
         if (r + kPrefetchTokens < L.offsets[n + 1]) {
           const int64_t ahead = (r + kPrefetchTokens) * H + h;
@@ -58,15 +67,20 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& a) {
         T* orow = op + (r * H + h) * V;
         std::fill(orow, orow + V, T(0));
         for (int64_t i = 0; i < K; ++i) {
+          const T* Fi = from + i * V;
           T* Si = S + i * V;
           const T ki = kr[i], qi = qr[i] * scale;
+#pragma omp simd
           for (int64_t j = 0; j < V; ++j) {
-            Si[j] = decay * Si[j] + ki * vr[j];
+            Si[j] = decay * Fi[j] + ki * vr[j];
             orow[j] += qi * Si[j];
           }
         }
+        from = S;
       }
+      streaming_store(Fp + pair * K * V, S, K * V);
     }
+    streaming_store_fence();
   });
   return {o, F};
 }

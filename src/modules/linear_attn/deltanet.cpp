@@ -59,10 +59,15 @@ DeltaFamilyMixer::DeltaFamilyMixer(const DeltaDims& d, const DeltaFamilyConfig& 
   }
 }
 
-DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::LayerState& state) const {
-  Tensor q = q_proj.forward(in.x);  // [B, T, H·K]
-  Tensor k = k_proj.forward(in.x);  // [B, T, H·K]
-  Tensor v = v_proj.forward(in.x);  // [B, T, H·V]
+DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::LayerState& state,
+                                                    const std::vector<const Linear*>& extra) const {
+  std::vector<const Linear*> group{&q_proj, &k_proj, &v_proj};
+  group.insert(group.end(), extra.begin(), extra.end());
+  if (out_gate_) group.push_back(out_gate_);
+  TensorList y = linear_group(in.x, group);
+  Tensor q = y[0];  // [B, T, H·K]
+  Tensor k = y[1];  // [B, T, H·K]
+  Tensor v = y[2];  // [B, T, H·V]
   if (q_conv1d) {
     q = q_conv1d->forward(q, in, "conv_q", state);
     k = k_conv1d->forward(k, in, "conv_k", state);
@@ -73,7 +78,9 @@ DeltaFamilyMixer::QKV DeltaFamilyMixer::project_qkv(const MixerInput& in, core::
     k = silu(k);
     v = silu(v);
   }
-  QKV out{heads(q, dims_.K), heads(k, dims_.K), heads(v, dims_.V)};
+  QKV out{heads(q, dims_.K), heads(k, dims_.K), heads(v, dims_.V),
+          TensorList(y.begin() + 3, y.begin() + 3 + static_cast<std::ptrdiff_t>(extra.size())),
+          out_gate_ ? y.back() : Tensor()};
   if (dims_.HV != dims_.H) {
     // Grouped value attention: q/k head h serves value heads h·r … h·r + r − 1, r = HV / H.
     auto repeat = [&](const Tensor& t) {  // [B, T, H, K] → [B, T, HV, K]
@@ -104,9 +111,8 @@ void DeltaFamilyMixer::add_gated_output(bool use_output_gate, Generator& gen, do
   out_proj_ = &add_module("o_proj", std::make_unique<Linear>(HV, D, false, gen, init_std));
 }
 
-Tensor DeltaFamilyMixer::gated_output(const Tensor& o, const Tensor& x) const {
-  const Tensor normed =
-      out_gate_ ? gated_norm_->forward(o, heads(out_gate_->forward(x), dims_.V)) : plain_norm_->forward(o);
+Tensor DeltaFamilyMixer::gated_output(const Tensor& o, const QKV& p) const {
+  const Tensor normed = out_gate_ ? gated_norm_->forward(o, heads(p.gate, dims_.V)) : plain_norm_->forward(o);
   return out_proj_->forward(merge_heads(normed));
 }
 
@@ -141,10 +147,10 @@ DeltaNet::DeltaNet(const DeltaNetConfig& c, const ModelDims& dims, Generator& ge
 MixerOutput DeltaNet::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
   core::LayerState state;
-  QKV p = project_qkv(in, state);
-  Tensor beta = sigmoid(b_proj.forward(in.x));  // [B, T, H]
+  QKV p = project_qkv(in, state, {&b_proj});
+  Tensor beta = sigmoid(p.extra[0]);  // [B, T, H]
   Tensor o = run_kernel("delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}}, in, state);
-  return {gated_output(o, in.x), std::move(state)};
+  return {gated_output(o, p), std::move(state)};
 }
 
 double DeltaNet::flops_per_token(int64_t) const {

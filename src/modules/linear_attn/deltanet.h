@@ -84,11 +84,15 @@ class DeltaFamilyMixer : public Mixer {
                    double init_std);
 
   struct QKV {
-    Tensor q, k;  // [B, T, H, K]
-    Tensor v;     // [B, T, H, V]
+    Tensor q, k;       // [B, T, H, K]
+    Tensor v;          // [B, T, H, V]
+    TensorList extra;  // the `extra` projections of x, in order
+    Tensor gate;       // g_proj x [B, T, HV·V] with an output gate (add_gated_output), else undefined
   };
-  // Projections and short convs (SiLU); the new conv caches go into `state`.
-  QKV project_qkv(const MixerInput& in, core::LayerState& state) const;
+  // Projections and short convs (SiLU); the new conv caches go into `state`. The `extra`
+  // Linears of x (β, gates) and the output gate's g_proj are projected with q, k, v: one
+  // streamed pass over their weights when they are packed for generation.
+  QKV project_qkv(const MixerInput& in, core::LayerState& state, const std::vector<const Linear*>& extra = {}) const;
   // Runs `kernel` on inputs (q, k, v, beta, g, …) in the form call_mode picks, from the state's
   // "recurrent" entry, with q and k L2-normalised in the kernel; the final state goes into
   // `state`. Returns o [B, T, H, V].
@@ -100,7 +104,7 @@ class DeltaFamilyMixer : public Mixer {
   // parameters: g_proj [H·V, D] and a gated "o_norm" (rmsnorm(o) ⊙ weight ⊙ silu(g_proj x))
   // with use_output_gate, else a plain RMSNorm "o_norm"; then o_proj [D, H·V].
   void add_gated_output(bool use_output_gate, Generator& gen, double init_std);
-  Tensor gated_output(const Tensor& o, const Tensor& x) const;  // o [B, T, H, V], x [B, T, D] → [B, T, D]
+  Tensor gated_output(const Tensor& o, const QKV& p) const;  // o [B, T, H, V] (gated by p.gate) → [B, T, D]
   double gated_output_flops() const;
   // FLOPs per token of the shared parts: q/k/v projections, the convs, and the delta-rule
   // kernel (Sᵀk, the rank-one write and the read: 6·K·V per head).

@@ -23,12 +23,12 @@ GatedDeltaNet::GatedDeltaNet(const GatedDeltaNetConfig& c, const ModelDims& dims
 MixerOutput GatedDeltaNet::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
   core::LayerState state;
-  QKV p = project_qkv(in, state);
-  Tensor beta = sigmoid(b_proj.forward(in.x));                            // [B, T, H]
-  Tensor g = core::softplus_decay(a_proj.forward(in.x), A_log, dt_bias);  // [B, T, H], ≤ 0
+  QKV p = project_qkv(in, state, {&b_proj, &a_proj});
+  Tensor beta = sigmoid(p.extra[0]);                            // [B, T, H]
+  Tensor g = core::softplus_decay(p.extra[1], A_log, dt_bias);  // [B, T, H], ≤ 0
   Tensor o = run_kernel("gated_delta_rule", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"beta", beta}, {"g", g}}, in,
                         state);  // [B, T, H, V]
-  return {gated_output(o, in.x), std::move(state)};
+  return {gated_output(o, p), std::move(state)};
 }
 
 double GatedDeltaNet::flops_per_token(int64_t) const {

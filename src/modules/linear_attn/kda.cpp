@@ -38,8 +38,8 @@ KimiDeltaAttention::KimiDeltaAttention(const KdaConfig& c, const ModelDims& dims
 MixerOutput KimiDeltaAttention::forward(const MixerInput& in) const {
   call_shape(in);  // validates x and cu_seqlens
   core::LayerState state;
-  QKV p = project_qkv(in, state);
-  Tensor beta = sigmoid(b_proj.forward(in.x));  // [B, T, H]
+  QKV p = project_qkv(in, state, {&b_proj});
+  Tensor beta = sigmoid(p.extra[0]);  // [B, T, H]
   // fla's naive_kda_gate: −exp(A_log[h]) · softplus(f + dt_bias[h, :]), per head and key dim.
   Tensor g = core::softplus_decay(heads(f_proj.forward(in.x), dims_.K), reshape(A_log, {dims_.H, 1}),
                                   reshape(dt_bias, {dims_.H, dims_.K}));  // [B, T, H, K], ≤ 0

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 #include "tensor/cpu/blas.h"
 #include "tensor/cpu/cpu_features.h"
@@ -27,8 +30,9 @@ namespace lnx {
 
 namespace {
 
-constexpr int64_t kRowsPerPass = 8;       // rows of x that share one pass over the weight
-constexpr int64_t kMaxStreamedRows = 32;  // above: expand to f32 once and use sgemm
+constexpr int64_t kRowsPerPass = 8;        // rows of x that share one pass over the weight
+constexpr int64_t kMaxStreamedRows = 32;   // above: expand to f32 once and use sgemm
+constexpr int64_t kPrefetchRowsAhead = 4;  // weight rows fetched ahead of their products
 
 float bf16_to_f32(uint16_t b) {
   const uint32_t u = static_cast<uint32_t>(b) << 16;
@@ -58,24 +62,39 @@ template <WeightFormat F> LNX_AVX512_TARGET __m512 load16(const PackedWeight& w,
 
 // y[m, o] for m < R (≤ kRowsPerPass), o in [o0, o1): each weight row is read once for all R
 // rows of x; the products sum in f32, the row's scale applied at the end. R is a template
-// argument so that the accumulators live in registers.
+// argument so that the accumulators live in registers. Each row of x keeps U independent sums
+// (U·R ≥ 4 chains): with one, every FMA waited for the last (4 cycles), which held one x row
+// to about 4 weights per cycle per core — below the memory's rate for int8. The weights are
+// fetched a few rows ahead with the non-temporal hint: they are read once per token and
+// should not evict the recurrent states and activations from the caches.
 template <WeightFormat F, int R>
 LNX_AVX512_TARGET void rows_times_weight(const float* x, const PackedWeight& w, int64_t o0, int64_t o1, float* y) {
+  constexpr int U = R == 1 ? 4 : R == 2 ? 2 : 1;
   const int64_t I = w.cols, O = w.rows;
-  alignas(64) float lanes[16];
+  const int64_t row_bytes = I * (F == WeightFormat::bf16 ? 2 : 1);
+  const char* bytes = F == WeightFormat::bf16 ? reinterpret_cast<const char*>(w.bf16.data())
+                                              : reinterpret_cast<const char*>(w.q.data());
   for (int64_t o = o0; o < o1; ++o) {
-    __m512 acc[R];
-    for (int m = 0; m < R; ++m) acc[m] = _mm512_setzero_ps();
+    if (o + kPrefetchRowsAhead < o1)
+      for (int64_t b = 0; b < row_bytes; b += 64)
+        _mm_prefetch(bytes + (o + kPrefetchRowsAhead) * row_bytes + b, _MM_HINT_NTA);
+    __m512 acc[R][U];
+    for (int m = 0; m < R; ++m)
+      for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_ps();
     int64_t i = 0;
+    for (; i + 16 * U <= I; i += 16 * U)
+      for (int u = 0; u < U; ++u) {
+        const __m512 wv = load16<F>(w, o, i + 16 * u);
+        for (int m = 0; m < R; ++m) acc[m][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i + 16 * u), acc[m][u]);
+      }
     for (; i + 16 <= I; i += 16) {
       const __m512 wv = load16<F>(w, o, i);
-      for (int m = 0; m < R; ++m) acc[m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i), acc[m]);
+      for (int m = 0; m < R; ++m) acc[m][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i), acc[m][0]);
     }
     const float scale = F == WeightFormat::int8 ? w.scales[static_cast<size_t>(o)] : 1.0f;
     for (int m = 0; m < R; ++m) {
-      _mm512_store_ps(lanes, acc[m]);
-      float s = 0;
-      for (float l : lanes) s += l;
+      for (int u = 1; u < U; ++u) acc[m][0] = _mm512_add_ps(acc[m][0], acc[m][u]);
+      float s = _mm512_reduce_add_ps(acc[m][0]);
       for (int64_t k = i; k < I; ++k) s += raw_at<F>(w, o, k) * x[m * I + k];
       y[m * O + o] = s * scale;
     }
@@ -116,29 +135,76 @@ void rows_times_weight_portable(const float* x, int64_t rows, const PackedWeight
     }
 }
 
-template <WeightFormat F> void stream_weight(const float* x, int64_t M, const PackedWeight& w, float* y) {
+// y_j[M, O_j] = x · W_jᵀ for weights that share x (and so I): their output rows are handed out
+// to the threads as one range, so a layer's projections of one input cost one parallel region
+// and one pass over their bytes, not one region each with a barrier between.
+template <WeightFormat F> void stream_weights(const float* x, int64_t M, const std::vector<const PackedWeight*>& ws,
+                                              const std::vector<float*>& ys) {
 #if LNX_HAVE_X86_KERNELS
   const bool avx512 = cpu_features().avx512f && cpu_features().avx512bw;
 #else
   const bool avx512 = false;
 #endif
+  const int64_t I = ws.front()->cols;
+  int64_t total = 0;
+  for (const PackedWeight* w : ws) total += w->rows;
   // Output rows in chunks of at least 64 KB of weights per thread.
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(w.cols, 1));
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(I, 1));
   for (int64_t m0 = 0; m0 < M; m0 += kRowsPerPass) {
     const int64_t rows = std::min(kRowsPerPass, M - m0);
-    parallel_for(w.rows, grain, [&](int64_t o0, int64_t o1) {
+    parallel_for(total, grain, [&](int64_t b, int64_t e) {
+      int64_t base = 0;  // the first row of weight j in the joint range
+      for (size_t j = 0; j < ws.size(); base += ws[j]->rows, ++j) {
+        const PackedWeight& w = *ws[j];
+        const int64_t o0 = std::max(b, base) - base, o1 = std::min(e, base + w.rows) - base;
+        if (o0 >= o1) continue;
+        float* y = ys[j] + m0 * w.rows;
 #if LNX_HAVE_X86_KERNELS
-      if (avx512) {
-        rows_times_weight<F>(x + m0 * w.cols, rows, w, o0, o1, y + m0 * w.rows);
-        return;
-      }
+        if (avx512) {
+          rows_times_weight<F>(x + m0 * I, rows, w, o0, o1, y);
+          continue;
+        }
 #endif
-      rows_times_weight_portable<F>(x + m0 * w.cols, rows, w, o0, o1, y + m0 * w.rows);
+        rows_times_weight_portable<F>(x + m0 * I, rows, w, o0, o1, y);
+      }
     });
   }
 }
 
+// One weight: streamed up to kMaxStreamedRows rows of x, else expanded once for an sgemm.
+void matmul_one(const float* x, int64_t M, const PackedWeight& w, float* y) {
+  if (M <= 0 || w.rows == 0) return;
+  if (M > kMaxStreamedRows) {
+    // A prefill: the weight expanded once (O · I work against M · O · I) and one sgemm.
+    std::vector<float> full(static_cast<size_t>(w.rows * w.cols));
+    parallel_for(w.rows, 16, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t i = 0; i < w.cols; ++i) full[static_cast<size_t>(o * w.cols + i)] = w.at(o, i);
+    });
+    blas_sgemm(Transpose::No, Transpose::Yes, M, w.rows, w.cols, 1.0f, x, w.cols, full.data(), w.cols, 0.0f, y, w.rows);
+    return;
+  }
+  if (w.format == WeightFormat::bf16)
+    stream_weights<WeightFormat::bf16>(x, M, {&w}, {y});
+  else
+    stream_weights<WeightFormat::int8>(x, M, {&w}, {y});
+}
+
 }  // namespace
+
+void* allocate_weight_bytes(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t align = bytes >= kHuge ? kHuge : 64;
+  const size_t size = (std::max<size_t>(bytes, 1) + align - 1) / align * align;  // aligned_alloc wants a multiple
+  void* p = std::aligned_alloc(align, size);
+  if (!p) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+  if (align == kHuge) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP nothing changes
+#endif
+  return p;
+}
+
+void free_weight_bytes(void* p) noexcept { std::free(p); }
 
 WeightFormat parse_weight_format(const std::string& name) {
   if (name == "f32") return WeightFormat::f32;
@@ -245,22 +311,28 @@ double measure_read_gbps(int64_t bytes) {
   return best;
 }
 
-void packed_matmul(const float* x, int64_t M, const PackedWeight& w, float* y) {
-  if (M <= 0 || w.rows == 0) return;
-  if (M > kMaxStreamedRows) {
-    // A prefill: the weight expanded once (O · I work against M · O · I) and one sgemm.
-    std::vector<float> full(static_cast<size_t>(w.rows * w.cols));
-    parallel_for(w.rows, 16, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        for (int64_t i = 0; i < w.cols; ++i) full[static_cast<size_t>(o * w.cols + i)] = w.at(o, i);
-    });
-    blas_sgemm(Transpose::No, Transpose::Yes, M, w.rows, w.cols, 1.0f, x, w.cols, full.data(), w.cols, 0.0f, y, w.rows);
+void packed_matmul(const float* x, int64_t M, const PackedWeight& w, float* y) { packed_matmul_group(x, M, {&w}, {y}); }
+
+void packed_matmul_group(const float* x, int64_t M, const std::vector<const PackedWeight*>& ws,
+                         const std::vector<float*>& ys) {
+  LNX_CHECK(!ws.empty() && ws.size() == ys.size(), ValueError,
+            "[packed_matmul] {} weights and {} outputs: expected one output per weight, at least one", ws.size(),
+            ys.size());
+  bool one_format = true;
+  for (const PackedWeight* w : ws) {
+    LNX_CHECK(w->cols == ws.front()->cols, ShapeError,
+              "[packed_matmul] weights of one group multiply one x: {} columns, then {}", ws.front()->cols, w->cols);
+    one_format = one_format && w->format == ws.front()->format;
+  }
+  if (M <= 0) return;
+  if (M > kMaxStreamedRows || !one_format) {
+    for (size_t j = 0; j < ws.size(); ++j) matmul_one(x, M, *ws[j], ys[j]);
     return;
   }
-  if (w.format == WeightFormat::bf16)
-    stream_weight<WeightFormat::bf16>(x, M, w, y);
+  if (ws.front()->format == WeightFormat::bf16)
+    stream_weights<WeightFormat::bf16>(x, M, ws, ys);
   else
-    stream_weight<WeightFormat::int8>(x, M, w, y);
+    stream_weights<WeightFormat::int8>(x, M, ws, ys);
 }
 
 }  // namespace lnx

@@ -15,6 +15,7 @@
 
 #include "kernels/common/delta_family/delta_family_internal.h"
 #include "kernels/common/prefetch.h"
+#include "kernels/common/streaming_store.h"
 #include "tensor/cpu/parallel.h"
 
 namespace lnx::kernels::delta_detail {
@@ -71,14 +72,15 @@ template <typename T> struct Inputs {
       std::fill(S, S + KV, T(0));
   }
   // One token: S ← Diag(decay) S + k uᵀ with u = β w, w = v − (Diag(decay) S)ᵀ k; writes w,
-  // u and, when o is given, o = scale · Sᵀ q.
-  void token(T* S, int64_t r, const T* decay, T* w, T* u, T* o) const {
+  // u and, when o is given, o = scale · Sᵀ q. The state before the token is read from `from`
+  // and the state after it written to S (in place when they are equal).
+  void token(const T* from, T* S, int64_t r, const T* decay, T* w, T* u, T* o) const {
     const T *kr = k + r * K, *vr = v + r * V, *qr = q + r * K;
     const T b = beta[r];  // a local: the stores to w and u below could alias beta
     std::fill(w, w + V, T(0));
     for (int64_t i = 0; i < K; ++i) {
       const T ki = decay[i] * kr[i];
-      const T* Si = S + i * V;
+      const T* Si = from + i * V;
 #pragma omp simd
       for (int64_t j = 0; j < V; ++j) w[j] += Si[j] * ki;
     }
@@ -89,9 +91,10 @@ template <typename T> struct Inputs {
     if (o) std::fill(o, o + V, T(0));
     for (int64_t i = 0; i < K; ++i) {
       const T ki = kr[i], qi = o ? scale * qr[i] : T(0), ai = decay[i];
+      const T* Fi = from + i * V;
       T* Si = S + i * V;
 #pragma omp simd
-      for (int64_t j = 0; j < V; ++j) Si[j] = ai * Si[j] + ki * u[j];
+      for (int64_t j = 0; j < V; ++j) Si[j] = ai * Fi[j] + ki * u[j];
       if (o) {
 #pragma omp simd
         for (int64_t j = 0; j < V; ++j) o[j] += Si[j] * qi;
@@ -100,12 +103,26 @@ template <typename T> struct Inputs {
   }
 };
 
-// The forward of one (sequence, head) pair; keeps the segment states when kept is given.
-template <typename T>
-void forward_pair(const Inputs<T>& in, const SequenceLayout& L, int64_t pair, T* op, T* fin, T* kept) {
+// One thread's scratch for the forward: the state, updated in cache, and a token's rows.
+template <typename T> struct ForwardScratch {
+  std::vector<T> S, w, u, decay;
+  explicit ForwardScratch(const Inputs<T>& in)
+      : S(static_cast<size_t>(in.KV)), w(in.V), u(in.V), decay(static_cast<size_t>(in.K)) {}
+};
+
+// The forward of one (sequence, head) pair; keeps the segment states when kept is given. The
+// first token reads the initial state where it lies, the state is updated in the scratch (in
+// cache), and streamed to its final slot at the end: a decoding step reads h0 once (its second
+// pass hits the cache) and writes the final state once (streaming_store.h).
+template <typename T> void forward_pair(const Inputs<T>& in, const SequenceLayout& L, int64_t pair, T* op, T* fin,
+                                        T* kept, ForwardScratch<T>& scratch) {
   const int64_t H = in.H, V = in.V, KV = in.KV, n = pair / H, h = pair % H, len = L.length(n);
-  std::vector<T> S(static_cast<size_t>(KV)), w(V), u(V), decay(in.K);
-  in.initial_state(pair, S.data());
+  auto& [S, w, u, decay] = scratch;
+  const T* from = in.h0 ? in.h0 + pair * KV : nullptr;  // the state before the next token
+  if (!from || kept || len == 0) {
+    in.initial_state(pair, S.data());  // zeros, or kept below as segment 0's state
+    from = S.data();
+  }
   for (int64_t t = 0; t < len; ++t) {
     if (t + kPrefetchTokens < len) {
       const int64_t ahead = (L.offsets[n] + t + kPrefetchTokens) * H + h;
@@ -116,9 +133,10 @@ void forward_pair(const Inputs<T>& in, const SequenceLayout& L, int64_t pair, T*
       std::copy(S.begin(), S.end(), kept + (in.segments.index(n, t / kSegment) * H + h) * KV);
     const int64_t r = (L.offsets[n] + t) * H + h;  // (token row, head)
     in.gates(r, decay.data());
-    in.token(S.data(), r, decay.data(), w.data(), u.data(), op + r * V);
+    in.token(from, S.data(), r, decay.data(), w.data(), u.data(), op + r * V);
+    from = S.data();
   }
-  std::copy(S.begin(), S.end(), fin + pair * KV);
+  streaming_store(fin + pair * KV, S.data(), KV);
 }
 
 // The backward of one (sequence, head) pair at a time; its scratch belongs to one thread.
@@ -178,7 +196,7 @@ template <typename T> struct Backward {
       T* next = seg.data() + (s + 1) * KV;
       std::copy(seg.begin() + s * KV, seg.begin() + (s + 1) * KV, next);
       in.gates(r, decay.data());
-      in.token(next, r, decay.data(), wseg.data() + s * in.V, useg.data() + s * in.V, nullptr);
+      in.token(next, next, r, decay.data(), wseg.data() + s * in.V, useg.data() + s * in.V, nullptr);
     }
   }
   // The read o = scale·Sᵀq and the update S = S' + k uᵀ: dS gains scale·q doᵀ, then gives
@@ -264,7 +282,9 @@ struct Recurrent {
     Tensor kept = saved ? Tensor::empty({in.segments.total(), L.H, L.K, L.V}, a.dtype) : Tensor();
     T *op = out.o.data<T>(), *fin = out.final_state.data<T>(), *kp = saved ? kept.data<T>() : nullptr;
     parallel_for(L.N * L.H, 1, [&](int64_t b, int64_t e) {
-      for (int64_t pair = b; pair < e; ++pair) forward_pair(in, L, pair, op, fin, kp);
+      ForwardScratch<T> scratch(in);
+      for (int64_t pair = b; pair < e; ++pair) forward_pair(in, L, pair, op, fin, kp, scratch);
+      streaming_store_fence();
     });
     if (saved) saved->insert("segment_states", kept);
     return out;

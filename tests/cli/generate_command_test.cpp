@@ -102,7 +102,8 @@ TEST(BenchGenerateCommand, PrintsPrefillAndDecodeRates) {
   const CommandResult r =
       run_quiet("bench generate --preset hybrid-tiny --prefill 64 --contexts 16,64 --decode-tokens 4");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* s : {"sgemm", "prefill 64 tokens", "ms/token"}) EXPECT_NE(r.output.find(s), std::string::npos) << s;
+  for (const char* s : {"sgemm", "prefill 64 tokens", "ms/token", "products ms", "kernels ms"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s;
 }
 
 TEST(BenchGenerateCommand, OutOfRangeSizesAreErrors) {

@@ -68,8 +68,7 @@ TEST(PackedWeight, MatmulMatchesF64WithThePackedValues) {
   Generator gen(3);
   for (WeightFormat f : {WeightFormat::bf16, WeightFormat::int8})
     for (int64_t M : {1, 2, 3, 8, 9, 33, 40})
-      // one row; no 16-wide step; a tail of 5; with one and two rows of x, 64-wide steps with
-      // four and two sums per row (200 = 3·64 + 8, 100 = 64 + 2·16 + 4).
+      // one row; no 16-wide step; a tail of 5; longer rows with tails of 4 and 8.
       for (int64_t I : {M == 9 ? int64_t{7} : int64_t{53}, int64_t{100}, int64_t{200}}) {
         const int64_t O = M == 3 ? 1 : 29;
         const std::vector<float> w = randn({O * I}, gen).to_vector<float>();

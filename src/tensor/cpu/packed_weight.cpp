@@ -30,9 +30,8 @@ namespace lnx {
 
 namespace {
 
-constexpr int64_t kRowsPerPass = 8;        // rows of x that share one pass over the weight
-constexpr int64_t kMaxStreamedRows = 32;   // above: expand to f32 once and use sgemm
-constexpr int64_t kPrefetchRowsAhead = 4;  // weight rows fetched ahead of their products
+constexpr int64_t kRowsPerPass = 8;       // rows of x that share one pass over the weight
+constexpr int64_t kMaxStreamedRows = 32;  // above: expand to f32 once and use sgemm
 
 float bf16_to_f32(uint16_t b) {
   const uint32_t u = static_cast<uint32_t>(b) << 16;
@@ -62,39 +61,23 @@ template <WeightFormat F> LNX_AVX512_TARGET __m512 load16(const PackedWeight& w,
 
 // y[m, o] for m < R (≤ kRowsPerPass), o in [o0, o1): each weight row is read once for all R
 // rows of x; the products sum in f32, the row's scale applied at the end. R is a template
-// argument so that the accumulators live in registers. Each row of x keeps U independent sums
-// (U·R ≥ 4 chains): with one, every FMA waited for the last (4 cycles), which held one x row
-// to about 4 weights per cycle per core — below the memory's rate for int8. The weights are
-// fetched a few rows ahead with the non-temporal hint: they are read once per token and
-// should not evict the recurrent states and activations from the caches.
+// argument so that the accumulators live in registers. (Four independent sums per row of x
+// and software prefetches of the weight rows were both tried: faster on weights in cache,
+// slower on a decoded token's weights streamed from memory, measured A/B.)
 template <WeightFormat F, int R>
 LNX_AVX512_TARGET void rows_times_weight(const float* x, const PackedWeight& w, int64_t o0, int64_t o1, float* y) {
-  constexpr int U = R == 1 ? 4 : R == 2 ? 2 : 1;
   const int64_t I = w.cols, O = w.rows;
-  const int64_t row_bytes = I * (F == WeightFormat::bf16 ? 2 : 1);
-  const char* bytes = F == WeightFormat::bf16 ? reinterpret_cast<const char*>(w.bf16.data())
-                                              : reinterpret_cast<const char*>(w.q.data());
   for (int64_t o = o0; o < o1; ++o) {
-    if (o + kPrefetchRowsAhead < o1)
-      for (int64_t b = 0; b < row_bytes; b += 64)
-        _mm_prefetch(bytes + (o + kPrefetchRowsAhead) * row_bytes + b, _MM_HINT_NTA);
-    __m512 acc[R][U];
-    for (int m = 0; m < R; ++m)
-      for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_ps();
+    __m512 acc[R];
+    for (int m = 0; m < R; ++m) acc[m] = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 * U <= I; i += 16 * U)
-      for (int u = 0; u < U; ++u) {
-        const __m512 wv = load16<F>(w, o, i + 16 * u);
-        for (int m = 0; m < R; ++m) acc[m][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i + 16 * u), acc[m][u]);
-      }
     for (; i + 16 <= I; i += 16) {
       const __m512 wv = load16<F>(w, o, i);
-      for (int m = 0; m < R; ++m) acc[m][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i), acc[m][0]);
+      for (int m = 0; m < R; ++m) acc[m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * I + i), acc[m]);
     }
     const float scale = F == WeightFormat::int8 ? w.scales[static_cast<size_t>(o)] : 1.0f;
     for (int m = 0; m < R; ++m) {
-      for (int u = 1; u < U; ++u) acc[m][0] = _mm512_add_ps(acc[m][0], acc[m][u]);
-      float s = _mm512_reduce_add_ps(acc[m][0]);
+      float s = _mm512_reduce_add_ps(acc[m]);
       for (int64_t k = i; k < I; ++k) s += raw_at<F>(w, o, k) * x[m * I + k];
       y[m * O + o] = s * scale;
     }

@@ -70,15 +70,16 @@ int run_bench_train(const BenchTrainOptions& o) {
   const double peak_bf16 = o.no_sgemm ? 0.0 : measure_peak_gflops(true);
   for (int64_t i = 0; i < o.warmup; ++i) step();
   std::vector<double> seconds;
-  profile_reset();
-  profile_enable(true);
-  for (int64_t i = 0; i < o.steps; ++i) {
-    const auto t0 = Clock::now();
-    step();
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  ProfileTotals p;
+  {
+    ProfileSession profiling;
+    for (int64_t i = 0; i < o.steps; ++i) {
+      const auto t0 = Clock::now();
+      step();
+      seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    p = profile_totals();
   }
-  profile_enable(false);
-  const ProfileTotals p = profile_totals();
   double total = 0;
   for (double s : seconds) total += s;
   std::vector<double> sorted = seconds;

@@ -352,7 +352,8 @@ int run_bench_generate(const BenchOptions& b) {
       b.prefill, static_cast<double>(b.prefill) / chunk_s, flops / chunk_s / 1e9, flops / chunk_s / 1e9 / sgemm,
       static_cast<double>(b.prefill) / step_s, step_s / chunk_s);
   // Where a token's time goes (tensor/profile.h): the weight products (packed or GEMM), the
-  // mechanisms' state kernels, and the rest (norms, convolutions, gates, sampling-free glue).
+  // mechanisms' state kernels, and the rest (norms, convolutions, gates, glue, and every
+  // allocation, those inside the products and kernels included).
   fmt::print("{:>8}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}\n", "context", "ms/token", "tokens/s",
              "of roofline", "products ms", "kernels ms", "rest ms");
   for (int64_t context : b.contexts) {
@@ -360,14 +361,15 @@ int run_bench_generate(const BenchOptions& b) {
     s.prefill(tokens(context));
     const std::vector<int32_t> next = tokens(b.decode_tokens);
     s.step(next[0]);  // warm-up
-    profile_reset();
-    profile_enable(true);
+    ProfileTotals p;
     t0 = Clock::now();
-    for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
+    {
+      ProfileSession profiling;
+      for (int64_t i = 1; i < b.decode_tokens; ++i) s.step(next[static_cast<size_t>(i)]);
+      p = profile_totals();
+    }
     const double n = static_cast<double>(b.decode_tokens - 1);
     const double per = std::chrono::duration<double>(Clock::now() - t0).count() / n;
-    profile_enable(false);
-    const ProfileTotals p = profile_totals();
     const double products = p.gemm_seconds / n, kernels = p.kernel_seconds / n;
     fmt::print("{:>8}  {:>12.2f}  {:>12.1f}  {:>12.2f}  {:>12.2f}  {:>12.2f}  {:>12.2f}\n", context, per * 1e3,
                1.0 / per, 1.0 / per / roofline, products * 1e3, kernels * 1e3, (per - products - kernels) * 1e3);

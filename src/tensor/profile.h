@@ -61,6 +61,18 @@ class BlasTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Profiling on (totals reset) for a scope, off again when it ends, an exception included.
+class ProfileSession {
+ public:
+  ProfileSession() {
+    profile_reset();
+    profile_enable(true);
+  }
+  ~ProfileSession() { profile_enable(false); }
+  ProfileSession(const ProfileSession&) = delete;
+  ProfileSession& operator=(const ProfileSession&) = delete;
+};
+
 class ProfileScope {
  public:
   explicit ProfileScope(ProfileCategory category);

@@ -86,11 +86,13 @@ TEST(PackedWeight, MatmulMatchesF64WithThePackedValues) {
 // (each on its own), the sgemm path.
 TEST(PackedWeight, GroupIsEachProductOfTheSameInput) {
   Generator gen(4);
-  const int64_t I = 77;
+  // Narrow rows, so that the 5501 rows make two threads' work (a thread takes 65536 weights at
+  // least) and the split falls inside the first weight.
+  const int64_t I = 16;
   for (int64_t M : {1, 5, 40})
     for (bool mixed : {false, true}) {
       std::vector<PackedWeight> ps;
-      for (int64_t O : {300, 1, 129}) {
+      for (int64_t O : {3000, 1, 2500}) {
         const std::vector<float> w = randn({O * I}, gen).to_vector<float>();
         const bool bf16 = mixed && O == 1;
         ps.push_back(pack_weight(w.data(), O, I, bf16 ? WeightFormat::bf16 : WeightFormat::int8));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -182,7 +183,9 @@ void* allocate_weight_bytes(size_t bytes) {
   void* p = std::aligned_alloc(align, size);
   if (!p) throw std::bad_alloc();
 #if defined(MADV_HUGEPAGE)
-  if (align == kHuge) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP nothing changes
+  // Advice only (without THP nothing changes), and only for the whole huge pages the weight
+  // fills: the rounded-up tail stays in small pages, untouched and so never resident.
+  if (align == kHuge) madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);
 #endif
   return p;
 }

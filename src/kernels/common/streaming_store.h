@@ -6,8 +6,9 @@
 // In decoding the states are read once and written once per token (24 layers of a 768-wide
 // Mamba-2 hold 19 MB), next to the weights, so the read saved is a third of their traffic.
 // The non-temporal path is compiled for AVX-512 builds (LNX_NATIVE on such a CPU); elsewhere
-// the write is a plain copy, correct and without the saving. Non-temporal stores are weakly ordered: the loop that
-// makes them ends with a fence (streaming_store_fence) before another thread may read what they wrote.
+// the write is a plain copy, correct and without the saving. Non-temporal stores are weakly
+// ordered: the loop that makes them ends with a fence (streaming_store_fence) before another
+// thread may read what they wrote.
 #pragma once
 
 #include <algorithm>

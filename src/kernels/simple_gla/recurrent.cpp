@@ -45,11 +45,8 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& a) {
     for (int64_t pair = b; pair < e; ++pair) {
       const int64_t n = pair / H, h = pair % H;
       const T* from = p.h0 ? p.h0 + pair * K * V : nullptr;  // the state before the next token
-      if (!from || L.offsets[n] == L.offsets[n + 1]) {
-        if (from)
-          std::copy(from, from + K * V, S);
-        else
-          std::fill(S, S + K * V, T(0));
+      if (!from) {
+        std::fill(S, S + K * V, T(0));
         from = S;
       }
       for (int64_t r = L.offsets[n]; r < L.offsets[n + 1]; ++r) {
@@ -78,7 +75,7 @@ template <typename T> KernelOutputs forward_pass(const KernelArgs& a) {
         }
         from = S;
       }
-      streaming_store(Fp + pair * K * V, S, K * V);
+      streaming_store(Fp + pair * K * V, from, K * V);  // h0 itself for an empty sequence
     }
     streaming_store_fence();
   });

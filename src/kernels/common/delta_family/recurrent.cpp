@@ -119,7 +119,7 @@ template <typename T> void forward_pair(const Inputs<T>& in, const SequenceLayou
   const int64_t H = in.H, V = in.V, KV = in.KV, n = pair / H, h = pair % H, len = L.length(n);
   auto& [S, w, u, decay] = scratch;
   const T* from = in.h0 ? in.h0 + pair * KV : nullptr;  // the state before the next token
-  if (!from || kept || len == 0) {
+  if (!from || kept) {
     in.initial_state(pair, S.data());  // zeros, or kept below as segment 0's state
     from = S.data();
   }
@@ -136,7 +136,7 @@ template <typename T> void forward_pair(const Inputs<T>& in, const SequenceLayou
     in.token(from, S.data(), r, decay.data(), w.data(), u.data(), op + r * V);
     from = S.data();
   }
-  streaming_store(fin + pair * KV, S.data(), KV);
+  streaming_store(fin + pair * KV, from, KV);  // h0 itself for an empty sequence
 }
 
 // The backward of one (sequence, head) pair at a time; its scratch belongs to one thread.

@@ -5,6 +5,7 @@
 
 #include "bench_common.h"
 #include "tensor/cpu/gemm_bf16.h"
+#include "tensor/cpu/gemm_f32.h"
 #include "tensor/cpu/packed_weight.h"
 #include "tensor/ops.h"
 
@@ -81,6 +82,24 @@ void BM_GemmBf16(benchmark::State& st) {
   st.counters["native"] = gemm_bf16_native() ? 1 : 0;
 }
 
+// gemm_f32 (our own f32 kernel) on the same buffers; ratio_to_sgemm against the raw sgemm of
+// the same shape timed right after it — where it is above 1, lnx::gemm should choose gemm_f32
+// (gemm_f32_preferred; `preferred` shows what it chooses).
+void BM_GemmF32(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const bool ta = st.range(3), tb = st.range(4);
+  std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
+  double lib = 0;
+  for (auto _ : st) {
+    auto t0 = std::chrono::steady_clock::now();
+    gemm_f32(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
+             ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
+    lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  report_against_sgemm(st, lib);
+  st.counters["preferred"] = gemm_f32_preferred(tb ? Transpose::Yes : Transpose::No, M, N, K) ? 1 : 0;
+}
+
 // Decoding's products: x [M, I] times a packed weight [O, I] (format 0 f32 through sgemm/sgemv,
 // 1 bf16, 2 int8). GB/s counts the weight bytes read; ratio_to_read is against the memory read
 // bandwidth measured in this run.
@@ -119,6 +138,22 @@ void projection_shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+// A narrow model's step (the default job's: width 64, 4096 tokens, projections to 64–256) and
+// the products a chunk form makes per chunk and head (32–64 on a side, single-threaded there).
+void small_model_shapes(benchmark::internal::Benchmark* b) {
+  const int64_t T = 4096, d = 64;
+  for (int64_t out : {64, 192, 256}) {
+    b->Args({T, out, d, 0, 1});  // forward x · Wᵀ
+    b->Args({T, d, out, 0, 0});  // dX = dY · W
+    b->Args({out, d, T, 1, 0});  // dW = dYᵀ · X
+  }
+  for (int64_t n : {32, 64}) {
+    b->Args({n, n, 32, 0, 1});
+    b->Args({32, n, n, 1, 0});
+    b->Args({n, 32, 32, 0, 0});
+  }
+}
+
 }  // namespace
 }  // namespace lnx::bench
 
@@ -138,6 +173,14 @@ BENCHMARK(lnx::bench::BM_Matmul)
 BENCHMARK(lnx::bench::BM_GemmBf16)
     ->Apply(lnx::bench::square_shapes)
     ->Apply(lnx::bench::projection_shapes)
+    ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(lnx::bench::BM_GemmF32)
+    ->Apply(lnx::bench::square_shapes)
+    ->Apply(lnx::bench::projection_shapes)
+    ->Apply(lnx::bench::small_model_shapes)
     ->ArgNames({"M", "N", "K", "tA", "tB"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -13,6 +13,7 @@
 
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/gemm_bf16.h"
+#include "tensor/cpu/gemm_f32.h"
 #include "tensor/error.h"
 #include "tensor/profile.h"
 
@@ -168,6 +169,10 @@ void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (matmul_precision() == MatmulPrecision::bf16 && M > 1) {
     gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (gemm_f32_preferred(tb, M, N, K)) {
+    gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -12,7 +12,8 @@ namespace lnx {
 
 enum class Transpose { No, Yes };
 
-// Row-major C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C.
+// Row-major C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C. f32: OpenBLAS's sgemm, or our
+// own kernel (gemm_f32.h) on the small and skinny shapes where it is faster.
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void gemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
@@ -23,7 +24,7 @@ void blas_sgemm(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, flo
                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // The inner products of f32 GEMMs (lnx::gemm, so every matmul op and every kernel's matrix
-// product, forward and backward): f32 (sgemm), or bf16 (gemm_bf16: operands rounded to bf16,
+// product, forward and backward): f32 (sgemm or gemm_f32), or bf16 (gemm_bf16: operands rounded to bf16,
 // f32 sums) — training's `train.precision: bf16`. Process-wide, like the thread count; one-row
 // products (decoding's matrix-vector products) stay f32.
 enum class MatmulPrecision { f32, bf16 };

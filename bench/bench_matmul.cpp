@@ -100,6 +100,24 @@ void BM_GemmF32(benchmark::State& st) {
   st.counters["preferred"] = gemm_f32_preferred(tb ? Transpose::Yes : Transpose::No, M, N, K) ? 1 : 0;
 }
 
+// A product whose operands are not in cache, as in a training step (its activations are far
+// larger than L3): 24 sets of A and C (about 100 MB at the default job's shapes) taken in turn.
+// args: M, N, K, tA, tB, and 1 for gemm_f32 or 0 for OpenBLAS's sgemm.
+void BM_GemmColdOperands(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const bool ta = st.range(3), tb = st.range(4), own = st.range(5);
+  constexpr int kSets = 24;
+  std::vector<std::vector<float>> a(kSets, std::vector<float>(M * K, 0.5f)), c(kSets, std::vector<float>(M * N));
+  const std::vector<float> b(K * N, 0.25f);
+  int i = 0;
+  for (auto _ : st) {
+    (own ? gemm_f32 : blas_sgemm)(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K,
+                                  1.0f, a[i].data(), ta ? M : K, b.data(), tb ? K : N, 0.0f, c[i].data(), N);
+    i = (i + 1) % kSets;
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Decoding's products: x [M, I] times a packed weight [O, I] (format 0 f32 through sgemm/sgemv,
 // 1 bf16, 2 int8). GB/s counts the weight bytes read; ratio_to_read is against the memory read
 // bandwidth measured in this run.
@@ -182,6 +200,14 @@ BENCHMARK(lnx::bench::BM_GemmF32)
     ->Apply(lnx::bench::projection_shapes)
     ->Apply(lnx::bench::small_model_shapes)
     ->ArgNames({"M", "N", "K", "tA", "tB"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(lnx::bench::BM_GemmColdOperands)
+    ->ArgsProduct({{4096}, {64, 192}, {64}, {0}, {1}, {0, 1}})
+    ->ArgsProduct({{4096}, {64}, {192}, {0}, {0}, {0, 1}})
+    ->ArgsProduct({{192}, {64}, {4096}, {1}, {0}, {0, 1}})
+    ->ArgNames({"M", "N", "K", "tA", "tB", "own"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -46,16 +46,18 @@ __mmask16 lanes_below(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ?
 // where a(r, k) = rows[r][k · a_k_stride] and b(k, :) = b[k · ldb + 0:32]. C is not read when
 // beta = 0. Rows past m point at a real row and are not stored. kUnitK: a_k_stride is 1 (op(A) =
 // A), known when compiling — a runtime test inside the loop makes GCC keep acc in memory.
-template <bool kUnitK> LNX_F32_TARGET void micro_kernel(const float* const* rows, int64_t a_k_stride, const float* b,
-                                                        int64_t ldb, int64_t kc, __mmask16 m0, __mmask16 m1, float* c,
-                                                        int64_t ldc, int64_t m, float alpha, float beta) {
+template <bool kUnitK, bool kFullPanel>
+LNX_F32_TARGET void micro_kernel(const float* const* rows, int64_t a_k_stride, const float* b, int64_t ldb, int64_t kc,
+                                 __mmask16 m0, __mmask16 m1, float* c, int64_t ldc, int64_t m, float alpha,
+                                 float beta) {
   const float* r[kMR];
   for (int64_t i = 0; i < kMR; ++i) r[i] = rows[i];
   // Two arrays of 8 rather than one of 16: GCC keeps arrays up to 512 bytes in registers.
   __m512 acc0[kMR], acc1[kMR];
   for (int64_t i = 0; i < kMR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
+    const __m512 b0 = kFullPanel ? _mm512_loadu_ps(b + k * ldb) : _mm512_maskz_loadu_ps(m0, b + k * ldb);
+    const __m512 b1 = kFullPanel ? _mm512_loadu_ps(b + k * ldb + 16) : _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
     const int64_t at = kUnitK ? k : k * a_k_stride;
 #pragma GCC unroll 8
     for (int64_t i = 0; i < kMR; ++i) {
@@ -149,19 +151,37 @@ struct Problem {
   int64_t ldc;
 };
 
+// The next micro-tile's rows of A (when op(A) = A: the hardware prefetchers do not follow eight
+// rows a leading dimension apart) and of C (so that the stores do not wait for their lines).
+void prefetch_next_tile(const Problem& p, int64_t i, int64_t k0, int64_t kc, int64_t j0, int64_t j1) {
+  for (int64_t r = 0; r < kMR; ++r) {
+    if (p.a_k_stride == 1) {
+      const char* a = reinterpret_cast<const char*>(p.A + (i + r) * p.a_row_stride + k0);
+      for (int64_t off = 0; off < kc * 4; off += 64) _mm_prefetch(a + off, _MM_HINT_T0);
+    }
+    if (k0 == 0) {
+      const char* c = reinterpret_cast<const char*>(p.C + (i + r) * p.ldc + j0);
+      for (int64_t off = 0; off < (j1 - j0) * 4; off += 64) _mm_prefetch(c + off, _MM_HINT_ET0);
+    }
+  }
+}
+
 void run_block(const Problem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const float* rows[kMR];
   for (int64_t k0 = 0; k0 < p.K; k0 += kKC) {
     const int64_t kc = std::min(kKC, p.K - k0);
     const float beta = k0 == 0 ? p.beta : 1.0f;  // later K blocks add to what the first stored
-    for (int64_t j = j0; j < j1; j += kNR) {
-      const __mmask16 m0 = lanes_below(p.N - j), m1 = lanes_below(p.N - j - 16);
-      const float* b = p.b.data + (j / kNR) * p.b.panel_stride + k0 * p.b.ld;
-      for (int64_t i = i0; i < i1; i += kMR) {
-        const int64_t m = std::min(kMR, p.M - i);
-        for (int64_t r = 0; r < kMR; ++r) rows[r] = p.A + (i + std::min(r, m - 1)) * p.a_row_stride + k0 * p.a_k_stride;
-        (p.a_k_stride == 1 ? micro_kernel<true> : micro_kernel<false>)(rows, p.a_k_stride, b, p.b.ld, kc, m0, m1,
-                                                                       p.C + i * p.ldc + j, p.ldc, m, p.alpha, beta);
+    for (int64_t i = i0; i < i1; i += kMR) {
+      const int64_t m = std::min(kMR, p.M - i);
+      for (int64_t r = 0; r < kMR; ++r) rows[r] = p.A + (i + std::min(r, m - 1)) * p.a_row_stride + k0 * p.a_k_stride;
+      if (i + 2 * kMR <= i1) prefetch_next_tile(p, i + kMR, k0, kc, j0, j1);
+      for (int64_t j = j0; j < j1; j += kNR) {
+        const __mmask16 m0 = lanes_below(p.N - j), m1 = lanes_below(p.N - j - 16);
+        const float* b = p.b.data + (j / kNR) * p.b.panel_stride + k0 * p.b.ld;
+        const bool full = p.N - j >= kNR;
+        (p.a_k_stride == 1 ? (full ? micro_kernel<true, true> : micro_kernel<true, false>)
+                           : (full ? micro_kernel<false, true> : micro_kernel<false, false>))(
+            rows, p.a_k_stride, b, p.b.ld, kc, m0, m1, p.C + i * p.ldc + j, p.ldc, m, p.alpha, beta);
       }
     }
   }

@@ -80,6 +80,14 @@ void BM_Exp(benchmark::State& st) {
 void BM_Silu(benchmark::State& st) {
   run_op(st, 2, [](const Tensor& x, const Tensor&) { return silu(x); });
 }
+// SwiGLU's gating, fused (3 tensor-sizes of traffic) against silu then mul (the same
+// traffic counted, so the ratio shows what the extra pass costs).
+void BM_Swiglu(benchmark::State& st) {
+  run_op(st, 3, [](const Tensor& x, const Tensor& y) { return swiglu(x, y); });
+}
+void BM_SiluThenMul(benchmark::State& st) {
+  run_op(st, 3, [](const Tensor& x, const Tensor& y) { return mul(silu(x), y); });
+}
 void BM_Transpose2D(benchmark::State& st) {
   run_op(st, 2, [](const Tensor& x, const Tensor&) { return contiguous(transpose(x, 0, 1)); });
 }
@@ -111,6 +119,8 @@ LNX_ELEMENTWISE(BM_MulScalar);
 LNX_ELEMENTWISE(BM_AddRowBroadcast);
 LNX_ELEMENTWISE(BM_Exp);
 LNX_ELEMENTWISE(BM_Silu);
+LNX_ELEMENTWISE(BM_Swiglu);
+LNX_ELEMENTWISE(BM_SiluThenMul);
 LNX_ELEMENTWISE(BM_Transpose2D);
 LNX_ELEMENTWISE(BM_SumAll);
 LNX_ELEMENTWISE(BM_SumRows);

@@ -13,7 +13,7 @@ SwiGLU::SwiGLU(int64_t dim, int64_t hidden, Generator& gen, double std)
 
 Tensor SwiGLU::forward(const Tensor& x) const {
   const TensorList gate_up = linear_group(x, {&gate_proj, &up_proj});  // one pass when packed
-  return down_proj.forward(mul(silu(gate_up[0]), gate_up[1]));
+  return down_proj.forward(swiglu(gate_up[0], gate_up[1]));
 }
 
 int64_t swiglu_hidden(int64_t dim, double hidden_ratio) {

@@ -18,8 +18,8 @@ GatedRMSNorm::GatedRMSNorm(int64_t dim, double eps_, bool norm_before_gate_)
 Tensor GatedRMSNorm::forward(const Tensor& x, const Tensor& z) const {
   LNX_CHECK(x.shape() == z.shape(), ShapeError, "[GatedRMSNorm] x is {} but the gate z is {}", shape_str(x.shape()),
             shape_str(z.shape()));
-  if (norm_before_gate) return mul(rms_norm(x, weight, eps), silu(z));
-  return rms_norm(mul(x, silu(z)), weight, eps);
+  if (norm_before_gate) return swiglu(z, rms_norm(x, weight, eps));
+  return rms_norm(swiglu(z, x), weight, eps);
 }
 
 }  // namespace lnx::modules

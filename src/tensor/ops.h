@@ -54,7 +54,9 @@ Tensor rsqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
-Tensor silu(const Tensor& x);        // x·σ(x)
+Tensor silu(const Tensor& x);  // x·σ(x)
+// silu(gate)·up (SwiGLU's gating; gate and up of one shape) as one pass forward and one back.
+Tensor swiglu(const Tensor& gate, const Tensor& up);
 Tensor softplus(const Tensor& x);    // log(1+eˣ), stable for large |x|
 Tensor logsigmoid(const Tensor& x);  // −softplus(−x)
 Tensor gelu(const Tensor& x);        // tanh approximation (GPT-2's)

@@ -188,5 +188,21 @@ TEST(VecMath, F32UnaryOpsMatchF64) {
   EXPECT_TRUE(all_close(xg.grad(), x64g.grad(), 1e-6));
 }
 
+TEST(Elementwise, SwigluIsSiluTimesUpBitForBit) {
+  // The fused op computes what silu then mul did, in the same order: the same bits forward and
+  // back, on sizes that split over threads.
+  Generator g(4);
+  const Tensor gate = mul(randn({300, 1001}, g), 3.0), up = randn({300, 1001}, g), dy = randn({300, 1001}, g);
+  Tensor g1 = gate.detach().set_requires_grad(), u1 = up.detach().set_requires_grad();
+  Tensor g2 = gate.detach().set_requires_grad(), u2 = up.detach().set_requires_grad();
+  Tensor fused = swiglu(g1, u1), composite = mul(silu(g2), u2);
+  EXPECT_EQ(fused.to_vector<float>(), composite.to_vector<float>());
+  sum(mul(fused, dy)).backward();
+  sum(mul(composite, dy)).backward();
+  EXPECT_EQ(g1.grad().to_vector<float>(), g2.grad().to_vector<float>());
+  EXPECT_EQ(u1.grad().to_vector<float>(), u2.grad().to_vector<float>());
+  EXPECT_THROW(swiglu(gate, randn({300, 1000}, g)), ShapeError);
+}
+
 }  // namespace
 }  // namespace lnx

@@ -202,6 +202,11 @@ TEST(Elementwise, SwigluIsSiluTimesUpBitForBit) {
   EXPECT_EQ(g1.grad().to_vector<float>(), g2.grad().to_vector<float>());
   EXPECT_EQ(u1.grad().to_vector<float>(), u2.grad().to_vector<float>());
   EXPECT_THROW(swiglu(gate, randn({300, 1000}, g)), ShapeError);
+  EXPECT_THROW(swiglu(gate, up.to(DType::f64)), DTypeError);
+  // A gradient for one input only.
+  Tensor u3 = up.detach().set_requires_grad();
+  sum(mul(swiglu(gate, u3), dy)).backward();
+  EXPECT_EQ(u3.grad().to_vector<float>(), u2.grad().to_vector<float>());
 }
 
 }  // namespace

@@ -84,6 +84,77 @@ TEST(GemmF32, LeadingDimensionsWiderThanTheRowsAndEmptyK) {
   for (float v : c2) EXPECT_EQ(v, 1.0f);
 }
 
+TEST(GemmF32, StridedOperandsInPlaceAndAlphaZero) {
+  // op(A) = A [M × K] in rows of 310, op(B) = B [K × N] in rows of 50, C [M × N] in rows of 41,
+  // K past one 256-deep block and beta = 1 so that the second block reads C back; M and N end
+  // in partial tiles.
+  const int64_t M = 21, K = 300, N = 37, lda = 310, ldb = 50, ldc = 41;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Generator gen(11);
+  std::vector<float> a(M * lda, nan), b(K * ldb, nan), c(M * ldc, nan);
+  const std::vector<float> av = randn({M * K}, gen).to_vector<float>(), bv = randn({K * N}, gen).to_vector<float>();
+  const std::vector<float> cv = randn({M * N}, gen).to_vector<float>();
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) a[i * lda + k] = av[i * K + k];
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) b[k * ldb + j] = bv[k * N + j];
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = cv[i * N + j];
+  gemm_f32(Transpose::No, Transpose::No, M, N, K, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), ldc);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double want = 0;
+      for (int64_t k = 0; k < K; ++k) want += static_cast<double>(av[i * K + k]) * bv[k * N + j];
+      want = 0.5 * want + cv[i * N + j];
+      EXPECT_NEAR(c[i * ldc + j], want, 2e-5 * (1 + std::abs(want))) << i << "," << j;
+    }
+    for (int64_t j = N; j < ldc; ++j) EXPECT_TRUE(std::isnan(c[i * ldc + j])) << "padding of row " << i;
+  }
+  // alpha = 0: C = beta · C, and A and B (NaN here) are not read.
+  std::vector<float> c2(M * N, 2.0f), nan_a(M * K, nan), nan_b(K * N, nan);
+  gemm_f32(Transpose::No, Transpose::Yes, M, N, K, 0.0f, nan_a.data(), K, nan_b.data(), K, 0.5f, c2.data(), N);
+  for (float v : c2) EXPECT_EQ(v, 1.0f);
+}
+
+TEST(GemmF32, CalledFromInsideParallelLoops) {
+  // Each worker runs its own products with op(B) = Bᵀ (its own packing buffer) while the others
+  // run theirs, as the chunk forms do.
+  Generator gen(12);
+  const int64_t M = 48, N = 40, K = 72, count = 16;
+  const std::vector<float> a = randn({count * M * K}, gen).to_vector<float>();
+  const std::vector<float> b = randn({count * N * K}, gen).to_vector<float>();
+  std::vector<float> out(static_cast<size_t>(count * M * N));
+  parallel_for(count, 1, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; ++t)
+      gemm_f32(Transpose::No, Transpose::Yes, M, N - t, K, 1.0f, a.data() + t * M * K, K, b.data() + t * N * K, K, 0.0f,
+               out.data() + t * M * N, N);
+  });
+  for (int64_t t = 0; t < count; ++t) {
+    std::vector<float> got;
+    std::vector<double> want;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N - t; ++j) {
+        double w = 0;
+        for (int64_t k = 0; k < K; ++k) w += static_cast<double>(a[t * M * K + i * K + k]) * b[t * N * K + j * K + k];
+        got.push_back(out[t * M * N + i * N + j]);
+        want.push_back(w);
+      }
+    EXPECT_LT(rel_rms(got, want), 1e-6) << "product " << t;
+  }
+}
+
+TEST(GemmF32, PreferredShapes) {
+  if (!gemm_f32_native()) GTEST_SKIP() << "no AVX-512: every f32 product is OpenBLAS's";
+  EXPECT_TRUE(gemm_f32_preferred(Transpose::Yes, 4096, 192, 64));      // a narrow model's projection
+  EXPECT_TRUE(gemm_f32_preferred(Transpose::No, 64, 192, 4096));       // its weight gradient
+  EXPECT_TRUE(gemm_f32_preferred(Transpose::Yes, 32, 32, 32));         // a chunk's q · kᵀ
+  EXPECT_FALSE(gemm_f32_preferred(Transpose::No, 32, 32, 32));         // OpenBLAS's small kernels
+  EXPECT_FALSE(gemm_f32_preferred(Transpose::No, 1024, 1024, 1024));   // large: sgemm
+  EXPECT_FALSE(gemm_f32_preferred(Transpose::Yes, 4, 50288, 768));     // a few rows through a head
+  EXPECT_FALSE(gemm_f32_preferred(Transpose::Yes, 4096, 2, 64));       // a per-head gate
+  EXPECT_FALSE(gemm_f32_preferred(Transpose::Yes, 4096, 2048, 2048));  // Bᵀ too large to pack whole
+}
+
 TEST(GemmF32, SameBitsAtEveryThreadCount) {
   // A weight gradient's shape (few outputs, long K) and a projection's (many rows).
   const int threads = num_threads();

@@ -4,7 +4,7 @@
 #include "tensor/cpu/gemm_f32.h"
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/parallel.h"
@@ -17,7 +17,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports the "undefined" source operands of its own AVX-512 intrinsics (masked loads,
-// broadcasts) as uninitialised once they are inlined (GCC bug 105593).
+// broadcasts) as uninitialised once they are inlined (GCC bug 105593); a partial tile's stack
+// copy also has rows past m that are computed into and never stored.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
@@ -29,6 +30,9 @@ namespace {
 constexpr int64_t kMR = 8, kNR = 32;
 // A K block of a block's A rows (64 × 256 floats) and B panels (256 × 256) stays in L2.
 constexpr int64_t kKC = 256, kBlockRows = 64, kBlockCols = 256;
+// The largest op(B) = Bᵀ packed whole (4 MB): a narrow model's weights and the chunk forms'
+// blocks; a large weight stays with OpenBLAS, which packs it a block at a time.
+constexpr int64_t kMaxPackedFloats = int64_t{1} << 20;
 
 #if LNX_HAVE_X86_KERNELS
 #define LNX_F32_TARGET __attribute__((target("avx512f")))
@@ -73,8 +77,11 @@ LNX_F32_TARGET void micro_kernel(const float* const* rows, int64_t a_k_stride, c
   float* out = c;
   int64_t ld = ldc;
   if (m < kMR) {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < kNR; ++j) spare[i][j] = beta != 0.0f ? c[i * ldc + j] : 0.0f;
+    if (beta != 0.0f)  // C's columns past the masks may be past its end, or another thread's
+      for (int64_t i = 0; i < m; ++i) {
+        _mm512_store_ps(spare[i], _mm512_maskz_loadu_ps(m0, c + i * ldc));
+        _mm512_store_ps(spare[i] + 16, _mm512_maskz_loadu_ps(m1, c + i * ldc + 16));
+      }
     out = &spare[0][0];
     ld = kNR;
   }
@@ -195,12 +202,18 @@ void gemm_native(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, fl
   const int64_t panels = (N + kNR - 1) / kNR;
   // Under about a million multiply-adds a fork and join of the threads costs more than it saves.
   const bool serial = omp_in_parallel() || M * N * K < (int64_t{1} << 20);
-  // Packed panels of Bᵀ, reused between calls by each calling thread (kernels call GEMMs from
-  // inside their parallel loops).
-  thread_local std::vector<float> packed;
+  // Packed panels of Bᵀ (at most kMaxPackedFloats: gemm_f32_preferred), reused between calls
+  // by each calling thread (kernels call GEMMs from inside their parallel loops); not
+  // zero-filled, every element is written by the packing.
+  thread_local std::unique_ptr<float[]> packed;
+  thread_local int64_t packed_capacity = 0;
   if (tb == Transpose::Yes) {
-    packed.resize(static_cast<size_t>(panels * K * kNR));
-    float* dst = packed.data();
+    const int64_t need = panels * K * kNR;
+    if (need > packed_capacity) {
+      packed = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(need));
+      packed_capacity = need;
+    }
+    float* dst = packed.get();
     auto pack = [&](int64_t b, int64_t e) {
       for (int64_t q = b; q < e; ++q) pack_transposed_panel(B, ldb, N, K, q, dst + q * K * kNR);
     };
@@ -216,7 +229,7 @@ void gemm_native(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, fl
   int64_t block_cols = std::min(kBlockCols, panels * kNR);
   const int64_t threads = serial ? 1 : num_threads();
   auto count = [&] { return ((M + block_rows - 1) / block_rows) * ((N + block_cols - 1) / block_cols); };
-  while (count() < 4 * threads && (block_rows > kMR || block_cols > kNR)) {
+  while (threads > 1 && count() < 4 * threads && (block_rows > kMR || block_cols > kNR)) {
     if (block_rows >= block_cols / 4 && block_rows > kMR)
       block_rows = std::max(kMR, block_rows / 2 / kMR * kMR);
     else
@@ -233,8 +246,6 @@ void gemm_native(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, fl
     run_blocks(0, row_blocks * col_blocks);
   else
     parallel_for_dynamic(row_blocks * col_blocks, 1, run_blocks);
-  constexpr size_t kKeepBytes = size_t{16} << 20;  // larger packing buffers are handed back
-  if (packed.capacity() * 4 > kKeepBytes) std::vector<float>().swap(packed);
 }
 
 #endif  // LNX_HAVE_X86_KERNELS
@@ -250,7 +261,10 @@ bool gemm_f32_native() {
 }
 
 bool gemm_f32_preferred(Transpose tb, int64_t M, int64_t N, int64_t K) {
-  if (!gemm_f32_native() || M <= 1) return false;
+  // Fewer than 16 rows or columns leave most of an 8 × 32 tile's lanes idle (decoding's few
+  // rows, a per-head gate's few columns).
+  if (!gemm_f32_native() || M < 16 || N < 16) return false;
+  if (tb == Transpose::Yes && N * K > kMaxPackedFloats) return false;
   // Up to 64³ OpenBLAS's small-matrix kernels are as fast or faster, except with op(B) = Bᵀ.
   if (M * N * K <= 64 * 64 * 64) return tb == Transpose::Yes;
   return std::min({M, N, K}) <= 256;
@@ -264,6 +278,11 @@ void gemm_f32(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float
     return;
   }
 #if LNX_HAVE_X86_KERNELS
+  if (alpha == 0.0f) {  // as BLAS: A and B are not read (a NaN or inf there does not reach C)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
   BlasTimer timer(M, N, K);
   gemm_native(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

@@ -4,11 +4,12 @@
 // op(B)[K,N] + beta · C, f32 FMAs summed in order of k, so each element of C is the same
 // whatever the thread count.
 //
-// On those shapes OpenBLAS spends as long packing both operands and scaling C by beta in a pass
-// of its own as it does multiplying (BENCHMARKS.md, "The default job"). Here A is read where it
-// lies (a micro-tile's rows are eight pointers, or eight neighbours when op(A) = Aᵀ), B is read
-// in place unless op(B) = Bᵀ, when it is packed once per call into column panels by 16 × 16
-// transposes, and beta is applied as C is stored.
+// On those shapes OpenBLAS spends about as long copying its operands into packed panels and
+// scaling C by beta in a pass of its own as in its multiply kernel (a perf profile of the default
+// job's step, BENCHMARKS.md "Small products"). Here A is read where it lies (a micro-tile's rows
+// are eight pointers, or eight neighbours when op(A) = Aᵀ), B is read in place unless op(B) =
+// Bᵀ, when it is packed once per call into column panels by 16 × 16 transposes, and beta is
+// applied as C is stored. alpha = 0 reads neither A nor B, as BLAS.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +24,11 @@ void gemm_f32(Transpose ta, Transpose tb, int64_t M, int64_t N, int64_t K, float
 // True when this CPU runs gemm_f32's AVX-512 kernel (elsewhere it is sgemm).
 bool gemm_f32_native();
 
-// Whether lnx::gemm sends an f32 product of this shape to gemm_f32 rather than to OpenBLAS:
-// where bench_matmul's BM_GemmF32 measured it faster (a side of 256 or less, except small
-// products with op(B) = B, where OpenBLAS's small-matrix kernels are as fast).
+// Whether lnx::gemm sends an f32 product of this shape to gemm_f32 rather than to OpenBLAS: at
+// least 16 rows and columns, a side of 256 or less (bench_matmul's BM_GemmF32 measured 1.1–1.6×
+// sgemm on a narrow model's products, 1.0 on 512-sided ones and less beyond), a packed Bᵀ of at
+// most 4 MB, and below 64³ only with op(B) = Bᵀ (OpenBLAS's small-matrix kernels are as fast
+// on the others).
 bool gemm_f32_preferred(Transpose tb, int64_t M, int64_t N, int64_t K);
 
 }  // namespace lnx

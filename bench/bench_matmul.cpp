@@ -65,39 +65,37 @@ void BM_Matmul(benchmark::State& st) {
   report_against_sgemm(st, lib);
 }
 
-// gemm_bf16 (bf16 inner products, f32 sums) on the same buffers; ratio_to_sgemm against the
-// raw sgemm of the same shape timed right after it.
-void BM_GemmBf16(benchmark::State& st) {
+using GemmFn = void (*)(Transpose, Transpose, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                        int64_t, float, float*, int64_t);
+
+// One of our GEMMs on plain buffers, with ratio_to_sgemm against the raw sgemm of the same shape
+// timed right after it.
+void run_own_gemm(benchmark::State& st, GemmFn gemm_fn) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const bool ta = st.range(3), tb = st.range(4);
   std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
   double lib = 0;
   for (auto _ : st) {
     auto t0 = std::chrono::steady_clock::now();
-    gemm_bf16(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
-              ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
+    gemm_fn(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
+            ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
     lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   report_against_sgemm(st, lib);
+}
+
+// gemm_bf16 (bf16 inner products, f32 sums).
+void BM_GemmBf16(benchmark::State& st) {
+  run_own_gemm(st, gemm_bf16);
   st.counters["native"] = gemm_bf16_native() ? 1 : 0;
 }
 
-// gemm_f32 (our own f32 kernel) on the same buffers; ratio_to_sgemm against the raw sgemm of
-// the same shape timed right after it — where it is above 1, lnx::gemm should choose gemm_f32
+// gemm_f32 (our own f32 kernel): where ratio_to_sgemm is above 1, lnx::gemm should choose it
 // (gemm_f32_preferred; `preferred` shows what it chooses).
 void BM_GemmF32(benchmark::State& st) {
-  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
-  const bool ta = st.range(3), tb = st.range(4);
-  std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
-  double lib = 0;
-  for (auto _ : st) {
-    auto t0 = std::chrono::steady_clock::now();
-    gemm_f32(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, a.data(),
-             ta ? M : K, b.data(), tb ? K : N, 0.0f, c.data(), N);
-    lib += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  report_against_sgemm(st, lib);
-  st.counters["preferred"] = gemm_f32_preferred(tb ? Transpose::Yes : Transpose::No, M, N, K) ? 1 : 0;
+  run_own_gemm(st, gemm_f32);
+  st.counters["preferred"] =
+      gemm_f32_preferred(st.range(4) ? Transpose::Yes : Transpose::No, st.range(0), st.range(1), st.range(2)) ? 1 : 0;
 }
 
 // A product whose operands are not in cache, as in a training step (its activations are far

@@ -8,7 +8,7 @@ if ! command -v clang-format >/dev/null; then
   echo "check_format: clang-format is not installed (scripts/setup.sh installs it)" >&2
   exit 1
 fi
-mapfile -t files < <(find src tests bench fuzz \( -name '*.cpp' -o -name '*.h' \) -type f | sort)
+mapfile -t files < <(find src tests bench fuzz python/src \( -name '*.cpp' -o -name '*.h' \) -type f | sort)
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   exit 0

@@ -369,7 +369,7 @@ Image make_image(const std::string& path, const TensorDict& tensors,
   std::vector<Tensor>& data = image.data;
   data.reserve(tensors.size());
   std::string& header = image.header;
-  header = "{";
+  header.push_back('{');  // not `= "{"`: GCC 12 warns falsely (-Wrestrict) on that assignment once inlined
   bool first = true;
   auto add_key = [&](const std::string& key, const json& value) {
     if (!first) header += ',';

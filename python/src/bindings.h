@@ -1,0 +1,13 @@
+// The parts of linearnexus._core, each bound by its own file.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace lnx::python {
+
+namespace nb = nanobind;
+
+void bind_ops(nb::module_& m);      // ops.cpp: mechanisms
+void bind_tensors(nb::module_& m);  // module.cpp: safetensors files, threads
+
+}  // namespace lnx::python

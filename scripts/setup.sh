@@ -15,6 +15,10 @@ packages=(
   clang-format             # the formatting check (tests/format): the tree follows .clang-format
   clang libclang-rt-dev    # libFuzzer with ASan and UBSan (scripts/fuzz.sh, run by CI)
   openmpi-bin libopenmpi-dev  # data-parallel training (mpirun), tested under mpirun -np 2 and 3
+  # The Python package (scripts/setup_python.sh makes a virtual environment over these):
+  # headers and venv to build it, numpy, pytest, PyTorch (the autograd bridge's tests) and
+  # matplotlib (the example's plot)
+  python3-dev python3-venv python3-numpy python3-pytest python3-torch python3-matplotlib
 )
 
 missing=()

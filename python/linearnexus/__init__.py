@@ -2,6 +2,8 @@
 
     import linearnexus as lnx
     o, state = lnx.ops.gla(q, k, v, g)            # any registered mechanism, NumPy or PyTorch
+    model = lnx.Model.load("runs/default/last")   # models, generation, sessions (models.py)
+    lnx.train("configs/hybrid-tiny.yaml", {"train.steps": 20}, callback=print)
 
 The C++ library does the work (``linearnexus._core``); arrays cross without copies. Errors are
 the library's, with its messages: ``ShapeError`` and ``ValueError`` derive from Python's
@@ -9,6 +11,7 @@ the library's, with its messages: ``ShapeError`` and ``ValueError`` derive from 
 """
 
 from . import _core, ops
+from .models import Model, PosttrainResult, Session, State, TrainResult, grpo, ppo, train
 from ._core import (
     AutogradError,
     DistributedError,
@@ -25,6 +28,14 @@ from ._core import (
 
 __all__ = [
     "ops",
+    "Model",
+    "Session",
+    "State",
+    "TrainResult",
+    "train",
+    "PosttrainResult",
+    "grpo",
+    "ppo",
     "Error",
     "ShapeError",
     "DTypeError",

@@ -1,5 +1,7 @@
 #include "arrays.h"
 
+#include <nanobind/stl/string.h>
+
 #include <memory>
 #include <vector>
 
@@ -57,6 +59,32 @@ nb::dlpack::dtype dlpack_dtype(DType d) {
 }
 
 }  // namespace
+
+const char* numpy_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32:
+      return "float32";
+    case DType::f64:
+      return "float64";
+    case DType::i32:
+      return "int32";
+    case DType::i64:
+      return "int64";
+  }
+  return "?";
+}
+
+AnyArray array_argument(nb::handle value, const std::string& what, const std::string& op) {
+  AnyArray array;
+  if (nb::try_cast(value, array)) return array;
+  if (nb::hasattr(value, "device") && nb::hasattr(value.attr("device"), "type")) {  // a torch.device
+    const std::string device = nb::cast<std::string>(value.attr("device").attr("type"));
+    LNX_CHECK(device == "cpu", ValueError, "[{}] {} is on device {}: expected the CPU (move it with .cpu())", op, what,
+              device);
+  }
+  throw ValueError(fmt::format("[{}] {} is a {}: expected a NumPy array or a PyTorch tensor", op, what,
+                               nb::type_name(value.type()).c_str()));
+}
 
 Tensor tensor_from_array(const AnyArray& array, const std::string& what, const std::string& op) {
   LNX_CHECK(array.device_type() == nb::device::cpu::value, ValueError,

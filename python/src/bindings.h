@@ -9,5 +9,6 @@ namespace nb = nanobind;
 
 void bind_ops(nb::module_& m);      // ops.cpp: mechanisms
 void bind_tensors(nb::module_& m);  // module.cpp: safetensors files, threads
+void bind_models(nb::module_& m);   // models.cpp: models, generation, sessions, training
 
 }  // namespace lnx::python

@@ -30,13 +30,20 @@ void bind_tensors(nb::module_& m) {
         TensorDict dict;
         for (auto [key, value] : tensors) {
           const std::string name = nb::cast<std::string>(key);
-          dict.insert(name, tensor_from_array(nb::cast<AnyArray>(value), name, "save_safetensors"));
+          dict.insert(name,
+                      tensor_from_array(array_argument(value, name, "save_safetensors"), name, "save_safetensors"));
         }
         nb::gil_scoped_release release;
         save_safetensors(path.string(), dict, metadata);
       },
       nb::arg("path"), nb::arg("tensors"), nb::arg("metadata") = std::map<std::string, std::string>(),
       "Writes arrays (float32, float64, int32, int64) to a safetensors file, atomically");
+  m.def(
+      "_data_address",
+      [](const AnyArray& array) {
+        return reinterpret_cast<uintptr_t>(tensor_from_array(array, "array", "_data_address").raw_data());
+      },
+      nb::arg("array"), "Where the Tensor made from array reads its data (tests: no copy was made)");
   m.def("num_threads", &num_threads, "Threads the kernels run on");
   m.def("set_num_threads", &set_num_threads, nb::arg("n"), "Sets the threads the kernels run on");
 }
@@ -57,4 +64,5 @@ NB_MODULE(_core, m) {
   nb::exception<lnx::DTypeError>(m, "DTypeError", PyExc_TypeError);
   lnx::python::bind_tensors(m);
   lnx::python::bind_ops(m);
+  lnx::python::bind_models(m);
 }

@@ -60,7 +60,7 @@ class MechanismCall {
       LNX_CHECK(g.shape() == y.shape(), ShapeError, "[{}] the gradient of {} is {} but {} is {}", op_, what,
                 shape_str(g.shape()), what, shape_str(y.shape()));
       LNX_CHECK(g.dtype() == y.dtype(), DTypeError, "[{}] the gradient of {} is {} but {} is {}", op_, what,
-                dtype_name(g.dtype()), what, dtype_name(y.dtype()));
+                numpy_dtype_name(g.dtype()), what, numpy_dtype_name(y.dtype()));
       ys.push_back(y);
       dys.push_back(g);
     };
@@ -70,7 +70,8 @@ class MechanismCall {
       const std::string name = nb::cast<std::string>(key);
       LNX_CHECK(outputs_.extra_state.contains(name), ValueError,
                 "[{}] a gradient for {} was given but the call has no {}", op_, name, name);
-      if (!value.is_none()) add(outputs_.extra_state.at(name), nb::cast<AnyArray>(value), name);
+      if (!value.is_none())
+        add(outputs_.extra_state.at(name), array_argument(value, "the gradient of " + name, op_), name);
     }
     for (const auto& [name, x] : inputs_)
       if (is_floating(x.dtype())) x.zero_grad();
@@ -108,12 +109,9 @@ std::pair<TensorDict, kernels::MechanismOptions> prepare(const RunArguments& a, 
   for (auto [key, value] : a.inputs) {
     const std::string name = nb::cast<std::string>(key);
     if (value.is_none()) continue;
-    AnyArray array;
-    LNX_CHECK(nb::try_cast(value, array), ValueError, "[{}] {} is a {}: expected a NumPy array or a PyTorch tensor", op,
-              name, nb::type_name(value.type()).c_str());
-    Tensor t = tensor_from_array(array, name, op);
+    Tensor t = tensor_from_array(array_argument(value, name, op), name, op);
     LNX_CHECK(is_floating(t.dtype()), DTypeError, "[{}] {} is {}: expected float32 or float64", op, name,
-              dtype_name(t.dtype()));
+              numpy_dtype_name(t.dtype()));
     if (record) t.set_requires_grad();
     inputs.insert(name, t);
   }

@@ -159,3 +159,26 @@ def test_safetensors_round_trip_and_io_error(tmp_path):
         assert back[k].dtype == data[k].dtype
     with pytest.raises(OSError, match=r"missing\.safetensors"):
         lnx.load_safetensors(tmp_path / "missing.safetensors")
+
+
+def test_arrays_cross_without_copies():
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    assert lnx._core._data_address(x) == x.ctypes.data
+    view = x[1]  # a contiguous view at an offset: still no copy
+    assert lnx._core._data_address(view) == view.ctypes.data
+    # outputs share the library's memory: a model's parameters, written through NumPy
+    model = lnx.Model.from_preset("gla-tiny")
+    ids = np.arange(8, dtype=np.int64).reshape(1, 8)
+    before = model.loss(ids, ids)
+    model.parameters()["embeddings.weight"][:] = 0
+    assert model.loss(ids, ids) != before
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "float64"])
+def test_every_supported_dtype_crosses(dtype, tmp_path):
+    x = (np.arange(6) * 3).astype(dtype).reshape(2, 3)
+    assert lnx._core._data_address(x) == x.ctypes.data
+    lnx.save_safetensors(tmp_path / "x.safetensors", {"x": x})
+    back, _ = lnx.load_safetensors(tmp_path / "x.safetensors")
+    assert back["x"].dtype == x.dtype
+    np.testing.assert_array_equal(back["x"], x)

@@ -101,5 +101,13 @@ def test_torch_errors():
         lnx.ops.gla(**{**x, "q": x["q"].transpose(1, 2).contiguous().transpose(1, 2)})
     with pytest.raises(TypeError, match=r"q is bfloat16"):
         lnx.ops.gla(**{**x, "q": x["q"].to(torch.bfloat16)})
-    with pytest.raises(ValueError, match=r"\bq\b"):
+    with pytest.raises(ValueError, match=r"q is on device meta: expected the CPU"):
         lnx.ops.gla(**{**x, "q": torch.empty(1, 11, 2, 4, device="meta")})
+
+
+def test_torch_tensors_cross_without_copies():
+    t = torch.randn(3, 5, dtype=torch.float64)
+    assert lnx._core._data_address(lnx.ops._numpy_view(t)) == t.data_ptr()
+    assert lnx._core._data_address(t) == t.data_ptr()  # through DLPack too
+    o, state = lnx.ops.retention(*(torch.randn(1, 8, 2, 4) for _ in range(3)))
+    assert o.is_contiguous() and state.dtype == torch.float32

@@ -499,7 +499,7 @@ TrainResult run_training(const TrainConfig& config, const TrainHooks& hooks, dis
       metrics->append(record.dump());
     }
     progress.step(step, loss, tok_s, eta);
-    if (hooks.after_step && !hooks.after_step(step, loss)) stopped = true;
+    if (hooks.after_step && !hooks.after_step({step, loss, lr_scale, norm, tok_s})) stopped = true;
     // Every rank stops together when any rank's hook asked to (a hook may be set on one rank only).
     if (distributed) stopped = comm.allreduce_sum(stopped ? 1.0 : 0.0, "the all-reduce of the stop request") > 0;
 

@@ -39,9 +39,18 @@ struct TrainResult {
                                                      // token when it encodes to nothing (text sources)
 };
 
+// What a step reports (the fields of its metrics.jsonl record).
+struct StepMetrics {
+  int64_t step = 0;
+  double loss = 0;          // mean training loss of the step
+  double lr_scale = 0;      // the schedule's factor on optimizer.lr
+  double grad_norm = 0;     // global gradient norm before clipping
+  double tokens_per_s = 0;  // since the run (or the resume) started
+};
+
 struct TrainHooks {
-  // Called after each step with (step, loss); returning false stops the run after saving.
-  std::function<bool(int64_t, double)> after_step;
+  // Called after each step; returning false stops the run after saving.
+  std::function<bool(const StepMetrics&)> after_step;
 };
 
 // The run's ranks are dist::Communicator::world(): one process, or every process mpirun or

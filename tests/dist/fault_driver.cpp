@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
            "train.collective_timeout=3", std::string("train.out_dir=") + argv[2]});
   lnx::train::TrainHooks hooks;
   const int rank = lnx::dist::Communicator::world().rank();
-  hooks.after_step = [&](int64_t step, double) {
+  hooks.after_step = [&](const lnx::train::StepMetrics& m) {
+    const int64_t step = m.step;
     if (rank == 1 && step == 2) {
       if (mode == "die") raise(SIGKILL);
       if (mode == "hang") std::this_thread::sleep_for(std::chrono::minutes(10));

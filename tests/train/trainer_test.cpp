@@ -46,9 +46,9 @@ TrainConfig attention_run(const std::string& name, std::vector<std::string> extr
 std::vector<double> run_collecting(const TrainConfig& c, int64_t stop_after = -1) {
   std::vector<double> losses;
   TrainHooks hooks;
-  hooks.after_step = [&](int64_t step, double loss) {
-    losses.push_back(loss);
-    return step != stop_after;
+  hooks.after_step = [&](const StepMetrics& m) {
+    losses.push_back(m.loss);
+    return m.step != stop_after;
   };
   train(c, hooks);
   return losses;
@@ -315,7 +315,7 @@ TEST(Trainer, AChatTemplateThatCannotBeReadIsRefusedBeforeTraining) {
     c.train.out_dir = dir;
     int steps = 0;
     TrainHooks hooks;
-    hooks.after_step = [&](int64_t, double) { return ++steps > 0; };
+    hooks.after_step = [&](const StepMetrics&) { return ++steps > 0; };
     EXPECT_NE(lnx::error_of<IOError>([&] { train(c, hooks); }).find("cannot read '" + t + "'"), std::string::npos) << t;
     EXPECT_EQ(steps, 0) << t;
   }

@@ -12,7 +12,9 @@ bash "$root/scripts/setup_python.sh"
   exit 1
 }
 # build/ keeps its generator and its tests; pip builds only the extension target there.
+# (--config-settings spelled out: Debian's pip 23.0 has no -C.)
 CMAKE_GENERATOR="Unix Makefiles" "$venv/bin/pip" install -q --no-build-isolation "$root" \
-  -C build-dir="$root/build" -C cmake.define.LNX_BUILD_TESTS=ON -C cmake.define.LNX_BUILD_BENCHMARKS=ON
+  --config-settings=build-dir="$root/build" --config-settings=cmake.define.LNX_BUILD_TESTS=ON \
+  --config-settings=cmake.define.LNX_BUILD_BENCHMARKS=ON
 cd "$root"
 "$venv/bin/python" -m pytest -q python/tests --linearnexus-cli "$root/build/linearnexus" "$@"

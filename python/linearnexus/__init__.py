@@ -11,7 +11,7 @@ the library's, with its messages: ``ShapeError`` and ``ValueError`` derive from 
 """
 
 from . import _core, ops
-from .models import Model, PosttrainResult, Session, State, TrainResult, grpo, ppo, train
+from .models import Model, PosttrainResult, Session, State, TrainResult, grpo, ppo, sft, train
 from ._core import (
     AutogradError,
     DistributedError,
@@ -33,6 +33,7 @@ __all__ = [
     "State",
     "TrainResult",
     "train",
+    "sft",
     "PosttrainResult",
     "grpo",
     "ppo",

@@ -220,6 +220,22 @@ def train(
     return TrainResult(model=Model(model) if model is not None else None, **result)
 
 
+def sft(
+    data: str | os.PathLike,
+    overrides: Mapping | Sequence[str] = (),
+    *,
+    config: str | os.PathLike | None = None,
+    callback: Callable[[dict], bool | None] | None = None,
+) -> TrainResult:
+    """Supervised fine-tuning, as ``linearnexus train --sft DATA``: data is a JSON Lines file
+    of {"prompt", "completion"} or chat {"messages"} examples, packed into batches with the
+    loss on completions only. Start from a model with {"train.init_from": DIR} (or train a
+    preset from scratch); the other arguments are train()'s."""
+    if isinstance(overrides, Mapping):
+        overrides = _flatten("", overrides)
+    return train(config, ["data.source=sft", f"data.path={os.fspath(data)}", *overrides], callback=callback)
+
+
 @dataclasses.dataclass
 class PosttrainResult:
     steps: int

@@ -198,22 +198,25 @@ void bind_ops(nb::module_& m) {
   // The C++ side of a call alone, to measure what the Python layer adds (bench/python_overhead.py).
   m.def(
       "time_mechanism",
-      [](std::string name, std::string form, nb::dict inputs, int64_t chunk_size, int64_t repeats) {
+      [](std::string name, std::string form, nb::dict inputs, int64_t chunk_size, int64_t repeats, bool record) {
         RunArguments a{
             std::move(name), std::move(form), std::move(inputs), std::nullopt, std::nullopt, chunk_size, true,
             nb::dict()};
         const std::string op = "linearnexus.ops." + a.name;
-        auto [tensors, options] = prepare(a, op, false);
+        auto [tensors, options] = prepare(a, op, record);
         const kernels::Form f = kernels::parse_form(a.form);
         nb::gil_scoped_release release;
-        NoGradGuard no_grad;
+        std::optional<NoGradGuard> no_grad;
+        if (!record) no_grad.emplace();
         const auto t0 = std::chrono::steady_clock::now();
         for (int64_t i = 0; i < repeats; ++i) kernels::run(a.name, f, tensors, options);
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                static_cast<double>(repeats);
       },
       nb::arg("name"), nb::arg("form"), nb::arg("inputs"), nb::arg("chunk_size") = 64, nb::arg("repeats") = 1000,
-      "Seconds per call of kernels::run on these inputs, timed in C++");
+      nb::arg("record") = false,
+      "Seconds per call of kernels::run on these inputs, timed in C++ (record: inputs that require gradients, "
+      "the autodiff graph recorded and dropped each call)");
 }
 
 }  // namespace lnx::python

@@ -156,3 +156,26 @@ def test_post_training_from_python_matches_the_command_line(trainer, cli, tmp_pa
             assert mine[key] == pytest.approx(theirs[key], rel=1e-6, abs=1e-9), key
     assert 0 <= result.accuracy_after <= 1
     assert result.model.num_parameters > 0
+
+
+def test_sft_from_python_matches_the_command_line(cli, tmp_path):
+    data = tmp_path / "sft.jsonl"
+    cli("task", "addition", "--examples", 40, "--out", data)
+    settings = {
+        "train.init_from": str(ROOT / "tests" / "fixtures" / "hf" / "llama"),
+        "train.steps": 6,
+        "train.batch_size": 2,
+        "train.seq_len": 32,
+        "train.eval_every": 0,
+        "train.save_every": 6,
+        "train.log_every": 1,
+        "train.sample_tokens": 0,
+    }
+    seen = []
+    result = lnx.sft(data, {**settings, "train.out_dir": str(tmp_path / "py")}, callback=seen.append)
+    cli("train", "--sft", data, *[f"{k}={v}" for k, v in settings.items()], f"train.out_dir={tmp_path / 'cli'}")
+    records = [json.loads(line) for line in (tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()]
+    cli_losses = [r["loss"] for r in records if "loss" in r and "val_loss" not in r]
+    assert len(seen) == 6 and result.steps == 6
+    assert [m["loss"] for m in seen] == pytest.approx(cli_losses, rel=1e-6, abs=0)
+    assert result.model.has_tokenizer

@@ -11,9 +11,11 @@ bash "$root/scripts/setup_python.sh"
   echo "test_python: PyTorch is missing from $venv (scripts/setup.sh installs python3-torch)" >&2
   exit 1
 }
-# build/ keeps its generator and its tests; pip builds only the extension target there.
+# build/ keeps its generator (pip would otherwise pick Ninja where it is installed, which CMake
+# refuses in a Makefile build) and its tests; pip builds only the extension target there.
 # (--config-settings spelled out: Debian's pip 23.0 has no -C.)
-CMAKE_GENERATOR="Unix Makefiles" "$venv/bin/pip" install -q --no-build-isolation "$root" \
+generator="$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$root/build/CMakeCache.txt")"
+CMAKE_GENERATOR="${generator:-Unix Makefiles}" "$venv/bin/pip" install -q --no-build-isolation "$root" \
   --config-settings=build-dir="$root/build" --config-settings=cmake.define.LNX_BUILD_TESTS=ON \
   --config-settings=cmake.define.LNX_BUILD_BENCHMARKS=ON
 cd "$root"

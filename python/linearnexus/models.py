@@ -26,13 +26,14 @@ State = _core.State
 
 
 def _sampling(
+    model,
     max_new_tokens=128,
     temperature=1.0,
     top_k=0,
     top_p=1.0,
     repetition_penalty=1.0,
     seed=0,
-    stop_tokens=(),
+    stop_tokens=None,
     stop_strings=(),
 ):
     o = _core.SamplingOptions()
@@ -42,7 +43,7 @@ def _sampling(
     o.top_p = top_p
     o.repetition_penalty = repetition_penalty
     o.seed = seed
-    o.stop_tokens = list(stop_tokens)
+    o.stop_tokens = list(model._core.stop_tokens if stop_tokens is None else stop_tokens)
     o.stop_strings = list(stop_strings)
     return o
 
@@ -106,22 +107,33 @@ class Model:
     config = property(lambda self: self._core.config, doc="The model config as YAML")
     has_tokenizer = property(lambda self: self._core.has_tokenizer)
 
-    def encode(self, text: str) -> list[int]:
-        return self._core.encode(text)
+    def encode(self, text: str, special_tokens: bool = False) -> list[int]:
+        """Token ids of text; special_tokens=True adds what the tokenizer puts around a fresh
+        sequence (Llama-3's <|begin_of_text|>, for one), as a text prompt gets."""
+        return self._core.encode(text, special_tokens)
+
+    @property
+    def stop_tokens(self) -> list[int]:
+        """The ids generation stops at unless stop_tokens is given (the chat format's eos)."""
+        return self._core.stop_tokens
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._core.decode(list(ids))
 
-    def _ids(self, prompt) -> list[int]:
-        return self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+    def _ids(self, prompt, fresh: bool = True) -> list[int]:
+        if isinstance(prompt, str):
+            return self.encode(prompt, special_tokens=fresh)
+        return [int(t) for t in prompt]
 
     def generate(self, prompt: str | Sequence[int], *, stream: bool = False, **sampling):
         """The continuation of prompt: text for a text prompt, token ids for ids. Sampling:
         max_new_tokens=128, temperature=1.0 (0 = greedy), top_k=0, top_p=1.0,
-        repetition_penalty=1.0, seed=0, stop_tokens=(), stop_strings=(). With stream=True, an
-        iterator that computes each token as it is pulled (text pieces or ids)."""
+        repetition_penalty=1.0, seed=0, stop_tokens=None (the model's stop_tokens),
+        stop_strings=(). A text prompt starts with the tokenizer's special tokens (a BOS), as
+        `linearnexus generate` does. With stream=True, an iterator that computes each token as
+        it is pulled (text pieces or ids)."""
         ids = self._ids(prompt)
-        options = _sampling(**sampling)
+        options = _sampling(self, **sampling)
         if stream:
             tokens = self._core.stream(ids, options)
             return _text_pieces(self, tokens) if isinstance(prompt, str) else tokens
@@ -153,8 +165,9 @@ class Session:
         return self._core.logits(seq)
 
     def prefill(self, prompt: str | Sequence[int]):
-        """Feeds the prompt (one chunked forward); returns the logits after its last token."""
-        return self._core.prefill(self.model._ids(prompt))
+        """Feeds the prompt (one chunked forward); returns the logits after its last token. Text
+        that starts a sequence gets the tokenizer's special tokens in front (a BOS)."""
+        return self._core.prefill(self.model._ids(prompt, fresh=not self._core.tokens(0)))
 
     def step(self, token: int):
         """Feeds one token (one recurrent step); returns the logits after it."""
@@ -163,7 +176,7 @@ class Session:
     def generate(self, *, text: bool | None = None, **sampling):
         """Samples and feeds up to max_new_tokens tokens (the options of Model.generate); the
         new tokens, as text when text=True (default: when the model has a tokenizer)."""
-        out = self._core.generate(_sampling(**sampling))
+        out = self._core.generate(_sampling(self.model, **sampling))
         as_text = self.model.has_tokenizer if text is None else text
         return self.model.decode(out) if as_text else out
 

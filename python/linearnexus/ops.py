@@ -59,6 +59,8 @@ def _autograd_function():
         return _MechanismFunction
     torch = _torch()
 
+    from torch.autograd.function import once_differentiable
+
     class MechanismFunction(torch.autograd.Function):
         # forward(ctx, call, names, extra_names, *tensors) -> (o, *states): call holds the
         # other arguments of _core.record_mechanism; states are final_state (if any), then the
@@ -77,16 +79,28 @@ def _autograd_function():
             ctx.set_materialize_grads(False)
             extra_names.extend(ctx.extra_names)
             states = ([final_state] if final_state is not None else []) + [extra[n] for n in ctx.extra_names]
-            return tuple(torch.from_numpy(a) for a in [o, *states])
+            outputs = tuple(torch.from_numpy(a) for a in [o, *states])
+            # The C++ graph reads these tensors' memory in backward: saving them lets torch
+            # refuse a backward after one of them was modified in place.
+            ctx.save_for_backward(*(t for t in tensors if isinstance(t, torch.Tensor)), *outputs)
+            return outputs
 
         @staticmethod
+        @once_differentiable  # the C++ backward is not itself differentiable: no double backward
         def backward(ctx, d_o, *d_states):
+            ctx.saved_tensors  # noqa: B018 (raises if an input or output changed in place)
             d_states = list(d_states)
             d_final = d_states.pop(0) if ctx.has_final else None
             view = lambda g: None if g is None else _numpy_view(g.contiguous())  # noqa: E731
             d_extra = {n: view(g) for n, g in zip(ctx.extra_names, d_states) if g is not None}
             grads = ctx.recorded.backward(view(d_o), view(d_final), d_extra)
-            return (None, None, None, *(torch.from_numpy(grads[n]) for n in ctx.input_names))
+            wanted = ctx.needs_input_grad[3:]  # after call, names, extra_names
+            return (
+                None,
+                None,
+                None,
+                *(torch.from_numpy(grads[n]) if want else None for n, want in zip(ctx.input_names, wanted)),
+            )
 
     _MechanismFunction = MechanismFunction
     return MechanismFunction

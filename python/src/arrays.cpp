@@ -93,11 +93,12 @@ Tensor tensor_from_array(const AnyArray& array, const std::string& what, const s
   const DType dtype = lnx_dtype(array.dtype(), what, op);
   Shape shape(array.ndim());
   for (size_t i = 0; i < array.ndim(); ++i) shape[i] = static_cast<int64_t>(array.shape(i));
-  // C-contiguous: each stride is the product of the sizes after it (sizes of 1 may carry any
-  // stride, as NumPy and PyTorch leave them).
+  // C-contiguous: each stride is the product of the sizes after it (sizes of 1, and every size
+  // of an empty array, may carry any stride, as NumPy and PyTorch leave them).
+  const bool empty = numel_of(shape) == 0;
   int64_t expected = 1;
   for (size_t i = array.ndim(); i-- > 0;) {
-    if (shape[i] != 1)
+    if (shape[i] != 1 && !empty)
       LNX_CHECK(array.stride(i) == expected, ValueError,
                 "[{}] {} {} is not C-contiguous (strides {} in elements): pass np.ascontiguousarray(x) or "
                 "x.contiguous()",

@@ -1,7 +1,7 @@
 // linearnexus._core's models, generation and training: Model (an LMModel and its tokenizer),
 // State (a forward's state, to continue from), SamplingOptions, Session (fork, save, load),
-// TokenStream (a Python iterator over generated tokens) and train(). Every long call releases
-// the GIL; callbacks into Python take it back.
+// TokenStream (a Python iterator over generated tokens), train(), grpo() and ppo(). Every long
+// call releases the GIL; callbacks into Python take it back.
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -11,12 +11,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <utility>
 
 #include "arrays.h"
 #include "bindings.h"
+#include "data/chat_template.h"
 #include "data/tokenizer.h"
 #include "generate/generate.h"
 #include "generate/session.h"
@@ -34,15 +38,26 @@ namespace lnx::python {
 
 namespace {
 
-// A model and, when its directory has one, its tokenizer; shared by the sessions, states and
-// streams made from it, which keep it alive.
+// A model, and when it came from a directory with one, its tokenizer (with the fingerprint
+// saved states record) and the ids that end a generation (its chat format's eos). Sessions,
+// states and streams made from it share it, which keeps it alive.
 struct Model {
   std::shared_ptr<models::LMModel> model;
   std::shared_ptr<const data::Tokenizer> tokenizer;
+  std::string tokenizer_fingerprint;  // "" without a tokenizer file
+  std::vector<int32_t> stop_ids;      // as `linearnexus generate` stops
 
   const data::Tokenizer& need_tokenizer(const char* op) const {
     LNX_CHECK(tokenizer, ValueError, "[{}] this model has no tokenizer: pass token ids", op);
     return *tokenizer;
+  }
+  // The tokenizer files of dir (a checkpoint or a Hugging Face directory), if it has them.
+  void read_tokenizer(const std::filesystem::path& dir) {
+    const auto path = dir / "tokenizer.json";
+    if (!std::filesystem::exists(path)) return;
+    if (!tokenizer) tokenizer = data::load_tokenizer(path.string());
+    tokenizer_fingerprint = generate::tokenizer_fingerprint(path.string());
+    stop_ids = data::load_chat_format(dir.string(), tokenizer.get()).stop_ids;
   }
 };
 
@@ -55,8 +70,7 @@ struct State {
 std::shared_ptr<Model> load(const std::filesystem::path& dir) {
   auto m = std::make_shared<Model>();
   m->model = models::load_model(dir.string());
-  const auto tok = dir / "tokenizer.json";
-  if (std::filesystem::exists(tok)) m->tokenizer = data::load_tokenizer(tok.string());
+  m->read_tokenizer(dir);
   return m;
 }
 
@@ -75,43 +89,75 @@ generate::SamplingOptions with_tokenizer(generate::SamplingOptions options, cons
   return options;
 }
 
-// Python's iterator protocol over a TokenStream (which holds its own Session).
+// A session with the model it runs (kept alive) and a lock: its methods run without the GIL,
+// so two Python threads could otherwise call into one session at once.
+struct SessionBox {
+  std::shared_ptr<Model> owner;
+  generate::Session session;
+  std::mutex mutex;
+};
+
+// Python's iterator protocol over a TokenStream (which holds its own Session); owner keeps
+// the model and the tokenizer its stop strings read.
 struct Stream {
-  std::shared_ptr<models::LMModel> model;
+  std::shared_ptr<Model> owner;
   std::optional<generate::TokenStream> stream;
+  std::mutex mutex;
+};
+
+// A Python callback called from inside a C++ loop that runs without the GIL (the trainers'
+// after-step hooks). A false result stops the loop; so does an exception, which is kept and
+// raised by rethrow() once the loop has returned (and saved).
+class LoopCallback {
+ public:
+  explicit LoopCallback(nb::object fn) : fn_(std::move(fn)) {}
+  bool given() const { return !fn_.is_none(); }
+  template <class MakeArgument> bool operator()(const MakeArgument& make_argument) {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object result = fn_(make_argument());
+      if (result.is_none()) return true;
+      const int truth = PyObject_IsTrue(result.ptr());
+      if (truth < 0) throw nb::python_error();
+      return truth == 1;
+    } catch (...) {
+      error_ = std::current_exception();
+      return false;
+    }
+  }
+  void rethrow() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  nb::object fn_;
+  std::exception_ptr error_;
 };
 
 // train(): the result as a dict and the trained model. The callback runs after each step with
-// the step's metrics as a dict (step, loss, lr_scale, grad_norm, tokens_per_s); returning
-// False stops the run (after saving). An exception in it stops the run
-// too and is raised again once the trainer has returned.
-nb::tuple run_train(const std::string& config, const std::vector<std::string>& overrides, nb::object callback) {
+// the step's metrics as a dict (step, loss, lr_scale, grad_norm, tokens_per_s).
+nb::tuple run_train(const std::string& config, const std::vector<std::string>& overrides, nb::object fn) {
   const train::TrainConfig c = train::load_train_config(config, overrides);
   train::TrainHooks hooks;
-  std::optional<nb::python_error> raised;
-  if (!callback.is_none())
+  LoopCallback callback(std::move(fn));
+  if (callback.given())
     hooks.after_step = [&](const train::StepMetrics& s) {
-      nb::gil_scoped_acquire gil;
-      try {
+      return callback([&] {
         nb::dict metrics;
         metrics["step"] = s.step;
         metrics["loss"] = s.loss;
         metrics["lr_scale"] = s.lr_scale;
         metrics["grad_norm"] = s.grad_norm;
         metrics["tokens_per_s"] = s.tokens_per_s;
-        nb::object keep_going = callback(metrics);
-        return keep_going.is_none() || nb::cast<bool>(keep_going);
-      } catch (nb::python_error& e) {
-        raised.emplace(std::move(e));
-        return false;
-      }
+        return metrics;
+      });
     };
   train::TrainResult r;
   {
     nb::gil_scoped_release release;
     r = train::train(c, hooks);
   }
-  if (raised) throw std::move(*raised);
+  callback.rethrow();
   nb::dict result;
   result["steps"] = r.steps;
   result["resumed_from"] = r.resumed_from;
@@ -122,39 +168,33 @@ nb::tuple run_train(const std::string& config, const std::vector<std::string>& o
   result["seconds"] = r.seconds;
   result["tokens"] = r.tokens;
   result["out_dir"] = c.train.out_dir;
+  if (!r.model) return nb::make_tuple(result, nb::none());
   auto m = std::make_shared<Model>();
   m->model = r.model;
   m->tokenizer = r.tokenizer;
-  return nb::make_tuple(result, r.model ? nb::cast(m) : nb::none());
+  m->read_tokenizer(std::filesystem::path(c.train.out_dir) / "last");
+  return nb::make_tuple(result, m);
 }
 
 // grpo() / ppo(): the result as a dict. The callback gets each step's metrics line (the
-// record of out_dir/metrics.jsonl) as a dict, with the same stopping and raising as train().
+// record of out_dir/metrics.jsonl) as a dict.
 template <class Config, class Result>
 nb::dict run_posttrain(Config (*read)(const std::vector<std::string>&, const std::string&),
                        Result (*run)(const Config&, const posttrain::RunHooks&), const std::string& config,
-                       const std::vector<std::string>& overrides, nb::object callback) {
+                       const std::vector<std::string>& overrides, nb::object fn) {
   const Config c = read(overrides, config);
   posttrain::RunHooks hooks;
-  std::optional<nb::python_error> raised;
-  if (!callback.is_none())
+  LoopCallback callback(std::move(fn));
+  if (callback.given())
     hooks.after_step = [&](int64_t, const nlohmann::json& line) {
-      nb::gil_scoped_acquire gil;
-      try {
-        nb::object metrics = nb::module_::import_("json").attr("loads")(line.dump());
-        nb::object keep_going = callback(metrics);
-        return keep_going.is_none() || nb::cast<bool>(keep_going);
-      } catch (nb::python_error& e) {
-        raised.emplace(std::move(e));
-        return false;
-      }
+      return callback([&] { return nb::module_::import_("json").attr("loads")(line.dump()); });
     };
   Result r;
   {
     nb::gil_scoped_release release;
     r = run(c, hooks);
   }
-  if (raised) throw std::move(*raised);
+  callback.rethrow();
   nb::dict result;
   result["steps"] = r.steps;
   result["resumed_from"] = r.resumed_from;
@@ -203,6 +243,9 @@ void bind_models(nb::module_& m) {
           "forward",
           [](const Model& self, nb::handle ids, const State* state, const std::string& mode) {
             const Tensor t = ids_tensor(ids, "ids", "Model.forward");
+            LNX_CHECK(
+                !state || state->model == self.model, ValueError,
+                "[Model.forward] the state comes from another model: continue a state with the model that made it");
             models::ForwardOptions options;
             options.mode = core::parse_mode(mode);
             models::ModelOutput out;
@@ -251,8 +294,15 @@ void bind_models(nb::module_& m) {
       .def_prop_ro("has_tokenizer", [](const Model& self) { return self.tokenizer != nullptr; })
       .def(
           "encode",
-          [](const Model& self, const std::string& text) { return self.need_tokenizer("encode").encode(text); },
-          nb::arg("text"))
+          [](const Model& self, const std::string& text, bool special_tokens) {
+            const data::Tokenizer& tok = self.need_tokenizer("encode");
+            return special_tokens ? tok.encode_with_special_tokens(text) : tok.encode(text);
+          },
+          nb::arg("text"), nb::arg("special_tokens") = false,
+          "Token ids of text; special_tokens: with the ids the tokenizer puts around a fresh sequence (a BOS)")
+      .def_prop_ro(
+          "stop_tokens", [](const Model& self) { return self.stop_ids; },
+          "The ids generation stops at by default (the chat format's eos), as `linearnexus generate`")
       .def(
           "decode",
           [](const Model& self, const std::vector<int32_t>& ids) { return self.need_tokenizer("decode").decode(ids); },
@@ -267,12 +317,13 @@ void bind_models(nb::module_& m) {
           nb::arg("prompt"), nb::arg("options"), "The new tokens after prompt")
       .def(
           "stream",
-          [](const Model& self, const std::vector<int32_t>& prompt, const generate::SamplingOptions& options) {
+          [](std::shared_ptr<Model> self, const std::vector<int32_t>& prompt,
+             const generate::SamplingOptions& options) {
             auto s = std::make_unique<Stream>();
-            s->model = self.model;
-            const auto o = with_tokenizer(options, self);
+            s->owner = self;
+            const auto o = with_tokenizer(options, *self);
             nb::gil_scoped_release release;
-            s->stream.emplace(*self.model, prompt, o);
+            s->stream.emplace(*self->model, prompt, o);
             return s;
           },
           nb::arg("prompt"), nb::arg("options"), "An iterator over the new tokens, computed as they are pulled");
@@ -283,68 +334,85 @@ void bind_models(nb::module_& m) {
         std::optional<int32_t> t;
         {
           nb::gil_scoped_release release;
+          std::lock_guard lock(self.mutex);
           t = self.stream->next();
         }
         if (!t) throw nb::stop_iteration();
         return *t;
       });
 
-  nb::class_<generate::Session>(m, "Session")
+  // Session methods run without the GIL, one at a time per session (its lock, taken after the
+  // GIL is released, so a thread waiting for it never holds the GIL).
+  nb::class_<SessionBox>(m, "Session")
       .def(
           "__init__",
-          [](generate::Session* self, std::shared_ptr<Model> model, int64_t num_sequences) {
-            new (self) generate::Session(*model->model, num_sequences);
+          [](SessionBox* self, std::shared_ptr<Model> model, int64_t num_sequences) {
+            new (self) SessionBox{model, generate::Session(*model->model, num_sequences), {}};
           },
-          nb::arg("model"), nb::arg("num_sequences") = 1, nb::keep_alive<1, 2>())
-      .def_prop_ro("num_sequences", &generate::Session::num_sequences)
-      .def("tokens", &generate::Session::tokens, nb::arg("seq") = 0, "Prompt and generated tokens so far")
+          nb::arg("model"), nb::arg("num_sequences") = 1)
+      .def_prop_ro("num_sequences", [](const SessionBox& b) { return b.session.num_sequences(); })
       .def(
-          "logits", [](const generate::Session& s, int64_t seq) { return array_from_tensor(s.logits(seq)); },
+          "tokens", [](const SessionBox& b, int64_t seq) { return b.session.tokens(seq); }, nb::arg("seq") = 0,
+          "Prompt and generated tokens so far")
+      .def(
+          "logits", [](const SessionBox& b, int64_t seq) { return array_from_tensor(b.session.logits(seq)); },
           nb::arg("seq") = 0, "[V] after the sequence's last token")
       .def(
           "prefill",
-          [](generate::Session& s, const std::vector<int32_t>& tokens) {
+          [](SessionBox& b, const std::vector<int32_t>& tokens) {
             Tensor logits;
             {
               nb::gil_scoped_release release;
-              logits = s.prefill(tokens);
+              std::lock_guard lock(b.mutex);
+              logits = b.session.prefill(tokens);
             }
             return array_from_tensor(logits);
           },
           nb::arg("tokens"))
       .def(
           "step",
-          [](generate::Session& s, int32_t token) {
+          [](SessionBox& b, int32_t token) {
             Tensor logits;
             {
               nb::gil_scoped_release release;
-              logits = s.step(token);
+              std::lock_guard lock(b.mutex);
+              logits = b.session.step(token);
             }
             return array_from_tensor(logits);
           },
           nb::arg("token"))
       .def(
           "generate",
-          [](generate::Session& s, const generate::SamplingOptions& options) {
-            generate::check_options(options);
+          [](SessionBox& b, const generate::SamplingOptions& options) {
+            const auto o = with_tokenizer(options, *b.owner);
             nb::gil_scoped_release release;
-            return s.generate(options);
+            std::lock_guard lock(b.mutex);
+            return b.session.generate(o);
           },
           nb::arg("options"))
-      .def("fork", &generate::Session::fork, nb::keep_alive<0, 1>(), "An independent copy of the session")
+      .def(
+          "fork",
+          [](SessionBox& b) {
+            nb::gil_scoped_release release;
+            std::lock_guard lock(b.mutex);
+            return std::unique_ptr<SessionBox>(new SessionBox{b.owner, b.session.fork(), {}});
+          },
+          "An independent copy of the session")
       .def(
           "save",
-          [](const generate::Session& s, const std::filesystem::path& path) {
+          [](SessionBox& b, const std::filesystem::path& path) {
             nb::gil_scoped_release release;
-            s.save(path.string());
+            std::lock_guard lock(b.mutex);
+            b.session.save(path.string(), b.owner->tokenizer_fingerprint);
           },
           nb::arg("path"), "Writes the whole state (atomically) to a safetensors file")
       .def_static(
           "load",
           [](std::shared_ptr<Model> model, const std::filesystem::path& path) {
-            return generate::Session::load(*model->model, path.string());
+            generate::Session s = generate::Session::load(*model->model, path.string(), model->tokenizer_fingerprint);
+            return std::unique_ptr<SessionBox>(new SessionBox{model, std::move(s), {}});
           },
-          nb::arg("model"), nb::arg("path"), nb::keep_alive<0, 1>(),
+          nb::arg("model"), nb::arg("path"),
           "A session of model from a state file (refused if another model wrote it)");
 
   m.def(

@@ -1,6 +1,7 @@
 // linearnexus._core: the extension module. The library's typed errors become Python
-// exceptions carrying the C++ message (ShapeError and ValueError are ValueErrors, DTypeError a
-// TypeError, IOError an OSError), so `except ValueError` works as a Python user expects.
+// exceptions carrying the C++ message, subclasses of linearnexus.Error and of the builtin a
+// Python user expects (ShapeError and ValueError are ValueErrors, DTypeError a TypeError,
+// IOError an OSError).
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/string.h>
@@ -48,20 +49,59 @@ void bind_tensors(nb::module_& m) {
   m.def("set_num_threads", &set_num_threads, nb::arg("n"), "Sets the threads the kernels run on");
 }
 
+namespace {
+
+// One Python class per error type, deriving from linearnexus.Error and from the builtin a
+// Python user expects to catch (so `except ValueError` and `except lnx.Error` both work).
+PyObject* error_class(nb::module_& m, const char* name, PyObject* error, PyObject* builtin) {
+  nb::object bases =
+      error ? nb::make_tuple(nb::handle(error), nb::handle(builtin)) : nb::make_tuple(nb::handle(builtin));
+  PyObject* type = PyErr_NewException(fmt::format("linearnexus._core.{}", name).c_str(), bases.ptr(), nullptr);
+  if (!type) throw nb::python_error();
+  m.attr(name) = nb::handle(type);  // the module keeps the reference
+  Py_DECREF(type);
+  return type;
+}
+
+}  // namespace
+
+void bind_errors(nb::module_& m) {
+  static PyObject* error = error_class(m, "Error", nullptr, PyExc_RuntimeError);
+  static PyObject* shape_error = error_class(m, "ShapeError", error, PyExc_ValueError);
+  static PyObject* dtype_error = error_class(m, "DTypeError", error, PyExc_TypeError);
+  static PyObject* value_error = error_class(m, "ValueError", error, PyExc_ValueError);
+  static PyObject* io_error = error_class(m, "IOError", error, PyExc_OSError);
+  static PyObject* autograd_error = error_class(m, "AutogradError", error, PyExc_RuntimeError);
+  static PyObject* distributed_error = error_class(m, "DistributedError", error, PyExc_RuntimeError);
+  // The most derived C++ type first; anything that is not a library error goes on to
+  // nanobind's own translation.
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const ShapeError& e) {
+      PyErr_SetString(shape_error, e.what());
+    } catch (const DTypeError& e) {
+      PyErr_SetString(dtype_error, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(value_error, e.what());
+    } catch (const IOError& e) {
+      PyErr_SetString(io_error, e.what());
+    } catch (const AutogradError& e) {
+      PyErr_SetString(autograd_error, e.what());
+    } catch (const DistributedError& e) {
+      PyErr_SetString(distributed_error, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(error, e.what());
+    }
+  });
+}
+
 }  // namespace lnx::python
 
 NB_MODULE(_core, m) {
   namespace nb = nanobind;
   m.doc() = "LinearNexus C++ core (see the linearnexus package for the Python API)";
-  // Registered base first: nanobind tries the translators registered last first, so each
-  // error lands on its own Python class before the catch-all.
-  nb::exception<lnx::Error>(m, "Error", PyExc_RuntimeError);
-  nb::exception<lnx::AutogradError>(m, "AutogradError", PyExc_RuntimeError);
-  nb::exception<lnx::DistributedError>(m, "DistributedError", PyExc_RuntimeError);
-  nb::exception<lnx::IOError>(m, "IOError", PyExc_OSError);
-  nb::exception<lnx::ValueError>(m, "ValueError", PyExc_ValueError);
-  nb::exception<lnx::ShapeError>(m, "ShapeError", PyExc_ValueError);
-  nb::exception<lnx::DTypeError>(m, "DTypeError", PyExc_TypeError);
+  lnx::python::bind_errors(m);
   lnx::python::bind_tensors(m);
   lnx::python::bind_ops(m);
   lnx::python::bind_models(m);

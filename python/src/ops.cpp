@@ -137,10 +137,17 @@ nb::tuple run_mechanism(const RunArguments& a, bool record) {
     if (!record) no_grad.emplace();
     out = kernels::run(a.name, form, inputs, options);
   }
+  // An output may be a view of an input (softmax_attention's KV cache is k and v when it starts
+  // empty); a writable array over the caller's, possibly read-only, memory would alias it.
+  auto result = [&](const Tensor& t) {
+    for (const auto& [name, x] : inputs)
+      if (t.shares_storage(x)) return array_from_tensor(t.detach().clone());
+    return array_from_tensor(t);
+  };
   nb::dict extra;
-  for (const auto& [name, t] : out.extra_state) extra[name.c_str()] = array_from_tensor(t);
-  nb::object o = array_from_tensor(out.o);
-  nb::object final_state = out.final_state.defined() ? array_from_tensor(out.final_state) : nb::none();
+  for (const auto& [name, t] : out.extra_state) extra[name.c_str()] = result(t);
+  nb::object o = result(out.o);
+  nb::object final_state = out.final_state.defined() ? result(out.final_state) : nb::none();
   nb::object call =
       record ? nb::cast(new MechanismCall(op, std::move(inputs), std::move(out)), nb::rv_policy::take_ownership)
              : nb::none();

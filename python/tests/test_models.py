@@ -179,3 +179,43 @@ def test_sft_from_python_matches_the_command_line(cli, tmp_path):
     assert len(seen) == 6 and result.steps == 6
     assert [m["loss"] for m in seen] == pytest.approx(cli_losses, rel=1e-6, abs=0)
     assert result.model.has_tokenizer
+
+
+def test_stop_strings_streams_and_sessions_keep_what_they_need(trained):
+    import gc
+
+    out = trained[2]
+    model = lnx.Model.load(out / "last")
+    prompt = model.encode("The ")
+    stop = model.decode(model.generate(prompt, max_new_tokens=40, seed=2))[10]  # a character it will write
+    stream = model.generate(prompt, stream=True, max_new_tokens=40, stop_strings=[stop], seed=2)
+    expected = model.generate(prompt, max_new_tokens=40, stop_strings=[stop], seed=2)
+    decoded = model.decode(expected)
+    assert decoded.endswith(stop) and len(expected) <= 11
+    del model
+    gc.collect()
+    assert list(stream) == expected  # the stream holds the model and the tokenizer its stop strings read
+
+    model = lnx.Model.load(out / "last")
+    session = model.session()
+    session.prefill(prompt)
+    assert session.generate(max_new_tokens=40, stop_strings=[stop], seed=2) == decoded
+    fork = session.fork()
+    del session, model
+    gc.collect()
+    assert isinstance(fork.generate(max_new_tokens=3), str)
+
+
+def test_callback_results_are_read_as_python_truth(tmp_path):
+    seen = []
+    lnx.train(None, {**TRAIN, "train.out_dir": str(tmp_path)}, callback=lambda m: seen.append(m) or np.bool_(m["step"] < 1))
+    assert len(seen) == 2
+
+
+def test_a_state_continues_only_in_its_model(trained):
+    model = trained[0].model
+    ids = np.array([[1, 2, 3]], np.int64)
+    _, state = model(ids)
+    other = lnx.Model.from_preset("hybrid-tiny", seed=5)
+    with pytest.raises(ValueError, match="another model"):
+        other(ids, state=state)

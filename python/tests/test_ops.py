@@ -182,3 +182,25 @@ def test_every_supported_dtype_crosses(dtype, tmp_path):
     back, _ = lnx.load_safetensors(tmp_path / "x.safetensors")
     assert back["x"].dtype == x.dtype
     np.testing.assert_array_equal(back["x"], x)
+
+
+def test_outputs_never_alias_the_inputs():
+    # softmax_attention's KV cache starts as k and v themselves: the arrays returned are copies
+    arrays = inputs_of("softmax_attention")
+    for a in arrays.values():
+        a.flags.writeable = False  # read-only inputs are taken (never written)
+    o, cache = lnx.ops.softmax_attention(**arrays)
+    cache["k_cache"][:] = 0
+    assert np.abs(arrays["k"]).sum() > 0
+
+
+def test_empty_arrays_cross():
+    e = np.zeros((2, 0, 3), np.float32)
+    assert lnx._core._data_address(e) is not None
+
+
+def test_library_errors_are_one_family():
+    for cls in (lnx.ShapeError, lnx.DTypeError, lnx.ValueError, lnx.IOError, lnx.AutogradError):
+        assert issubclass(cls, lnx.Error)
+    with pytest.raises(lnx.Error):
+        lnx.ops.gla(**{**inputs_of("gla"), "form": "fast"})

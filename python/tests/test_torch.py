@@ -111,3 +111,30 @@ def test_torch_tensors_cross_without_copies():
     assert lnx._core._data_address(t) == t.data_ptr()  # through DLPack too
     o, state = lnx.ops.retention(*(torch.randn(1, 8, 2, 4) for _ in range(3)))
     assert o.is_contiguous() and state.dtype == torch.float32
+
+
+def test_numpy_and_torch_inputs_mixed():
+    x = torch_inputs("gla")
+    q = x["q"].clone().requires_grad_()
+    o, state = lnx.ops.gla(q, x["k"].numpy(), x["v"].numpy(), x["g"].numpy())  # only q is a tensor
+    (o.sum() + state.sum()).backward()
+    assert q.grad is not None and q.grad.shape == q.shape
+
+
+def test_in_place_change_before_backward_is_refused():
+    x = torch_inputs("retention")
+    leaves = {k: v.clone().requires_grad_() for k, v in x.items()}
+    v = leaves["v"] * 1.0  # a non-leaf input
+    o, _ = lnx.ops.retention(leaves["q"], leaves["k"], v)
+    v.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        o.sum().backward()
+
+
+def test_no_double_backward():
+    x = torch_inputs("retention")
+    q = x["q"].clone().requires_grad_()
+    o, _ = lnx.ops.retention(q, x["k"], x["v"])
+    (g,) = torch.autograd.grad(o.sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()

@@ -6,8 +6,9 @@
     lnx.train("configs/hybrid-tiny.yaml", {"train.steps": 20}, callback=print)
 
 The C++ library does the work (``linearnexus._core``); arrays cross without copies. Errors are
-the library's, with its messages: ``ShapeError`` and ``ValueError`` derive from Python's
-``ValueError``, ``DTypeError`` from ``TypeError``, ``IOError`` from ``OSError``.
+the library's, with its messages, all ``linearnexus.Error``: ``ShapeError`` and ``ValueError``
+also derive from Python's ``ValueError``, ``DTypeError`` from ``TypeError``, ``IOError`` from
+``OSError``.
 """
 
 from . import _core, ops

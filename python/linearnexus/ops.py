@@ -62,15 +62,16 @@ def _autograd_function():
     from torch.autograd.function import once_differentiable
 
     class MechanismFunction(torch.autograd.Function):
-        # forward(ctx, call, names, extra_names, *tensors) -> (o, *states): call holds the
-        # other arguments of _core.record_mechanism; states are final_state (if any), then the
-        # extra state in the order of the names forward appends to extra_names.
+        # forward(ctx, call, names, extra_names, *tensors) -> (o, *states): the tensors are
+        # there for autograd to track, call holds what _core.record_mechanism is given; states
+        # are final_state (if any), then the extra state in the order of the names forward
+        # appends to extra_names.
         @staticmethod
         def forward(ctx, call, names, extra_names, *tensors):
-            name, form, cu_seqlens, scale, chunk_size, output_final_state, options = call
-            arrays = {n: _numpy_view(t) for n, t in zip(names, tensors)}
+            # call: record_mechanism's other arguments, the inputs' NumPy views among them
+            name, form, views, cu_seqlens, scale, chunk_size, output_final_state, options = call
             o, final_state, extra, recorded = _core.record_mechanism(
-                name, form, arrays, cu_seqlens, scale, chunk_size, output_final_state, options
+                name, form, views, cu_seqlens, scale, chunk_size, output_final_state, options
             )
             ctx.recorded = recorded
             ctx.has_final = final_state is not None
@@ -118,19 +119,28 @@ def _call(name, has_state, arrays, cu_seqlens, form, chunk_size, scale, output_f
         )
         return o, final_state if has_state else (extra if output_final_state else None)
 
+    # One pass over the arguments: the tensors' NumPy views, and whether one wants gradients.
+    Tensor, dtypes, views, wants_grad = torch.Tensor, _torch_dtypes(torch), {}, False
+    for k, v in arrays.items():
+        if isinstance(v, Tensor):
+            if v.requires_grad:
+                wants_grad = True
+                v = v.detach()
+            if v.is_cpu and v.dtype in dtypes:
+                v = v.numpy()
+        views[k] = v
     cu_seqlens = _numpy_view(cu_seqlens)
-    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays.values()):
+    if wants_grad and torch.is_grad_enabled():
         extra_names = []
-        call = (name, form, cu_seqlens, scale, chunk_size, output_final_state, options)
+        call = (name, form, views, cu_seqlens, scale, chunk_size, output_final_state, options)
         outs = _autograd_function().apply(call, tuple(arrays), extra_names, *arrays.values())
         o, states = outs[0], list(outs[1:])
         if not output_final_state:
             return o, None
         return o, states[0] if has_state else dict(zip(extra_names, states))
 
-    arrays = {k: _numpy_view(v) for k, v in arrays.items()}
     o, final_state, extra, _ = _core.run_mechanism(
-        name, form, arrays, cu_seqlens, scale, chunk_size, output_final_state, options
+        name, form, views, cu_seqlens, scale, chunk_size, output_final_state, options
     )
     o = torch.from_numpy(o)
     if has_state:

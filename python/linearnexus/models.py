@@ -20,6 +20,8 @@ import dataclasses
 import os
 from typing import Callable, Iterator, Mapping, Sequence
 
+import numpy as np
+
 from . import _core
 
 State = _core.State
@@ -63,6 +65,11 @@ def _text_pieces(model: "Model", tokens: Iterator[int]) -> Iterator[str]:
     text = model.decode(ids) if ids else ""
     if len(text) > len(shown):
         yield text[len(shown) :]
+
+
+def _is_batch(prompt) -> bool:
+    """A list of prompts (texts or id lists), not one prompt of ids."""
+    return not isinstance(prompt, str) and len(prompt) > 0 and not isinstance(prompt[0], (int, np.integer))
 
 
 class Model:
@@ -125,15 +132,22 @@ class Model:
             return self.encode(prompt, special_tokens=fresh)
         return [int(t) for t in prompt]
 
-    def generate(self, prompt: str | Sequence[int], *, stream: bool = False, **sampling):
-        """The continuation of prompt: text for a text prompt, token ids for ids. Sampling:
+    def generate(self, prompt, *, stream: bool = False, **sampling):
+        """The continuation of prompt: text for a text prompt, token ids for ids; for a list
+        of prompts (texts, or lists of ids) a list of continuations, decoded together in one
+        batch (prompt i samples with seed + i, as `linearnexus generate` does). Sampling:
         max_new_tokens=128, temperature=1.0 (0 = greedy), top_k=0, top_p=1.0,
         repetition_penalty=1.0, seed=0, stop_tokens=None (the model's stop_tokens),
         stop_strings=(). A text prompt starts with the tokenizer's special tokens (a BOS), as
         `linearnexus generate` does. With stream=True, an iterator that computes each token as
         it is pulled (text pieces or ids)."""
-        ids = self._ids(prompt)
         options = _sampling(self, **sampling)
+        if _is_batch(prompt):
+            if stream:
+                raise ValueError("[generate] stream=True takes one prompt, not a list of them")
+            outs = self._core.generate_batch([self._ids(p) for p in prompt], options)
+            return [self.decode(o) if isinstance(p, str) else o for p, o in zip(prompt, outs)]
+        ids = self._ids(prompt)
         if stream:
             tokens = self._core.stream(ids, options)
             return _text_pieces(self, tokens) if isinstance(prompt, str) else tokens
@@ -164,9 +178,14 @@ class Session:
         """[V] after the sequence's last token."""
         return self._core.logits(seq)
 
-    def prefill(self, prompt: str | Sequence[int]):
+    def prefill(self, prompt):
         """Feeds the prompt (one chunked forward); returns the logits after its last token. Text
-        that starts a sequence gets the tokenizer's special tokens in front (a BOS)."""
+        that starts a sequence gets the tokenizer's special tokens in front (a BOS). A session
+        of several sequences takes a list of prompts, one per sequence (an empty one leaves
+        its sequence as it is), fed in one padded forward; logits [N, V]."""
+        if self.num_sequences > 1 or _is_batch(prompt):
+            ids = [self.model._ids(p, fresh=not self._core.tokens(n)) for n, p in enumerate(prompt)]
+            return self._core.prefill_batch(ids)
         return self._core.prefill(self.model._ids(prompt, fresh=not self._core.tokens(0)))
 
     def step(self, token: int):
@@ -175,9 +194,14 @@ class Session:
 
     def generate(self, *, text: bool | None = None, **sampling):
         """Samples and feeds up to max_new_tokens tokens (the options of Model.generate); the
-        new tokens, as text when text=True (default: when the model has a tokenizer)."""
-        out = self._core.generate(_sampling(self.model, **sampling))
+        new tokens, as text when text=True (default: when the model has a tokenizer). A session
+        of several sequences decodes them together and returns one result per sequence."""
+        options = _sampling(self.model, **sampling)
         as_text = self.model.has_tokenizer if text is None else text
+        if self.num_sequences > 1:
+            outs = self._core.generate_batch(options)
+            return [self.model.decode(o) for o in outs] if as_text else outs
+        out = self._core.generate(options)
         return self.model.decode(out) if as_text else out
 
     def fork(self) -> "Session":

@@ -316,6 +316,16 @@ void bind_models(nb::module_& m) {
           },
           nb::arg("prompt"), nb::arg("options"), "The new tokens after prompt")
       .def(
+          "generate_batch",
+          [](const Model& self, const std::vector<std::vector<int32_t>>& prompts,
+             const generate::SamplingOptions& options) {
+            const auto o = with_tokenizer(options, self);
+            nb::gil_scoped_release release;
+            return generate::generate_batch(*self.model, prompts, o);
+          },
+          nb::arg("prompts"), nb::arg("options"),
+          "The new tokens after each prompt, decoded together (prompt i samples with seed + i)")
+      .def(
           "stream",
           [](std::shared_ptr<Model> self, const std::vector<int32_t>& prompt,
              const generate::SamplingOptions& options) {
@@ -390,6 +400,27 @@ void bind_models(nb::module_& m) {
             return b.session.generate(o);
           },
           nb::arg("options"))
+      .def(
+          "prefill_batch",
+          [](SessionBox& b, const std::vector<std::vector<int32_t>>& tokens) {
+            Tensor logits;
+            {
+              nb::gil_scoped_release release;
+              std::lock_guard lock(b.mutex);
+              logits = b.session.prefill_batch(tokens);
+            }
+            return array_from_tensor(logits);
+          },
+          nb::arg("tokens"), "tokens[n] for sequence n (one padded forward); logits [N, V]")
+      .def(
+          "generate_batch",
+          [](SessionBox& b, const generate::SamplingOptions& options) {
+            const auto o = with_tokenizer(options, *b.owner);
+            nb::gil_scoped_release release;
+            std::lock_guard lock(b.mutex);
+            return b.session.generate_batch(o);
+          },
+          nb::arg("options"), "Every sequence decoded together; the new tokens of each")
       .def(
           "fork",
           [](SessionBox& b) {

@@ -219,3 +219,21 @@ def test_a_state_continues_only_in_its_model(trained):
     other = lnx.Model.from_preset("hybrid-tiny", seed=5)
     with pytest.raises(ValueError, match="another model"):
         other(ids, state=state)
+
+
+def test_batched_generation_equals_one_prompt_at_a_time(trained):
+    model = trained[0].model
+    prompts = ["The ", "Once upon a time", "A"]
+    sampling = dict(max_new_tokens=12, temperature=0.9, top_k=30, seed=11)
+    batch = model.generate(prompts, **sampling)
+    for i, p in enumerate(prompts):
+        assert batch[i] == model.generate(p, **{**sampling, "seed": 11 + i})
+    ids = [model.encode(p) for p in prompts]
+    assert model.generate(ids, **sampling) == [model.encode(t) for t in batch]
+    with pytest.raises(ValueError, match="one prompt"):
+        model.generate(prompts, stream=True)
+
+    session = model.session(num_sequences=3)
+    logits = session.prefill(prompts)
+    assert logits.shape == (3, model.vocab_size)
+    assert session.generate(**sampling) == batch

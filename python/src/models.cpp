@@ -95,6 +95,14 @@ struct SessionBox {
   std::shared_ptr<Model> owner;
   generate::Session session;
   std::mutex mutex;
+
+  // f(session) without the GIL, under the lock (taken after the GIL is released, so a thread
+  // waiting for it never holds the GIL). What f returns must not need the GIL to be made.
+  template <class F> auto locked(const F& f) {
+    nb::gil_scoped_release release;
+    std::lock_guard lock(mutex);
+    return f(session);
+  }
 };
 
 // Python's iterator protocol over a TokenStream (which holds its own Session); owner keeps
@@ -351,8 +359,7 @@ void bind_models(nb::module_& m) {
         return *t;
       });
 
-  // Session methods run without the GIL, one at a time per session (its lock, taken after the
-  // GIL is released, so a thread waiting for it never holds the GIL).
+  // Session methods run without the GIL, one at a time per session (SessionBox::locked).
   nb::class_<SessionBox>(m, "Session")
       .def(
           "__init__",
@@ -370,71 +377,46 @@ void bind_models(nb::module_& m) {
       .def(
           "prefill",
           [](SessionBox& b, const std::vector<int32_t>& tokens) {
-            Tensor logits;
-            {
-              nb::gil_scoped_release release;
-              std::lock_guard lock(b.mutex);
-              logits = b.session.prefill(tokens);
-            }
-            return array_from_tensor(logits);
+            return array_from_tensor(b.locked([&](generate::Session& s) { return s.prefill(tokens); }));
           },
           nb::arg("tokens"))
       .def(
           "step",
           [](SessionBox& b, int32_t token) {
-            Tensor logits;
-            {
-              nb::gil_scoped_release release;
-              std::lock_guard lock(b.mutex);
-              logits = b.session.step(token);
-            }
-            return array_from_tensor(logits);
+            return array_from_tensor(b.locked([&](generate::Session& s) { return s.step(token); }));
           },
           nb::arg("token"))
       .def(
           "generate",
           [](SessionBox& b, const generate::SamplingOptions& options) {
             const auto o = with_tokenizer(options, *b.owner);
-            nb::gil_scoped_release release;
-            std::lock_guard lock(b.mutex);
-            return b.session.generate(o);
+            return b.locked([&](generate::Session& s) { return s.generate(o); });
           },
           nb::arg("options"))
       .def(
           "prefill_batch",
           [](SessionBox& b, const std::vector<std::vector<int32_t>>& tokens) {
-            Tensor logits;
-            {
-              nb::gil_scoped_release release;
-              std::lock_guard lock(b.mutex);
-              logits = b.session.prefill_batch(tokens);
-            }
-            return array_from_tensor(logits);
+            return array_from_tensor(b.locked([&](generate::Session& s) { return s.prefill_batch(tokens); }));
           },
           nb::arg("tokens"), "tokens[n] for sequence n (one padded forward); logits [N, V]")
       .def(
           "generate_batch",
           [](SessionBox& b, const generate::SamplingOptions& options) {
             const auto o = with_tokenizer(options, *b.owner);
-            nb::gil_scoped_release release;
-            std::lock_guard lock(b.mutex);
-            return b.session.generate_batch(o);
+            return b.locked([&](generate::Session& s) { return s.generate_batch(o); });
           },
           nb::arg("options"), "Every sequence decoded together; the new tokens of each")
       .def(
           "fork",
           [](SessionBox& b) {
-            nb::gil_scoped_release release;
-            std::lock_guard lock(b.mutex);
-            return std::unique_ptr<SessionBox>(new SessionBox{b.owner, b.session.fork(), {}});
+            return std::unique_ptr<SessionBox>(
+                new SessionBox{b.owner, b.locked([](generate::Session& s) { return s.fork(); }), {}});
           },
           "An independent copy of the session")
       .def(
           "save",
           [](SessionBox& b, const std::filesystem::path& path) {
-            nb::gil_scoped_release release;
-            std::lock_guard lock(b.mutex);
-            b.session.save(path.string(), b.owner->tokenizer_fingerprint);
+            b.locked([&](generate::Session& s) { s.save(path.string(), b.owner->tokenizer_fingerprint); });
           },
           nb::arg("path"), "Writes the whole state (atomically) to a safetensors file")
       .def_static(
